@@ -1,0 +1,148 @@
+"""The command line only: parse arguments, call the library, print errors as one line.
+
+Exit codes: 0 success, 2 usage errors (bad options, templates, labels), 1 data or model errors.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from itertools import islice
+from typing import Iterable, Iterator, List, Optional
+
+import typer
+
+from .errors import NSPZeroError, UsageError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Zero-shot text classification with BERT's next-sentence-prediction head (NSP-BERT).")
+
+OUTPUT_FORMATS = ("jsonl", "csv", "table")
+
+
+@app.callback()
+def _root() -> None:
+    """Zero-shot text classification with BERT's next-sentence-prediction head (NSP-BERT)."""
+STREAM_CHUNK = 512  # texts classified per chunk when streaming a file
+
+
+def split_labels(value: str) -> list[str]:
+    """'体育,财经' → ['体育', '财经'] (ASCII or full-width commas); blanks are kept so that
+    validation can name them."""
+    return [part.strip() for part in value.replace("，", ",").split(",")]
+
+
+def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _table(results, console) -> None:
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    table.add_column("text", overflow="fold", max_width=60)
+    table.add_column("label")
+    table.add_column("top scores")
+    for r in results:
+        label = ", ".join(r.label) if isinstance(r.label, list) else r.label
+        top = "  ".join(f"{k} {v:.3f}" for k, v in list(r.scores.items())[:3])
+        table.add_row(r.text, label or "—", top)
+    console.print(table)
+
+
+@app.command()
+def classify(
+    texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify (or use --input)."),
+    model: str = typer.Option(..., "--model", "-m", help="Hub name or local directory of a BERT with an NSP head."),
+    labels: Optional[str] = typer.Option(None, "--labels", "-l", help="Comma-separated candidate labels, e.g. 体育,财经."),
+    template: Optional[List[str]] = typer.Option(None, "--template", "-t",
+                                                 help="Prompt with {label}; repeat to average several. Default '{label}'."),
+    placement: str = typer.Option("prefix", help="prefix: prompt first (the paper's default); suffix: text first."),
+    multi_label: bool = typer.Option(False, "--multi-label", help="Return every label with score ≥ --threshold."),
+    threshold: float = typer.Option(0.5, help="P(IsNext) threshold for --multi-label."),
+    input_path: Optional[str] = typer.Option(None, "--input", "-i", help="File of texts (.txt/.jsonl/.csv) or - for stdin."),
+    input_format: Optional[str] = typer.Option(None, help="txt|jsonl|csv; default from the file suffix (stdin: txt)."),
+    text_field: str = typer.Option("text", help="Field (jsonl) or column (csv) holding the text."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write results here (streamed) instead of stdout."),
+    fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl | csv | table."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N or auto (default)."),
+    dtype: str = typer.Option("float32", help="float32 (exact, default) | bfloat16 | float16 (GPU) | int8 (CPU)."),
+    max_length: int = typer.Option(256, help="Max tokens per pair; longer texts are cut from their end."),
+    batch_size: int = typer.Option(32, help="Pairs per forward pass."),
+) -> None:
+    """Classify texts among candidate labels, zero-shot."""
+    from .classifier import NSPClassifier, parse_templates
+    from .io import LineWriter, csv_line, iter_texts
+    from .templates import check_placement, label_words
+
+    if fmt not in OUTPUT_FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
+    if labels is None:
+        raise UsageError("--labels is required, e.g. --labels 体育,财经")
+    label_list = split_labels(labels)
+    words = label_words(label_list)
+    if len(words) < 2 and not multi_label:
+        raise UsageError(f"--labels gives one label ({label_list[0]!r}); give at least two, or add --multi-label")
+    templates = template or ["{label}"]
+    parse_templates(templates)
+    check_placement(placement)
+    if texts and input_path:
+        raise UsageError("give texts as arguments or with --input, not both")
+    if not texts and not input_path:
+        raise UsageError("no texts: pass them as arguments, or use --input FILE (or --input - for stdin)")
+    source: Iterable[str] = texts if texts else iter_texts(input_path, input_format, text_field)
+
+    clf = NSPClassifier.from_pretrained(model, device=device, max_length=max_length, batch_size=batch_size, dtype=dtype)
+    handle = open(output, "w", encoding="utf-8") if output else sys.stdout
+    try:
+        writer = LineWriter(handle)
+        if fmt == "csv":
+            writer.write(csv_line(["text", "label"] + label_list))
+        for chunk in _chunks(source, STREAM_CHUNK):
+            results = clf.classify(chunk, label_list, templates, placement, multi_label, threshold)
+            if fmt == "table":
+                from rich.console import Console
+                _table(results, Console(file=handle, soft_wrap=False))
+                continue
+            for r in results:
+                if fmt == "jsonl":
+                    writer.write(json.dumps(r.to_dict(), ensure_ascii=False))
+                else:
+                    label = "|".join(r.label) if isinstance(r.label, list) else r.label
+                    writer.write(csv_line([r.text, label] + [f"{r.scores[name]:.6f}" for name in label_list]))
+    finally:
+        if output:
+            handle.close()
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console entry point: NSPZeroErrors become one line on stderr and an exit code."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("nspzero: warning: %(message)s"))
+    logger = logging.getLogger("nspzero")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.setLevel(logging.WARNING)
+        app(args=argv, standalone_mode=False)
+    except NSPZeroError as exc:
+        print(f"nspzero: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("nspzero: aborted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("nspzero: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors from the parser (typer vendors click)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if message:  # (empty when the parser has already printed the help)
+            print(f"nspzero: error: {message} (see nspzero --help)", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Answer mapping: P(IsNext) scores → predicted label indexes (method.md §2).
+
+Candidates-contrast (C-C) compares the candidates of one example; samples-contrast (S-C)
+compares examples with each other, because a sentence-pair task yields one score per example.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .errors import UsageError
+
+
+def candidates_contrast(scores: np.ndarray) -> np.ndarray:
+    """Index of the best candidate per row of an (examples × candidates) matrix; ties → first."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[1] == 0:
+        raise UsageError(f"candidates_contrast needs an (examples × candidates) matrix, got shape {scores.shape}")
+    return np.argmax(scores, axis=1)
+
+
+def multi_label(scores: np.ndarray, threshold: float) -> list[list[int]]:
+    """Per row, the candidates with score ≥ threshold, best first (ties keep candidate order)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    out = []
+    for row in scores:
+        order = np.argsort(-row, kind="stable")
+        out.append([int(i) for i in order if row[i] >= threshold])
+    return out
+
+
+def _check_scores(scores: Sequence[float], what: str) -> np.ndarray:
+    arr = np.asarray(scores, dtype=np.float64)
+    if arr.ndim != 1:
+        raise UsageError(f"{what} must be a 1-D sequence of scores, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise UsageError(f"{what} contains NaN or infinite scores")
+    return arr
+
+
+def equal_split(scores: np.ndarray, n_labels: int) -> np.ndarray:
+    """Label each score by its rank: sorted ascending, cut into n_labels groups of n // n_labels,
+    the last group taking the rest. Equal scores keep their input order (stable sort)."""
+    n = len(scores)
+    group = n // n_labels
+    order = np.argsort(scores, kind="stable")
+    labels = np.empty(n, dtype=np.int64)
+    ranks = np.arange(n)
+    labels[order] = np.minimum(ranks // group, n_labels - 1) if group else n_labels - 1
+    return labels
+
+
+class SamplesContrast:
+    """S-C mapping as an estimator: `fit` learns thresholds on dev scores, `predict` applies them.
+
+    The authors' rule: with n dev scores and L labels, g = n // L; sorted ascending, group i < L-1
+    is positions [i·g, (i+1)·g) and the last group takes the rest; threshold i is the highest dev
+    score in group i. A score gets the first label i with score < threshold i, else the last label.
+    Label 0 is the "low NSP score" label (e.g. contradiction, not-paraphrase, false).
+    """
+
+    def __init__(self, n_labels: int) -> None:
+        if not isinstance(n_labels, int) or n_labels < 2:
+            raise UsageError(f"samples-contrast needs at least 2 labels, got {n_labels!r}")
+        self.n_labels = n_labels
+
+    def fit(self, scores: Sequence[float]) -> "SamplesContrast":
+        arr = _check_scores(scores, "dev scores")
+        group = len(arr) // self.n_labels
+        if group == 0:
+            raise UsageError(f"samples-contrast with {self.n_labels} labels needs at least {self.n_labels} dev "
+                             f"examples to learn thresholds, got {len(arr)}")
+        ordered = np.sort(arr)
+        self.thresholds_ = np.array([ordered[(i + 1) * group - 1] for i in range(self.n_labels - 1)])
+        self.n_fit_ = len(arr)
+        return self
+
+    def predict(self, scores: Sequence[float]) -> np.ndarray:
+        if not hasattr(self, "thresholds_"):
+            raise UsageError("SamplesContrast.predict called before fit; fit it on dev scores first "
+                             "(or use batched_samples_contrast, which needs no dev set)")
+        arr = _check_scores(scores, "scores")
+        below = arr[:, None] < self.thresholds_[None, :]
+        # first threshold the score is below; none → the last label
+        return np.where(below.any(axis=1), np.argmax(below, axis=1), self.n_labels - 1)
+
+
+def batched_samples_contrast(scores: Sequence[float], n_labels: int, chunk_size: int) -> np.ndarray:
+    """S-C without a dev set: the equal split applied within consecutive chunks in input order.
+
+    Chunks hold `chunk_size` scores; the last chunk takes the remainder (as the last group does).
+    A chunk smaller than n_labels puts all its examples in the last label.
+    """
+    arr = _check_scores(scores, "scores")
+    if n_labels < 2:
+        raise UsageError(f"samples-contrast needs at least 2 labels, got {n_labels}")
+    if chunk_size < 1:
+        raise UsageError(f"chunk_size must be ≥ 1, got {chunk_size}")
+    n_chunks = max(1, len(arr) // chunk_size)
+    out = np.empty(len(arr), dtype=np.int64)
+    for c in range(n_chunks):
+        start = c * chunk_size
+        stop = len(arr) if c == n_chunks - 1 else start + chunk_size
+        out[start:stop] = equal_split(arr[start:stop], n_labels)
+    return out

@@ -1,0 +1,331 @@
+"""NSPScorer: sentence pairs in, P(IsNext) out — the one place a model runs.
+
+It knows nothing of labels or tasks. It loads a tokenizer and an NSP-only model (refusing a
+checkpoint whose NSP head would be randomly initialised), tokenizes each distinct string once,
+truncates pairs the way the paper does, sorts all pairs of a call by length into padded
+batches, and returns scores in input order.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Iterator, Literal, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .errors import ModelError, UsageError
+
+DTYPES = ("float32", "bfloat16", "float16", "int8")
+NSP_CHECKPOINTS = "bert-base-chinese, hfl/chinese-bert-wwm-ext (Chinese) or bert-base-uncased (English)"
+PROGRESS_MIN_PAIRS = 512  # calls smaller than this stay silent
+
+log = logging.getLogger("nspzero")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One NSP input: `[CLS] first [SEP] second [SEP]`.
+
+    `prompt` says which side holds the prompt, so that truncation cuts the text on a tie.
+    `anchor` (soft positions, method.md §4): a character offset into `second`; the tokens of
+    `first` then get the position ids of a hole of their size at that offset, as if `second`
+    read ``second[:anchor] + first + second[anchor:]``.
+    """
+
+    first: str
+    second: str
+    prompt: Literal["first", "second"] = "first"
+    anchor: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids of one pair after truncation, with optional explicit position ids."""
+
+    input_ids: list[int]
+    token_type_ids: list[int]
+    position_ids: Optional[list[int]]
+
+
+def truncated_lengths(len_a: int, len_b: int, budget: int, protect_first: bool = True) -> tuple[int, int]:
+    """Lengths after cutting the longer segment from its end, one token at a time.
+
+    On a tie the unprotected segment (the text, not the prompt) loses the token. Closed form
+    of the one-token-at-a-time loop, so long texts cost nothing extra.
+    """
+    if len_a + len_b <= budget:
+        return len_a, len_b
+    short, long_ = min(len_a, len_b), max(len_a, len_b)
+    if long_ - (len_a + len_b - budget) >= short:  # cutting only the longer one suffices
+        cut_long = budget - short
+        return (cut_long, len_b) if len_a > len_b or (len_a == len_b and not protect_first) else (len_a, cut_long)
+    # both end up within one token of budget / 2; the protected side keeps the odd token
+    half, odd = divmod(budget, 2)
+    return (half + odd, half) if protect_first else (half, half + odd)
+
+
+def soft_position_ids(k: int, n1: int, n2: int) -> list[int]:
+    """Position ids of `[CLS] first(k) [SEP] before(n1) after(n2) [SEP]` read as
+    `[CLS] [SEP] before first after [SEP]` (the authors' ChID layout, method.md §4)."""
+    return ([0] + list(range(2 + n1, 2 + n1 + k)) + [1] + list(range(2, 2 + n1))
+            + list(range(2 + n1 + k, 2 + n1 + k + n2)) + [2 + n1 + k + n2])
+
+
+def resolve_device(device: Optional[str]) -> torch.device:
+    """'auto'/None picks CUDA when available, else CPU; anything else must be a torch device name."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UsageError(f"device {device!r} is not a device name; use 'cpu', 'cuda', 'cuda:0' or 'auto'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu")
+    return dev
+
+
+def _is_local_path(name: str) -> bool:
+    """Hub ids are 'name' or 'org/name'; anything else (or an existing path) is a local path."""
+    return os.path.exists(name) or name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load report and progress bars: nspzero reports problems itself."""
+    from transformers.utils import logging as tlog
+
+    level = tlog.get_verbosity()
+    bars = tlog.is_progress_bar_enabled()
+    hub_logger = logging.getLogger("huggingface_hub")
+    hub_level = hub_logger.level
+    tlog.set_verbosity_error()
+    tlog.disable_progress_bar()
+    hub_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        tlog.set_verbosity(level)
+        hub_logger.setLevel(hub_level)
+        if bars:
+            tlog.enable_progress_bar()
+
+
+def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
+    """Load (tokenizer, NSP model) from a hub name or a local directory, or raise ModelError.
+
+    Uses the NSP-only model class (no masked-LM head to compute), never `trust_remote_code`,
+    safetensors when present and torch's weights-only loader otherwise (transformers' default).
+    A checkpoint with any weight missing — above all `cls.seq_relationship.*`, the NSP head —
+    is refused instead of running with random weights.
+    """
+    from transformers import AutoConfig, AutoModelForNextSentencePrediction, AutoTokenizer
+    from transformers.models.auto.modeling_auto import MODEL_FOR_NEXT_SENTENCE_PREDICTION_MAPPING_NAMES
+
+    name = os.path.expanduser(str(name_or_path))
+    if _is_local_path(name):
+        if not os.path.exists(name):
+            raise ModelError(f"model directory {name!r} does not exist; pass a folder holding config.json, the weights "
+                             f"and vocab.txt, or a hub name such as bert-base-chinese")
+        if not os.path.isfile(os.path.join(name, "config.json")):
+            raise ModelError(f"{name!r} has no config.json; pass the folder a model was saved to with save_pretrained()")
+    with _quiet_transformers():
+        try:
+            config = AutoConfig.from_pretrained(name, trust_remote_code=False)
+        except (OSError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"could not load model {name!r}: {first} — pass a local model directory, or check the "
+                             f"hub name and your connection") from None
+        if config.model_type not in MODEL_FOR_NEXT_SENTENCE_PREDICTION_MAPPING_NAMES:
+            raise ModelError(f"model {name!r} is a {config.model_type!r} model, which has no next-sentence-prediction "
+                             f"head; use a BERT checkpoint with one, e.g. {NSP_CHECKPOINTS}")
+        try:
+            model, info = AutoModelForNextSentencePrediction.from_pretrained(
+                name, config=config, output_loading_info=True, trust_remote_code=False)
+        except (OSError, ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"could not load the weights of {name!r}: {first}") from None
+        missing = sorted(info.get("missing_keys", ()))
+        if missing:
+            nsp = [k for k in missing if "seq_relationship" in k]
+            what = "its next-sentence-prediction head (" + ", ".join(nsp) + ")" if nsp else ", ".join(missing[:4])
+            raise ModelError(f"model {name!r} has no trained weights for {what}; transformers would initialise them "
+                             f"randomly and the scores would be noise. Use a checkpoint pre-trained with NSP, e.g. "
+                             f"{NSP_CHECKPOINTS}")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ModelError(f"could not load the tokenizer of {name!r}: {exc}; the folder needs vocab.txt "
+                             f"(or tokenizer.json)") from None
+    if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
+        raise ModelError(f"the tokenizer of {name!r} has no [CLS]/[SEP] tokens; NSP needs a BERT WordPiece vocab")
+    model.eval()
+    return tokenizer, model
+
+
+class NSPScorer:
+    """Scores sentence pairs with P(IsNext) = softmax(NSP logits)[0]."""
+
+    def __init__(self, tokenizer, model: torch.nn.Module, *, device: Optional[str] = None,
+                 dtype: str = "float32", max_length: int = 256, batch_size: int = 32,
+                 name: str = "<model>") -> None:
+        if dtype not in DTYPES:
+            raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
+        limit = getattr(model.config, "max_position_embeddings", 512)
+        if not isinstance(max_length, int) or not 4 <= max_length <= limit:
+            raise UsageError(f"max_length must be an integer between 4 and {limit} (the model's position limit), "
+                             f"got {max_length!r}")
+        self.tokenizer = tokenizer
+        self.name = name
+        self.device = resolve_device(device)
+        self.dtype = dtype
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.model = self._prepare(model)
+        self.truncated_last_call = 0
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, **kwargs) -> "NSPScorer":
+        tokenizer, model = load_nsp_model(name_or_path)
+        return cls(tokenizer, model, name=str(name_or_path), **kwargs)
+
+    def _prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Move to the device and apply the precision: weights stay fp32 except for int8/fp16."""
+        if self.dtype == "float16" and self.device.type != "cuda":
+            raise UsageError("dtype float16 needs a CUDA device; on CPU use bfloat16")
+        if self.dtype == "int8":
+            if self.device.type != "cpu":
+                raise UsageError("dtype int8 (dynamic quantisation) runs on CPU only; use bfloat16/float16 on GPU")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        model = model.to(self.device)
+        if self.dtype == "float16":
+            model = model.half()
+        return model.eval()
+
+    def _autocast(self):
+        if self.dtype == "bfloat16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # ---- preprocess -------------------------------------------------------------------------
+    def _token_ids(self, strings: set[str]) -> dict[str, list[int]]:
+        """Tokenize every distinct string once (prompts repeat across thousands of pairs)."""
+        unique = sorted(strings)
+        if not unique:
+            return {}
+        ids = self.tokenizer(unique, add_special_tokens=False)["input_ids"]
+        return dict(zip(unique, ids))
+
+    def encode(self, pairs: Sequence[Pair]) -> list[Encoded]:
+        """Pairs → truncated token ids (and soft position ids where a pair has an anchor)."""
+        strings: set[str] = set()
+        for p in pairs:
+            strings.add(p.first)
+            if p.anchor is None:
+                strings.add(p.second)
+            else:
+                strings.update((p.second[:p.anchor], p.second[p.anchor:]))
+        ids = self._token_ids(strings)
+        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        budget = self.max_length - 3
+        out: list[Encoded] = []
+        self.truncated_last_call = 0
+        for p in pairs:
+            a = ids[p.first]
+            if p.anchor is None:
+                b, n_before = ids[p.second], None
+            else:
+                before, after = ids[p.second[:p.anchor]], ids[p.second[p.anchor:]]
+                b, n_before = before + after, len(before)
+            la, lb = truncated_lengths(len(a), len(b), budget, protect_first=p.prompt == "first")
+            if (la, lb) != (len(a), len(b)):
+                self.truncated_last_call += 1
+            input_ids = [cls_id] + a[:la] + [sep_id] + b[:lb] + [sep_id]
+            types = [0] * (la + 2) + [1] * (lb + 1)
+            positions = None
+            if n_before is not None:
+                n1 = min(n_before, lb)
+                positions = soft_position_ids(la, n1, lb - n1)
+            out.append(Encoded(input_ids, types, positions))
+        return out
+
+    def batches(self, encoded: Sequence[Encoded]) -> list[list[int]]:
+        """Indexes of `encoded` grouped into batches of similar length, longest first."""
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].input_ids))
+        return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+    def _collate(self, items: Sequence[Encoded]) -> dict[str, torch.Tensor]:
+        width = max(len(e.input_ids) for e in items)
+        n = len(items)
+        input_ids = torch.full((n, width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
+        types = torch.zeros((n, width), dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        use_pos = any(e.position_ids is not None for e in items)
+        positions = torch.zeros((n, width), dtype=torch.long) if use_pos else None
+        for row, e in enumerate(items):
+            length = len(e.input_ids)
+            input_ids[row, :length] = torch.tensor(e.input_ids)
+            types[row, :length] = torch.tensor(e.token_type_ids)
+            mask[row, :length] = 1
+            if positions is not None:
+                positions[row, :length] = torch.tensor(e.position_ids if e.position_ids is not None else range(length))
+        batch = {"input_ids": input_ids, "token_type_ids": types, "attention_mask": mask}
+        if positions is not None:
+            batch["position_ids"] = positions
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    # ---- forward ----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def forward(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        """One padded batch → P(IsNext) per row (softmax taken in float32)."""
+        with self._autocast():
+            logits = self.model(**batch).logits
+        return torch.softmax(logits.float(), dim=-1)[:, 0].cpu().numpy().astype(np.float64)
+
+    # ---- public -----------------------------------------------------------------------------
+    def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
+              on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
+              desc: str = "scoring") -> np.ndarray:
+        """P(IsNext) for every pair, in input order. Identical pairs are scored once.
+
+        `progress`: None shows a bar only for calls of at least PROGRESS_MIN_PAIRS pairs.
+        `on_batch(pairs, scores)` is called after each batch (the harness caches finished work).
+        """
+        pairs = list(pairs)
+        if not pairs:
+            return np.zeros(0, dtype=np.float64)
+        distinct: dict[Pair, int] = {}
+        where = np.array([distinct.setdefault(p, len(distinct)) for p in pairs], dtype=np.int64)
+        unique = list(distinct)
+        encoded = self.encode(unique)
+        if self.truncated_last_call:
+            log.warning("%d of %d pairs were longer than max_length=%d tokens and were truncated (text cut from its end)",
+                        self.truncated_last_call, len(unique), self.max_length)
+        scores = np.empty(len(unique), dtype=np.float64)
+        batches = self.batches(encoded)
+        show = len(unique) >= PROGRESS_MIN_PAIRS if progress is None else progress
+        bar = None
+        if show:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=len(unique), desc=desc, unit="pair", leave=False)
+        try:
+            for idx in batches:
+                scores[idx] = self.forward(self._collate([encoded[i] for i in idx]))
+                if on_batch is not None:
+                    on_batch([unique[i] for i in idx], scores[idx])
+                if bar is not None:
+                    bar.update(len(idx))
+        finally:
+            if bar is not None:
+                bar.close()
+        return scores[where]

@@ -1,0 +1,1 @@
+"""Task types and the YAML task registry."""

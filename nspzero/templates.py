@@ -1,0 +1,119 @@
+"""Templates and label words: what the prompt says, and which words stand for a label.
+
+A template is parsed and validated once, when it is made: only the placeholder names its
+caller allows are ever substituted, so a user-supplied template can never reach attributes
+or indexes of the values (`{label.__class__}`, `{label[0]}`, `{0}` are errors, not lookups).
+"""
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from typing import Iterable, Literal, Mapping, Sequence, Union
+
+from .errors import UsageError
+
+Placement = Literal["prefix", "suffix"]
+PLACEMENTS: tuple[str, ...] = ("prefix", "suffix")
+
+LabelsArg = Union[Sequence[str], Mapping[str, Union[str, Sequence[str]]]]
+
+
+@dataclass(frozen=True)
+class Template:
+    """A prompt string with named placeholders, e.g. ``"这是一则{label}新闻"``.
+
+    `parts` holds the parsed template: literal strings and placeholder names alternate so that
+    `render` is a join, not a `str.format` call on user input.
+    """
+
+    source: str
+    parts: tuple[tuple[str, str | None], ...]
+
+    @classmethod
+    def parse(
+        cls,
+        source: str,
+        allowed: Iterable[str] = ("label",),
+        required: Iterable[str] = ("label",),
+    ) -> "Template":
+        """Parse `source`, allowing only the placeholder names in `allowed`.
+
+        Raises UsageError naming the template for unknown, positional, attribute or index
+        placeholders, format specs, unbalanced braces, and missing required placeholders.
+        """
+        allowed = tuple(allowed)
+        if not isinstance(source, str):
+            raise UsageError(f"template must be a string, got {type(source).__name__}: {source!r}")
+        hint = f"use only {', '.join('{' + a + '}' for a in allowed)} (write {{{{ and }}}} for literal braces)"
+        try:
+            parsed = list(string.Formatter().parse(source))
+        except ValueError as exc:
+            raise UsageError(f"template {source!r}: {exc} (unbalanced braces?); {hint}") from None
+        parts: list[tuple[str, str | None]] = []
+        seen: set[str] = set()
+        for literal, field, spec, conversion in parsed:
+            if field is None:
+                parts.append((literal, None))
+                continue
+            if field not in allowed or spec or conversion:
+                shown = "{" + field + ("!" + conversion if conversion else "") + (":" + spec if spec else "") + "}"
+                raise UsageError(f"template {source!r}: placeholder {shown} is not allowed; {hint}")
+            parts.append((literal, field))
+            seen.add(field)
+        for name in required:
+            if name not in seen:
+                raise UsageError(f"template {source!r} has no {{{name}}} placeholder; add one, e.g. {source + '{' + name + '}'!r}")
+        return cls(source, tuple(parts))
+
+    @property
+    def fields(self) -> frozenset[str]:
+        return frozenset(f for _, f in self.parts if f is not None)
+
+    def render(self, **values: str) -> str:
+        """Substitute the placeholders by the given values (every used name must be given)."""
+        out: list[str] = []
+        for literal, field in self.parts:
+            out.append(literal)
+            if field is not None:
+                out.append(values[field])
+        return "".join(out)
+
+
+def check_placement(placement: str) -> Placement:
+    """Return `placement` if it is 'prefix' or 'suffix', else raise a UsageError."""
+    if placement not in PLACEMENTS:
+        raise UsageError(f"placement must be 'prefix' (prompt first, the paper's default) or 'suffix', got {placement!r}")
+    return placement  # type: ignore[return-value]
+
+
+def label_words(labels: LabelsArg) -> dict[str, tuple[str, ...]]:
+    """Normalise `labels` to an ordered mapping label → verbalizations.
+
+    A list gives each label itself as its only word; a dict maps each label to one word or a
+    list of words. Empty, duplicate or non-string labels and words are UsageErrors.
+    """
+    if isinstance(labels, str):
+        raise UsageError(f"labels must be a list or a dict of label names, got the single string {labels!r}; "
+                         "split it, e.g. labels.split(',')")
+    if isinstance(labels, Mapping):
+        items = list(labels.items())
+    else:
+        try:
+            items = [(label, label) for label in labels]
+        except TypeError:
+            raise UsageError(f"labels must be a list or a dict of label names, got {type(labels).__name__}") from None
+    out: dict[str, tuple[str, ...]] = {}
+    for label, words in items:
+        if not isinstance(label, str):
+            raise UsageError(f"label {label!r} is a {type(label).__name__}; labels must be strings")
+        if not label.strip():
+            raise UsageError("a label is an empty string; every label needs a name")
+        if label in out:
+            raise UsageError(f"label {label!r} is given twice; labels must be distinct")
+        word_list = [words] if isinstance(words, str) else list(words) if isinstance(words, Sequence) else None
+        if not word_list or any(not isinstance(w, str) or not w.strip() for w in word_list):
+            raise UsageError(f"label {label!r}: its verbalization must be a non-empty string or a list of them, got {words!r}")
+        out[label] = tuple(word_list)
+    if not out:
+        raise UsageError("no labels given; pass at least two candidate labels")
+    return out

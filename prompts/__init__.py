@@ -1,0 +1,1 @@
+"""Named prompt sets (YAML), shipped inside the wheel as nspzero.prompts."""

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+
+from nspzero import ClassificationResult
+from nspzero.errors import UsageError
+
+TEXTS = ["今天比赛球队赢了", "市场上涨公司发布手机", "这次买的东西很差"]
+
+
+def test_classify_scores_are_mean_p_isnext_of_each_label(clf):
+    results = clf.classify(TEXTS, ["体育", "财经", "科技"], template="这是一则{label}新闻")
+    assert len(results) == 3 and all(isinstance(r, ClassificationResult) for r in results)
+    for r in results:
+        expected = clf.score_pairs([f"这是一则{l}新闻" for l in ["体育", "财经", "科技"]], [r.text] * 3)
+        assert r.scores == pytest.approx(dict(zip(["体育", "财经", "科技"], expected)), abs=1e-6)
+        assert list(r.scores.values()) == sorted(r.scores.values(), reverse=True)
+        assert r.label == max(r.scores, key=r.scores.get)
+
+
+def test_single_string_gives_single_result(clf):
+    r = clf.classify("今天比赛球队赢了", ["体育", "财经"])
+    assert isinstance(r, ClassificationResult) and r.text == "今天比赛球队赢了"
+
+
+def test_suffix_placement_puts_text_first(clf):
+    r = clf.classify("今天比赛", ["体育", "财经"], template="{label}新闻", placement="suffix")
+    expected = clf.score_pairs(["今天比赛", "今天比赛"], ["体育新闻", "财经新闻"])
+    assert [r.scores["体育"], r.scores["财经"]] == pytest.approx(list(expected), abs=1e-6)
+
+
+def test_several_verbalizations_and_templates_are_averaged(clf):
+    labels = {"pos": ["很好", "不错"], "neg": "很差"}
+    templates = ["东西{label}", "这次买的东西{label}"]
+    r = clf.classify("我买的手机", labels, template=templates)
+    pos = clf.score_pairs(["东西很好", "东西不错", "这次买的东西很好", "这次买的东西不错"], ["我买的手机"] * 4).mean()
+    neg = clf.score_pairs(["东西很差", "这次买的东西很差"], ["我买的手机"] * 2).mean()
+    assert r.scores["pos"] == pytest.approx(pos, abs=1e-6)
+    assert r.scores["neg"] == pytest.approx(neg, abs=1e-6)
+
+
+def test_multi_label_threshold(clf):
+    r = clf.classify("今天比赛", ["体育", "财经", "科技"], multi_label=True, threshold=0.0)
+    assert r.label == list(r.scores)  # every label passes 0, best first
+    none = clf.classify("今天比赛", ["体育"], multi_label=True, threshold=1.0)
+    assert none.label == []
+
+
+def test_results_do_not_depend_on_batch_size_or_text_order(model_dir):
+    from nspzero import NSPClassifier
+
+    a = NSPClassifier.from_pretrained(model_dir, batch_size=1).classify(TEXTS, ["体育", "财经"])
+    b = NSPClassifier.from_pretrained(model_dir, batch_size=64).classify(TEXTS[::-1], ["体育", "财经"])[::-1]
+    for x, y in zip(a, b):
+        assert x.label == y.label
+        np.testing.assert_allclose([x.scores[k] for k in x.scores], [y.scores[k] for k in x.scores], atol=1e-5)
+
+
+@pytest.mark.parametrize("texts, labels, kwargs, message", [
+    ([], ["a", "b"], {}, "no texts"),
+    (["ok", ""], ["a", "b"], {}, r"texts\[1\] is empty"),
+    (["ok", None], ["a", "b"], {}, r"texts\[1\] is NoneType"),
+    (["ok"], ["a"], {}, "only one label"),
+    (["ok"], ["a", "a"], {}, "given twice"),
+    (["ok"], ["a", "b"], {"template": "{label.__class__}"}, "not allowed"),
+    (["ok"], ["a", "b"], {"template": "no placeholder"}, "no {label}"),
+    (["ok"], ["a", "b"], {"placement": "middle"}, "placement"),
+    (["ok"], ["a", "b"], {"threshold": 2.0}, "threshold"),
+    (["ok"], ["a", "b"], {"template": []}, "no template"),
+])
+def test_classify_rejects_bad_input_with_a_clear_message(clf, texts, labels, kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        clf.classify(texts, labels, **kwargs)
+
+
+def test_score_pairs_validation(clf):
+    with pytest.raises(UsageError, match="equal length"):
+        clf.score_pairs(["a"], ["b", "c"])
+    with pytest.raises(UsageError, match="two lists"):
+        clf.score_pairs("a", "b")

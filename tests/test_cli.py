@@ -1,0 +1,92 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nspzero.cli import main
+
+
+def run(argv, capsys):
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    code = 0
+    try:
+        main(argv)
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_classify_positional_texts_jsonl(model_dir, capsys):
+    code, out, err = run(["classify", "--model", model_dir, "--labels", "体育,财经", "今天比赛", "市场上涨"], capsys)
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["text"] for r in rows] == ["今天比赛", "市场上涨"]
+    for r in rows:
+        assert set(r["scores"]) == {"体育", "财经"} and r["label"] in r["scores"]
+
+
+def test_cli_scores_equal_api(model_dir, clf, capsys, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "今天比赛", "id": 1}\n\n{"text": "市场上涨"}\n', encoding="utf-8")
+    out_file = tmp_path / "out.jsonl"
+    code, _, err = run(["classify", "-m", model_dir, "-l", "体育，财经", "-t", "这是一则{label}新闻",
+                        "--input", str(src), "--output", str(out_file)], capsys)
+    assert code == 0, err
+    rows = [json.loads(line) for line in out_file.read_text(encoding="utf-8").splitlines()]
+    api = clf.classify(["今天比赛", "市场上涨"], ["体育", "财经"], template="这是一则{label}新闻")
+    for row, res in zip(rows, api):
+        assert row["label"] == res.label
+        assert row["scores"] == pytest.approx(res.scores, abs=1e-5)
+
+
+def test_classify_txt_and_csv_inputs(model_dir, capsys, tmp_path):
+    txt = tmp_path / "in.txt"
+    txt.write_text("今天比赛\n\n市场上涨\n", encoding="utf-8")
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", "-i", str(txt), "--format", "csv"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "text,label,体育,财经" and len(lines) == 3
+    csv_in = tmp_path / "in.csv"
+    csv_in.write_text("id,body\n1,今天比赛\n", encoding="utf-8")
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", "-i", str(csv_in), "--text-field", "body"], capsys)
+    assert code == 0, err and json.loads(out)["text"] == "今天比赛"
+
+
+def test_classify_table_and_multi_label(model_dir, capsys):
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", "--multi-label", "--threshold", "0",
+                          "--format", "table", "今天比赛"], capsys)
+    assert code == 0, err
+    assert "今天比赛" in out and "体育" in out
+
+
+def test_stdin_end_to_end_subprocess(model_dir):
+    proc = subprocess.run([sys.executable, "-m", "nspzero.cli", "classify", "-m", model_dir, "-l", "体育,财经",
+                           "--input", "-"], input="今天比赛\n市场上涨\n".encode(), capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert len(proc.stdout.decode().splitlines()) == 2
+    assert b"Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["classify", "-m", "{model}", "-l", "体育", "x"], 2, "one label"),
+    (["classify", "-m", "{model}", "x"], 2, "--labels is required"),
+    (["classify", "-m", "{model}", "-l", "a,b"], 2, "no texts"),
+    (["classify", "-m", "{model}", "-l", "a,b", "-t", "{0}", "x"], 2, "not allowed"),
+    (["classify", "-m", "{model}", "-l", "a,b", "--format", "xml", "x"], 2, "--format"),
+    (["classify", "-m", "/no/such/dir", "-l", "a,b", "x"], 1, "does not exist"),
+    (["classify", "-m", "{model}", "-l", "a,b", "-i", "/no/such.txt"], 1, "does not exist"),
+    (["classify", "-m", "{model}", "-l", "a,b", "--bogus"], 2, "No such option"),
+])
+def test_cli_errors_are_one_line_with_exit_code(model_dir, capsys, args, code, message):
+    args = [a.replace("{model}", model_dir) for a in args]
+    got, _, err = run(args, capsys)
+    assert got == code
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_headless_model_refused_on_cli(headless_model_dir, capsys):
+    code, _, err = run(["classify", "-m", headless_model_dir, "-l", "a,b", "x"], capsys)
+    assert code == 1 and "next-sentence-prediction head" in err
