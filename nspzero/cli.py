@@ -57,6 +57,9 @@ def classify(
     texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify (or use --input)."),
     model: str = typer.Option(..., "--model", "-m", help="Hub name or local directory of a BERT with an NSP head."),
     labels: Optional[str] = typer.Option(None, "--labels", "-l", help="Comma-separated candidate labels, e.g. 体育,财经."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", "-p",
+                                         help="A named prompt set (e.g. tnews, tnews:news-2021) giving labels, words, "
+                                              "template and placement."),
     template: Optional[List[str]] = typer.Option(None, "--template", "-t",
                                                  help="Prompt with {label}; repeat to average several. Default '{label}'."),
     placement: str = typer.Option("prefix", help="prefix: prompt first (the paper's default); suffix: text first."),
@@ -79,13 +82,32 @@ def classify(
 
     if fmt not in OUTPUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
-    if labels is None:
-        raise UsageError("--labels is required, e.g. --labels 体育,财经")
-    label_list = split_labels(labels)
-    words = label_words(label_list)
+    if prompt is not None:
+        from .prompt_sets import load_prompt
+
+        variant = load_prompt(prompt)
+        if variant.words is None:
+            raise UsageError(f"prompt {variant.key} is a sentence-pair prompt; classify needs a label prompt "
+                             f"such as tnews, iflytek, csldcp or eprstmt")
+        label_arg = {k: list(v) for k, v in variant.words.items()}
+        if labels is not None:  # keep only the labels asked for, in the prompt's words
+            wanted = split_labels(labels)
+            unknown = [w for w in wanted if w not in label_arg]
+            if unknown:
+                raise UsageError(f"--labels {', '.join(unknown)} not in prompt {variant.key} "
+                                 f"(its labels: {', '.join(label_arg)})")
+            label_arg = {w: label_arg[w] for w in wanted}
+        templates = template or list(variant.templates)
+        placement = variant.placement if placement == "prefix" else placement
+    else:
+        if labels is None:
+            raise UsageError("--labels is required (or --prompt NAME), e.g. --labels 体育,财经")
+        label_arg = split_labels(labels)
+        templates = template or ["{label}"]
+    words = label_words(label_arg)
+    label_list = list(words)
     if len(words) < 2 and not multi_label:
         raise UsageError(f"--labels gives one label ({label_list[0]!r}); give at least two, or add --multi-label")
-    templates = template or ["{label}"]
     parse_templates(templates)
     check_placement(placement)
     if texts and input_path:
@@ -101,7 +123,7 @@ def classify(
         if fmt == "csv":
             writer.write(csv_line(["text", "label"] + label_list))
         for chunk in _chunks(source, STREAM_CHUNK):
-            results = clf.classify(chunk, label_list, templates, placement, multi_label, threshold)
+            results = clf.classify(chunk, label_arg, templates, placement, multi_label, threshold)
             if fmt == "table":
                 from rich.console import Console
                 _table(results, Console(file=handle, soft_wrap=False))
@@ -115,6 +137,56 @@ def classify(
     finally:
         if output:
             handle.close()
+
+
+@app.command("eval")
+def eval_cmd(
+    model: str = typer.Option(..., "--model", "-m", help="Hub name or local directory of a BERT with an NSP head."),
+    data_dir: str = typer.Option(..., "--data-dir", "-d", help="FewCLUE datasets folder: <task>/<split>.json."),
+    tasks: str = typer.Option("all", help="'all' (the nine FewCLUE tasks) or a list such as eprstmt,tnews."),
+    split: Optional[str] = typer.Option(None, help="Split to report (default: each task's, test_public)."),
+    dev_split: Optional[str] = typer.Option(None, help="Split S-C tasks learn thresholds on (default dev_few_all)."),
+    limit: Optional[int] = typer.Option(None, help="Keep the first N examples of every split file read."),
+    max_length: int = typer.Option(128, help="Max tokens per pair (the paper's 128)."),
+    output_dir: str = typer.Option("nspzero-results", "--output-dir", "-o", help="Where results and the cache go."),
+    soft_positions: bool = typer.Option(True, "--soft-positions/--no-soft-positions",
+                                        help="ChID: put the idiom's position ids at the blank (method.md §4)."),
+    prompt: Optional[List[str]] = typer.Option(None, help="Override a task's prompt: TASK=SET[:VARIANT], repeatable."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N or auto (default)."),
+    dtype: str = typer.Option("float32", help="float32 (default) | bfloat16 | float16 (GPU) | int8 (CPU)."),
+    batch_size: int = typer.Option(32, help="Pairs per forward pass."),
+) -> None:
+    """Reproduce the NSP-BERT zero-shot FewCLUE table (results.json, results.md, predictions)."""
+    import os
+
+    from .harness import EvalSettings, evaluate
+    from .scorer import NSPScorer
+    from .tasks.registry import resolve_task_list
+
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be a positive number of examples, got {limit}")
+    if not os.path.isdir(data_dir):
+        raise UsageError(f"--data-dir {data_dir!r} is not a directory")
+    names = resolve_task_list(tasks)
+    overrides = {}
+    for item in prompt or []:
+        task_name, sep, spec = item.partition("=")
+        if not sep or task_name not in names:
+            raise UsageError(f"--prompt {item!r}: expected TASK=SET[:VARIANT] for one of {', '.join(names)}")
+        overrides[task_name] = spec
+    settings = EvalSettings(data_dir=data_dir, tasks=names, split=split, dev_split=dev_split, limit=limit,
+                            soft_positions=soft_positions, prompt_overrides=overrides)
+    scorer = NSPScorer.from_pretrained(model, device=device, dtype=dtype, max_length=max_length,
+                                       batch_size=batch_size)
+
+    def report(name: str, entry: dict) -> None:
+        typer.echo(f"{name:8s} accuracy {100 * entry['accuracy']:5.1f}%  ({entry['examples']} examples, "
+                   f"{entry['pairs_scored']}/{entry['pairs']} pairs scored, {entry['seconds']:.1f}s)", err=True)
+
+    results = evaluate(scorer, settings, output_dir, on_task_done=report)
+    typer.echo(open(os.path.join(output_dir, "results.md"), encoding="utf-8").read())
+    if results.get("fewclue_score") is not None:
+        typer.echo(f"FewCLUE score: {100 * results['fewclue_score']:.2f}", err=True)
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -90,3 +90,26 @@ def test_cli_errors_are_one_line_with_exit_code(model_dir, capsys, args, code, m
 def test_headless_model_refused_on_cli(headless_model_dir, capsys):
     code, _, err = run(["classify", "-m", headless_model_dir, "-l", "a,b", "x"], capsys)
     assert code == 1 and "next-sentence-prediction head" in err
+
+
+def test_classify_with_a_named_prompt_set(model_dir, capsys):
+    code, out, err = run(["classify", "-m", model_dir, "--prompt", "tnews", "今天比赛"], capsys)
+    assert code == 0, err
+    row = json.loads(out)
+    assert len(row["scores"]) == 15 and "news_sports" in row["scores"]
+    code, out, err = run(["classify", "-m", model_dir, "--prompt", "tnews", "-l", "news_sports,news_finance", "今天比赛"],
+                         capsys)
+    assert code == 0 and set(json.loads(out)["scores"]) == {"news_sports", "news_finance"}
+    code, _, err = run(["classify", "-m", model_dir, "--prompt", "ocnli", "x"], capsys)
+    assert code == 2 and "sentence-pair prompt" in err
+    code, _, err = run(["classify", "-m", model_dir, "--prompt", "tnew", "x"], capsys)
+    assert code == 2 and "did you mean 'tnews'" in err
+
+
+def test_eval_usage_errors(model_dir, capsys, tmp_path):
+    code, _, err = run(["eval", "-m", model_dir, "--data-dir", str(tmp_path), "--tasks", "tnewz"], capsys)
+    assert code == 2 and "did you mean 'tnews'" in err
+    code, _, err = run(["eval", "-m", model_dir, "--data-dir", str(tmp_path / "no")], capsys)
+    assert code == 2 and "not a directory" in err
+    code, _, err = run(["eval", "-m", model_dir, "--data-dir", str(tmp_path), "--tasks", "tnews"], capsys)
+    assert code == 1 and "no folder" in err

@@ -1,0 +1,140 @@
+"""The evaluation harness: one runner for every task.
+
+data → pairs (the task) → cached scores (the scorer) → predictions (the task's mapping) →
+accuracy → OUT/<task>.predictions.jsonl, OUT/results.json, OUT/results.md. Outputs are written
+atomically after each task, and every scored batch is appended to the cache first, so an
+interrupted run loses at most one batch and resumes where it stopped.
+"""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from . import __version__
+from .cache import ScoreCache, config_hash, scorer_fingerprint
+from .io import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from .report import results_markdown
+from .scorer import NSPScorer, Pair
+from .tasks.base import Example, Task
+from .tasks.registry import FEWCLUE, load_task
+
+
+@dataclass
+class EvalSettings:
+    data_dir: str
+    tasks: Sequence[str] = FEWCLUE
+    split: Optional[str] = None        # None: each task's test split (test_public)
+    dev_split: Optional[str] = None    # None: each task's dev split (dev_few_all)
+    limit: Optional[int] = None
+    soft_positions: Optional[bool] = None  # None: as the task config says (on for ChID)
+    prompt_overrides: dict[str, str] = field(default_factory=dict)
+
+
+class CachedScoring:
+    """Scores pairs through the cache: known pairs are read back, new ones scored and appended."""
+
+    def __init__(self, scorer: NSPScorer, cache: ScoreCache) -> None:
+        self.scorer = scorer
+        self.cache = cache
+        self.scored = 0
+
+    def __call__(self, pairs: Sequence[Pair], desc: str) -> np.ndarray:
+        scores, todo = self.cache.lookup(pairs)
+        if todo:
+            fresh = self.scorer.score([pairs[i] for i in todo], progress=True, on_batch=self.cache.add, desc=desc)
+            scores[todo] = fresh
+            self.scored += len({pairs[i] for i in todo})
+        return scores
+
+
+def _score_examples(task: Task, examples: Sequence[Example], scoring: CachedScoring, desc: str) -> list[np.ndarray]:
+    """Every example's pairs scored in one call (one length-sorted batching), split back per example."""
+    per_example = [task.example_pairs(e) for e in examples]
+    flat = scoring([p for pairs in per_example for p in pairs], desc)
+    out, pos = [], 0
+    for pairs in per_example:
+        out.append(flat[pos:pos + len(pairs)])
+        pos += len(pairs)
+    return out
+
+
+def run_task(task: Task, settings: EvalSettings, scoring: CachedScoring) -> tuple[dict, list[dict]]:
+    """Run one task; returns (its results entry, its prediction rows)."""
+    config = task.config
+    start = time.perf_counter()
+    scored_before = scoring.scored
+    split = settings.split or config.test_split
+    test = task.read(settings.data_dir, split, settings.limit)
+    test_scores = _score_examples(task, test, scoring, f"{config.name} {split}")
+    dev_scores = None
+    n_pairs = sum(len(s) for s in test_scores)
+    if task.needs_dev:
+        dev_split = settings.dev_split or config.dev_split
+        dev = task.read(settings.data_dir, dev_split, settings.limit)
+        dev_scores = _score_examples(task, dev, scoring, f"{config.name} {dev_split}")
+        n_pairs += len(dev)
+    decision = task.decide(test, test_scores, dev_scores)
+    rows = [{"index": e.index, "gold": e.gold, "prediction": p, **ev}
+            for e, p, ev in zip(test, decision.predictions, decision.evidence)]
+    accuracy = float(np.mean([r["gold"] == r["prediction"] for r in rows]))
+    entry = {"accuracy": accuracy, "examples": len(rows), "pairs": n_pairs,
+             "pairs_scored": scoring.scored - scored_before, "seconds": round(time.perf_counter() - start, 3),
+             "split": split, "prompt": task.prompt.key, "type": config.type, "reference": config.reference}
+    if task.needs_dev:
+        entry["dev_split"] = settings.dev_split or config.dev_split
+    if config.type == "cloze":
+        entry["soft_positions"] = config.soft_positions
+    entry.update(decision.extra)
+    return entry, rows
+
+
+def package_versions() -> dict[str, str]:
+    import sklearn
+    import torch
+    import transformers
+
+    return {"nspzero": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "scikit-learn": sklearn.__version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
+             on_task_done: Optional[Callable[[str, dict], None]] = None) -> dict:
+    """Run every task in `settings.tasks` and write the outputs into `output_dir`."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = [load_task(name, settings.prompt_overrides.get(name), settings.soft_positions) for name in settings.tasks]
+    cache = ScoreCache(out / "cache" / f"scores-{scorer_fingerprint(scorer)}.jsonl")
+    scoring = CachedScoring(scorer, cache)
+    results: dict = {
+        "model": scorer.name, "config_hash": config_hash(scorer), "versions": package_versions(),
+        "settings": {"data_dir": str(settings.data_dir), "split": settings.split or "test_public (per task)",
+                     "dev_split": settings.dev_split or "dev_few_all (per task)", "limit": settings.limit,
+                     "max_length": scorer.max_length, "dtype": scorer.dtype, "batch_size": scorer.batch_size,
+                     "device": str(scorer.device), "soft_positions": settings.soft_positions},
+        "tasks": {}, "cache": {"file": str(cache.path.relative_to(out)), "pairs_before": len(cache)},
+    }
+    try:
+        for task in tasks:
+            entry, rows = run_task(task, settings, scoring)
+            atomic_write_jsonl(out / f"{task.config.name}.predictions.jsonl", rows)
+            results["tasks"][task.config.name] = entry
+            _summarise(results)
+            atomic_write_json(out / "results.json", results)
+            atomic_write_text(out / "results.md", results_markdown(results))
+            if on_task_done is not None:
+                on_task_done(task.config.name, entry)
+    finally:
+        cache.close()
+    return results
+
+
+def _summarise(results: dict) -> None:
+    accs = {name: t["accuracy"] for name, t in results["tasks"].items()}
+    complete = all(name in accs for name in FEWCLUE)
+    results["fewclue_score"] = float(np.mean([accs[n] for n in FEWCLUE])) if complete else None
+    results["mean_accuracy"] = float(np.mean(list(accs.values()))) if accs else None

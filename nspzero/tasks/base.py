@@ -1,0 +1,135 @@
+"""What every task shares: its YAML config, reading its examples, and the two hooks that make
+tasks differ — how one example becomes pairs, and how scores become predictions."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..errors import DataError, UsageError
+from ..io import iter_jsonl
+from ..scorer import Pair
+
+TASK_TYPES = ("classification", "pair", "cloze", "coref")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """A task as declared in eval/tasks/<name>.yaml (see README "Task configs")."""
+
+    name: str
+    type: str
+    prompt: str
+    fields: dict[str, str]
+    data: str = ""                      # folder under the data dir; default: the task name
+    description: str = ""
+    test_split: str = "test_public"
+    dev_split: str = "dev_few_all"
+    label_order: tuple[str, ...] = ()   # S-C: labels by rising NSP score
+    join: str = ","                     # joins list-valued fields (CSL keywords)
+    blank: str = "#idiom#"              # cloze: the blank marker in the passage
+    soft_positions: bool = True         # cloze: method.md §4
+    metric: str = "accuracy"
+    reference: Optional[float] = None   # the paper's NSP-BERT accuracy (%)
+    source: str = ""                    # where the config was read from, for error messages
+
+    @property
+    def folder(self) -> str:
+        return self.data or self.name
+
+
+@dataclass
+class Example:
+    """One record of a split: its 0-based line `index`, its fields by role, and its gold label."""
+
+    index: int
+    fields: dict[str, Any]
+    gold: str
+    where: str = ""   # "file:line", for error messages
+
+
+@dataclass
+class Decision:
+    """A task's answers for a split: predictions, per-example evidence, and extra results."""
+
+    predictions: list[str]
+    evidence: list[dict[str, Any]]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def get_path(obj: dict, dotted: str) -> Any:
+    """obj['a']['b'] for 'a.b'; KeyError when any part is missing."""
+    value: Any = obj
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(dotted)
+        value = value[part]
+    return value
+
+
+def split_path(data_dir: str, config: TaskConfig, split: str) -> str:
+    """DIR/<task>/<split>.json, or a DataError listing the splits that do exist."""
+    folder = os.path.join(data_dir, config.folder)
+    if not os.path.isdir(folder):
+        raise DataError(f"task {config.name}: no folder {folder!r}; --data-dir must hold one folder per task "
+                        f"(<task>/<split>.json, as in FewCLUE's datasets/)")
+    for suffix in (".json", ".jsonl"):
+        path = os.path.join(folder, split + suffix)
+        if os.path.isfile(path):
+            return path
+    have = sorted(f.rsplit(".", 1)[0] for f in os.listdir(folder) if f.endswith((".json", ".jsonl")))
+    raise DataError(f"task {config.name}: no split {split!r} in {folder} (have: {', '.join(have) or 'none'})")
+
+
+class Task:
+    """Base of the task types. Subclasses implement `example_pairs` and `decide`."""
+
+    needs_dev = False
+
+    def __init__(self, config: TaskConfig) -> None:
+        self.config = config
+
+    def gold_of(self, record: dict, fields: dict[str, Any], where: str) -> str:
+        return str(fields["label"])
+
+    def check_example(self, example: Example) -> None:
+        """Raise DataError for an example the task cannot use (e.g. an unknown gold label)."""
+
+    def read(self, data_dir: str, split: str, limit: Optional[int] = None) -> list[Example]:
+        """The first `limit` examples of a split, each field found by its dotted path."""
+        path = split_path(data_dir, self.config, split)
+        examples: list[Example] = []
+        for line_no, record in iter_jsonl(path):
+            if limit is not None and line_no > limit:
+                break
+            where = f"{path}:{line_no}"
+            fields: dict[str, Any] = {}
+            for role, dotted in self.config.fields.items():
+                try:
+                    value = get_path(record, dotted)
+                except KeyError:
+                    raise DataError(f"{where}: no field {dotted!r} (task {self.config.name} reads it as {role!r}; "
+                                    f"fields here: {', '.join(record)})") from None
+                fields[role] = value
+            example = Example(line_no - 1, fields, self.gold_of(record, fields, where), where)
+            self.check_example(example)
+            examples.append(example)
+        if not examples:
+            raise DataError(f"{path}: no examples")
+        return examples
+
+    def example_pairs(self, example: Example) -> list[Pair]:
+        raise NotImplementedError
+
+    def decide(self, test: Sequence[Example], test_scores: Sequence[np.ndarray],
+               dev_scores: Optional[Sequence[np.ndarray]] = None) -> Decision:
+        raise NotImplementedError
+
+
+def require_fields(config: TaskConfig, roles: Sequence[str]) -> None:
+    missing = [r for r in roles if r not in config.fields]
+    if missing:
+        raise UsageError(f"{config.source}: task {config.name} ({config.type}) needs fields "
+                         f"{', '.join(missing)} under 'fields'")

@@ -1,0 +1,129 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fewclue_fixture import write_fewclue
+from nspzero.harness import EvalSettings, evaluate
+from nspzero.scorer import NSPScorer
+
+FIXTURE_TASKS = ["eprstmt", "tnews", "ocnli", "csl", "chid", "cluewsc"]
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "fewclue"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(write_fewclue(tmp_path_factory.mktemp("fewclue"), n=9))
+
+
+@pytest.fixture(scope="module")
+def scorer(model_dir):
+    return NSPScorer.from_pretrained(model_dir, device="cpu", max_length=128, batch_size=8)
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+def test_harness_writes_every_output_and_accuracy_matches_predictions(scorer, data_dir, tmp_path):
+    results = evaluate(scorer, EvalSettings(data_dir, FIXTURE_TASKS), tmp_path)
+    on_disk = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert on_disk["tasks"].keys() == set(FIXTURE_TASKS) and on_disk["model"] == scorer.name
+    assert len(on_disk["config_hash"]) == 12 and "transformers" in on_disk["versions"]
+    for name in FIXTURE_TASKS:
+        rows = read_jsonl(tmp_path / f"{name}.predictions.jsonl")
+        entry = results["tasks"][name]
+        assert [r["index"] for r in rows] == list(range(9))
+        assert entry["accuracy"] == pytest.approx(np.mean([r["gold"] == r["prediction"] for r in rows]))
+        assert entry["examples"] == 9 and entry["seconds"] >= 0
+        if entry["type"] in ("pair", "coref"):
+            assert entry["thresholds"] == sorted(entry["thresholds"])
+            assert len(entry["thresholds"]) == len(entry["label_order"]) - 1
+            assert all(isinstance(r["score"], float) for r in rows)
+        else:
+            assert all(r["prediction"] == max(r["scores"], key=r["scores"].get) for r in rows)
+    md = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert scorer.name in md and "NSP-BERT (paper)" in md and "| 86.9 |" in md
+
+
+def test_harness_scores_equal_the_classifier_api(scorer, data_dir, tmp_path):
+    from nspzero import NSPClassifier
+
+    evaluate(scorer, EvalSettings(data_dir, ["eprstmt"]), tmp_path)
+    rows = read_jsonl(tmp_path / "eprstmt.predictions.jsonl")
+    texts = [json.loads(l)["sentence"] for l in Path(data_dir, "eprstmt", "test_public.json").read_text("utf-8").splitlines()]
+    api = NSPClassifier(scorer).classify(texts, {"Negative": "很差", "Positive": "很好"}, template="这次买的东西{label}")
+    for row, res in zip(rows, api):
+        assert row["scores"] == pytest.approx(res.scores, abs=1e-9)
+
+
+def test_limit_keeps_the_first_n_examples(scorer, data_dir, tmp_path):
+    results = evaluate(scorer, EvalSettings(data_dir, ["ocnli"], limit=4), tmp_path)
+    assert results["tasks"]["ocnli"]["examples"] == 4 and results["tasks"]["ocnli"]["dev_examples"] == 4
+
+
+class Interrupting:
+    """Wraps a scorer's forward to raise KeyboardInterrupt after `after` batches (a killed run)."""
+
+    def __init__(self, scorer, after):
+        self.scorer, self.after, self.calls = scorer, after, 0
+        self.original = scorer.forward
+
+    def __call__(self, batch):
+        self.calls += 1
+        if self.calls > self.after:
+            raise KeyboardInterrupt
+        return self.original(batch)
+
+
+def test_interrupted_run_resumes_without_rescoring(model_dir, data_dir, tmp_path):
+    settings = EvalSettings(data_dir, ["tnews", "chid"])
+    full = evaluate(NSPScorer.from_pretrained(model_dir, batch_size=8), settings, tmp_path / "clean")
+    total = sum(t["pairs_scored"] for t in full["tasks"].values())
+
+    scorer = NSPScorer.from_pretrained(model_dir, batch_size=8)
+    scorer.forward = Interrupting(scorer, after=3)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(scorer, settings, tmp_path / "resumed")
+    cache = next((tmp_path / "resumed" / "cache").glob("scores-*.jsonl"))
+    assert len(cache.read_text().splitlines()) == 3 * 8  # three finished batches were kept
+
+    resumed = evaluate(NSPScorer.from_pretrained(model_dir, batch_size=8), settings, tmp_path / "resumed")
+    assert resumed["cache"]["pairs_before"] == 24
+    assert sum(t["pairs_scored"] for t in resumed["tasks"].values()) == total - 24
+    for name in ("tnews", "chid"):
+        assert read_jsonl(tmp_path / "clean" / f"{name}.predictions.jsonl") == \
+            read_jsonl(tmp_path / "resumed" / f"{name}.predictions.jsonl")
+    again = evaluate(NSPScorer.from_pretrained(model_dir, batch_size=8), settings, tmp_path / "resumed")
+    assert sum(t["pairs_scored"] for t in again["tasks"].values()) == 0
+
+
+def test_a_line_cut_short_in_the_cache_is_ignored(model_dir, data_dir, tmp_path):
+    settings = EvalSettings(data_dir, ["eprstmt"])
+    first = evaluate(NSPScorer.from_pretrained(model_dir), settings, tmp_path)
+    cache = next((tmp_path / "cache").glob("scores-*.jsonl"))
+    lines = cache.read_text().splitlines()
+    cache.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:10])  # a crash mid-line
+    second = evaluate(NSPScorer.from_pretrained(model_dir), settings, tmp_path)
+    assert second["tasks"]["eprstmt"]["pairs_scored"] == 1
+    assert second["tasks"]["eprstmt"]["accuracy"] == first["tasks"]["eprstmt"]["accuracy"]
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/fewclue not present")
+def test_cli_eval_all_nine_tasks_on_shared_fewclue(model_dir, tmp_path, capsys):
+    from nspzero.cli import main
+
+    try:
+        main(["eval", "--model", model_dir, "--data-dir", str(SHARED), "--tasks", "all", "--limit", "8",
+              "--output-dir", str(tmp_path)])
+    except SystemExit as exc:
+        assert not exc.code, capsys.readouterr().err
+    results = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert len(results["tasks"]) == 9 and results["fewclue_score"] is not None
+    for name, entry in results["tasks"].items():
+        rows = read_jsonl(tmp_path / f"{name}.predictions.jsonl")
+        assert len(rows) == 8 and entry["accuracy"] == pytest.approx(np.mean([r["gold"] == r["prediction"] for r in rows]))
+    assert len(read_jsonl(tmp_path / "iflytek.predictions.jsonl")[0]["scores"]) == 119
+    assert len(read_jsonl(tmp_path / "csldcp.predictions.jsonl")[0]["scores"]) == 67
+    assert "NSP-BERT (paper)" in capsys.readouterr().out

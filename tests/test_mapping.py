@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from nspzero.errors import UsageError
+from nspzero.mapping import SamplesContrast, batched_samples_contrast, candidates_contrast, equal_split, multi_label
+
+
+def test_candidates_contrast_argmax_ties_go_first():
+    assert candidates_contrast(np.array([[0.1, 0.9, 0.9], [0.5, 0.5, 0.2]])).tolist() == [1, 0]
+
+
+def test_multi_label_best_first():
+    assert multi_label(np.array([[0.2, 0.7, 0.6]]), 0.5) == [[1, 2]]
+
+
+def test_fit_two_labels_even():
+    # sorted dev: .1 .2 .3 .4 | .5 .6 .7 .8 → g=4, threshold = highest of group 0 = .4
+    sc = SamplesContrast(2).fit([0.8, 0.1, 0.5, 0.3, 0.7, 0.2, 0.6, 0.4])
+    assert sc.thresholds_.tolist() == [0.4]
+    # score < .4 → label 0; .4 itself is not below → label 1
+    assert sc.predict([0.39, 0.4, 0.41, 0.0, 1.0]).tolist() == [0, 1, 1, 0, 1]
+
+
+def test_fit_three_labels_with_remainder():
+    # n=8, L=3 → g=2: groups [0,2) [2,4) and the last takes [4,8)
+    dev = [0.9, 0.1, 0.8, 0.2, 0.7, 0.3, 0.6, 0.4]
+    sc = SamplesContrast(3).fit(dev)
+    assert sc.thresholds_.tolist() == [0.2, 0.4]
+    assert sc.predict([0.05, 0.2, 0.3, 0.4, 0.95]).tolist() == [0, 1, 1, 2, 2]
+
+
+def test_fit_with_ties():
+    sc = SamplesContrast(2).fit([0.5, 0.5, 0.5, 0.5])
+    assert sc.thresholds_.tolist() == [0.5]
+    assert sc.predict([0.5, 0.49]).tolist() == [1, 0]
+
+
+def test_fit_errors():
+    with pytest.raises(UsageError, match="at least 3 dev examples"):
+        SamplesContrast(3).fit([0.1, 0.2])
+    with pytest.raises(UsageError, match="before fit"):
+        SamplesContrast(2).predict([0.1])
+    with pytest.raises(UsageError, match="NaN"):
+        SamplesContrast(2).fit([0.1, float("nan")])
+    with pytest.raises(UsageError, match="at least 2 labels"):
+        SamplesContrast(1)
+
+
+def test_equal_split_by_rank_stable_on_ties():
+    assert equal_split(np.array([0.3, 0.1, 0.2, 0.4]), 2).tolist() == [1, 0, 0, 1]
+    assert equal_split(np.array([0.5, 0.5, 0.5]), 3).tolist() == [0, 1, 2]
+    assert equal_split(np.array([0.5, 0.1, 0.9, 0.3, 0.7]), 2).tolist() == [1, 0, 1, 0, 1]  # last takes rest
+
+
+def test_batched_variant_chunks_in_file_order():
+    scores = [0.9, 0.1, 0.2, 0.8, 0.5, 0.6, 0.7]
+    # chunk 2: [.9 .1] [.2 .8] and the last chunk takes the remainder [.5 .6 .7]
+    assert batched_samples_contrast(scores, 2, 2).tolist() == [1, 0, 0, 1, 0, 1, 1]
+    # one chunk with everything = the equal split of the whole set
+    assert batched_samples_contrast(scores, 2, 100).tolist() == equal_split(np.array(scores), 2).tolist()
+    # chunks smaller than the label count → the last label
+    assert batched_samples_contrast(scores, 2, 1).tolist() == [1] * 7

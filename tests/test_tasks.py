@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+from fewclue_fixture import write_fewclue
+from nspzero.errors import DataError, UsageError
+from nspzero.prompt_sets import list_prompt_sets, load_prompt
+from nspzero.scorer import Pair
+from nspzero.tasks.registry import FEWCLUE, load_config, load_task, resolve_task_list, task_names
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(write_fewclue(tmp_path_factory.mktemp("fewclue")))
+
+
+def test_all_nine_tasks_and_prompt_sets_are_shipped():
+    assert set(FEWCLUE) <= set(task_names())
+    assert set(FEWCLUE) <= set(list_prompt_sets())
+    for name in FEWCLUE:
+        assert load_config(name).reference is not None
+
+
+def test_default_prompts_follow_method_md():
+    tnews = load_prompt("tnews")
+    assert tnews.templates == ("这是一则{label}新闻",)
+    assert tnews.words["news_stock"] == ("股票",) and tnews.words["news_story"] == ("故事",)
+    old = load_prompt("tnews:news-2021")
+    assert old.words["news_stock"] == ("证券",) and old.words["news_story"] == ("民生",)
+    assert load_prompt("eprstmt").templates == ("这次买的东西{label}",)
+    assert load_prompt("eprstmt").words == {"Negative": ("很差",), "Positive": ("很好",)}
+    assert len(load_prompt("iflytek").words) == 119 and load_prompt("iflytek").templates == ("这是一款{label}类软件",)
+    assert len(load_prompt("csldcp").words) == 67 and load_prompt("csldcp").templates == ("这是一篇{label}类论文",)
+    assert load_prompt("cluewsc:qizhong").second == "{text}其中{pronoun}是指"
+
+
+def test_unknown_names_get_suggestions():
+    with pytest.raises(UsageError, match="did you mean 'tnews'"):
+        load_config("tnew")
+    with pytest.raises(UsageError, match="did you mean 'iflytek'"):
+        load_prompt("iflytec")
+    with pytest.raises(UsageError, match="no variant"):
+        load_prompt("tnews:nope")
+    with pytest.raises(UsageError, match="did you mean 'ocnli'"):
+        resolve_task_list("eprstmt,ocnl")
+
+
+def test_classification_pairs_prompt_first(data_dir):
+    task = load_task("eprstmt")
+    ex = task.read(data_dir, "test_public", limit=2)
+    assert [e.index for e in ex] == [0, 1]
+    assert task.example_pairs(ex[0]) == [Pair("这次买的东西很差", ex[0].fields["text"]),
+                                         Pair("这次买的东西很好", ex[0].fields["text"])]
+
+
+def test_pair_tasks_build_the_method_md_pairs(data_dir):
+    ocnli = load_task("ocnli")
+    e = ocnli.read(data_dir, "test_public", 1)[0]
+    assert ocnli.example_pairs(e) == [Pair(e.fields["sentence2"], e.fields["sentence1"])]
+    csl = load_task("csl")
+    e = csl.read(data_dir, "test_public", 1)[0]
+    assert csl.example_pairs(e) == [Pair(e.fields["abst"], "比赛,手机")]
+    wsc = load_task("cluewsc")
+    e = wsc.read(data_dir, "test_public", 1)[0]
+    assert wsc.example_pairs(e) == [Pair("老师", e.fields["text"] + "上文中他是指")]
+    assert load_task("cluewsc", prompt=":qizhong").example_pairs(e) == [Pair("老师", e.fields["text"] + "其中他是指")]
+
+
+def test_cloze_pairs_have_anchor_at_the_blank(data_dir):
+    chid = load_task("chid")
+    e = chid.read(data_dir, "test_public", 1)[0]
+    pairs = chid.example_pairs(e)
+    assert len(pairs) == 7
+    assert pairs[0] == Pair("严阵以待", "今天比赛球队赢了", anchor=3)
+    assert e.gold == "严阵以待"
+    plain = load_task("chid", soft_positions=False).example_pairs(e)
+    assert plain[0] == Pair("严阵以待", "今天比赛球队赢了")
+
+
+def test_pair_decision_uses_dev_thresholds(data_dir):
+    task = load_task("ocnli")
+    test = task.read(data_dir, "test_public")
+    dev_scores = [np.array([s]) for s in np.linspace(0.1, 0.9, 9)]
+    test_scores = [np.array([s]) for s in np.linspace(0.0, 1.0, len(test))]
+    decision = task.decide(test, test_scores, dev_scores)
+    assert decision.extra["thresholds"] == pytest.approx([0.3, 0.6])  # 9 dev scores, g=3: sorted[2], sorted[5]
+    assert decision.extra["label_order"] == ["contradiction", "neutral", "entailment"]
+    assert decision.predictions[0] == "contradiction" and decision.predictions[-1] == "entailment"
+
+
+def test_data_errors_name_file_and_line(tmp_path, data_dir):
+    bad = tmp_path / "eprstmt"
+    bad.mkdir()
+    (bad / "test_public.json").write_text('{"sentence": "好", "label": "Positive"}\n{"sentence": "x"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"test_public.json:2: no field 'label'"):
+        load_task("eprstmt").read(str(tmp_path), "test_public")
+    (bad / "test_public.json").write_text('{"sentence": "好", "label": "Neutral"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r":1: label 'Neutral' is not among the 2 labels"):
+        load_task("eprstmt").read(str(tmp_path), "test_public")
+    with pytest.raises(DataError, match=r"no split 'dev_x'.*have: test_public"):
+        load_task("eprstmt").read(str(tmp_path), "dev_x")
+    with pytest.raises(DataError, match="no folder"):
+        load_task("tnews").read(str(tmp_path), "test_public")
