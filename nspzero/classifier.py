@@ -14,7 +14,7 @@ import numpy as np
 from .errors import UsageError
 from .mapping import candidates_contrast, multi_label
 from .scorer import NSPScorer, Pair
-from .templates import LabelsArg, Template, check_placement, label_words
+from .templates import LabelsArg, Template, check_placement, check_unicode, label_words
 
 
 @dataclass
@@ -45,6 +45,7 @@ def check_texts(texts: Union[str, Sequence[str]]) -> tuple[list[str], bool]:
             raise UsageError(f"texts[{i}] is {type(t).__name__} {t!r}, not a string")
         if not t.strip():
             raise UsageError(f"texts[{i}] is empty; remove empty texts (an empty sentence gives a meaningless score)")
+        check_unicode(t, f"texts[{i}]")
     return items, single
 
 
@@ -80,6 +81,7 @@ class NSPClassifier:
             for i, s in enumerate(seq):
                 if not isinstance(s, str):
                     raise UsageError(f"{name}[{i}] is {type(s).__name__} {s!r}, not a string")
+                check_unicode(s, f"{name}[{i}]")
         return self.scorer.score([Pair(a, b) for a, b in zip(first, second)], progress=progress)
 
     def label_scores(self, texts: Sequence[str], labels: LabelsArg, template: Union[str, Sequence[str]] = "{label}",

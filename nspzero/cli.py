@@ -12,7 +12,7 @@ from typing import Iterable, Iterator, List, Optional
 
 import typer
 
-from .errors import NSPZeroError, UsageError
+from .errors import DataError, NSPZeroError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Zero-shot text classification with BERT's next-sentence-prediction head (NSP-BERT).")
@@ -116,9 +116,15 @@ def classify(
         raise UsageError("no texts: pass them as arguments, or use --input FILE (or --input - for stdin)")
     source: Iterable[str] = texts if texts else iter_texts(input_path, input_format, text_field)
 
-    clf = NSPClassifier.from_pretrained(model, device=device, max_length=max_length, batch_size=batch_size, dtype=dtype)
-    handle = open(output, "w", encoding="utf-8") if output else sys.stdout
+    try:  # open the output before the (slow) model load, so a bad path fails at once
+        handle = open(output, "a", encoding="utf-8") if output else sys.stdout  # truncated once the model loads
+    except OSError as exc:
+        raise DataError(f"cannot write --output {output!r}: {exc.strerror}") from None
     try:
+        clf = NSPClassifier.from_pretrained(model, device=device, max_length=max_length, batch_size=batch_size,
+                                            dtype=dtype)
+        if output:
+            handle.truncate(0)
         writer = LineWriter(handle)
         if fmt == "csv":
             writer.write(csv_line(["text", "label"] + label_list))
@@ -191,14 +197,20 @@ def eval_cmd(
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: NSPZeroErrors become one line on stderr and an exit code."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("nspzero: warning: %(message)s"))
     logger = logging.getLogger("nspzero")
-    logger.addHandler(handler)
+    if not any(getattr(h, "_nspzero_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("nspzero: warning: %(message)s"))
+        handler._nspzero_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
     logger.propagate = False
     try:
         logger.setLevel(logging.WARNING)
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:  # typer turns Ctrl-C into a return value of 130
+            if code == 130:
+                print("nspzero: interrupted; results written so far are complete lines", file=sys.stderr)
+            sys.exit(code)
     except NSPZeroError as exc:
         print(f"nspzero: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

@@ -19,6 +19,7 @@ from typing import IO, Any, Iterable, Iterator, Optional
 from .errors import DataError, UsageError
 
 INPUT_FORMATS = ("txt", "jsonl", "csv")
+CSV_FIELD_LIMIT = 2**31 - 1  # csv's default (131072 characters) would reject long texts
 
 
 def _decode(raw: bytes, path: str, line_no: int, offset: int) -> str:
@@ -36,7 +37,10 @@ def iter_lines(path: str, stream: Optional[IO[bytes]] = None) -> Iterator[tuple[
             raise DataError(f"input file {path!r} does not exist")
         if os.path.isdir(path):
             raise DataError(f"input {path!r} is a directory, not a file")
-    handle = stream if stream is not None else open(path, "rb")
+    try:
+        handle = stream if stream is not None else open(path, "rb")
+    except OSError as exc:
+        raise DataError(f"cannot read input file {path!r}: {exc.strerror or exc}") from None
     try:
         offset = 0
         for line_no, raw in enumerate(handle, start=1):
@@ -60,6 +64,8 @@ def iter_jsonl(path: str, stream: Optional[IO[bytes]] = None) -> Iterator[tuple[
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}:{line_no}: malformed JSON ({exc.msg} at column {exc.colno}); "
                             f"each line must be one JSON object") from None
+        except RecursionError:
+            raise DataError(f"{path}:{line_no}: JSON nested too deeply; each line must be one JSON object") from None
         if not isinstance(obj, dict):
             raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
         yield line_no, obj
@@ -75,6 +81,11 @@ def field_text(obj: dict, field: str, path: str, line_no: int) -> str:
         raise DataError(f"{path}:{line_no}: field {field!r} is {type(value).__name__}, not a string")
     if not value.strip():
         raise DataError(f"{path}:{line_no}: field {field!r} is empty; remove or fill that line")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a JSON escape such as \\ud800 gives a lone surrogate
+        raise DataError(f"{path}:{line_no}: field {field!r} is not valid Unicode (lone surrogate "
+                        f"{value[exc.start]!r} at character {exc.start})") from None
     return value
 
 
@@ -109,13 +120,18 @@ def iter_texts(path: str, fmt: Optional[str] = None, text_field: str = "text") -
     else:
         lines = (line for _, line in iter_lines(name, stream))
         delimiter = "\t" if name.lower().endswith(".tsv") else ","
+        if csv.field_size_limit() < CSV_FIELD_LIMIT:  # long texts are fine (they are truncated later)
+            csv.field_size_limit(CSV_FIELD_LIMIT)
         reader = csv.DictReader(lines, delimiter=delimiter)
-        header = reader.fieldnames or []
-        if text_field not in header:
-            raise DataError(f"{name}:1: CSV has no column {text_field!r} (columns: {', '.join(header) or 'none'}); "
-                            f"choose it with --text-field")
-        for row_no, row in enumerate(reader, start=2):
-            yield field_text(row, text_field, name, row_no)
+        try:
+            header = reader.fieldnames or []
+            if text_field not in header:
+                raise DataError(f"{name}:1: CSV has no column {text_field!r} (columns: {', '.join(header) or 'none'}); "
+                                f"choose it with --text-field")
+            for row in reader:  # line_num: the row's last physical line (blank lines and quoted newlines count)
+                yield field_text(row, text_field, name, reader.line_num)
+        except csv.Error as exc:
+            raise DataError(f"{name}:{reader.reader.line_num}: malformed CSV ({exc})") from None
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

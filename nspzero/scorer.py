@@ -89,6 +89,15 @@ def resolve_device(device: Optional[str]) -> torch.device:
     return dev
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX-512 BF16 / AMX); without it torch
+    emulates bf16 matmuls and they run far slower than float32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def _is_local_path(name: str) -> bool:
     """Hub ids are 'name' or 'org/name'; anything else (or an existing path) is a local path."""
     return os.path.exists(name) or name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
@@ -158,11 +167,18 @@ def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
             raise ModelError(f"model {name!r} has no trained weights for {what}; transformers would initialise them "
                              f"randomly and the scores would be noise. Use a checkpoint pre-trained with NSP, e.g. "
                              f"{NSP_CHECKPOINTS}")
+        if os.path.isdir(name) and not any(os.path.isfile(os.path.join(name, f)) for f in ("vocab.txt", "tokenizer.json")):
+            raise ModelError(f"{name!r} has no vocab.txt or tokenizer.json; copy the checkpoint's vocab.txt into it "
+                             f"(without it every text would become [UNK])")
         try:
             tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
         except (OSError, ValueError, TypeError) as exc:
             raise ModelError(f"could not load the tokenizer of {name!r}: {exc}; the folder needs vocab.txt "
                              f"(or tokenizer.json)") from None
+    if len(tokenizer) < getattr(config, "vocab_size", 0) // 2:
+        raise ModelError(f"the tokenizer of {name!r} knows {len(tokenizer)} tokens but the model has "
+                         f"{config.vocab_size}: its vocab.txt (or tokenizer.json) is missing or wrong, so every text "
+                         f"would become [UNK]; put the checkpoint's vocab.txt beside config.json")
     if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
         raise ModelError(f"the tokenizer of {name!r} has no [CLS]/[SEP] tokens; NSP needs a BERT WordPiece vocab")
     model.eval()
@@ -190,6 +206,7 @@ class NSPScorer:
         self.max_length = max_length
         self.batch_size = batch_size
         self.model = self._prepare(model)
+        self._warn_slow_precision()
         self.truncated_last_call = 0
 
     @classmethod
@@ -211,6 +228,12 @@ class NSPScorer:
         if self.dtype == "float16":
             model = model.half()
         return model.eval()
+
+    def _warn_slow_precision(self) -> None:
+        if self.dtype == "bfloat16" and self.device.type == "cpu" and not cpu_has_native_bf16():
+            log.warning("this CPU has no native bfloat16 matmul (AVX-512 BF16 or AMX; torch reports %s): "
+                        "dtype bfloat16 will be much slower than float32 here; use float32 or int8",
+                        getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")())
 
     def _autocast(self):
         if self.dtype == "bfloat16":

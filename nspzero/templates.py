@@ -44,6 +44,7 @@ class Template:
         allowed = tuple(allowed)
         if not isinstance(source, str):
             raise UsageError(f"template must be a string, got {type(source).__name__}: {source!r}")
+        check_unicode(source, f"template {source!r}")
         hint = f"use only {', '.join('{' + a + '}' for a in allowed)} (write {{{{ and }}}} for literal braces)"
         try:
             parsed = list(string.Formatter().parse(source))
@@ -79,6 +80,17 @@ class Template:
         return "".join(out)
 
 
+def check_unicode(value: str, what: str) -> str:
+    """Return `value`, or raise a UsageError if it holds a lone surrogate (undecodable bytes from
+    argv or a JSON escape such as \\ud800): tokenizers cannot take such strings."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UsageError(f"{what} is not valid Unicode: lone surrogate {value[exc.start]!r} at character {exc.start} "
+                         f"(undecodable bytes?); pass UTF-8 text") from None
+    return value
+
+
 def check_placement(placement: str) -> Placement:
     """Return `placement` if it is 'prefix' or 'suffix', else raise a UsageError."""
     if placement not in PLACEMENTS:
@@ -108,11 +120,14 @@ def label_words(labels: LabelsArg) -> dict[str, tuple[str, ...]]:
             raise UsageError(f"label {label!r} is a {type(label).__name__}; labels must be strings")
         if not label.strip():
             raise UsageError("a label is an empty string; every label needs a name")
+        check_unicode(label, f"label {label!r}")
         if label in out:
             raise UsageError(f"label {label!r} is given twice; labels must be distinct")
         word_list = [words] if isinstance(words, str) else list(words) if isinstance(words, Sequence) else None
         if not word_list or any(not isinstance(w, str) or not w.strip() for w in word_list):
             raise UsageError(f"label {label!r}: its verbalization must be a non-empty string or a list of them, got {words!r}")
+        for w in word_list:
+            check_unicode(w, f"label {label!r}: verbalization {w!r}")
         out[label] = tuple(word_list)
     if not out:
         raise UsageError("no labels given; pass at least two candidate labels")

@@ -111,5 +111,6 @@ def test_eval_usage_errors(model_dir, capsys, tmp_path):
     assert code == 2 and "did you mean 'tnews'" in err
     code, _, err = run(["eval", "-m", model_dir, "--data-dir", str(tmp_path / "no")], capsys)
     assert code == 2 and "not a directory" in err
-    code, _, err = run(["eval", "-m", model_dir, "--data-dir", str(tmp_path), "--tasks", "tnews"], capsys)
+    code, _, err = run(["eval", "-m", model_dir, "--data-dir", str(tmp_path), "--tasks", "tnews",
+                        "--output-dir", str(tmp_path / "out")], capsys)
     assert code == 1 and "no folder" in err

@@ -1,0 +1,288 @@
+"""Throughput benchmark: nspzero's scoring paths against a naive baseline and transformers'
+zero-shot NLI pipeline, on the same pairs, in one interleaved run, reported as ratios.
+
+The model is a BERT with random weights of a real shape (default bert-base-chinese) unless
+`--model` names a checkpoint; agreement of reduced precisions with fp32 should be checked on
+the user's own checkpoint, because random weights give nearly equal label scores.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .scorer import NSPScorer, Pair
+
+BERT_BASE_CHINESE = dict(vocab_size=21128, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                         intermediate_size=3072, max_position_embeddings=512)
+# Pairs of one full zero-shot FewCLUE test_public pass (method.md §7).
+FEWCLUE_PAIRS = {"eprstmt": 610 * 2, "tnews": 2010 * 15, "csldcp": 1784 * 67, "iflytek": 1749 * 119,
+                 "ocnli": 2520, "bustm": 1772, "csl": 2838, "chid": 2002 * 7, "cluewsc": 976}
+SYNTHETIC = ["今天的比赛非常精彩，主队在最后一分钟打进制胜球。", "央行宣布下调存款准备金率，市场普遍上涨。",
+             "这款手机的电池续航很差，屏幕却很清楚。", "新学期开始了，学校为学生准备了新的课程。",
+             "这是一款可以帮助用户规划出行路线并实时查看路况的地图导航软件，支持离线地图下载。" * 2]
+
+
+@dataclass
+class Workload:
+    """One task's benchmark pairs: texts × label words under one template."""
+
+    name: str
+    texts: list[str]
+    words: list[str]
+    template: str
+
+    @property
+    def pairs(self) -> list[Pair]:
+        return [Pair(self.template.replace("{label}", w), t) for t in self.texts for w in self.words]
+
+
+@dataclass
+class PathResult:
+    name: str
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def encoder_flops(lengths: Sequence[int], config) -> float:
+    """Multiply-adds ×2 of BERT's encoder over unpadded lengths: useful work, whatever the padding."""
+    h, i, n = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    return float(sum(n * (8 * L * h * h + 4 * L * h * i + 4 * L * L * h) for L in lengths))
+
+
+def peak_matmul_gflops(dtype: torch.dtype, max_size: int = 2048, repeats: int = 5, budget_s: float = 3.0) -> float:
+    """Large square matmuls after warm-up: the machine's practical peak for that dtype. The size
+    grows from 256 while a matmul takes under `budget_s` / 8 (emulated bf16 is ~100x slower)."""
+    best_rate, size = 0.0, 256
+    while size <= max_size:
+        a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+        torch.mm(a, b)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - start)
+        best_rate = max(best_rate, 2 * size ** 3 / best / 1e9)
+        if best * repeats > budget_s / 8:
+            break
+        size *= 2
+    return best_rate
+
+
+def build_random_model(directory: str, config_path: Optional[str], vocab_path: Optional[str], seed: int = 0) -> str:
+    """Save a random BertForPreTraining of the given shape (and the real vocab if given)."""
+    from transformers import BertConfig, BertForPreTraining, BertTokenizer
+
+    config = BertConfig.from_json_file(config_path) if config_path else BertConfig(**BERT_BASE_CHINESE)
+    if vocab_path:
+        shutil.copy(vocab_path, os.path.join(directory, "vocab.txt"))
+    else:  # a character vocab covering the synthetic texts
+        chars = sorted({c for t in SYNTHETIC for c in t} | set("这是一则新闻体育财经科技教育软件类"))
+        tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars
+        tokens += [f"[unused{i}]" for i in range(config.vocab_size - len(tokens))]
+        with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as handle:
+            handle.write("\n".join(tokens[:config.vocab_size]) + "\n")
+    torch.manual_seed(seed)
+    BertForPreTraining(config).save_pretrained(directory)
+    BertTokenizer.from_pretrained(directory).save_pretrained(directory)
+    return directory
+
+
+def load_workloads(data_dir: Optional[str], tasks: Sequence[str], pairs_per_task: int) -> list[Workload]:
+    """Real texts and the task's default prompt (FewCLUE), or a synthetic fallback."""
+    from .prompt_sets import load_prompt
+    from .tasks.registry import load_task
+
+    out = []
+    for name in tasks:
+        variant = load_prompt(name)
+        words = [ws[0] for ws in (variant.words or {}).values()]
+        n_texts = max(1, pairs_per_task // max(1, len(words)))
+        if data_dir and os.path.isdir(os.path.join(data_dir, name)):
+            task = load_task(name)
+            texts = [str(e.fields["text"]) for e in task.read(data_dir, task.config.test_split, n_texts)]
+        else:
+            texts = [SYNTHETIC[i % len(SYNTHETIC)] + str(i) for i in range(n_texts)]
+        out.append(Workload(name, texts, words, variant.templates[0]))
+    return out
+
+
+def pad_to_max_scores(scorer: NSPScorer, pairs: Sequence[Pair], batch_size: int = 32) -> np.ndarray:
+    """The naive baseline: every pair padded to max_length, input order, fixed batches."""
+    tok = scorer.tokenizer
+    out = []
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start:start + batch_size]
+        enc = tok([p.first for p in chunk], [p.second for p in chunk], padding="max_length", truncation="longest_first",
+                  max_length=scorer.max_length, return_tensors="pt")
+        with torch.inference_mode():
+            logits = scorer.model(**enc).logits
+        out.append(torch.softmax(logits.float(), -1)[:, 0].numpy())
+    return np.concatenate(out)
+
+
+def nli_pipeline(scorer: NSPScorer):
+    """transformers' zero-shot pipeline on a same-shaped BertForSequenceClassification (encoder
+    weights copied from the NSP model, so both do the same encoder work per pair)."""
+    from transformers import BertForSequenceClassification, pipeline
+
+    config = scorer.model.config.__class__.from_dict(scorer.model.config.to_dict())
+    config.num_labels = 3
+    config.id2label = {0: "contradiction", 1: "neutral", 2: "entailment"}
+    config.label2id = {v: k for k, v in config.id2label.items()}
+    model = BertForSequenceClassification(config).eval()
+    model.bert.load_state_dict(scorer.model.bert.state_dict(), strict=False)
+    tokenizer = scorer.tokenizer
+    tokenizer.model_max_length = scorer.max_length  # truncate to the same length as nspzero
+    return pipeline("zero-shot-classification", model=model, tokenizer=tokenizer, device=-1)
+
+
+def run_benchmark(model: Optional[str] = None, config_path: Optional[str] = None, vocab_path: Optional[str] = None,
+                  data_dir: Optional[str] = None, tasks: Sequence[str] = ("tnews", "iflytek"), pairs_per_task: int = 240,
+                  rounds: int = 2, max_length: int = 128, batch_size: int = 32, include_pipeline: bool = True,
+                  dtypes: Optional[Sequence[str]] = None, log: Callable[[str], None] = print) -> dict:
+    """`dtypes` None: int8, plus bfloat16 where the CPU has native bf16 (else it is ~100x slower)."""
+    from .scorer import cpu_has_native_bf16
+
+    if dtypes is None:
+        dtypes = ("bfloat16", "int8") if cpu_has_native_bf16() else ("int8",)
+        if "bfloat16" not in dtypes:
+            log("skipping the bfloat16 path: this CPU has no native bf16 matmul (AVX-512 BF16/AMX); "
+                "force it with --dtypes bfloat16,int8")
+    tmp = None
+    if model is None:
+        tmp = tempfile.mkdtemp(prefix="nspzero-bench-")
+        model = build_random_model(tmp, config_path, vocab_path)
+    try:
+        return _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size, include_pipeline,
+                    dtypes, log, random_weights=tmp is not None)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size, include_pipeline, dtypes, log,
+         random_weights) -> dict:
+    log(f"threads: {torch.get_num_threads()}; measuring peak matmul …")
+    peak = {"float32": peak_matmul_gflops(torch.float32), "bfloat16": peak_matmul_gflops(torch.bfloat16)}
+    fp32 = NSPScorer.from_pretrained(model, max_length=max_length, batch_size=batch_size)
+    scorers = {"nspzero fp32": fp32}
+    for dtype in dtypes:
+        scorers[f"nspzero {dtype}"] = NSPScorer.from_pretrained(model, max_length=max_length, batch_size=batch_size,
+                                                                dtype=dtype)
+    workloads = load_workloads(data_dir, tasks, pairs_per_task)
+    paths: dict[str, Callable[[Workload], np.ndarray]] = {
+        name: (lambda w, s=s: s.score(w.pairs, progress=False)) for name, s in scorers.items()}
+    paths["pad-to-max fp32"] = lambda w: pad_to_max_scores(fp32, w.pairs, batch_size)
+    if include_pipeline:
+        pipe = nli_pipeline(fp32)
+
+        def run_pipe(w: Workload, bs: int) -> np.ndarray:
+            pipe(w.texts, candidate_labels=w.words, hypothesis_template=w.template.replace("{label}", "{}"),
+                 batch_size=bs, multi_label=True)
+            return np.zeros(len(w.pairs))  # its entailment scores come from another head: timing only
+        paths["transformers NLI pipeline bs=1"] = lambda w: run_pipe(w, 1)
+        paths["transformers NLI pipeline bs=32"] = lambda w: run_pipe(w, 32)
+
+    lengths = {w.name: [len(e.input_ids) for e in fp32.encode(w.pairs)] for w in workloads}
+    flops = {w.name: encoder_flops(lengths[w.name], fp32.model.config) for w in workloads}
+    results = {name: PathResult(name) for name in paths}
+    for w in workloads:  # warm-up, and the scores for agreement
+        for name, fn in paths.items():
+            results[name].scores[w.name] = fn(Workload(w.name, w.texts[:2], w.words, w.template))
+    for r in range(rounds):
+        for w in workloads:
+            for name, fn in paths.items():  # interleaved: every path once per round
+                start = time.perf_counter()
+                scores = fn(w)
+                results[name].seconds.setdefault(w.name, []).append(time.perf_counter() - start)
+                results[name].scores[w.name] = scores
+            log(f"round {r + 1}/{rounds} {w.name}: done")
+    return _summary(results, workloads, lengths, flops, peak, fp32, data_dir, random_weights, model)
+
+
+def _summary(results, workloads, lengths, flops, peak, fp32, data_dir, random_weights, model) -> dict:
+    base = results["nspzero fp32"]
+    rows = []
+    for name, res in results.items():
+        row = {"path": name, "tasks": {}}
+        for w in workloads:
+            secs = min(res.seconds[w.name])
+            pairs_s = len(w.pairs) / secs
+            dtype = "bfloat16" if "bfloat16" in name else "float32"
+            row["tasks"][w.name] = {"pairs_per_s": pairs_s, "seconds": secs,
+                                    "gflops": flops[w.name] / secs / 1e9,
+                                    "fraction_of_peak": flops[w.name] / secs / 1e9 / peak[dtype],
+                                    "vs_fp32": (min(base.seconds[w.name]) / secs)}
+            if name.startswith("nspzero") and name != "nspzero fp32":
+                ref, got = base.scores[w.name], res.scores[w.name]
+                n_words = len(w.words)
+                top = np.mean(ref.reshape(-1, n_words).argmax(1) == got.reshape(-1, n_words).argmax(1))
+                row["tasks"][w.name].update(max_abs_dp=float(np.max(np.abs(ref - got))), top1_agreement=float(top))
+        rows.append(row)
+    out = {"model": "random weights" if random_weights else model, "threads": torch.get_num_threads(),
+           "peak_gflops": peak, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "mean_tokens_per_pair": {w.name: float(np.mean(lengths[w.name])) for w in workloads},
+           "pairs": {w.name: len(w.pairs) for w in workloads}, "paths": rows,
+           "projection_hours": _projection(rows, fp32, data_dir)}
+    return out
+
+
+def _projection(rows, fp32: NSPScorer, data_dir) -> dict:
+    """Hours for a full FewCLUE test_public pass per path: each task's pair count × its mean
+    encoder FLOPs per pair (from a sample of its real pairs), at the path's measured FLOP/s."""
+    if not data_dir:
+        return {}
+    from .tasks.registry import load_task
+
+    per_pair = {}
+    for name in FEWCLUE_PAIRS:
+        if not os.path.isdir(os.path.join(data_dir, name)):
+            return {}
+        task = load_task(name)
+        sample = task.read(data_dir, task.config.test_split, 40)
+        pairs = [p for e in sample for p in task.example_pairs(e)]
+        per_pair[name] = encoder_flops([len(e.input_ids) for e in fp32.encode(pairs)], fp32.model.config) / len(pairs)
+    total = sum(FEWCLUE_PAIRS[n] * per_pair[n] for n in FEWCLUE_PAIRS)
+    out = {}
+    for row in rows:
+        rate = statistics.mean(t["gflops"] for t in row["tasks"].values()) * 1e9
+        out[row["path"]] = total / rate / 3600
+    return out
+
+
+def format_table(summary: dict) -> str:
+    tasks = list(summary["pairs"])
+    head = ["path"] + [f"{t} pairs/s" for t in tasks] + [f"{t} ×fp32" for t in tasks] + \
+        [f"{t} %peak" for t in tasks] + ["max|ΔP|", "top-1 agree", "FewCLUE h"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in summary["paths"]:
+        t = row["tasks"]
+        dps = [t[k].get("max_abs_dp") for k in tasks if "max_abs_dp" in t[k]]
+        agree = [t[k].get("top1_agreement") for k in tasks if "top1_agreement" in t[k]]
+        cells = [row["path"]] + [f"{t[k]['pairs_per_s']:.1f}" for k in tasks] + \
+            [f"{t[k]['vs_fp32']:.2f}" for k in tasks] + [f"{100 * t[k]['fraction_of_peak']:.0f}%" for k in tasks] + \
+            [f"{max(dps):.1e}" if dps else "—", f"{min(agree):.2f}" if agree else "—",
+             f"{summary['projection_hours'][row['path']]:.1f}" if row["path"] in summary["projection_hours"] else "—"]
+        lines.append("| " + " | ".join(cells) + " |")
+    peak = summary["peak_gflops"]
+    lines += ["", f"peak matmul: fp32 {peak['float32']:.0f} GFLOP/s, bf16 {peak['bfloat16']:.0f} GFLOP/s "
+              f"(%peak of bf16 paths is against the bf16 peak); threads {summary['threads']}; peak RSS "
+              f"{summary['peak_rss_mb']:.0f} MB; mean tokens/pair: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in summary["mean_tokens_per_pair"].items())
+              + f"; model: {summary['model']}."]
+    return "\n".join(lines)
+
+
+def save_json(summary: dict, path: str) -> None:
+    from .io import atomic_write_json
+
+    atomic_write_json(path, summary)
