@@ -17,7 +17,8 @@ VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(dict.fromkeys(CHAR
 
 
 def build_model_dir(path, *, with_nsp: bool = True, seed: int = 0, max_position: int = 512,
-                    hidden: int = 32, layers: int = 2, scale_nsp: float = 1.0) -> str:
+                    hidden: int = 32, layers: int = 2, scale_nsp: float = 1.0,
+                    initializer_range: float = 0.02) -> str:
     """Save a tiny random BERT (BertForPreTraining, or a head-less BertModel) plus its vocab."""
     from transformers import BertConfig, BertForPreTraining, BertModel, BertTokenizer
 
@@ -26,7 +27,8 @@ def build_model_dir(path, *, with_nsp: bool = True, seed: int = 0, max_position:
         handle.write("\n".join(VOCAB) + "\n")
     tokenizer = BertTokenizer.from_pretrained(str(path))
     config = BertConfig(vocab_size=len(VOCAB), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-                        intermediate_size=hidden * 2, max_position_embeddings=max_position)
+                        intermediate_size=hidden * 2, max_position_embeddings=max_position,
+                        initializer_range=initializer_range)
     torch.manual_seed(seed)
     model = BertForPreTraining(config) if with_nsp else BertModel(config)
     if with_nsp and scale_nsp != 1.0:
@@ -44,7 +46,8 @@ def model_dir(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def decisive_model_dir(tmp_path_factory) -> str:
-    return build_model_dir(tmp_path_factory.mktemp("tiny-bert-decisive"), seed=1, scale_nsp=40.0)
+    return build_model_dir(tmp_path_factory.mktemp("tiny-bert-decisive"), seed=1, scale_nsp=3.0,
+                           initializer_range=0.2)
 
 
 @pytest.fixture(scope="session")

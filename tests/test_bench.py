@@ -1,0 +1,48 @@
+"""The benchmark runs at small sizes, and every precision path agrees with fp32 where scores are decisive."""
+import json
+
+import numpy as np
+import pytest
+
+from nspzero import NSPClassifier
+
+TEXTS = ["今天比赛球队赢了", "市场上涨公司发布手机", "这次买的东西很差", "老师学生上学校", "电脑游戏玩家"]
+LABELS = ["体育", "财经", "科技", "教育", "军事", "旅游"]
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "int8"])
+def test_reduced_precision_paths_give_the_fp32_argmax(decisive_model_dir, dtype):
+    ref = NSPClassifier.from_pretrained(decisive_model_dir).classify(TEXTS, LABELS, template="这是一则{label}新闻")
+    got = NSPClassifier.from_pretrained(decisive_model_dir, dtype=dtype).classify(TEXTS, LABELS,
+                                                                                  template="这是一则{label}新闻")
+    margins = [sorted(r.scores.values())[-1] - sorted(r.scores.values())[-2] for r in ref]
+    assert min(margins) > 0.01  # the fixture really is decisive (margins of 0.015 and more)
+    diff = max(abs(a.scores[k] - b.scores[k]) for a, b in zip(ref, got) for k in LABELS)
+    assert diff < 0.05
+    # the argmax can only move where fp32's own margin is within the precision's error
+    for r, g, margin in zip(ref, got, margins):
+        assert g.label == r.label or margin < 2 * diff, (r.scores, g.scores)
+    assert sum(g.label == r.label for r, g in zip(ref, got)) >= len(TEXTS) - 1
+
+
+def test_benchmark_runs_at_small_size(tmp_path, capsys):
+    from nspzero.cli import main
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"vocab_size": 200, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                  "intermediate_size": 64, "max_position_embeddings": 512}))
+    out = tmp_path / "bench.json"
+    try:
+        main(["bench", "--config", str(config), "--pairs", "12", "--rounds", "1", "--dtypes", "int8",
+              "--json", str(out)])
+    except SystemExit as exc:
+        assert not exc.code, capsys.readouterr().err
+    table = capsys.readouterr().out
+    summary = json.loads(out.read_text())
+    paths = [row["path"] for row in summary["paths"]]
+    assert paths == ["nspzero fp32", "nspzero int8", "pad-to-max fp32", "transformers NLI pipeline bs=1",
+                     "transformers NLI pipeline bs=32"]
+    int8 = summary["paths"][1]["tasks"]["tnews"]
+    assert 0 <= int8["max_abs_dp"] < 1 and 0 <= int8["top1_agreement"] <= 1
+    assert summary["peak_gflops"]["float32"] > 0 and summary["mean_tokens_per_pair"]["tnews"] > 3
+    assert "| nspzero fp32 |" in table
