@@ -1,8 +1,9 @@
 """NSPClassifier: the public API — texts × labels → pairs → scorer → C-C → results.
 
 Scoring rule for a label with several verbalizations and/or templates: its score is the mean
-P(IsNext) over every (template, verbalization) pair of that label. The best label is the one
-with the highest mean; ties go to the label given first.
+P(IsNext) over every (template, verbalization) pair of that label (or, with combine="logmean",
+the geometric mean). The best label is the one with the highest score; ties go to the label
+given first.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .errors import UsageError
-from .mapping import candidates_contrast, multi_label
+from .linking import LinkResult, link
+from .mapping import COMBINE_RULES, candidates_contrast, combine, multi_label
 from .scorer import NSPScorer, Pair
 from .templates import LabelsArg, Template, check_placement, check_unicode, label_words
 
@@ -57,6 +59,84 @@ def parse_templates(template: Union[str, Sequence[str]]) -> list[Template]:
     return [Template.parse(s) for s in sources]
 
 
+def label_pairs(texts: Sequence[str], words: dict[str, tuple[str, ...]], templates: Sequence[Template],
+                placement: str) -> tuple[list[Pair], list[int]]:
+    """The NSP pairs of texts × labels, and how many (template, verbalization) pairs each label has.
+
+    Order: text-major, then label, then template, then verbalization — `mean_scores` relies on it.
+    """
+    prompts = {label: [t.render(label=w) for t in templates for w in ws] for label, ws in words.items()}
+    pairs: list[Pair] = []
+    for text in texts:
+        for label_prompts in prompts.values():
+            for p in label_prompts:
+                pairs.append(Pair(p, text) if placement == "prefix" else Pair(text, p, prompt="second"))
+    return pairs, [len(v) for v in prompts.values()]
+
+
+def mean_scores(flat: np.ndarray, n_texts: int, counts: Sequence[int], how: str = "mean") -> np.ndarray:
+    """Flat P(IsNext) of `label_pairs` → texts × labels matrix of per-label scores (the averaging rule)."""
+    expected = n_texts * sum(counts)
+    if len(flat) != expected:
+        raise ValueError(f"expected {expected} scores for {n_texts} texts, got {len(flat)}")
+    matrix = np.empty((n_texts, len(counts)))
+    pos = 0
+    for i in range(n_texts):
+        for j, n in enumerate(counts):
+            matrix[i, j] = combine(flat[pos:pos + n], how)
+            pos += n
+    return matrix
+
+
+def _result(text: str, names: list[str], row: np.ndarray, multi: bool, threshold: float) -> ClassificationResult:
+    order = np.argsort(-row, kind="stable")
+    scores = {names[i]: float(row[i]) for i in order}
+    if multi:
+        label: Union[str, list[str]] = [names[i] for i in multi_label(row[None, :], threshold)[0]]
+    else:
+        label = names[int(candidates_contrast(row[None, :])[0])]
+    return ClassificationResult(text, label, scores)
+
+
+@dataclass
+class PreparedCall:
+    """One validated `classify` call, split in two so that a caller (the HTTP server) can score the
+    `pairs` of many calls together: `results(flat)` turns this call's scores back into results."""
+
+    texts: list[str]
+    single: bool
+    names: list[str]
+    counts: list[int]
+    pairs: list[Pair]
+    multi_label: bool
+    threshold: float
+    combine: str = "mean"
+
+    def results(self, flat: np.ndarray) -> list[ClassificationResult]:
+        matrix = mean_scores(flat, len(self.texts), self.counts, self.combine)
+        return [_result(text, self.names, row, self.multi_label, self.threshold)
+                for text, row in zip(self.texts, matrix)]
+
+
+def prepare_call(texts: Union[str, Sequence[str]], labels: LabelsArg, template: Union[str, Sequence[str]] = "{label}",
+                 placement: str = "prefix", multi_label: bool = False, threshold: float = 0.5,
+                 combine: str = "mean") -> PreparedCall:
+    """Validate the arguments of `NSPClassifier.classify` (raising its UsageErrors) and build its pairs."""
+    items, single = check_texts(texts)
+    words = label_words(labels)
+    if len(words) < 2 and not multi_label:
+        raise UsageError(f"only one label ({next(iter(words))!r}) given; single-label classification needs at "
+                         "least two candidates (or use multi_label=True to test one label against a threshold)")
+    if not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise UsageError(f"threshold must be a probability between 0 and 1, got {threshold!r}")
+    templates = parse_templates(template)
+    check_placement(placement)
+    if combine not in COMBINE_RULES:
+        raise UsageError(f"combine must be one of {', '.join(COMBINE_RULES)}, got {combine!r}")
+    pairs, counts = label_pairs(items, words, templates, placement)
+    return PreparedCall(items, single, list(words), counts, pairs, bool(multi_label), float(threshold), combine)
+
+
 class NSPClassifier:
     """Zero-shot classifier built on an NSPScorer (see `from_pretrained`)."""
 
@@ -84,54 +164,34 @@ class NSPClassifier:
                 check_unicode(s, f"{name}[{i}]")
         return self.scorer.score([Pair(a, b) for a, b in zip(first, second)], progress=progress)
 
-    def label_scores(self, texts: Sequence[str], labels: LabelsArg, template: Union[str, Sequence[str]] = "{label}",
-                     placement: str = "prefix", progress: Optional[bool] = None) -> tuple[list[str], np.ndarray]:
-        """(label names, texts × labels matrix of mean P(IsNext)) — the scores before mapping."""
-        words = label_words(labels)
-        templates = parse_templates(template)
-        check_placement(placement)
-        prompts = {label: [t.render(label=w) for t in templates for w in ws] for label, ws in words.items()}
-        pairs: list[Pair] = []
-        for text in texts:
-            for label_prompts in prompts.values():
-                for p in label_prompts:
-                    pairs.append(Pair(p, text) if placement == "prefix" else Pair(text, p, prompt="second"))
-        flat = self.scorer.score(pairs, progress=progress)
-        matrix = np.empty((len(texts), len(words)))
-        pos = 0
-        for i in range(len(texts)):
-            for j, label_prompts in enumerate(prompts.values()):
-                matrix[i, j] = flat[pos:pos + len(label_prompts)].mean()
-                pos += len(label_prompts)
-        return list(words), matrix
+    def label_scores(self, texts: Union[str, Sequence[str]], labels: LabelsArg,
+                     template: Union[str, Sequence[str]] = "{label}", placement: str = "prefix",
+                     progress: Optional[bool] = None, combine: str = "mean") -> tuple[list[str], np.ndarray]:
+        """(label names, texts × labels matrix of combined P(IsNext)) — the scores before mapping."""
+        call = prepare_call(texts, labels, template, placement, multi_label=True, threshold=0.0, combine=combine)
+        flat = self.scorer.score(call.pairs, progress=progress)
+        return call.names, mean_scores(flat, len(call.texts), call.counts, combine)
 
     def classify(self, texts: Union[str, Sequence[str]], labels: LabelsArg, template: Union[str, Sequence[str]] = "{label}",
                  placement: str = "prefix", multi_label: bool = False, threshold: float = 0.5,
-                 progress: Optional[bool] = None) -> Union[ClassificationResult, list[ClassificationResult]]:
+                 progress: Optional[bool] = None, combine: str = "mean",
+                 ) -> Union[ClassificationResult, list[ClassificationResult]]:
         """Classify `texts` among `labels`; a single string gives a single result.
 
         `labels`: a list of names, or a dict name → verbalization(s). `template`: a string with
         {label}, or a list of them. `placement`: 'prefix' (prompt is sentence A, the paper's
         default) or 'suffix'. With `multi_label`, `.label` lists every label whose score ≥
         `threshold`, best first (one label is then allowed); otherwise at least two labels.
+        `combine`: how a label's several pairs make its score — "mean" P(IsNext) or "logmean".
         """
-        items, single = check_texts(texts)
-        words = label_words(labels)
-        if len(words) < 2 and not multi_label:
-            raise UsageError(f"only one label ({next(iter(words))!r}) given; single-label classification needs at "
-                             "least two candidates (or use multi_label=True to test one label against a threshold)")
-        if not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-            raise UsageError(f"threshold must be a probability between 0 and 1, got {threshold!r}")
-        names, matrix = self.label_scores(items, words, template, placement, progress)
-        results = [self._result(text, names, row, multi_label, threshold) for text, row in zip(items, matrix)]
-        return results[0] if single else results
+        call = prepare_call(texts, labels, template, placement, multi_label, threshold, combine)
+        results = call.results(self.scorer.score(call.pairs, progress=progress))
+        return results[0] if call.single else results
 
-    @staticmethod
-    def _result(text: str, names: list[str], row: np.ndarray, multi: bool, threshold: float) -> ClassificationResult:
-        order = np.argsort(-row, kind="stable")
-        scores = {names[i]: float(row[i]) for i in order}
-        if multi:
-            label: Union[str, list[str]] = [names[i] for i in multi_label(row[None, :], threshold)[0]]
-        else:
-            label = names[int(candidates_contrast(row[None, :])[0])]
-        return ClassificationResult(text, label, scores)
+    def link(self, contexts: Union[str, Sequence[str]], candidates) -> Union[LinkResult, list[LinkResult]]:
+        """Entity linking: for each mention context, the candidate entity whose description has the
+        highest P(IsNext) after it. `candidates`: dict id → description or list of (id, description);
+        with a list of contexts, a list of such candidate sets. A single string gives a single result."""
+        items, single = check_texts(contexts)
+        results = link(self.scorer, items, [candidates] if single else candidates)
+        return results[0] if single else results

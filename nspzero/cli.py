@@ -38,6 +38,17 @@ def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
+def _open_output(output: Optional[str]):
+    """Open --output before the (slow) model load so a bad path fails at once; opened for append
+    and truncated by the caller once the model has loaded, so a failed load keeps the old file."""
+    if not output:
+        return sys.stdout
+    try:
+        return open(output, "a", encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"cannot write --output {output!r}: {exc.strerror}") from None
+
+
 def _table(results, console) -> None:
     from rich.table import Table
 
@@ -116,10 +127,7 @@ def classify(
         raise UsageError("no texts: pass them as arguments, or use --input FILE (or --input - for stdin)")
     source: Iterable[str] = texts if texts else iter_texts(input_path, input_format, text_field)
 
-    try:  # open the output before the (slow) model load, so a bad path fails at once
-        handle = open(output, "a", encoding="utf-8") if output else sys.stdout  # truncated once the model loads
-    except OSError as exc:
-        raise DataError(f"cannot write --output {output!r}: {exc.strerror}") from None
+    handle = _open_output(output)
     try:
         clf = NSPClassifier.from_pretrained(model, device=device, max_length=max_length, batch_size=batch_size,
                                             dtype=dtype)
@@ -145,6 +153,44 @@ def classify(
             handle.close()
 
 
+@app.command()
+def link(
+    model: str = typer.Option(..., "--model", "-m", help="Hub name or local directory of a BERT with an NSP head."),
+    input_path: str = typer.Option(..., "--input", "-i", help="JSONL: one mention context and its candidates per line."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write results here (streamed) instead of stdout."),
+    text_field: str = typer.Option("text", help="Field holding the mention in its context."),
+    candidates_field: str = typer.Option("candidates", help='Field holding [{"id": ..., "description": ...}, ...].'),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N or auto (default)."),
+    dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16 (GPU) | int8 (CPU)."),
+    max_length: int = typer.Option(256, help="Max tokens per pair."),
+    batch_size: int = typer.Option(32, help="Pairs per forward pass."),
+) -> None:
+    """Entity linking: pick each mention's entity by P(IsNext) of (context, entity description)."""
+    from .classifier import NSPClassifier
+    from .io import LineWriter, field_text, iter_records
+
+    def queries() -> Iterator[tuple[str, object]]:
+        for line_no, record in iter_records(input_path, "jsonl"):
+            text = field_text(record, text_field, input_path, line_no)
+            if candidates_field not in record:
+                raise DataError(f"{input_path}:{line_no}: no field {candidates_field!r}; choose it with --candidates-field")
+            yield text, record[candidates_field]
+
+    handle = _open_output(output)
+    try:
+        clf = NSPClassifier.from_pretrained(model, device=device, max_length=max_length, batch_size=batch_size,
+                                            dtype=dtype)
+        if output:
+            handle.truncate(0)
+        writer = LineWriter(handle)
+        for chunk in _chunks(queries(), STREAM_CHUNK):
+            for result in clf.link([t for t, _ in chunk], [c for _, c in chunk]):
+                writer.write(json.dumps(result.to_dict(), ensure_ascii=False))
+    finally:
+        if output:
+            handle.close()
+
+
 @app.command("eval")
 def eval_cmd(
     model: str = typer.Option(..., "--model", "-m", help="Hub name or local directory of a BERT with an NSP head."),
@@ -158,6 +204,13 @@ def eval_cmd(
     soft_positions: bool = typer.Option(True, "--soft-positions/--no-soft-positions",
                                         help="ChID: put the idiom's position ids at the blank (method.md §4)."),
     prompt: Optional[List[str]] = typer.Option(None, help="Override a task's prompt: TASK=SET[:VARIANT], repeatable."),
+    text_field: Optional[str] = typer.Option(None, help="Data field holding the text (tasks with a 'text' role)."),
+    label_field: Optional[str] = typer.Option(None, help="Data field holding the gold label."),
+    compare_prompts: bool = typer.Option(False, "--compare-prompts",
+                                         help="Also run every template variant and their ensembles (label tasks)."),
+    calibrate: Optional[str] = typer.Option(None, help="Extra calibrated rows: content-free, prior or both "
+                                                       "(comma-separated); off by default."),
+    plots: bool = typer.Option(False, "--plots", help="Write <task>.confusion.png (and S-C score histograms)."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N or auto (default)."),
     dtype: str = typer.Option("float32", help="float32 (default) | bfloat16 | float16 (GPU) | int8 (CPU)."),
     batch_size: int = typer.Option(32, help="Pairs per forward pass."),
@@ -180,8 +233,16 @@ def eval_cmd(
         if not sep or task_name not in names:
             raise UsageError(f"--prompt {item!r}: expected TASK=SET[:VARIANT] for one of {', '.join(names)}")
         overrides[task_name] = spec
+    from .calibration import CALIBRATIONS
+
+    calibration = [c.strip() for c in calibrate.split(",") if c.strip()] if calibrate else []
+    for c in calibration:
+        if c not in CALIBRATIONS:
+            raise UsageError(f"--calibrate {c!r}: choose from {', '.join(CALIBRATIONS)}")
+    fields = {role: value for role, value in (("text", text_field), ("label", label_field)) if value}
     settings = EvalSettings(data_dir=data_dir, tasks=names, split=split, dev_split=dev_split, limit=limit,
-                            soft_positions=soft_positions, prompt_overrides=overrides)
+                            soft_positions=soft_positions, prompt_overrides=overrides, fields=fields,
+                            compare_prompts=compare_prompts, calibration=calibration, plots=plots)
     scorer = NSPScorer.from_pretrained(model, device=device, dtype=dtype, max_length=max_length,
                                        batch_size=batch_size)
 
@@ -225,6 +286,9 @@ def bench(
     typer.echo(format_table(summary))
     if json_path:
         save_json(summary, json_path)
+
+
+from . import cli_serve  # noqa: E402,F401  (registers `nspzero serve`; needs `app` defined above)
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -7,6 +7,7 @@ interrupted run loses at most one batch and resumes where it stopped.
 """
 from __future__ import annotations
 
+import logging
 import platform
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,14 @@ from .io import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from .report import results_markdown
 from .scorer import NSPScorer, Pair
 from .tasks.base import Example, Task
+from .calibration import CONTENT_FREE_TEXTS, content_free, prior
+from .mapping import candidates_contrast
+from .prompt_sets import prompt_family
+from .tasks.candidates import ClassificationTask
 from .tasks.registry import FEWCLUE, load_task
+
+
+log = logging.getLogger("nspzero")
 
 
 @dataclass
@@ -33,6 +41,10 @@ class EvalSettings:
     limit: Optional[int] = None
     soft_positions: Optional[bool] = None  # None: as the task config says (on for ChID)
     prompt_overrides: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)  # role → data field, for every task having the role
+    compare_prompts: bool = False      # C-C label tasks: every variant of the vocabulary + ensembles
+    calibration: Sequence[str] = ()    # extra rows: "content-free", "prior"
+    plots: bool = False
 
 
 class CachedScoring:
@@ -79,6 +91,7 @@ def run_task(task: Task, settings: EvalSettings, scoring: CachedScoring) -> tupl
         dev_scores = _score_examples(task, dev, scoring, f"{config.name} {dev_split}")
         n_pairs += len(dev)
     decision = task.decide(test, test_scores, dev_scores)
+    extra_results(task, settings, scoring, test, test_scores, decision)
     rows = [{"index": e.index, "gold": e.gold, "prediction": p, **ev}
             for e, p, ev in zip(test, decision.predictions, decision.evidence)]
     accuracy = float(np.mean([r["gold"] == r["prediction"] for r in rows]))
@@ -91,6 +104,41 @@ def run_task(task: Task, settings: EvalSettings, scoring: CachedScoring) -> tupl
         entry["soft_positions"] = config.soft_positions
     entry.update(decision.extra)
     return entry, rows
+
+
+def _accuracy(gold: Sequence[str], predictions: Sequence[str]) -> float:
+    return float(np.mean([g == p for g, p in zip(gold, predictions)]))
+
+
+def extra_results(task: Task, settings: EvalSettings, scoring: CachedScoring, test: Sequence[Example],
+                  test_scores: Sequence[np.ndarray], decision) -> None:
+    """Prompt variants / ensembles and calibrated accuracies for C-C label tasks, into
+    decision.extra. Pairs already scored come from the cache, so each distinct pair runs once."""
+    if not isinstance(task, ClassificationTask):
+        return
+    gold = [e.gold for e in test]
+    if settings.compare_prompts:
+        variants = {}
+        for variant in prompt_family(task.prompt):
+            other = ClassificationTask(task.config, variant)
+            scores = _score_examples(other, test, scoring, f"{task.config.name} {variant.name}")
+            variants[variant.name] = {"accuracy": _accuracy(gold, other.decide(test, scores).predictions),
+                                      "templates": list(variant.templates), "combine": variant.combine}
+        decision.extra["variants"] = variants
+    if settings.calibration:
+        names = list(task.prompt.words)
+        matrix = np.array([[ev["scores"][n] for n in names] for ev in decision.evidence])
+        calibrated = {}
+        for how in settings.calibration:
+            if how == "content-free":
+                probes = [Example(-1, {"text": t}, "") for t in CONTENT_FREE_TEXTS]
+                rows = task.decide(probes, _score_examples(task, probes, scoring, f"{task.config.name} content-free"))
+                row = np.mean([[ev["scores"][n] for n in names] for ev in rows.evidence], axis=0)
+                adjusted = content_free(matrix, row)
+            else:
+                adjusted = prior(matrix)
+            calibrated[how] = _accuracy(gold, [names[i] for i in candidates_contrast(adjusted)])
+        decision.extra["calibrated"] = calibrated
 
 
 def package_versions() -> dict[str, str]:
@@ -107,7 +155,8 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
     """Run every task in `settings.tasks` and write the outputs into `output_dir`."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [load_task(name, settings.prompt_overrides.get(name), settings.soft_positions) for name in settings.tasks]
+    tasks = [load_task(name, settings.prompt_overrides.get(name), settings.soft_positions, _fields_for(name, settings))
+             for name in settings.tasks]
     cache = ScoreCache(out / "cache" / f"scores-{scorer_fingerprint(scorer)}.jsonl")
     scoring = CachedScoring(scorer, cache)
     results: dict = {
@@ -115,13 +164,16 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
         "settings": {"data_dir": str(settings.data_dir), "split": settings.split or "test_public (per task)",
                      "dev_split": settings.dev_split or "dev_few_all (per task)", "limit": settings.limit,
                      "max_length": scorer.max_length, "dtype": scorer.dtype, "batch_size": scorer.batch_size,
-                     "device": str(scorer.device), "soft_positions": settings.soft_positions},
+                     "device": str(scorer.device), "soft_positions": settings.soft_positions,
+                     "compare_prompts": settings.compare_prompts, "calibration": list(settings.calibration)},
         "tasks": {}, "cache": {"file": str(cache.path.relative_to(out)), "pairs_before": len(cache)},
     }
     try:
         for task in tasks:
             entry, rows = run_task(task, settings, scoring)
             atomic_write_jsonl(out / f"{task.config.name}.predictions.jsonl", rows)
+            if settings.plots:
+                _plots(out, task.config.name, rows, entry, scorer.name)
             results["tasks"][task.config.name] = entry
             _summarise(results)
             atomic_write_json(out / "results.json", results)
@@ -131,6 +183,24 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
     finally:
         cache.close()
     return results
+
+
+def _plots(out: Path, name: str, rows: list[dict], entry: dict, model: str) -> None:
+    """Plots are optional (matplotlib): a missing library is one notice, never a failure."""
+    try:
+        from .plots import write_task_plots
+
+        write_task_plots(out, name, rows, entry, model=model)
+    except ImportError as exc:
+        log.warning("%s; skipping plots", exc)
+
+
+def _fields_for(name: str, settings: EvalSettings) -> dict[str, str]:
+    """The --text-field/--label-field overrides that apply to this task's roles."""
+    from .tasks.registry import load_config
+
+    roles = load_config(name).fields
+    return {role: value for role, value in settings.fields.items() if role in roles}
 
 
 def _summarise(results: dict) -> None:

@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, Optional
+from typing import IO, Any, Iterable, Iterator, Optional, Sequence
 
 from .errors import DataError, UsageError
 
@@ -104,6 +104,33 @@ def detect_format(path: str, fmt: Optional[str]) -> str:
     return "txt"
 
 
+def iter_records(path: str, fmt: Optional[str] = None, stream: Optional[IO[bytes]] = None,
+                 required: Sequence[str] = ()) -> Iterator[tuple[int, dict]]:
+    """(line number, record) from a .jsonl (one object per line) or .csv/.tsv file (a header row;
+    the line number is the row's last physical line). CSV columns in `required` are checked first."""
+    fmt = detect_format(path, fmt)
+    if fmt == "jsonl":
+        yield from iter_jsonl(path, stream)
+        return
+    if fmt != "csv":
+        raise DataError(f"{path}: expected a .jsonl or .csv file of records")
+    lines = (line for _, line in iter_lines(path, stream))
+    delimiter = "\t" if path.lower().endswith(".tsv") else ","
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:  # long texts are fine (they are truncated later)
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+    reader = csv.DictReader(lines, delimiter=delimiter)
+    try:
+        header = reader.fieldnames or []
+        for column in required:
+            if column not in header:
+                raise DataError(f"{path}:1: CSV has no column {column!r} (columns: {', '.join(header) or 'none'}); "
+                                f"choose it with --text-field")
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.reader.line_num}: malformed CSV ({exc})") from None
+
+
 def iter_texts(path: str, fmt: Optional[str] = None, text_field: str = "text") -> Iterator[str]:
     """Texts from a .txt (one per non-blank line), .jsonl (field `text_field`) or .csv file, or
     stdin when `path` is '-'. Streams: nothing is read before it is needed."""
@@ -114,24 +141,9 @@ def iter_texts(path: str, fmt: Optional[str] = None, text_field: str = "text") -
         for _, line in iter_lines(name, stream):
             if line.strip():
                 yield line
-    elif fmt == "jsonl":
-        for line_no, obj in iter_jsonl(name, stream):
-            yield field_text(obj, text_field, name, line_no)
-    else:
-        lines = (line for _, line in iter_lines(name, stream))
-        delimiter = "\t" if name.lower().endswith(".tsv") else ","
-        if csv.field_size_limit() < CSV_FIELD_LIMIT:  # long texts are fine (they are truncated later)
-            csv.field_size_limit(CSV_FIELD_LIMIT)
-        reader = csv.DictReader(lines, delimiter=delimiter)
-        try:
-            header = reader.fieldnames or []
-            if text_field not in header:
-                raise DataError(f"{name}:1: CSV has no column {text_field!r} (columns: {', '.join(header) or 'none'}); "
-                                f"choose it with --text-field")
-            for row in reader:  # line_num: the row's last physical line (blank lines and quoted newlines count)
-                yield field_text(row, text_field, name, reader.line_num)
-        except csv.Error as exc:
-            raise DataError(f"{name}:{reader.reader.line_num}: malformed CSV ({exc})") from None
+        return
+    for line_no, record in iter_records(name, fmt, stream, required=(text_field,) if fmt == "csv" else ()):
+        yield field_text(record, text_field, name, line_no)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -12,6 +12,21 @@ import numpy as np
 from .errors import UsageError
 
 
+COMBINE_RULES = ("mean", "logmean")
+
+
+def combine(scores: Sequence[float], how: str = "mean") -> float:
+    """One candidate's score from its several pairs (templates × verbalizations): the mean
+    P(IsNext), or with "logmean" the geometric mean exp(mean log P), which punishes a single
+    template that rejects the candidate."""
+    arr = np.asarray(scores, dtype=np.float64)
+    if how == "mean":
+        return float(arr.mean())
+    if how == "logmean":
+        return float(np.exp(np.log(np.clip(arr, 1e-12, 1.0)).mean()))
+    raise UsageError(f"combine must be one of {', '.join(COMBINE_RULES)}, got {how!r}")
+
+
 def candidates_contrast(scores: np.ndarray) -> np.ndarray:
     """Index of the best candidate per row of an (examples × candidates) matrix; ties → first."""
     scores = np.asarray(scores, dtype=np.float64)

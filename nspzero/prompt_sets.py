@@ -16,6 +16,7 @@ from typing import Any, Optional
 import yaml
 
 from .errors import UsageError
+from .mapping import COMBINE_RULES
 from .templates import Template, check_placement, label_words
 
 
@@ -30,6 +31,7 @@ class PromptVariant:
     words: Optional[dict[str, tuple[str, ...]]] = None
     first: Optional[str] = None
     second: Optional[str] = None
+    combine: str = "mean"   # how a label's several (template, word) scores combine
 
     @property
     def key(self) -> str:
@@ -97,7 +99,10 @@ def parse_prompt_set(data: dict, where: str) -> dict[str, PromptVariant]:
                 words = label_words({str(k): v for k, v in raw.items()})
             except UsageError as exc:
                 raise UsageError(f"{where}: words.{vocab}: {exc}") from None
-            out[vname] = PromptVariant(name, vname, vplacement, sources, words)
+            how = str(spec.get("combine", "mean"))
+            if how not in COMBINE_RULES:
+                raise UsageError(f"{at}.combine: must be one of {', '.join(COMBINE_RULES)}, got {how!r}")
+            out[vname] = PromptVariant(name, vname, vplacement, sources, words, combine=how)
         elif "first" in spec and "second" in spec:
             out[vname] = PromptVariant(name, vname, vplacement, first=str(spec["first"]), second=str(spec["second"]))
         else:
@@ -109,6 +114,22 @@ def parse_prompt_set(data: dict, where: str) -> dict[str, PromptVariant]:
     return out
 
 
+def prompt_family(variant: PromptVariant) -> list[PromptVariant]:
+    """Every label variant of `variant`'s prompt set that uses the same vocabulary, plus two
+    ensembles of all their templates (mean P and mean log P): what `eval --compare-prompts` runs."""
+    if variant.words is None:
+        return [variant]
+    siblings = {v.name: v for k, v in load_prompt_set(variant.prompt_set).items()
+                if k and v.words == variant.words and v.placement == variant.placement}
+    templates = tuple(dict.fromkeys(t for v in siblings.values() for t in v.templates))
+    out = list(siblings.values())
+    if len(templates) > 1:
+        for how in COMBINE_RULES:
+            out.append(PromptVariant(variant.prompt_set, f"ensemble-{how}", variant.placement, templates,
+                                     variant.words, combine=how))
+    return out
+
+
 def list_prompt_sets() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("nspzero.prompts").iterdir() if p.name.endswith(".yaml"))
 
@@ -116,6 +137,17 @@ def list_prompt_sets() -> list[str]:
 def load_prompt(spec: str) -> PromptVariant:
     """'tnews' → its default variant; 'tnews:news-2021' → that variant; a .yaml path works too."""
     name, _, variant = spec.partition(":")
+    variants = load_prompt_set(name)
+    if variant not in variants:
+        names = [v for v in variants if v]
+        close = difflib.get_close_matches(variant, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UsageError(f"prompt set {name!r} has no variant {variant!r}; {hint}variants: {', '.join(names)}")
+    return variants[variant]
+
+
+def load_prompt_set(name: str) -> dict[str, PromptVariant]:
+    """All variants of a prompt set by name (or .yaml path); key "" is the default."""
     if name.endswith((".yaml", ".yml")) or os.sep in name:
         if not os.path.isfile(name):
             raise UsageError(f"prompt file {name!r} does not exist")
@@ -129,9 +161,4 @@ def load_prompt(spec: str) -> PromptVariant:
             raise UsageError(f"unknown prompt set {name!r}; {hint}known: {', '.join(known)}")
         text = resources.files("nspzero.prompts").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
         variants = parse_prompt_set(_read_yaml(text, _where(name)), _where(name))
-    if variant not in variants:
-        names = [v for v in variants if v]
-        close = difflib.get_close_matches(variant, names, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise UsageError(f"prompt set {name!r} has no variant {variant!r}; {hint}variants: {', '.join(names)}")
-    return variants[variant]
+    return variants

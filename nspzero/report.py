@@ -35,10 +35,21 @@ def results_markdown(results: dict) -> str:
         f"| nspzero | `{results['model']}` | {_pct(score) if score is not None else '—'} | "
         + " | ".join(_pct(ours[c]["accuracy"]) for c in columns) + " |",
     ]
+    for how in settings.get("calibration") or ():
+        cells = [_pct(ours[c].get("calibrated", {}).get(how)) for c in columns]
+        lines.append(f"| nspzero + {how} calibration | `{results['model']}` | — | " + " | ".join(cells) + " |")
     for method, row in paper["rows"].items():
         model = paper["model"] if method == "NSP-BERT" else "(paper)"
         cells = [f"{row[c]:.1f}" if c in row else "—" for c in columns]
         lines.append(f"| {method} (paper) | {model} | {row['score']:.2f} | " + " | ".join(cells) + " |")
+    variant_rows = [(c, name, v) for c in columns for name, v in ours[c].get("variants", {}).items()]
+    if variant_rows:
+        lines += ["", "## Prompt variants and ensembles (same model, same examples)", "",
+                  "| task | variant | templates | combine | accuracy |", "|---|---|---|---|---|"]
+        for c, name, v in variant_rows:
+            default = " (default)" if ours[c].get("prompt", "").endswith(":" + name) else ""
+            templates = " · ".join(f"`{t}`" for t in v["templates"])
+            lines.append(f"| {c} | {name}{default} | {templates} | {v['combine']} | {_pct(v['accuracy'])} |")
     lines += ["", "Examples per task: " + ", ".join(f"{c} {ours[c]['examples']}" for c in columns) + "."]
     if score is None:
         lines.append("The FewCLUE score (mean of the nine accuracies) needs all nine tasks; this run has "

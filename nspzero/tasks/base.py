@@ -9,10 +9,11 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..errors import DataError, UsageError
-from ..io import iter_jsonl
+from ..io import iter_records
 from ..scorer import Pair
 
 TASK_TYPES = ("classification", "pair", "cloze", "coref")
+SPLIT_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv")
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ class TaskConfig:
 
 @dataclass
 class Example:
-    """One record of a split: its 0-based line `index`, its fields by role, and its gold label."""
+    """One record of a split: its `index` (0-based line of a JSONL file, 0-based row of a CSV),
+    its fields by role, and its gold label."""
 
     index: int
     fields: dict[str, Any]
@@ -75,11 +77,11 @@ def split_path(data_dir: str, config: TaskConfig, split: str) -> str:
     if not os.path.isdir(folder):
         raise DataError(f"task {config.name}: no folder {folder!r}; --data-dir must hold one folder per task "
                         f"(<task>/<split>.json, as in FewCLUE's datasets/)")
-    for suffix in (".json", ".jsonl"):
+    for suffix in SPLIT_SUFFIXES:
         path = os.path.join(folder, split + suffix)
         if os.path.isfile(path):
             return path
-    have = sorted(f.rsplit(".", 1)[0] for f in os.listdir(folder) if f.endswith((".json", ".jsonl")))
+    have = sorted(f.rsplit(".", 1)[0] for f in os.listdir(folder) if f.endswith(SPLIT_SUFFIXES))
     raise DataError(f"task {config.name}: no split {split!r} in {folder} (have: {', '.join(have) or 'none'})")
 
 
@@ -101,8 +103,9 @@ class Task:
         """The first `limit` examples of a split, each field found by its dotted path."""
         path = split_path(data_dir, self.config, split)
         examples: list[Example] = []
-        for line_no, record in iter_jsonl(path):
-            if limit is not None and line_no > limit:
+        is_jsonl = path.endswith((".json", ".jsonl"))
+        for count, (line_no, record) in enumerate(iter_records(path), start=1):
+            if limit is not None and count > limit:
                 break
             where = f"{path}:{line_no}"
             fields: dict[str, Any] = {}
@@ -113,7 +116,8 @@ class Task:
                     raise DataError(f"{where}: no field {dotted!r} (task {self.config.name} reads it as {role!r}; "
                                     f"fields here: {', '.join(record)})") from None
                 fields[role] = value
-            example = Example(line_no - 1, fields, self.gold_of(record, fields, where), where)
+            index = line_no - 1 if is_jsonl else count - 1  # JSONL: 0-based line; CSV: 0-based row
+            example = Example(index, fields, self.gold_of(record, fields, where), where)
             self.check_example(example)
             examples.append(example)
         if not examples:

@@ -10,7 +10,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..errors import DataError
-from ..mapping import candidates_contrast
+from ..mapping import candidates_contrast, combine
 from ..prompt_sets import PromptVariant
 from ..scorer import Pair
 from .base import Decision, Example, Task, TaskConfig, require_fields
@@ -18,6 +18,8 @@ from .base import Decision, Example, Task, TaskConfig, require_fields
 
 class CandidatesTask(Task):
     """C-C: `candidates(example)` gives (name, pairs) per candidate; the rest is shared."""
+
+    combine_rule = "mean"
 
     def candidates(self, example: Example) -> list[tuple[str, list[Pair]]]:
         raise NotImplementedError
@@ -32,7 +34,7 @@ class CandidatesTask(Task):
             names, means, pos = [], [], 0
             for name, pairs in self.candidates(example):
                 names.append(name)
-                means.append(float(np.mean(flat[pos:pos + len(pairs)])))
+                means.append(combine(flat[pos:pos + len(pairs)], self.combine_rule))
                 pos += len(pairs)
             best = names[int(candidates_contrast(np.array([means]))[0])]
             predictions.append(best)
@@ -48,6 +50,7 @@ class ClassificationTask(CandidatesTask):
             raise DataError(f"{config.source}: task {config.name} needs a label prompt (template + words), "
                             f"but {prompt.key} is a pair prompt")
         self.prompt = prompt
+        self.combine_rule = prompt.combine
         from ..templates import Template
 
         templates = [Template.parse(t) for t in prompt.templates]

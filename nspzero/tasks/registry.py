@@ -9,12 +9,12 @@ import dataclasses
 import difflib
 import os
 from importlib import resources
-from typing import Optional
+from typing import Optional, Union
 
 import yaml
 
 from ..errors import UsageError
-from ..prompt_sets import load_prompt
+from ..prompt_sets import PromptVariant, load_prompt
 from .base import TASK_TYPES, Task, TaskConfig
 from .candidates import ClassificationTask, ClozeTask
 from .pair import PairTask
@@ -64,11 +64,21 @@ def load_config(name: str) -> TaskConfig:
     return parse_config(yaml.safe_load(text), f"eval/tasks/{name}.yaml")
 
 
-def load_task(name: str, prompt: Optional[str] = None, soft_positions: Optional[bool] = None) -> Task:
-    """Build a task by name (or YAML path); `prompt` overrides its prompt set or variant."""
+def load_task(name: str, prompt: Union[str, PromptVariant, None] = None, soft_positions: Optional[bool] = None,
+              fields: Optional[dict[str, str]] = None) -> Task:
+    """Build a task by name (or YAML path). `prompt` overrides its prompt set or variant
+    (":variant" keeps the set); `fields` overrides roles → data field names (e.g. text, label)."""
     config = load_config(name)
     if soft_positions is not None:
         config = dataclasses.replace(config, soft_positions=soft_positions)
+    if fields:
+        unknown = set(fields) - set(config.fields)
+        if unknown:
+            raise UsageError(f"task {config.name} has no field role(s) {', '.join(sorted(unknown))} "
+                             f"(its roles: {', '.join(config.fields)})")
+        config = dataclasses.replace(config, fields={**config.fields, **fields})
+    if isinstance(prompt, PromptVariant):
+        return TYPES[config.type](config, prompt)
     spec = prompt or config.prompt
     if prompt and prompt.startswith(":"):
         spec = config.prompt.split(":")[0] + prompt

@@ -1,0 +1,378 @@
+"""HTTP serving (`nspzero serve`, the optional 'serve' extra): a thin FastAPI layer over NSPClassifier.
+
+- `GET /health` → `{"status": "ok", "model": <model name>}`.
+- `POST /classify` → `{"results": [{"text", "label", "scores"}, ...]}`: the results of
+  `NSPClassifier.classify` for the same arguments (always a list, also for a single `text`).
+
+Requests are validated by the library's own checks (their one-line messages come back as 422),
+then queued. One background worker takes the requests that arrive within `window_ms` of each
+other (up to `max_batch_pairs` pairs), scores all their pairs in ONE `NSPScorer.score` call on a
+scoring thread — so length-sorting and de-duplication span requests and the event loop stays
+free — and splits the scores back per request. Scores are batch-invariant, so a request gets the
+same numbers (within 1e-5) as an in-process `classify` call.
+
+This module knows nothing of the CLI; `nspzero/cli_serve.py` adds the `serve` command.
+"""
+import asyncio
+import concurrent.futures
+import contextlib
+import ipaddress
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass
+from typing import Annotated, Any, Optional, Union
+
+from .classifier import NSPClassifier, PreparedCall, prepare_call
+from .prompt_sets import load_prompt
+from .errors import NSPZeroError, UsageError
+
+log = logging.getLogger("nspzero")
+
+EXTRA_MISSING = "nspzero serve needs the 'serve' extra: pip install 'nspzero[serve]'"
+
+try:  # the 'serve' extra; without it, importing this module still works and run_server says what to install
+    import fastapi
+    from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+except ImportError:  # pragma: no cover - exercised only without the extra
+    fastapi = None
+
+
+def _require_extra() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise UsageError(EXTRA_MISSING) from None
+
+
+if fastapi is not None:
+
+    class ClassifyRequest(BaseModel):
+        """Body of POST /classify: the arguments of `NSPClassifier.classify`, as JSON."""
+
+        model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+            {"texts": ["皇马客场三比一取胜", "央行宣布降准"], "labels": ["体育", "财经"], "template": "这是一则{label}新闻"},
+            {"text": "东西很好", "labels": {"pos": ["很好", "不错"], "neg": "很差"}, "template": "这次买的东西{label}"},
+            {"text": "皇马客场三比一取胜", "prompt": "tnews"},
+        ]})
+
+        texts: Optional[list[str]] = Field(None, description="Texts to classify (or `text` for one).")
+        text: Optional[str] = Field(None, description="One text to classify (instead of `texts`).")
+        # checked by nspzero.templates.label_words (its messages), shown in the schema as list or dict
+        labels: Annotated[Any, WithJsonSchema({"anyOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object", "additionalProperties": {"anyOf": [
+                {"type": "string"}, {"type": "array", "items": {"type": "string"}}]}},
+            {"type": "null"}]})] = Field(
+            None, description="Label names, or label → verbalization(s). With `prompt`: a list picking some of its labels.")
+        template: Union[str, list[str]] = Field("{label}", description="Template(s) with {label}; several are averaged.")
+        placement: str = Field("prefix", description="prefix: prompt first (the paper's default); suffix: text first.")
+        multi_label: bool = Field(False, description="Return every label whose score reaches `threshold`.")
+        threshold: float = Field(0.5, description="P(IsNext) threshold for `multi_label`.")
+        prompt: Optional[str] = Field(None, description="A named prompt set, e.g. tnews or tnews:news-2021: gives "
+                                                        "labels, words, template(s) and placement.")
+        combine: Optional[str] = Field(None, description="How a label's several pairs combine: mean (default) or "
+                                                         "logmean; with `prompt`, the prompt's own rule by default.")
+
+    class ClassifyResult(BaseModel):
+        text: str
+        label: Union[str, list[str], None] = Field(description="Best label; a list (best first) with multi_label.")
+        scores: dict[str, float] = Field(description="Label → mean P(IsNext), highest first.")
+
+    class ClassifyResponse(BaseModel):
+        results: list[ClassifyResult]
+
+    class HealthResponse(BaseModel):
+        status: str
+        model: str
+
+
+class ScoringFailed(Exception):
+    """Scoring a batch raised: every request of that batch gets a 500 with this message."""
+
+
+@dataclass
+class _Job:
+    call: PreparedCall
+    future: asyncio.Future
+
+
+class MicroBatcher:
+    """Queue of prepared calls, scored together by one worker task on one scoring thread."""
+
+    def __init__(self, classifier: NSPClassifier, window_ms: float, max_batch_pairs: int) -> None:
+        self.classifier = classifier
+        self.window = window_ms / 1000.0
+        self.max_batch_pairs = max_batch_pairs
+        self.pending: deque[_Job] = deque()
+        self.executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._task: Optional[asyncio.Task] = None
+        self._wakeup: Optional[asyncio.Event] = None
+        self.batches = 0  # batches scored so far (for tests and logs)
+
+    def start(self) -> None:
+        """Start the worker on the running loop (again, should it have stopped)."""
+        if self._task is not None and not self._task.done():
+            return
+        if self.executor is None:
+            self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="nspzero-score")
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="nspzero-batcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        while self.pending:
+            job = self.pending.popleft()
+            if not job.future.done():
+                job.future.set_exception(ScoringFailed("the server is shutting down"))
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
+
+    async def submit(self, call: PreparedCall) -> list:
+        """Queue one call; resolves to its list of ClassificationResult."""
+        self.start()
+        job = _Job(call, asyncio.get_running_loop().create_future())
+        self.pending.append(job)
+        self._wakeup.set()
+        return await job.future
+
+    def _take(self) -> list[_Job]:
+        """The next batch: pending calls in arrival order while their pairs fit (always at least one)."""
+        jobs: list[_Job] = []
+        n = 0
+        while self.pending:
+            job = self.pending[0]
+            if job.future.done():  # the client went away
+                self.pending.popleft()
+                continue
+            if jobs and n + len(job.call.pairs) > self.max_batch_pairs:
+                break
+            jobs.append(self.pending.popleft())
+            n += len(job.call.pairs)
+        return jobs
+
+    def _pending_pairs(self) -> int:
+        return sum(len(j.call.pairs) for j in self.pending)
+
+    async def _run(self) -> None:
+        while True:
+            while not self.pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            if self.window > 0 and self._pending_pairs() < self.max_batch_pairs:
+                await asyncio.sleep(self.window)  # let concurrent requests join this batch
+            jobs = self._take()
+            if jobs:
+                await self._run_batch(jobs)
+
+    async def _run_batch(self, jobs: list[_Job]) -> None:
+        """Score one batch and resolve its futures; any failure fails these jobs only."""
+        try:
+            outcomes = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self._score, [j.call for j in jobs])
+        except asyncio.CancelledError:
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(ScoringFailed("the server is shutting down"))
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed batch must never stop the worker
+            log.exception("scoring a batch of %d requests failed", len(jobs))
+            message = (f"scoring failed: {type(exc).__name__}: {exc} (this batch of {len(jobs)} request(s) was not "
+                       f"scored; the server keeps serving)")
+            outcomes = [ScoringFailed(message) for _ in jobs]
+        self.batches += 1
+        for job, outcome in zip(jobs, outcomes):
+            if job.future.done():  # cancelled: the client went away
+                continue
+            if isinstance(outcome, BaseException):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(outcome)
+
+    def _score(self, calls: list[PreparedCall]) -> list:
+        """On the scoring thread: all pairs of all calls in one score() call, split back per call."""
+        pairs = [p for call in calls for p in call.pairs]
+        flat = self.classifier.scorer.score(pairs, progress=False)
+        out: list = []
+        pos = 0
+        for call in calls:
+            n = len(call.pairs)
+            try:
+                out.append(call.results(flat[pos:pos + n]))
+            except Exception as exc:  # noqa: BLE001 - fail this request only
+                out.append(ScoringFailed(f"building the results failed: {type(exc).__name__}: {exc}"))
+            pos += n
+        return out
+
+
+def _check_limits(**limits: Any) -> None:
+    for name, value in limits.items():
+        minimum = 0 if name == "window_ms" else 1
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+            option = "" if name == "window_ms" else f" (--{name.replace('_', '-')})"
+            raise UsageError(f"{name}{option} must be a number ≥ {minimum}, got {value!r}")
+
+
+def _too_large(what: str, limit: str, option: str, hint: str = "split the request") -> "fastapi.HTTPException":
+    return fastapi.HTTPException(413, f"{what}; the server accepts at most {limit}: {hint}, or start the server with "
+                                      f"a larger {option} (create_app: {option[2:].replace('-', '_')}=)")
+
+
+def _resolve_prompt(req: "ClassifyRequest") -> tuple[Any, Any, str]:
+    """(labels, template, placement) of a request, taking what it leaves out from its `prompt`."""
+    if req.prompt is None:
+        if req.labels is None:
+            raise UsageError("no labels given: pass `labels` (a list, or a dict label → word(s)) or a `prompt` name")
+        return req.labels, req.template, req.placement
+    from .prompt_sets import list_prompt_sets
+
+    name = req.prompt.partition(":")[0]
+    if name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name or os.sep in name:
+        raise UsageError(f"prompt {req.prompt!r}: the server takes only named prompt sets "
+                         f"({', '.join(list_prompt_sets())}), not files")
+    variant = load_prompt(req.prompt)
+    if variant.words is None:
+        raise UsageError(f"prompt {variant.key} is a sentence-pair prompt; classify needs a label prompt "
+                         f"such as tnews, iflytek, csldcp or eprstmt")
+    labels: Any = {k: list(v) for k, v in variant.words.items()}
+    if req.labels is not None:
+        if not isinstance(req.labels, list) or not all(isinstance(w, str) for w in req.labels):
+            raise UsageError(f"with prompt {variant.key}, `labels` must be a list of its label names (to pick some); "
+                             f"leave out `prompt` to give your own words")
+        unknown = [w for w in req.labels if w not in labels]
+        if unknown:
+            raise UsageError(f"labels {', '.join(map(repr, unknown))} not in prompt {variant.key} "
+                             f"(its labels: {', '.join(labels)})")
+        labels = {w: labels[w] for w in req.labels}
+    fields = req.model_fields_set
+    template = req.template if "template" in fields else list(variant.templates)
+    placement = req.placement if "placement" in fields else variant.placement
+    return labels, template, placement
+
+
+def _validation_detail(errors: list) -> str:
+    """Pydantic/JSON errors → one line, e.g. "texts[0]: Input should be a valid string"."""
+    parts = []
+    for err in errors:
+        loc = [str(x) for x in err.get("loc", ()) if x != "body"]
+        if err.get("type") == "json_invalid":
+            where = f" at character {loc[0]}" if loc else ""
+            reason = (err.get("ctx") or {}).get("error", "")
+            parts.append(f"the request body is not valid JSON{where}" + (f" ({reason})" if reason else ""))
+            continue
+        path = ""
+        for x in loc:
+            path += f"[{x}]" if x.isdigit() else (f".{x}" if path else x)
+        msg = err.get("msg", "invalid value")
+        if not path and err.get("type") == "missing":
+            msg = "no JSON body; send an object such as {\"texts\": [...], \"labels\": [...]}"
+        parts.append(f"{path}: {msg}" if path else f"request body: {msg}")
+    return "invalid request: " + "; ".join(parts or ["the body does not match the schema (see /docs)"])
+
+
+def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: int = 256, max_text_chars: int = 20000,
+               window_ms: float = 5, max_batch_pairs: int = 2048) -> "fastapi.FastAPI":
+    """A FastAPI app serving `classifier` (see the module docstring); run it with any ASGI server."""
+    _require_extra()
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    _check_limits(max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars, window_ms=window_ms,
+                  max_batch_pairs=max_batch_pairs)
+    batcher = MicroBatcher(classifier, window_ms, max_batch_pairs)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        batcher.start()
+        try:
+            yield
+        finally:
+            await batcher.stop()
+
+    from . import __version__
+
+    app = fastapi.FastAPI(title="nspzero", version=__version__, lifespan=lifespan,
+                          description="Zero-shot text classification with BERT's next-sentence-prediction head.")
+    app.state.classifier = classifier
+    app.state.batcher = batcher
+
+    @app.exception_handler(NSPZeroError)
+    async def _library_error(_request, exc: NSPZeroError):
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request, exc: RequestValidationError):
+        errors = exc.errors()
+        errors = [{k: v for k, v in e.items() if k != "input"} for e in errors]  # don't echo big inputs back
+        return JSONResponse({"detail": _validation_detail(errors), "errors": jsonable_encoder(errors)},
+                            status_code=422)
+
+    @app.get("/health", response_model=HealthResponse)
+    async def health():
+        return {"status": "ok", "model": classifier.scorer.name}
+
+    @app.post("/classify", response_model=ClassifyResponse,
+              responses={413: {"description": "Too many texts or labels, or a text too long"},
+                         422: {"description": "Invalid request (the library's one-line message in `detail`)"},
+                         500: {"description": "Scoring failed for this request's batch"}})
+    async def classify(req: ClassifyRequest):
+        """Classify `texts` (or one `text`) among `labels`; the same results as `NSPClassifier.classify`."""
+        if req.texts is not None and req.text is not None:
+            raise UsageError("give `texts` (a list) or `text` (one string), not both")
+        if req.texts is None and req.text is None:
+            raise UsageError("no texts: give `texts` (a list of strings) or `text` (one string)")
+        texts: Union[str, list[str]] = req.text if req.text is not None else req.texts
+        if req.texts is not None and len(req.texts) > max_texts:
+            raise _too_large(f"too many texts: {len(req.texts)}", f"{max_texts} texts per request", "--max-texts")
+        for i, t in enumerate([texts] if isinstance(texts, str) else texts):
+            if len(t) > max_text_chars:
+                what = "text" if isinstance(texts, str) else f"texts[{i}]"
+                raise _too_large(f"{what} is too long: {len(t)} characters", f"{max_text_chars} characters per text",
+                                 "--max-text-chars", hint="shorten it (the model reads at most max_length tokens)")
+        labels, template, placement = _resolve_prompt(req)
+        if isinstance(labels, (list, dict)) and len(labels) > max_labels:
+            raise _too_large(f"too many labels: {len(labels)}", f"{max_labels} labels per request", "--max-labels")
+        combine = req.combine or (load_prompt(req.prompt).combine if req.prompt else "mean")
+        call = prepare_call(texts, labels, template, placement, req.multi_label, req.threshold, combine)
+        try:
+            results = await batcher.submit(call)
+        except ScoringFailed as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=500)
+        return JSONResponse({"results": [r.to_dict() for r in results]})
+
+    return app
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run_server(model: str, host: str = "127.0.0.1", port: int = 8000, dtype: str = "float32",
+               device: Optional[str] = None, max_length: int = 256, batch_size: int = 32, max_texts: int = 256,
+               max_labels: int = 256, max_text_chars: int = 20000) -> None:
+    """Load `model` and serve it with uvicorn until interrupted (127.0.0.1 only unless `host` says otherwise)."""
+    _require_extra()
+    import uvicorn
+
+    _check_limits(max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise UsageError(f"port must be an integer between 0 and 65535, got {port!r}")
+    classifier = NSPClassifier.from_pretrained(model, device=device, max_length=max_length, batch_size=batch_size,
+                                               dtype=dtype)
+    app = create_app(classifier, max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars)
+    if not _is_loopback(host):
+        log.warning("serving on %s: the server has no authentication; anyone who can reach this address can use it",
+                    host)
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,135 @@
+import random
+import sys
+import warnings
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from nspzero import plots  # noqa: E402
+from nspzero.plots import plots_available, write_task_plots  # noqa: E402
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path, min_side=200):
+    import matplotlib.image
+
+    assert path.is_file()
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[2] in (3, 4)
+    assert min(image.shape[:2]) >= min_side
+    return image
+
+
+def assert_no_temp_files(folder):
+    leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".") or p.suffix == ".tmp"]
+    assert leftovers == []
+
+
+def cc_rows(labels, n, seed=0):
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        gold = labels[i % len(labels)]
+        scores = {label: rng.random() for label in labels}
+        if rng.random() < 0.6:
+            scores[gold] = 1.0
+        rows.append({"index": i, "gold": gold, "prediction": max(scores, key=scores.get), "scores": scores})
+    return rows
+
+
+def accuracy(rows):
+    return sum(r["gold"] == r["prediction"] for r in rows) / len(rows)
+
+
+def test_plots_available():
+    assert plots_available() is True
+
+
+def test_classification_task_writes_only_a_confusion_matrix(tmp_path):
+    rows = cc_rows(["news_sports", "news_finance", "news_tech", "news_game"], 40)
+    entry = {"accuracy": accuracy(rows), "examples": len(rows), "type": "classification"}
+    written = write_task_plots(tmp_path, "tnews", rows, entry, model="bert-base-chinese")
+    assert written == [tmp_path / "tnews.confusion.png"]
+    assert_png(written[0])
+    assert not (tmp_path / "tnews.scores.png").exists()
+    assert_no_temp_files(tmp_path)
+
+
+def sc_case(n=60, seed=1):
+    rng = random.Random(seed)
+    order = ["contradiction", "neutral", "entailment"]
+    thresholds = [0.55, 0.8]
+    rows = []
+    for i in range(n):
+        k = i % 3
+        score = min(1.0, max(0.0, rng.gauss(0.45 + 0.22 * k, 0.12)))
+        prediction = order[sum(score >= t for t in thresholds)]
+        rows.append({"index": i, "gold": order[k], "prediction": prediction, "score": score})
+    entry = {"accuracy": accuracy(rows), "examples": n, "type": "pair", "thresholds": thresholds,
+             "label_order": order, "model": "bert-base-chinese"}
+    return rows, entry
+
+
+def test_samples_contrast_task_writes_confusion_and_score_histograms(tmp_path):
+    rows, entry = sc_case()
+    written = write_task_plots(tmp_path / "out", "ocnli", rows, entry)  # creates the folder
+    out = tmp_path / "out"
+    assert written == [out / "ocnli.confusion.png", out / "ocnli.scores.png"]
+    for path in written:
+        assert_png(path)
+    assert_no_temp_files(out)
+
+
+def test_rewriting_replaces_the_files_in_place(tmp_path):
+    rows, entry = sc_case()
+    first = [p.read_bytes() for p in write_task_plots(tmp_path, "ocnli", rows, entry)]
+    rows2, entry2 = sc_case(seed=7)
+    second = write_task_plots(tmp_path, "ocnli", rows2, entry2)
+    assert [p.read_bytes() for p in second] != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ocnli.confusion.png", "ocnli.scores.png"]
+
+
+def test_scores_need_thresholds_and_label_order(tmp_path):
+    rows, entry = sc_case()
+    del entry["thresholds"]
+    written = write_task_plots(tmp_path, "ocnli", rows, entry)
+    assert [p.name for p in written] == ["ocnli.confusion.png"]
+
+
+def test_many_classes_with_chinese_names(tmp_path):
+    labels = [f"类别{i:03d}" for i in range(119)]  # IFLYTEK-sized; may have no CJK font here
+    rows = cc_rows(labels, 300, seed=3)
+    entry = {"accuracy": accuracy(rows), "examples": len(rows)}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = write_task_plots(tmp_path, "iflytek", rows, entry, model="m")
+    assert not [w for w in caught if "Glyph" in str(w.message)]
+    image = assert_png(written[0], min_side=1500)  # scaled up with the class count
+    assert abs(image.shape[0] - image.shape[1]) < 0.2 * image.shape[0]
+    assert [p.name for p in tmp_path.iterdir()] == ["iflytek.confusion.png"]
+
+
+def test_class_order_and_title():
+    rows = [{"gold": "b", "prediction": "z"}, {"gold": "a", "prediction": "b"}]
+    assert plots._classes(rows, {}) == ["a", "b", "z"]
+    assert plots._classes(rows, {"label_order": ["b", "a"]}) == ["b", "a", "z"]
+    assert plots._classes([{"gold": 10, "prediction": 2}], {}) == [2, 10]
+    title = plots._title("ocnli", rows, {"accuracy": 0.4567, "model": "from-entry"}, "from-arg")
+    assert "ocnli" in title and "45.7%" in title and "from-arg" in title
+
+
+def test_empty_rows_still_write_a_figure(tmp_path):
+    written = write_task_plots(tmp_path, "csl", [], {"accuracy": 0.0})
+    assert_png(written[0], min_side=100)
+
+
+def test_missing_matplotlib_raises_with_install_hint(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert plots_available() is False
+    with pytest.raises(ImportError, match=r"pip install 'nspzero\[plots\]'") as info:
+        write_task_plots(tmp_path, "tnews", cc_rows(["x", "y"], 4), {"accuracy": 0.5})
+    assert str(info.value) == "plots need matplotlib: pip install 'nspzero[plots]'"
+    assert list(tmp_path.iterdir()) == []
