@@ -4,20 +4,23 @@ Exit codes: 0 success, 2 usage errors (bad options, templates, labels), 1 data o
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 from itertools import islice
-from typing import Iterable, Iterator, List, Optional
+from typing import Callable, Iterable, Iterator, List, Optional, TypeVar
 
 import typer
 
 from .errors import DataError, NSPZeroError, UsageError
+from .io import LineWriter
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Zero-shot text classification with BERT's next-sentence-prediction head (NSP-BERT).")
 
 OUTPUT_FORMATS = ("jsonl", "csv", "table")
+T = TypeVar("T")
 
 
 @app.callback()
@@ -47,6 +50,21 @@ def _open_output(output: Optional[str]):
         return open(output, "a", encoding="utf-8")
     except OSError as exc:
         raise DataError(f"cannot write --output {output!r}: {exc.strerror}") from None
+
+
+@contextlib.contextmanager
+def _streamed_output(output: Optional[str], load: Callable[[], T]) -> Iterator[tuple[T, LineWriter]]:
+    """Open --output (failing fast on a bad path), run the slow `load` (the model), then truncate
+    the file and yield a line writer: a failed load keeps the old file, Ctrl-C leaves whole lines."""
+    handle = _open_output(output)
+    try:
+        loaded = load()
+        if output:
+            handle.truncate(0)
+        yield loaded, LineWriter(handle)
+    finally:
+        if output:
+            handle.close()
 
 
 def _table(results, console) -> None:
@@ -88,7 +106,7 @@ def classify(
 ) -> None:
     """Classify texts among candidate labels, zero-shot."""
     from .classifier import NSPClassifier, parse_templates
-    from .io import LineWriter, csv_line, iter_texts
+    from .io import csv_line, iter_texts
     from .templates import check_placement, label_words
 
     if fmt not in OUTPUT_FORMATS:
@@ -127,20 +145,16 @@ def classify(
         raise UsageError("no texts: pass them as arguments, or use --input FILE (or --input - for stdin)")
     source: Iterable[str] = texts if texts else iter_texts(input_path, input_format, text_field)
 
-    handle = _open_output(output)
-    try:
-        clf = NSPClassifier.from_pretrained(model, device=device, max_length=max_length, batch_size=batch_size,
-                                            dtype=dtype)
-        if output:
-            handle.truncate(0)
-        writer = LineWriter(handle)
+    load = lambda: NSPClassifier.from_pretrained(model, device=device, max_length=max_length,  # noqa: E731
+                                                 batch_size=batch_size, dtype=dtype)
+    with _streamed_output(output, load) as (clf, writer):
         if fmt == "csv":
             writer.write(csv_line(["text", "label"] + label_list))
         for chunk in _chunks(source, STREAM_CHUNK):
             results = clf.classify(chunk, label_arg, templates, placement, multi_label, threshold)
             if fmt == "table":
                 from rich.console import Console
-                _table(results, Console(file=handle, soft_wrap=False))
+                _table(results, Console(file=writer.handle, soft_wrap=False))
                 continue
             for r in results:
                 if fmt == "jsonl":
@@ -148,9 +162,6 @@ def classify(
                 else:
                     label = "|".join(r.label) if isinstance(r.label, list) else r.label
                     writer.write(csv_line([r.text, label] + [f"{r.scores[name]:.6f}" for name in label_list]))
-    finally:
-        if output:
-            handle.close()
 
 
 @app.command()
@@ -167,7 +178,7 @@ def link(
 ) -> None:
     """Entity linking: pick each mention's entity by P(IsNext) of (context, entity description)."""
     from .classifier import NSPClassifier
-    from .io import LineWriter, field_text, iter_records
+    from .io import field_text, iter_records
 
     def queries() -> Iterator[tuple[str, object]]:
         for line_no, record in iter_records(input_path, "jsonl"):
@@ -176,19 +187,12 @@ def link(
                 raise DataError(f"{input_path}:{line_no}: no field {candidates_field!r}; choose it with --candidates-field")
             yield text, record[candidates_field]
 
-    handle = _open_output(output)
-    try:
-        clf = NSPClassifier.from_pretrained(model, device=device, max_length=max_length, batch_size=batch_size,
-                                            dtype=dtype)
-        if output:
-            handle.truncate(0)
-        writer = LineWriter(handle)
+    load = lambda: NSPClassifier.from_pretrained(model, device=device, max_length=max_length,  # noqa: E731
+                                                 batch_size=batch_size, dtype=dtype)
+    with _streamed_output(output, load) as (clf, writer):
         for chunk in _chunks(queries(), STREAM_CHUNK):
             for result in clf.link([t for t, _ in chunk], [c for _, c in chunk]):
                 writer.write(json.dumps(result.to_dict(), ensure_ascii=False))
-    finally:
-        if output:
-            handle.close()
 
 
 @app.command("eval")

@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, Optional, Sequence
+from typing import IO, Any, Callable, Iterable, Iterator, Optional, Sequence
 
 from .errors import DataError, UsageError
 
@@ -146,14 +146,15 @@ def iter_texts(path: str, fmt: Optional[str] = None, text_field: str = "text") -
         yield field_text(record, text_field, name, line_no)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Replace `path` with `text` in one rename: readers see the old file or the new one."""
+def atomic_write(path: str | os.PathLike, fill: Callable[[IO[bytes]], Any]) -> Path:
+    """Write `path` through a temp file in the same folder (`fill` writes the bytes), then rename
+    it into place: readers see the old file or the new one, and a failure leaves no temp file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            fill(handle)
             handle.flush()
             os.fsync(handle.fileno())
         umask = os.umask(0)
@@ -164,6 +165,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Replace `path` with `text` (UTF-8) atomically."""
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -6,15 +6,15 @@ drawn, so the rest of nspzero never needs it.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
+
+from .io import atomic_write
 
 INSTALL_HINT = "plots need matplotlib: pip install 'nspzero[plots]'"
 MAX_CELL_TEXT = 30        # above this many classes the confusion cells carry no counts
@@ -192,21 +192,8 @@ def _scores_figure(plt: Any, rows: list[dict], entry: dict, title: str) -> Any:
 
 
 def _save(plt: Any, fig: Any, path: Path) -> Path:
-    """Save `fig` as PNG through a temp file in the same folder, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Save `fig` as PNG atomically (temp file + rename, as every nspzero output)."""
     try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png")
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        return atomic_write(path, lambda handle: fig.savefig(handle, format="png"))
     finally:
         plt.close(fig)
-    return path

@@ -1,6 +1,7 @@
 """Tiny random BERT models, built once per test session in a temp dir with a vocab the tests write."""
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -81,3 +82,37 @@ def reference(model_dir):
 
     score.tokenizer = tokenizer
     return score
+
+
+def run_cli(argv, capsys):
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    from nspzero.cli import main
+
+    code = 0
+    try:
+        main(argv)
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(autouse=True)
+def _restore_nspzero_logger():
+    """cli.main() installs a stderr handler on the 'nspzero' logger and turns propagation off;
+    undo that after each test so tests do not leak logging state into each other (caplog)."""
+    logger = logging.getLogger("nspzero")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.propagate, logger.level = saved[1], saved[2]
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Score on one thread for a module (restored afterwards): on a busy 2-core machine two
+    OpenMP threads make the tiny model many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -18,50 +18,19 @@ import pytest
 
 import nspzero.io
 from nspzero import NSPClassifier
-from nspzero.cli import main
 from nspzero.errors import DataError, ModelError, NSPZeroError, UsageError
 from nspzero.io import iter_texts
 from nspzero.tasks.registry import load_task
+
+from conftest import run_cli as run
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 LABELS = ["体育", "财经"]
 LONG_TEXT = "今天比赛球队赢了市场上涨公司发布手机" * 30  # ~540 tokens, far beyond max_length
 
 
 # ---- shared helpers / fixtures ----------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def _restore_nspzero_logger():
-    """cli.main() adds a stderr handler to the 'nspzero' logger and turns propagation off on
-    every call; undo that after each test so that tests do not leak handlers into each other."""
-    logger = logging.getLogger("nspzero")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
-    yield
-    logger.handlers[:] = saved[0]
-    logger.propagate, logger.level = saved[1], saved[2]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Score on one thread (restored afterwards): on a busy 2-core machine two OpenMP threads make
-    the tiny model many times slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def run(argv, capsys):
-    """Run the CLI in-process; returns (exit code, stdout, stderr) (as tests/test_cli.py does)."""
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def assert_one_line_error(err: str, code: int, got: int, message: str) -> None:
     assert got == code, err
     assert "Traceback" not in err

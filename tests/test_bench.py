@@ -1,7 +1,6 @@
 """The benchmark runs at small sizes, and every precision path agrees with fp32 where scores are decisive."""
 import json
 
-import numpy as np
 import pytest
 
 from nspzero import NSPClassifier

@@ -1,6 +1,5 @@
 """English task configs, entity linking, prompt ensembles and calibration rows (beyond the paper's table)."""
 import json
-import os
 from pathlib import Path
 
 import numpy as np

@@ -4,18 +4,7 @@ import sys
 
 import pytest
 
-from nspzero.cli import main
-
-
-def run(argv, capsys):
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from conftest import run_cli as run
 
 
 def test_classify_positional_texts_jsonl(model_dir, capsys):

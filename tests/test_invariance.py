@@ -14,32 +14,14 @@ from hypothesis import strategies as st
 import nspzero.cli
 import nspzero.io
 from nspzero import NSPClassifier
-from nspzero.cli import main
 from nspzero.scorer import NSPScorer
 
 from conftest import VOCAB
+from conftest import run_cli as _run
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TOL = 1e-5
-
-
-@pytest.fixture(autouse=True)
-def _restore_nspzero_logger():
-    """cli.main() adds a handler to the 'nspzero' logger on each call; undo it after each test."""
-    logger = logging.getLogger("nspzero")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
-    yield
-    logger.handlers[:] = saved[0]
-    logger.propagate, logger.level = saved[1], saved[2]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Run this module's scoring on one thread (restored afterwards): on a busy 2-core machine, two
-    OpenMP threads make the tiny model ~20x slower. (b) checks that thread count changes nothing."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _scorer_like(clf: NSPClassifier, batch_size: int) -> NSPClassifier:
@@ -109,16 +91,6 @@ def test_scores_agree_across_thread_counts(clf):
 
 
 # ---- (c) an interrupted `classify --output` leaves a valid prefix --------------------------------
-def _run(argv, capsys):
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def _interrupted_run(model_dir, tmp_path, capsys, monkeypatch, fail_on_call):
     """`classify -i in.txt -o out.jsonl` on 1200 texts, with a KeyboardInterrupt raised by the
     `fail_on_call`-th forward pass. Returns (exit code, stderr, input texts, output file, calls)."""
