@@ -81,6 +81,18 @@ def _table(results, console) -> None:
     console.print(table)
 
 
+ENGINES = ("local", "ray")
+
+
+def check_engine(engine: str, ray_address: Optional[str], num_actors: int) -> None:
+    if engine not in ENGINES:
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if num_actors < 1:
+        raise UsageError(f"--num-actors must be a positive number, got {num_actors}")
+    if engine == "local" and (ray_address is not None or num_actors != 1):
+        raise UsageError("--ray-address and --num-actors apply to --engine ray; add --engine ray")
+
+
 @app.command()
 def classify(
     texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify (or use --input)."),
@@ -103,6 +115,11 @@ def classify(
     dtype: str = typer.Option("float32", help="float32 (exact, default) | bfloat16 | float16 (GPU) | int8 (CPU)."),
     max_length: int = typer.Option(256, help="Max tokens per pair; longer texts are cut from their end."),
     batch_size: int = typer.Option(32, help="Pairs per forward pass."),
+    engine: str = typer.Option("local", help="local (this process) | ray (Ray Data actor pool; needs "
+                                             "--input FILE and --output .jsonl/.parquet, extra 'ray')."),
+    ray_address: Optional[str] = typer.Option(None, help="--engine ray: a cluster (auto, ray://HEAD:10001); "
+                                                          "default: start Ray on this machine."),
+    num_actors: int = typer.Option(1, help="--engine ray: actors, each loading the model once."),
 ) -> None:
     """Classify texts among candidate labels, zero-shot."""
     from .classifier import NSPClassifier, parse_templates
@@ -143,6 +160,21 @@ def classify(
         raise UsageError("give texts as arguments or with --input, not both")
     if not texts and not input_path:
         raise UsageError("no texts: pass them as arguments, or use --input FILE (or --input - for stdin)")
+    check_engine(engine, ray_address, num_actors)
+    if engine == "ray":
+        if not input_path or input_path == "-" or not output:
+            raise UsageError("--engine ray reads --input FILE (.jsonl/.csv/.parquet) and writes --output FILE "
+                             "(.jsonl/.parquet); give both")
+        if fmt != "jsonl":
+            raise UsageError(f"--engine ray writes JSON lines or Parquet (chosen by the --output suffix); "
+                             f"drop --format {fmt}")
+        from .distributed import classify_with_ray
+
+        rows = classify_with_ray(input_path, output, model, label_arg, templates, placement, multi_label, threshold,
+                                 text_field=text_field, num_actors=num_actors, batch_size=batch_size,
+                                 max_length=max_length, dtype=dtype, device=device, ray_address=ray_address)
+        typer.echo(f"{rows} rows classified on Ray → {output}", err=True)
+        return
     source: Iterable[str] = texts if texts else iter_texts(input_path, input_format, text_field)
 
     load = lambda: NSPClassifier.from_pretrained(model, device=device, max_length=max_length,  # noqa: E731
@@ -218,6 +250,11 @@ def eval_cmd(
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N or auto (default)."),
     dtype: str = typer.Option("float32", help="float32 (default) | bfloat16 | float16 (GPU) | int8 (CPU)."),
     batch_size: int = typer.Option(32, help="Pairs per forward pass."),
+    engine: str = typer.Option("local", help="local (this process) | ray (score pairs on a Ray actor pool, "
+                                             "extra 'ray')."),
+    ray_address: Optional[str] = typer.Option(None, help="--engine ray: a cluster (auto, ray://HEAD:10001); "
+                                                          "default: start Ray on this machine."),
+    num_actors: int = typer.Option(1, help="--engine ray: actors, each loading the model once."),
 ) -> None:
     """Reproduce the NSP-BERT zero-shot FewCLUE table (results.json, results.md, predictions)."""
     import os
@@ -243,6 +280,7 @@ def eval_cmd(
     for c in calibration:
         if c not in CALIBRATIONS:
             raise UsageError(f"--calibrate {c!r}: choose from {', '.join(CALIBRATIONS)}")
+    check_engine(engine, ray_address, num_actors)
     fields = {role: value for role, value in (("text", text_field), ("label", label_field)) if value}
     settings = EvalSettings(data_dir=data_dir, tasks=names, split=split, dev_split=dev_split, limit=limit,
                             soft_positions=soft_positions, prompt_overrides=overrides, fields=fields,
@@ -254,7 +292,16 @@ def eval_cmd(
         typer.echo(f"{name:8s} accuracy {100 * entry['accuracy']:5.1f}%  ({entry['examples']} examples, "
                    f"{entry['pairs_scored']}/{entry['pairs']} pairs scored, {entry['seconds']:.1f}s)", err=True)
 
-    results = evaluate(scorer, settings, output_dir, on_task_done=report)
+    if engine == "ray":
+        from .distributed import RayPairScorer, ray_session
+
+        ray_scorer = RayPairScorer(model, num_actors=num_actors, device=device, max_length=max_length,
+                                   batch_size=batch_size, dtype=dtype)
+        with ray_session(ray_address), ray_scorer:
+            results = evaluate(scorer, settings, output_dir, on_task_done=report, engine=ray_scorer,
+                               engine_name=f"ray ({num_actors} actor{'s' if num_actors > 1 else ''})")
+    else:
+        results = evaluate(scorer, settings, output_dir, on_task_done=report)
     typer.echo(open(os.path.join(output_dir, "results.md"), encoding="utf-8").read())
     if results.get("fewclue_score") is not None:
         typer.echo(f"FewCLUE score: {100 * results['fewclue_score']:.2f}", err=True)

@@ -12,7 +12,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -47,10 +47,18 @@ class EvalSettings:
     plots: bool = False
 
 
+class PairScoring(Protocol):
+    """What scores pairs for the harness: `NSPScorer` itself, or `distributed.RayPairScorer`."""
+
+    def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
+              on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
+              desc: str = "scoring") -> np.ndarray: ...
+
+
 class CachedScoring:
     """Scores pairs through the cache: known pairs are read back, new ones scored and appended."""
 
-    def __init__(self, scorer: NSPScorer, cache: ScoreCache) -> None:
+    def __init__(self, scorer: PairScoring, cache: ScoreCache) -> None:
         self.scorer = scorer
         self.cache = cache
         self.scored = 0
@@ -151,20 +159,24 @@ def package_versions() -> dict[str, str]:
 
 
 def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
-             on_task_done: Optional[Callable[[str, dict], None]] = None) -> dict:
-    """Run every task in `settings.tasks` and write the outputs into `output_dir`."""
+             on_task_done: Optional[Callable[[str, dict], None]] = None,
+             engine: Optional[PairScoring] = None, engine_name: str = "local") -> dict:
+    """Run every task in `settings.tasks` and write the outputs into `output_dir`.
+
+    `scorer` names the model and keys the cache; `engine` (default: `scorer`) scores the pairs the
+    cache lacks, e.g. a `RayPairScorer` loading the same model on a Ray actor pool."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     tasks = [load_task(name, settings.prompt_overrides.get(name), settings.soft_positions, _fields_for(name, settings))
              for name in settings.tasks]
     cache = ScoreCache(out / "cache" / f"scores-{scorer_fingerprint(scorer)}.jsonl")
-    scoring = CachedScoring(scorer, cache)
+    scoring = CachedScoring(engine if engine is not None else scorer, cache)
     results: dict = {
         "model": scorer.name, "config_hash": config_hash(scorer), "versions": package_versions(),
         "settings": {"data_dir": str(settings.data_dir), "split": settings.split or "test_public (per task)",
                      "dev_split": settings.dev_split or "dev_few_all (per task)", "limit": settings.limit,
                      "max_length": scorer.max_length, "dtype": scorer.dtype, "batch_size": scorer.batch_size,
-                     "device": str(scorer.device), "soft_positions": settings.soft_positions,
+                     "device": str(scorer.device), "engine": engine_name, "soft_positions": settings.soft_positions,
                      "compare_prompts": settings.compare_prompts, "calibration": list(settings.calibration)},
         "tasks": {}, "cache": {"file": str(cache.path.relative_to(out)), "pairs_before": len(cache)},
     }

@@ -1,0 +1,464 @@
+"""Classify a big JSONL/CSV/Parquet file on Ray Data: a thin layer over `NSPClassifier`.
+
+Each actor of a pool loads one `NSPClassifier` and classifies batches of rows with `classify()`,
+so the scores are the local ones (batch-invariant). The output keeps the input's row order and
+has the shape of `nspzero classify --format jsonl`: `text`, `label`, `scores` (best first), then
+the input row's other columns. It is written by the driver to a temp file and renamed into place,
+so an interrupted run leaves the old output (or none), never a partial one.
+
+Needs the optional extra: `pip install 'nspzero[ray]'` (ray[data], which brings pyarrow).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
+
+from .errors import DataError, ModelError, NSPZeroError, UsageError
+from .scorer import Pair
+from .templates import LabelsArg
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger("nspzero")
+
+INPUT_SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv",
+                  ".parquet": "parquet"}
+OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".parquet": "parquet"}
+RESULT_COLUMNS = ("text", "label", "scores")
+INPUT_PREFIX = "input_"  # an input column named text/label/scores is passed through as input_<name>
+
+
+def _import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise UsageError("Ray is not installed; the ray engine needs it: pip install 'nspzero[ray]'") from None
+    return ray
+
+
+def _passthrough_name(column: str) -> str:
+    return INPUT_PREFIX + column if column in RESULT_COLUMNS else column
+
+
+def _check_input(path: str, text_field: str) -> str:
+    """The input's format; DataErrors for a missing file or a missing text column (checked on the
+    first record, before Ray starts)."""
+    fmt = INPUT_SUFFIXES.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise UsageError(f"input {path!r}: the ray engine reads .jsonl, .csv or .parquet files "
+                         f"(got suffix {Path(path).suffix or 'none'!r})")
+    if not os.path.exists(path):
+        raise DataError(f"input file {path!r} does not exist")
+    if os.path.isdir(path):
+        raise DataError(f"input {path!r} is a directory, not a file")
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            columns = pq.read_schema(path).names
+        except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for non-parquet files
+            raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+        if text_field not in columns:
+            raise DataError(f"{path}: no column {text_field!r} (columns: {', '.join(columns) or 'none'}); "
+                            f"choose the text field with --text-field")
+        return fmt
+    from .io import field_text, iter_records
+
+    for line_no, record in iter_records(path, fmt, required=(text_field,) if fmt == "csv" else ()):
+        field_text(record, text_field, path, line_no)
+        return fmt
+    raise DataError(f"input file {path!r} has no records")
+
+
+def _scan_records(path: str, fmt: str, text_field: str) -> None:
+    """Read every record on the driver with the local readers: their DataError names file:line."""
+    from .io import field_text, iter_records
+
+    for line_no, record in iter_records(path, fmt, required=(text_field,) if fmt == "csv" else ()):
+        field_text(record, text_field, path, line_no)
+
+
+class _ClassifyBatch:
+    """Ray Data callable class: one NSPClassifier per actor, loaded in __init__."""
+
+    def __init__(self, model: str, device: Optional[str], max_length: int, batch_size: int, dtype: str,
+                 labels: Any, template: Any, placement: str, multi_label: bool, threshold: float, combine: str,
+                 text_field: str, input_path: str, torch_threads: Optional[int]) -> None:
+        if torch_threads:
+            import torch
+
+            torch.set_num_threads(torch_threads)
+        from .classifier import NSPClassifier
+
+        self.clf = NSPClassifier.from_pretrained(model, device=device, max_length=max_length,
+                                                 batch_size=batch_size, dtype=dtype)
+        self.args = dict(labels=labels, template=template, placement=placement, multi_label=multi_label,
+                         threshold=threshold, combine=combine)
+        self.text_field = text_field
+        self.input_path = input_path
+
+    def _bad_row(self, table, i: int, what: str) -> DataError:
+        others = {c: table.column(c)[i].as_py() for c in table.column_names if c != self.text_field}
+        shown = json.dumps(others, ensure_ascii=False, default=str)
+        shown = shown if len(shown) <= 200 else shown[:200] + "…"
+        return DataError(f"{self.input_path}: field {self.text_field!r} is {what} in the row with {shown}; "
+                         f"remove or fill that row")
+
+    def __call__(self, table):
+        import pyarrow as pa
+
+        texts = table.column(self.text_field).to_pylist()
+        for i, t in enumerate(texts):
+            if t is None:
+                raise self._bad_row(table, i, "missing (null)")
+            if not isinstance(t, str):
+                raise self._bad_row(table, i, f"{type(t).__name__} {t!r}, not a string")
+            if not t.strip():
+                raise self._bad_row(table, i, "empty")
+        results = self.clf.classify(texts, progress=False, **self.args) if texts else []
+        columns = {
+            "text": pa.array(texts, type=pa.string()),
+            "label": pa.array([r.label for r in results],
+                              type=pa.list_(pa.string()) if self.args["multi_label"] else pa.string()),
+            # JSON keeps the best-first order of the labels and every float exactly (repr round-trips)
+            "scores": pa.array([json.dumps(r.scores, ensure_ascii=False) for r in results], type=pa.string()),
+        }
+        for name in table.column_names:
+            if name != self.text_field:
+                columns[_passthrough_name(name)] = table.column(name)
+        return pa.table(columns)
+
+
+_ERROR_LINE = re.compile(r"^nspzero\.errors\.(UsageError|DataError|ModelError|NSPZeroError): (.+)$", re.M)
+_ERRORS = {"UsageError": UsageError, "DataError": DataError, "ModelError": ModelError, "NSPZeroError": NSPZeroError}
+
+
+def _unwrap(exc: BaseException) -> Optional[NSPZeroError]:
+    """The NSPZeroError raised inside a Ray worker (in `classify` or an actor's __init__), as itself.
+
+    Ray Data re-raises a worker's error as RayTaskError(UserCodeException) or ActorDiedError whose
+    chained cause does not survive the trip to the driver; only the worker's traceback text does,
+    whose last line is `nspzero.errors.<Class>: <message>`."""
+    seen: set[int] = set()
+    stack: list[Optional[BaseException]] = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, NSPZeroError):
+            return type(e)(_message(e))
+        cause = getattr(e, "cause", None)  # ray.exceptions.RayTaskError keeps the original here (sometimes)
+        stack.extend([e.__cause__, e.__context__, cause if isinstance(cause, BaseException) else None])
+    matches = _ERROR_LINE.findall(str(exc))
+    if matches:
+        name, message = matches[-1]
+        return _ERRORS[name](message.strip())
+    return None
+
+
+_ANY_ERROR_LINE = re.compile(r"^\s*([\w.]*(?:Error|Exception|Invalid)): (.+)$", re.M)
+
+
+def _last_error_line(exc: BaseException) -> str:
+    """`Class: message` of the innermost error in a Ray error's text (its worker traceback)."""
+    matches = _ANY_ERROR_LINE.findall(str(exc))
+    if not matches:
+        return type(exc).__name__
+    name, message = matches[-1]
+    return f"{name.rsplit('.', 1)[-1]}: {message.strip()}"
+
+
+def _message(e: NSPZeroError) -> str:
+    return str(e.args[0]) if e.args else str(e)
+
+
+def _write_atomically(ds, output_path: str, out_fmt: str) -> int:
+    """Stream the dataset's rows, in order, into a temp file beside `output_path`, then rename it."""
+    path = Path(output_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    rows = 0
+    try:
+        if out_fmt == "jsonl":
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+                    for row in batch.to_pylist():
+                        row["scores"] = json.loads(row["scores"])
+                        handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+                        rows += 1
+                handle.flush()
+                os.fsync(handle.fileno())
+        else:
+            import pyarrow.parquet as pq
+
+            os.close(fd)
+            writer = None
+            try:
+                for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+                    if batch.num_rows == 0:
+                        continue
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, batch.schema)
+                    writer.write_table(batch.cast(writer.schema) if batch.schema != writer.schema else batch)
+                    rows += batch.num_rows
+            finally:
+                if writer is not None:
+                    writer.close()
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return rows
+
+
+@dataclass(frozen=True)
+class ActorResources:
+    """How a job's CPUs are split: the read task must keep some, or a pool of one-CPU actors under
+    `ray.init(num_cpus=2)` takes every CPU and the job waits forever at 0 rows."""
+
+    read_cpus: float
+    actor_cpus: float
+    actor_gpus: int
+    torch_threads: int
+
+
+def actor_resources(total_cpus: float, num_actors: int, device: Optional[str]) -> ActorResources:
+    """Reading gets up to one CPU (half of a small cluster); the actors share the rest, at most one
+    CPU each (fractions are fine: Ray only books them). `cuda` devices give each actor one GPU."""
+    read_cpus = round(min(1.0, total_cpus / 2), 2)
+    per_actor = round(max(0.01, min(1.0, (total_cpus - read_cpus) / num_actors)), 2)
+    gpus = 1 if device is not None and str(device).startswith("cuda") else 0
+    return ActorResources(read_cpus, per_actor, gpus, max(1, int(per_actor)))
+
+
+@contextlib.contextmanager
+def ray_session(address: Optional[str] = None) -> Iterator[Any]:
+    """Ray for one job, rows kept in order: joins a running Ray, or starts a local one (or connects
+    to `address`) and shuts it down afterwards. Yields the `ray` module."""
+    ray = _import_ray()
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+        if address is None:
+            kwargs["include_dashboard"] = False
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise UsageError(f"cannot start or reach Ray{f' at {address!r}' if address else ''}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        started = True
+    ctx = ray.data.DataContext.get_current()
+    saved_order, saved_progress = ctx.execution_options.preserve_order, ctx.enable_progress_bars
+    ctx.execution_options.preserve_order = True  # rows come back in the input's order
+    try:
+        yield ray
+    finally:
+        ctx.execution_options.preserve_order = saved_order
+        ctx.enable_progress_bars = saved_progress
+        if started:
+            ray.shutdown()
+
+
+def _check_positive(**values: Any) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UsageError(f"{name} must be a positive integer, got {value!r}")
+
+
+def classify_with_ray(input_path: str, output_path: str, model: str, labels: LabelsArg,
+                      template: Union[str, Sequence[str]] = "{label}", placement: str = "prefix",
+                      multi_label: bool = False, threshold: float = 0.5, text_field: str = "text",
+                      num_actors: int = 1, batch_size: int = 32, max_length: int = 256, dtype: str = "float32",
+                      device: Optional[str] = None, ray_address: Optional[str] = None, rows_per_batch: int = 256,
+                      combine: str = "mean") -> int:
+    """Classify the `text_field` of every row of a .jsonl/.csv/.parquet file on Ray Data and write
+    `output_path` (.jsonl or .parquet) in the input's row order; returns the number of rows written.
+
+    `num_actors` actors each load `model` once (a hub name, or a directory every Ray node can read;
+    nspzero must be installed on every node). `rows_per_batch` rows go to `classify()` per call,
+    `batch_size` pairs per forward pass. Ray is started locally unless it is already running in this
+    process or `ray_address` names a cluster (e.g. "ray://head:10001" or "auto").
+    """
+    from .classifier import prepare_call
+
+    # validate everything the library can validate before Ray starts (its UsageErrors, one line each)
+    prepare_call(["x"], labels, template, placement, multi_label, threshold, combine)
+    _check_positive(num_actors=num_actors, rows_per_batch=rows_per_batch, batch_size=batch_size,
+                    max_length=max_length)
+    out_fmt = OUTPUT_SUFFIXES.get(Path(output_path).suffix.lower())
+    if out_fmt is None:
+        raise UsageError(f"output {output_path!r}: the ray engine writes .jsonl or .parquet files")
+    if os.path.abspath(output_path) == os.path.abspath(input_path):
+        raise UsageError("output must not be the input file")
+    in_fmt = _check_input(input_path, text_field)
+    with ray_session(ray_address) as ray:
+        import pyarrow as pa
+
+        res = actor_resources(float(ray.cluster_resources().get("CPU", 1.0)), num_actors, device)
+        read_args = {"ray_remote_args": {"num_cpus": res.read_cpus}}
+        path = os.path.abspath(input_path)
+        if in_fmt == "jsonl":
+            # Arrow's JSON reader (which reads JSON lines), not read_json(lines=True): that one goes
+            # through pandas, which turns a text "123" into the float 123.0 and an id "007" into 7.
+            import pyarrow.json as pajson
+
+            ds = ray.data.read_json(
+                path, file_extensions=None, **read_args,
+                parse_options=pajson.ParseOptions(explicit_schema=pa.schema([(text_field, pa.string())])))
+        elif in_fmt == "csv":
+            import pyarrow.csv as pacsv
+
+            ds = ray.data.read_csv(
+                path, file_extensions=None, **read_args,
+                parse_options=pacsv.ParseOptions(delimiter="\t" if path.lower().endswith(".tsv") else ","),
+                convert_options=pacsv.ConvertOptions(column_types={text_field: pa.string()}))
+        else:
+            ds = ray.data.read_parquet(path, file_extensions=None, **read_args)
+        ds = ds.map_batches(
+            _ClassifyBatch,
+            fn_constructor_kwargs=dict(model=model, device=device, max_length=max_length, batch_size=batch_size,
+                                       dtype=dtype, labels=labels, template=template, placement=placement,
+                                       multi_label=multi_label, threshold=threshold, combine=combine,
+                                       text_field=text_field, input_path=input_path,
+                                       torch_threads=res.torch_threads),
+            batch_size=rows_per_batch, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=num_actors),
+            num_cpus=res.actor_cpus, num_gpus=res.actor_gpus)
+        try:
+            return _write_atomically(ds, output_path, out_fmt)
+        except NSPZeroError:
+            raise
+        except Exception as exc:
+            inner = _unwrap(exc)
+            if inner is not None:
+                raise inner from None
+            if isinstance(exc, ray.exceptions.RayError):  # e.g. a malformed line: one line, not a traceback
+                if in_fmt != "parquet":  # name the first bad line as the local path would
+                    _scan_records(input_path, in_fmt, text_field)
+                hint = ("; every line must be one JSON object, and each field must keep one type across lines"
+                        if in_fmt == "jsonl" else "")
+                raise DataError(f"{input_path}: the Ray job failed: {_last_error_line(exc)}{hint}") from None
+            raise
+
+
+class _PairScorerActor:
+    """A Ray actor holding one NSPScorer; kept alive across the harness's calls."""
+
+    def __init__(self, model: str, device: Optional[str], max_length: int, batch_size: int, dtype: str,
+                 torch_threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(torch_threads)
+        from .scorer import NSPScorer
+
+        self.scorer = NSPScorer.from_pretrained(model, device=device, max_length=max_length,
+                                                batch_size=batch_size, dtype=dtype)
+
+    def score(self, chunk: int, pairs: list[Pair]) -> tuple[int, "np.ndarray"]:
+        return chunk, self.scorer.score(pairs, progress=False)
+
+
+class RayPairScorer:
+    """`NSPScorer.score` spread over a pool of Ray actors, for the harness (`nspzero eval --engine ray`).
+
+    Same signature and the same scores (the scorer is batch-invariant). The actors (each loading the
+    model once) start on the first call and live until `close()`, so the harness's many calls (per
+    task, per split) pay for the model load once. `on_batch` runs on the driver as each chunk comes
+    back, so the harness's cache keeps finished work. Use it inside `ray_session()`.
+    """
+
+    def __init__(self, model: str, num_actors: int = 1, device: Optional[str] = None, max_length: int = 128,
+                 batch_size: int = 32, dtype: str = "float32", rows_per_batch: int = 512) -> None:
+        _check_positive(num_actors=num_actors, rows_per_batch=rows_per_batch, batch_size=batch_size,
+                        max_length=max_length)
+        _import_ray()  # fail before any model is loaded
+        self.model, self.num_actors, self.device = model, num_actors, device
+        self.max_length, self.batch_size, self.dtype = max_length, batch_size, dtype
+        self.rows_per_batch = rows_per_batch
+        self._actors: list[Any] = []
+
+    def __enter__(self) -> "RayPairScorer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the actors (a Ray started for the job stops them anyway; a shared cluster does not)."""
+        if self._actors:
+            ray = _import_ray()
+            for actor in self._actors:
+                with contextlib.suppress(Exception):
+                    ray.kill(actor)
+            self._actors = []
+
+    def _pool(self):
+        ray = _import_ray()
+        from ray.util import ActorPool
+
+        if not self._actors:
+            res = actor_resources(float(ray.cluster_resources().get("CPU", 1.0)), self.num_actors, self.device)
+            actor_class = ray.remote(num_cpus=res.actor_cpus, num_gpus=res.actor_gpus)(_PairScorerActor)
+            self._actors = [actor_class.remote(self.model, self.device, self.max_length, self.batch_size,
+                                               self.dtype, res.torch_threads) for _ in range(self.num_actors)]
+        return ActorPool(self._actors)
+
+    def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
+              on_batch: Optional[Callable[[list[Pair], "np.ndarray"], None]] = None,
+              desc: str = "scoring") -> "np.ndarray":
+        import numpy as np
+
+        pairs = list(pairs)
+        distinct: dict[Pair, int] = {}
+        where = np.array([distinct.setdefault(p, len(distinct)) for p in pairs], dtype=np.int64)
+        unique = list(distinct)
+        scores = np.full(len(unique), np.nan)
+        if not unique:
+            return scores[where]
+        # chunks of similar length, so each actor's batches pad little (the scorer sorts within a chunk)
+        order = sorted(range(len(unique)), key=lambda i: len(unique[i].first) + len(unique[i].second))
+        chunks = [order[i:i + self.rows_per_batch] for i in range(0, len(order), self.rows_per_batch)]
+        bar = None
+        if progress if progress is not None else len(unique) >= 64:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=len(unique), desc=desc, unit="pair", leave=False)
+        ray = _import_ray()
+        try:
+            pool = self._pool()
+            for n, chunk in enumerate(chunks):
+                pool.submit(lambda actor, job: actor.score.remote(*job), (n, [unique[i] for i in chunk]))
+            while pool.has_next():
+                n, chunk_scores = pool.get_next_unordered()
+                idx = np.asarray(chunks[n], dtype=np.int64)
+                scores[idx] = chunk_scores
+                if on_batch is not None:
+                    on_batch([unique[i] for i in idx], scores[idx])
+                if bar is not None:
+                    bar.update(len(idx))
+        except NSPZeroError:
+            raise
+        except Exception as exc:
+            self.close()
+            inner = _unwrap(exc)
+            if inner is not None:
+                raise inner from None
+            if isinstance(exc, ray.exceptions.RayError):
+                raise ModelError(f"the Ray scoring job failed: {_last_error_line(exc)}") from None
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        return scores[where]

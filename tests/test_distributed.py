@@ -1,0 +1,229 @@
+"""`classify_with_ray`: a local 2-CPU Ray against in-process `NSPClassifier.classify()`.
+
+Every Ray run goes through `_bounded`, which fails the test after RUN_TIMEOUT seconds instead of
+letting a stalled Ray job (e.g. actors starving the read task of CPUs) block the suite.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import pytest
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("ray.data")
+
+from nspzero import NSPClassifier  # noqa: E402
+from nspzero.distributed import classify_with_ray  # noqa: E402
+from nspzero.errors import DataError, ModelError, UsageError  # noqa: E402
+
+RUN_TIMEOUT = 120
+BASE = ["今天比赛球队赢了", "市场上涨公司发布手机", "这次买的东西很差", "学校老师学生", "电竞玩家游戏", "汽车房产旅游"]
+TEXTS = [f"{BASE[i % len(BASE)]}{'一二三四五六七八九十'[i % 10] * (1 + i % 4)}" for i in range(30)]
+LABELS = ["体育", "财经", "科技"]
+TEMPLATE = "这是一则{label}新闻"
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _bounded(fn, *args, **kwargs):
+    """Run fn in a thread; fail (not hang) if it takes longer than RUN_TIMEOUT."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(fn, *args, **kwargs)
+    try:
+        return future.result(timeout=RUN_TIMEOUT)
+    except FutureTimeout:
+        pytest.fail(f"classify_with_ray did not finish within {RUN_TIMEOUT} s (Ray job stalled?)")
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _expected(model_dir):
+    clf = NSPClassifier.from_pretrained(model_dir, device="cpu", max_length=64, batch_size=4)
+    return clf.classify(TEXTS, LABELS, template=TEMPLATE)
+
+
+def _check(rows, expected, id_type):
+    assert len(rows) == len(expected)
+    for i, (row, exp) in enumerate(zip(rows, expected)):
+        assert list(row)[:3] == ["text", "label", "scores"]
+        assert row["id"] == id_type(i)  # passthrough column kept, rows in input order
+        assert row["text"] == exp.text
+        assert row["label"] == exp.label
+        assert list(row["scores"]) == list(exp.scores)  # same labels, same best-first order
+        for name, value in exp.scores.items():
+            assert row["scores"][name] == pytest.approx(value, abs=1e-5)
+
+
+def _read_jsonl(path):
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def test_jsonl_matches_local_classify(local_ray, model_dir, tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n"
+                           for i, t in enumerate(TEXTS)), encoding="utf-8")
+    n = _bounded(classify_with_ray, str(src), str(out), model_dir, LABELS, template=TEMPLATE,
+                 num_actors=2, batch_size=4, max_length=64, device="cpu", rows_per_batch=7)
+    assert n == len(TEXTS)
+    _check(_read_jsonl(out), _expected(model_dir), int)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_csv_to_parquet_and_parquet_input_match_local_classify(local_ray, model_dir, tmp_path):
+    import pyarrow.parquet as pq
+
+    src, out = tmp_path / "in.csv", tmp_path / "out.parquet"
+    with open(src, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text"])
+        writer.writerows([f"r{i}", t] for i, t in enumerate(TEXTS))
+    n = _bounded(classify_with_ray, str(src), str(out), model_dir, LABELS, template=TEMPLATE,
+                 batch_size=4, max_length=64, device="cpu", rows_per_batch=8)
+    assert n == len(TEXTS)
+    rows = pq.read_table(out).to_pylist()
+    for row in rows:
+        row["scores"] = json.loads(row["scores"])
+    _check(rows, _expected(model_dir), lambda i: f"r{i}")
+
+    # that Parquet file as input: its own label/scores columns pass through as input_label/input_scores
+    again = tmp_path / "again.jsonl"
+    n = _bounded(classify_with_ray, str(out), str(again), model_dir, LABELS, template=TEMPLATE,
+                 batch_size=4, max_length=64, device="cpu")
+    assert n == len(TEXTS)
+    rows2 = _read_jsonl(again)
+    _check(rows2, _expected(model_dir), lambda i: f"r{i}")
+    assert [json.loads(r["input_scores"]) for r in rows2] == [r["scores"] for r in rows]
+    assert [r["input_label"] for r in rows2] == [r["label"] for r in rows]
+
+
+def test_errors_are_one_line_nspzero_errors(local_ray, model_dir, tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text('{"id": 1, "sentence": "今天比赛"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="no field 'text'"):  # checked before Ray runs anything
+        classify_with_ray(str(src), str(out), model_dir, LABELS)
+    with pytest.raises(DataError, match="does not exist"):
+        classify_with_ray(str(tmp_path / "missing.jsonl"), str(out), model_dir, LABELS)
+    with pytest.raises(UsageError, match="template"):
+        classify_with_ray(str(src), str(out), model_dir, LABELS, template="{label.__class__}")
+    # a bad row deep in the file is found by an actor; its DataError comes back as itself
+    out.write_text("old\n", encoding="utf-8")
+    src.write_text('{"id": 1, "text": "今天比赛"}\n{"id": 2, "text": "  "}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"field 'text' is empty in the row with \{\"id\": 2\}") as info:
+        _bounded(classify_with_ray, str(src), str(out), model_dir, LABELS, device="cpu")
+    assert "\n" not in str(info.value)
+    assert out.read_text(encoding="utf-8") == "old\n"  # the old output survives a failed run
+    # a model that fails to load in the actors' __init__ is a ModelError, not a hang
+    bad_model = tmp_path / "not-a-model"
+    bad_model.mkdir()
+    (bad_model / "config.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ModelError, match="could not load model"):
+        _bounded(classify_with_ray, str(src), str(out), str(bad_model), LABELS, device="cpu")
+
+
+def test_ray_missing_is_a_usage_error(monkeypatch, model_dir, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "今天比赛"}\n', encoding="utf-8")
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(UsageError, match=r"pip install 'nspzero\[ray\]'"):
+        classify_with_ray(str(src), str(tmp_path / "out.jsonl"), model_dir, LABELS)
+
+
+def test_cli_engine_ray_equals_the_local_cli(local_ray, model_dir, tmp_path, capsys):
+    from conftest import run_cli
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n"
+                           for i, t in enumerate(TEXTS[:12])), encoding="utf-8")
+    common = ["classify", "--model", model_dir, "--labels", ",".join(LABELS), "--template", TEMPLATE,
+              "--input", str(src), "--max-length", "64", "--device", "cpu"]
+    local_out, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    assert run_cli(common + ["--output", str(local_out)], capsys)[0] == 0
+    code, _, err = _bounded(run_cli, common + ["--output", str(ray_out), "--engine", "ray", "--num-actors", "2"],
+                            capsys)
+    assert code == 0, err
+    local, distributed = _read_jsonl(local_out), _read_jsonl(ray_out)
+    assert [r["id"] for r in distributed] == list(range(12))
+    for a, b in zip(local, distributed):
+        assert (a["text"], a["label"], list(a["scores"])) == (b["text"], b["label"], list(b["scores"]))
+        assert max(abs(a["scores"][k] - b["scores"][k]) for k in a["scores"]) <= 1e-5
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--engine", "spark"], "--engine must be one of local, ray"),
+    (["--num-actors", "3"], "apply to --engine ray"),
+    (["--engine", "ray", "--num-actors", "0"], "--num-actors must be a positive number"),
+    (["--engine", "ray", "--format", "csv", "--output", "o.jsonl"], "drop --format csv"),
+    (["--engine", "ray"], "give both"),
+])
+def test_cli_engine_usage_errors(model_dir, tmp_path, capsys, extra, message):
+    from conftest import run_cli
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "今天比赛"}\n', encoding="utf-8")
+    code, _, err = run_cli(["classify", "--model", model_dir, "--labels", "体育,财经", "--input", str(src)] + extra,
+                           capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_eval_engine_ray_equals_local_eval(local_ray, model_dir, tmp_path):
+    """Every task type (C-C, S-C with its dev split, ChID with soft positions) scored on Ray gives the
+    local predictions and scores; the cache written through Ray is the local one."""
+    from fewclue_fixture import write_fewclue
+
+    from nspzero.distributed import RayPairScorer
+    from nspzero.harness import EvalSettings, evaluate
+    from nspzero.scorer import NSPScorer
+
+    data = write_fewclue(tmp_path / "fewclue", n=5)
+    settings = EvalSettings(str(data), ["eprstmt", "ocnli", "chid"])
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=128)
+    local = evaluate(scorer, settings, tmp_path / "local")
+    with RayPairScorer(model_dir, num_actors=2, device="cpu", max_length=128, rows_per_batch=16) as engine:
+        distributed = _bounded(evaluate, scorer, settings, tmp_path / "ray", engine=engine,
+                               engine_name="ray (2 actors)")
+        # rerun on the Ray output dir: everything comes from the cache, nothing is rescored
+        again = evaluate(scorer, settings, tmp_path / "ray", engine=engine)
+    assert all(entry["pairs_scored"] == 0 for entry in again["tasks"].values())
+    assert distributed["settings"]["engine"] == "ray (2 actors)"
+    for name in settings.tasks:
+        assert distributed["tasks"][name]["accuracy"] == local["tasks"][name]["accuracy"]
+        assert distributed["tasks"][name]["pairs_scored"] == local["tasks"][name]["pairs_scored"] > 0
+        a = _read_jsonl(tmp_path / "local" / f"{name}.predictions.jsonl")
+        b = _read_jsonl(tmp_path / "ray" / f"{name}.predictions.jsonl")
+        assert [r["prediction"] for r in a] == [r["prediction"] for r in b]
+        for ra, rb in zip(a, b):
+            if "scores" in ra:
+                assert max(abs(ra["scores"][k] - rb["scores"][k]) for k in ra["scores"]) <= 1e-5
+            else:
+                assert abs(ra["score"] - rb["score"]) <= 1e-5
+
+
+def test_eval_engine_ray_model_error_is_one_line(local_ray, tmp_path):
+    from nspzero.distributed import RayPairScorer
+    from nspzero.scorer import Pair
+
+    bad_model = tmp_path / "not-a-model"
+    bad_model.mkdir()
+    (bad_model / "config.json").write_text("{}", encoding="utf-8")
+    with RayPairScorer(str(bad_model), device="cpu") as engine:
+        with pytest.raises(ModelError, match="could not load model") as info:
+            _bounded(engine.score, [Pair("体育", "今天比赛")])
+    assert "\n" not in str(info.value)
