@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
@@ -183,45 +182,38 @@ def _message(e: NSPZeroError) -> str:
 
 
 def _write_atomically(ds, output_path: str, out_fmt: str) -> int:
-    """Stream the dataset's rows, in order, into a temp file beside `output_path`, then rename it."""
-    path = Path(output_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    rows = 0
-    try:
-        if out_fmt == "jsonl":
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-                    for row in batch.to_pylist():
-                        row["scores"] = json.loads(row["scores"])
-                        handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-                        rows += 1
-                handle.flush()
-                os.fsync(handle.fileno())
-        else:
-            import pyarrow.parquet as pq
+    """Stream the dataset's rows, in order, into `output_path` through `io.atomic_write` (a failed
+    run leaves the old file); returns the number of rows written."""
+    from .io import atomic_write
 
-            os.close(fd)
-            writer = None
-            try:
-                for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-                    if batch.num_rows == 0:
-                        continue
-                    if writer is None:
-                        writer = pq.ParquetWriter(tmp, batch.schema)
-                    writer.write_table(batch.cast(writer.schema) if batch.schema != writer.schema else batch)
-                    rows += batch.num_rows
-            finally:
-                if writer is not None:
-                    writer.close()
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    rows = 0
+
+    def fill(handle) -> None:
+        nonlocal rows
+        batches = ds.iter_batches(batch_format="pyarrow", batch_size=None)
+        if out_fmt == "jsonl":
+            for batch in batches:
+                for row in batch.to_pylist():
+                    row["scores"] = json.loads(row["scores"])
+                    handle.write((json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
+                    rows += 1
+            return
+        import pyarrow.parquet as pq
+
+        writer = None
+        try:
+            for batch in batches:
+                if batch.num_rows == 0:
+                    continue
+                if writer is None:
+                    writer = pq.ParquetWriter(handle, batch.schema)
+                writer.write_table(batch.cast(writer.schema) if batch.schema != writer.schema else batch)
+                rows += batch.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+
+    atomic_write(output_path, fill)
     return rows
 
 
