@@ -285,6 +285,13 @@ def eval_cmd(
     settings = EvalSettings(data_dir=data_dir, tasks=names, split=split, dev_split=dev_split, limit=limit,
                             soft_positions=soft_positions, prompt_overrides=overrides, fields=fields,
                             compare_prompts=compare_prompts, calibration=calibration, plots=plots)
+    engine_scorer = contextlib.nullcontext()
+    if engine == "ray":  # before the model loads: a missing Ray fails at once
+        from .distributed import RayPairScorer, ray_session
+
+        engine_scorer = RayPairScorer(model, num_actors=num_actors, device=device, max_length=max_length,
+                                      batch_size=batch_size, dtype=dtype)
+    # the local scorer names the model and keys the cache; with --engine ray the actors do the scoring
     scorer = NSPScorer.from_pretrained(model, device=device, dtype=dtype, max_length=max_length,
                                        batch_size=batch_size)
 
@@ -293,12 +300,8 @@ def eval_cmd(
                    f"{entry['pairs_scored']}/{entry['pairs']} pairs scored, {entry['seconds']:.1f}s)", err=True)
 
     if engine == "ray":
-        from .distributed import RayPairScorer, ray_session
-
-        ray_scorer = RayPairScorer(model, num_actors=num_actors, device=device, max_length=max_length,
-                                   batch_size=batch_size, dtype=dtype)
-        with ray_session(ray_address), ray_scorer:
-            results = evaluate(scorer, settings, output_dir, on_task_done=report, engine=ray_scorer,
+        with ray_session(ray_address), engine_scorer:
+            results = evaluate(scorer, settings, output_dir, on_task_done=report, engine=engine_scorer,
                                engine_name=f"ray ({num_actors} actor{'s' if num_actors > 1 else ''})")
     else:
         results = evaluate(scorer, settings, output_dir, on_task_done=report)

@@ -67,6 +67,19 @@ def _read_jsonl(path):
         return [json.loads(line) for line in handle]
 
 
+def _assert_same_predictions(local_path, ray_path):
+    """Same examples, gold and predictions; every score within 1e-5."""
+    a, b = _read_jsonl(local_path), _read_jsonl(ray_path)
+    assert len(a) == len(b) > 0
+    for ra, rb in zip(a, b):
+        assert (ra["index"], ra["gold"], ra["prediction"]) == (rb["index"], rb["gold"], rb["prediction"])
+        if "scores" in ra:
+            assert list(ra["scores"]) == list(rb["scores"])
+            assert max(abs(ra["scores"][k] - rb["scores"][k]) for k in ra["scores"]) <= 1e-5
+        else:
+            assert abs(ra["score"] - rb["score"]) <= 1e-5
+
+
 def test_jsonl_matches_local_classify(local_ray, model_dir, tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n"
@@ -206,14 +219,8 @@ def test_eval_engine_ray_equals_local_eval(local_ray, model_dir, tmp_path):
     for name in settings.tasks:
         assert distributed["tasks"][name]["accuracy"] == local["tasks"][name]["accuracy"]
         assert distributed["tasks"][name]["pairs_scored"] == local["tasks"][name]["pairs_scored"] > 0
-        a = _read_jsonl(tmp_path / "local" / f"{name}.predictions.jsonl")
-        b = _read_jsonl(tmp_path / "ray" / f"{name}.predictions.jsonl")
-        assert [r["prediction"] for r in a] == [r["prediction"] for r in b]
-        for ra, rb in zip(a, b):
-            if "scores" in ra:
-                assert max(abs(ra["scores"][k] - rb["scores"][k]) for k in ra["scores"]) <= 1e-5
-            else:
-                assert abs(ra["score"] - rb["score"]) <= 1e-5
+        _assert_same_predictions(tmp_path / "local" / f"{name}.predictions.jsonl",
+                                 tmp_path / "ray" / f"{name}.predictions.jsonl")
 
 
 def test_eval_engine_ray_model_error_is_one_line(local_ray, tmp_path):
@@ -227,3 +234,21 @@ def test_eval_engine_ray_model_error_is_one_line(local_ray, tmp_path):
         with pytest.raises(ModelError, match="could not load model") as info:
             _bounded(engine.score, [Pair("体育", "今天比赛")])
     assert "\n" not in str(info.value)
+
+
+def test_cli_eval_engine_ray_equals_local(local_ray, model_dir, tmp_path, capsys):
+    from conftest import run_cli
+    from fewclue_fixture import write_fewclue
+
+    data = write_fewclue(tmp_path / "fewclue", n=4)
+    common = ["eval", "--model", model_dir, "--data-dir", str(data), "--tasks", "tnews,ocnli", "--device", "cpu"]
+    assert run_cli(common + ["-o", str(tmp_path / "local")], capsys)[0] == 0
+    code, _, err = _bounded(run_cli, common + ["-o", str(tmp_path / "ray"), "--engine", "ray"], capsys)
+    assert code == 0, err
+    local = json.loads((tmp_path / "local" / "results.json").read_text(encoding="utf-8"))
+    distributed = json.loads((tmp_path / "ray" / "results.json").read_text(encoding="utf-8"))
+    assert distributed["settings"]["engine"] == "ray (1 actor)" and local["settings"]["engine"] == "local"
+    for name in ("tnews", "ocnli"):
+        assert distributed["tasks"][name]["accuracy"] == local["tasks"][name]["accuracy"]
+        _assert_same_predictions(tmp_path / "local" / f"{name}.predictions.jsonl",
+                                 tmp_path / "ray" / f"{name}.predictions.jsonl")
