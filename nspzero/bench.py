@@ -148,8 +148,10 @@ def nli_pipeline(scorer: NSPScorer):
 def run_benchmark(model: Optional[str] = None, config_path: Optional[str] = None, vocab_path: Optional[str] = None,
                   data_dir: Optional[str] = None, tasks: Sequence[str] = ("tnews", "iflytek"), pairs_per_task: int = 240,
                   rounds: int = 2, max_length: int = 128, batch_size: int = 32, include_pipeline: bool = True,
-                  dtypes: Optional[Sequence[str]] = None, log: Callable[[str], None] = print) -> dict:
-    """`dtypes` None: int8, plus bfloat16 where the CPU has native bf16 (else it is ~100x slower)."""
+                  dtypes: Optional[Sequence[str]] = None, log: Callable[[str], None] = print,
+                  compile: bool = False) -> dict:
+    """`dtypes` None: int8, plus bfloat16 where the CPU has native bf16 (else it is ~100x slower).
+    `compile`: also time the torch.compile'd fp32 (and bf16) paths (compiled during the warm-up)."""
     from .scorer import cpu_has_native_bf16
 
     if dtypes is None:
@@ -163,14 +165,14 @@ def run_benchmark(model: Optional[str] = None, config_path: Optional[str] = None
         model = build_random_model(tmp, config_path, vocab_path)
     try:
         return _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size, include_pipeline,
-                    dtypes, log, random_weights=tmp is not None)
+                    dtypes, log, random_weights=tmp is not None, compile=compile)
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size, include_pipeline, dtypes, log,
-         random_weights) -> dict:
+         random_weights, compile=False) -> dict:
     log(f"threads: {torch.get_num_threads()}; measuring peak matmul …")
     peak = {"float32": peak_matmul_gflops(torch.float32), "bfloat16": peak_matmul_gflops(torch.bfloat16)}
     fp32 = NSPScorer.from_pretrained(model, max_length=max_length, batch_size=batch_size)
@@ -178,6 +180,10 @@ def _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size,
     for dtype in dtypes:
         scorers[f"nspzero {dtype}"] = NSPScorer.from_pretrained(model, max_length=max_length, batch_size=batch_size,
                                                                 dtype=dtype)
+    if compile:
+        for dtype in ["float32"] + [d for d in dtypes if d == "bfloat16"]:
+            scorers[f"nspzero {'fp32' if dtype == 'float32' else dtype} compiled"] = NSPScorer.from_pretrained(
+                model, max_length=max_length, batch_size=batch_size, dtype=dtype, compile=True)
     workloads = load_workloads(data_dir, tasks, pairs_per_task)
     paths: dict[str, Callable[[Workload], np.ndarray]] = {
         name: (lambda w, s=s: s.score(w.pairs, progress=False)) for name, s in scorers.items()}
@@ -195,7 +201,9 @@ def _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size,
     lengths = {w.name: [len(e.input_ids) for e in fp32.encode(w.pairs)] for w in workloads}
     flops = {w.name: encoder_flops(lengths[w.name], fp32.model.config) for w in workloads}
     results = {name: PathResult(name) for name in paths}
-    for w in workloads:  # warm-up, and the scores for agreement
+    if compile:
+        log("compiling (torch.compile, once per path) …")
+    for w in workloads:  # warm-up (and compilation), and the scores for agreement
         for name, fn in paths.items():
             results[name].scores[w.name] = fn(Workload(w.name, w.texts[:2], w.words, w.template))
     for r in range(rounds):

@@ -145,10 +145,11 @@ class NSPClassifier:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: Optional[str] = None, max_length: int = 256,
-                        batch_size: int = 32, dtype: str = "float32") -> "NSPClassifier":
-        """Load a BERT checkpoint with a trained NSP head from a hub name or a local directory."""
+                        batch_size: int = 32, dtype: str = "float32", compile: bool = False) -> "NSPClassifier":
+        """Load a BERT checkpoint with a trained NSP head from a hub name or a local directory.
+        `compile=True` runs the model through torch.compile (faster for long jobs; see NSPScorer)."""
         return cls(NSPScorer.from_pretrained(name_or_path, device=device, max_length=max_length,
-                                             batch_size=batch_size, dtype=dtype))
+                                             batch_size=batch_size, dtype=dtype, compile=compile))
 
     def score_pairs(self, first: Sequence[str], second: Sequence[str], progress: Optional[bool] = None) -> np.ndarray:
         """P(IsNext) of each (first[i], second[i]) pair, shape (n,)."""

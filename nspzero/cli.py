@@ -120,6 +120,8 @@ def classify(
     ray_address: Optional[str] = typer.Option(None, help="--engine ray: a cluster (auto, ray://HEAD:10001); "
                                                           "default: start Ray on this machine."),
     num_actors: int = typer.Option(1, help="--engine ray: actors, each loading the model once."),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model: ~1.2x faster on CPU after "
+                                                          "~30-45 s of compilation; for big inputs."),
 ) -> None:
     """Classify texts among candidate labels, zero-shot."""
     from .classifier import NSPClassifier, parse_templates
@@ -178,7 +180,7 @@ def classify(
     source: Iterable[str] = texts if texts else iter_texts(input_path, input_format, text_field)
 
     load = lambda: NSPClassifier.from_pretrained(model, device=device, max_length=max_length,  # noqa: E731
-                                                 batch_size=batch_size, dtype=dtype)
+                                                 batch_size=batch_size, dtype=dtype, compile=compile_model)
     with _streamed_output(output, load) as (clf, writer):
         if fmt == "csv":
             writer.write(csv_line(["text", "label"] + label_list))
@@ -255,6 +257,8 @@ def eval_cmd(
     ray_address: Optional[str] = typer.Option(None, help="--engine ray: a cluster (auto, ray://HEAD:10001); "
                                                           "default: start Ray on this machine."),
     num_actors: int = typer.Option(1, help="--engine ray: actors, each loading the model once."),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model: ~1.2x faster on CPU after "
+                                                          "~30-45 s of compilation; for full runs."),
 ) -> None:
     """Reproduce the NSP-BERT zero-shot FewCLUE table (results.json, results.md, predictions)."""
     import os
@@ -290,10 +294,10 @@ def eval_cmd(
         from .distributed import RayPairScorer, ray_session
 
         engine_scorer = RayPairScorer(model, num_actors=num_actors, device=device, max_length=max_length,
-                                      batch_size=batch_size, dtype=dtype)
+                                      batch_size=batch_size, dtype=dtype, compile=compile_model)
     # the local scorer names the model and keys the cache; with --engine ray the actors do the scoring
     scorer = NSPScorer.from_pretrained(model, device=device, dtype=dtype, max_length=max_length,
-                                       batch_size=batch_size)
+                                       batch_size=batch_size, compile=compile_model and engine == "local")
 
     def report(name: str, entry: dict) -> None:
         typer.echo(f"{name:8s} accuracy {100 * entry['accuracy']:5.1f}%  ({entry['examples']} examples, "
@@ -325,6 +329,7 @@ def bench(
                                                     "plus bfloat16 where the CPU has native bf16)."),
     no_pipeline: bool = typer.Option(False, "--no-pipeline", help="Skip transformers' NLI pipeline baseline."),
     json_path: Optional[str] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
+    compile_model: bool = typer.Option(False, "--compile", help="Also time the torch.compile'd fp32 (and bf16) paths."),
 ) -> None:
     """Throughput of nspzero's paths vs a pad-to-max baseline and transformers' NLI pipeline, side by side."""
     from .bench import format_table, run_benchmark, save_json
@@ -336,7 +341,7 @@ def bench(
                             rounds=rounds, max_length=max_length, batch_size=batch_size,
                             include_pipeline=not no_pipeline,
                             dtypes=[d.strip() for d in dtypes.split(",")] if dtypes else None,
-                            log=lambda m: typer.echo(m, err=True))
+                            log=lambda m: typer.echo(m, err=True), compile=compile_model)
     typer.echo(format_table(summary))
     if json_path:
         save_json(summary, json_path)

@@ -350,14 +350,14 @@ class _PairScorerActor:
     """A Ray actor holding one NSPScorer; kept alive across the harness's calls."""
 
     def __init__(self, model: str, device: Optional[str], max_length: int, batch_size: int, dtype: str,
-                 torch_threads: int) -> None:
+                 torch_threads: int, compile: bool = False) -> None:
         import torch
 
         torch.set_num_threads(torch_threads)
         from .scorer import NSPScorer
 
         self.scorer = NSPScorer.from_pretrained(model, device=device, max_length=max_length,
-                                                batch_size=batch_size, dtype=dtype)
+                                                batch_size=batch_size, dtype=dtype, compile=compile)
 
     def score(self, chunk: int, pairs: list[Pair]) -> tuple[int, "np.ndarray"]:
         return chunk, self.scorer.score(pairs, progress=False)
@@ -373,13 +373,14 @@ class RayPairScorer:
     """
 
     def __init__(self, model: str, num_actors: int = 1, device: Optional[str] = None, max_length: int = 128,
-                 batch_size: int = 32, dtype: str = "float32", rows_per_batch: int = 512) -> None:
+                 batch_size: int = 32, dtype: str = "float32", rows_per_batch: int = 512,
+                 compile: bool = False) -> None:
         _check_positive(num_actors=num_actors, rows_per_batch=rows_per_batch, batch_size=batch_size,
                         max_length=max_length)
         _import_ray()  # fail before any model is loaded
         self.model, self.num_actors, self.device = model, num_actors, device
         self.max_length, self.batch_size, self.dtype = max_length, batch_size, dtype
-        self.rows_per_batch = rows_per_batch
+        self.rows_per_batch, self.compile = rows_per_batch, compile
         self._actors: list[Any] = []
 
     def __enter__(self) -> "RayPairScorer":
@@ -405,7 +406,8 @@ class RayPairScorer:
             res = actor_resources(float(ray.cluster_resources().get("CPU", 1.0)), self.num_actors, self.device)
             actor_class = ray.remote(num_cpus=res.actor_cpus, num_gpus=res.actor_gpus)(_PairScorerActor)
             self._actors = [actor_class.remote(self.model, self.device, self.max_length, self.batch_size,
-                                               self.dtype, res.torch_threads) for _ in range(self.num_actors)]
+                                               self.dtype, res.torch_threads, self.compile)
+                            for _ in range(self.num_actors)]
         return ActorPool(self._actors)
 
     def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,

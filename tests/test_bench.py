@@ -45,3 +45,32 @@ def test_benchmark_runs_at_small_size(tmp_path, capsys):
     assert 0 <= int8["max_abs_dp"] < 1 and 0 <= int8["top1_agreement"] <= 1
     assert summary["peak_gflops"]["float32"] > 0 and summary["mean_tokens_per_pair"]["tnews"] > 3
     assert "| nspzero fp32 |" in table
+
+
+def test_bfloat16_keeps_only_linear_weights_in_bf16(decisive_model_dir):
+    """LayerNorm and embeddings stay fp32 (autocast runs them in fp32; that keeps |ΔP| small)."""
+    import torch
+
+    model = NSPClassifier.from_pretrained(decisive_model_dir, dtype="bfloat16").scorer.model
+    dtypes = {name: p.dtype for name, p in model.named_parameters()}
+    assert all(d == torch.bfloat16 for n, d in dtypes.items() if n.endswith(("dense.weight", "query.weight")))
+    assert all(d == torch.float32 for n, d in dtypes.items() if "LayerNorm" in n or "embeddings" in n)
+
+
+def test_compiled_scorer_equals_eager_across_batch_sizes(model_dir):
+    """torch.compile (dynamic shapes, frozen weights) scores like the eager model, whatever the batch."""
+    import numpy as np
+
+    from nspzero.errors import UsageError
+    from nspzero.scorer import NSPScorer, Pair
+
+    pairs = [Pair(f"这是一则{label}新闻", text) for text in TEXTS for label in LABELS]
+    eager = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64).score(pairs)
+    for batch_size in (5, 32):
+        compiled = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64, batch_size=batch_size,
+                                             compile=True)
+        got = compiled.score(pairs)
+        assert compiled.compile, "compilation fell back to eager"
+        assert np.abs(got - eager).max() <= 1e-5
+    with pytest.raises(UsageError, match="compile works with dtype float32 or bfloat16"):
+        NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8", compile=True)
