@@ -62,8 +62,10 @@ class CachedScoring:
         self.scorer = scorer
         self.cache = cache
         self.scored = 0
+        self.requested: set[Pair] = set()  # distinct pairs asked for since the caller last cleared it
 
     def __call__(self, pairs: Sequence[Pair], desc: str) -> np.ndarray:
+        self.requested.update(pairs)
         scores, todo = self.cache.lookup(pairs)
         if todo:
             fresh = self.scorer.score([pairs[i] for i in todo], progress=True, on_batch=self.cache.add, desc=desc)
@@ -88,22 +90,22 @@ def run_task(task: Task, settings: EvalSettings, scoring: CachedScoring) -> tupl
     config = task.config
     start = time.perf_counter()
     scored_before = scoring.scored
+    scoring.requested.clear()
     split = settings.split or config.test_split
     test = task.read(settings.data_dir, split, settings.limit)
     test_scores = _score_examples(task, test, scoring, f"{config.name} {split}")
     dev_scores = None
-    n_pairs = sum(len(s) for s in test_scores)
     if task.needs_dev:
         dev_split = settings.dev_split or config.dev_split
         dev = task.read(settings.data_dir, dev_split, settings.limit)
         dev_scores = _score_examples(task, dev, scoring, f"{config.name} {dev_split}")
-        n_pairs += len(dev)
     decision = task.decide(test, test_scores, dev_scores)
     extra_results(task, settings, scoring, test, test_scores, decision)
     rows = [{"index": e.index, "gold": e.gold, "prediction": p, **ev}
             for e, p, ev in zip(test, decision.predictions, decision.evidence)]
     accuracy = float(np.mean([r["gold"] == r["prediction"] for r in rows]))
-    entry = {"accuracy": accuracy, "examples": len(rows), "pairs": n_pairs,
+    # pairs: the distinct pairs the task needed (test, dev, and any variant/calibration rows)
+    entry = {"accuracy": accuracy, "examples": len(rows), "pairs": len(scoring.requested),
              "pairs_scored": scoring.scored - scored_before, "seconds": round(time.perf_counter() - start, 3),
              "split": split, "prompt": task.prompt.key, "type": config.type, "reference": config.reference}
     if task.needs_dev:
@@ -173,8 +175,10 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
     scoring = CachedScoring(engine if engine is not None else scorer, cache)
     results: dict = {
         "model": scorer.name, "config_hash": config_hash(scorer), "versions": package_versions(),
-        "settings": {"data_dir": str(settings.data_dir), "split": settings.split or "test_public (per task)",
-                     "dev_split": settings.dev_split or "dev_few_all (per task)", "limit": settings.limit,
+        "settings": {"data_dir": str(settings.data_dir),
+                     "split": settings.split or "each task's test split (FewCLUE: test_public)",
+                     "dev_split": settings.dev_split or "each task's dev split (FewCLUE: dev_few_all)",
+                     "limit": settings.limit,
                      "max_length": scorer.max_length, "dtype": scorer.dtype, "batch_size": scorer.batch_size,
                      "device": str(scorer.device), "engine": engine_name, "soft_positions": settings.soft_positions,
                      "compare_prompts": settings.compare_prompts, "calibration": list(settings.calibration)},

@@ -147,3 +147,22 @@ def test_compare_prompts_and_calibration_rows_score_each_pair_once(model_dir, tm
     assert set(entry["calibrated"]) == {"content-free", "prior"}
     md = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
     assert "content-free calibration" in md and "ensemble-logmean" in md and "news-2022 (default)" in md
+
+
+def test_pair_counts_include_variant_and_calibration_rows(model_dir, tmp_path):
+    """`pairs` counts every distinct pair a task needed, so `pairs_scored` never exceeds it."""
+    from fewclue_fixture import write_fewclue
+
+    from nspzero.harness import EvalSettings, evaluate
+    from nspzero.scorer import NSPScorer
+
+    data = write_fewclue(tmp_path / "fewclue", n=4)
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64)
+    plain = evaluate(scorer, EvalSettings(str(data), ["eprstmt"]), tmp_path / "plain")["tasks"]["eprstmt"]
+    assert plain["pairs"] == plain["pairs_scored"] == 4 * 2
+    more = evaluate(scorer, EvalSettings(str(data), ["eprstmt"], compare_prompts=True, calibration=["content-free"]),
+                    tmp_path / "more")["tasks"]["eprstmt"]
+    assert more["pairs"] == more["pairs_scored"] > plain["pairs"]
+    again = evaluate(scorer, EvalSettings(str(data), ["eprstmt"], compare_prompts=True, calibration=["content-free"]),
+                     tmp_path / "more")["tasks"]["eprstmt"]
+    assert again["pairs"] == more["pairs"] and again["pairs_scored"] == 0
