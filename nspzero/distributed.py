@@ -48,9 +48,11 @@ def _passthrough_name(column: str) -> str:
     return INPUT_PREFIX + column if column in RESULT_COLUMNS else column
 
 
-def _check_input(path: str, text_field: str) -> str:
-    """The input's format; DataErrors for a missing file or a missing text column (checked on the
-    first record, before Ray starts)."""
+def _check_input(path: str, text_field: str) -> tuple[str, list[str]]:
+    """The input's format and the columns to read as strings (the text; for JSONL every field that
+    is a string in the first record, for CSV every column), so that Arrow's type inference does not
+    turn "007" into 7 or a date string into a timestamp. DataErrors for a missing file or a missing
+    text column (checked on the first record, before Ray starts)."""
     fmt = INPUT_SUFFIXES.get(Path(path).suffix.lower())
     if fmt is None:
         raise UsageError(f"input {path!r}: the ray engine reads .jsonl, .csv or .parquet files "
@@ -69,12 +71,13 @@ def _check_input(path: str, text_field: str) -> str:
         if text_field not in columns:
             raise DataError(f"{path}: no column {text_field!r} (columns: {', '.join(columns) or 'none'}); "
                             f"choose the text field with --text-field")
-        return fmt
+        return fmt, []
     from .io import field_text, iter_records
 
     for line_no, record in iter_records(path, fmt, required=(text_field,) if fmt == "csv" else ()):
         field_text(record, text_field, path, line_no)
-        return fmt
+        strings = [k for k, v in record.items() if isinstance(v, str) or fmt == "csv"]
+        return fmt, [text_field] + [k for k in strings if k != text_field]
     raise DataError(f"input file {path!r} has no records")
 
 
@@ -91,7 +94,7 @@ class _ClassifyBatch:
 
     def __init__(self, model: str, device: Optional[str], max_length: int, batch_size: int, dtype: str,
                  labels: Any, template: Any, placement: str, multi_label: bool, threshold: float, combine: str,
-                 text_field: str, input_path: str, torch_threads: Optional[int]) -> None:
+                 text_field: str, input_path: str, torch_threads: Optional[int], compile: bool = False) -> None:
         if torch_threads:
             import torch
 
@@ -99,7 +102,7 @@ class _ClassifyBatch:
         from .classifier import NSPClassifier
 
         self.clf = NSPClassifier.from_pretrained(model, device=device, max_length=max_length,
-                                                 batch_size=batch_size, dtype=dtype)
+                                                 batch_size=batch_size, dtype=dtype, compile=compile)
         self.args = dict(labels=labels, template=template, placement=placement, multi_label=multi_label,
                          threshold=threshold, combine=combine)
         self.text_field = text_field
@@ -154,7 +157,7 @@ def _unwrap(exc: BaseException) -> Optional[NSPZeroError]:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, NSPZeroError):
+        if isinstance(e, NSPZeroError) and not _from_ray(e):
             return type(e)(_message(e))
         cause = getattr(e, "cause", None)  # ray.exceptions.RayTaskError keeps the original here (sometimes)
         stack.extend([e.__cause__, e.__context__, cause if isinstance(cause, BaseException) else None])
@@ -175,6 +178,33 @@ def _last_error_line(exc: BaseException) -> str:
         return type(exc).__name__
     name, message = matches[-1]
     return f"{name.rsplit('.', 1)[-1]}: {message.strip()}"
+
+
+def _from_ray(e: BaseException) -> bool:
+    """Ray re-raises a worker's DataError as a class deriving from both RayTaskError and DataError,
+    whose message is the whole worker traceback: such errors are unwrapped by their text."""
+    return any(c.__module__.startswith("ray.") for c in type(e).__mro__)
+
+
+def _reraise(exc: Exception, ray: Any, what: str, error: type = DataError, hint: str = "") -> None:
+    """Turn an error out of a Ray job into one nspzero error line; returns for other errors (the
+    caller re-raises them as they are)."""
+    inner = _unwrap(exc)
+    if inner is not None:
+        raise inner from None
+    if isinstance(exc, ray.exceptions.RayError):
+        raise error(f"{what}: {_last_error_line(exc)}{hint}") from None
+
+
+def _check_writable(output_path: str) -> None:
+    """Fail before Ray starts when the output's folder cannot be created or written."""
+    folder = Path(output_path).resolve().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot write output {output_path!r}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK):
+        raise DataError(f"cannot write output {output_path!r}: folder {str(folder)!r} is not writable")
 
 
 def _message(e: NSPZeroError) -> str:
@@ -209,11 +239,19 @@ def _write_atomically(ds, output_path: str, out_fmt: str) -> int:
                     writer = pq.ParquetWriter(handle, batch.schema)
                 writer.write_table(batch.cast(writer.schema) if batch.schema != writer.schema else batch)
                 rows += batch.num_rows
+            if writer is None:  # no rows: still a valid Parquet file
+                import pyarrow as pa
+
+                pq.write_table(pa.table({"text": pa.array([], pa.string()), "label": pa.array([], pa.string()),
+                                         "scores": pa.array([], pa.string())}), handle)
         finally:
             if writer is not None:
                 writer.close()
 
-    atomic_write(output_path, fill)
+    try:
+        atomic_write(output_path, fill)
+    except OSError as exc:
+        raise DataError(f"cannot write output {output_path!r}: {exc.strerror or exc}") from None
     return rows
 
 
@@ -228,13 +266,39 @@ class ActorResources:
     torch_threads: int
 
 
-def actor_resources(total_cpus: float, num_actors: int, device: Optional[str]) -> ActorResources:
-    """Reading gets up to one CPU (half of a small cluster); the actors share the rest, at most one
-    CPU each (fractions are fine: Ray only books them). `cuda` devices give each actor one GPU."""
-    read_cpus = round(min(1.0, total_cpus / 2), 2)
-    per_actor = round(max(0.01, min(1.0, (total_cpus - read_cpus) / num_actors)), 2)
+def actor_resources(total_cpus: float, num_actors: int, device: Optional[str], read: bool = True,
+                    node_cpus: Optional[float] = None) -> ActorResources:
+    """With `read`, reading keeps up to one CPU (half of a small cluster); the actors share the rest
+    (fractions are fine: Ray only books them), each at most what one node has, and run that many
+    torch threads. `cuda` devices give each actor one GPU."""
+    read_cpus = round(min(1.0, total_cpus / 2), 2) if read else 0.0
+    per_actor = (total_cpus - read_cpus) / num_actors
+    if node_cpus:
+        per_actor = min(per_actor, node_cpus - read_cpus if node_cpus - read_cpus >= 1 else node_cpus / 2)
+    per_actor = round(max(0.01, per_actor), 2)
     gpus = 1 if device is not None and str(device).startswith("cuda") else 0
     return ActorResources(read_cpus, per_actor, gpus, max(1, int(per_actor)))
+
+
+def _cluster_resources(ray: Any, num_actors: int, device: Optional[str], read: bool) -> ActorResources:
+    """`actor_resources` for the running cluster; a UsageError when its GPUs cannot hold the pool
+    (Ray would wait for them forever)."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive", True)]
+    res = actor_resources(float(ray.cluster_resources().get("CPU", 1.0)), num_actors, device, read,
+                          max((float(n.get("CPU", 0)) for n in nodes), default=None))
+    gpus = float(ray.cluster_resources().get("GPU", 0))
+    if res.actor_gpus and gpus < num_actors:
+        raise UsageError(f"--device {device} gives each actor one GPU, and the Ray cluster has {gpus:g} GPUs "
+                         f"for {num_actors} actors; lower --num-actors")
+    return res
+
+
+def actor_device(device: Optional[str]) -> str:
+    """The device name for actors, resolved on the driver: inside a Ray actor its one GPU is
+    always `cuda` (index 0), whatever `cuda:N` was asked for."""
+    from .scorer import resolve_device
+
+    return "cuda" if resolve_device(device).type == "cuda" else "cpu"
 
 
 @contextlib.contextmanager
@@ -276,7 +340,7 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Lab
                       multi_label: bool = False, threshold: float = 0.5, text_field: str = "text",
                       num_actors: int = 1, batch_size: int = 32, max_length: int = 256, dtype: str = "float32",
                       device: Optional[str] = None, ray_address: Optional[str] = None, rows_per_batch: int = 256,
-                      combine: str = "mean") -> int:
+                      combine: str = "mean", compile: bool = False) -> int:
     """Classify the `text_field` of every row of a .jsonl/.csv/.parquet file on Ray Data and write
     `output_path` (.jsonl or .parquet) in the input's row order; returns the number of rows written.
 
@@ -296,11 +360,13 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Lab
         raise UsageError(f"output {output_path!r}: the ray engine writes .jsonl or .parquet files")
     if os.path.abspath(output_path) == os.path.abspath(input_path):
         raise UsageError("output must not be the input file")
-    in_fmt = _check_input(input_path, text_field)
+    _check_writable(output_path)
+    in_fmt, string_columns = _check_input(input_path, text_field)
+    device = actor_device(device)
     with ray_session(ray_address) as ray:
         import pyarrow as pa
 
-        res = actor_resources(float(ray.cluster_resources().get("CPU", 1.0)), num_actors, device)
+        res = _cluster_resources(ray, num_actors, device, read=True)
         read_args = {"ray_remote_args": {"num_cpus": res.read_cpus}}
         path = os.path.abspath(input_path)
         if in_fmt == "jsonl":
@@ -310,14 +376,14 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Lab
 
             ds = ray.data.read_json(
                 path, file_extensions=None, **read_args,
-                parse_options=pajson.ParseOptions(explicit_schema=pa.schema([(text_field, pa.string())])))
+                parse_options=pajson.ParseOptions(explicit_schema=pa.schema([(c, pa.string()) for c in string_columns])))
         elif in_fmt == "csv":
             import pyarrow.csv as pacsv
 
             ds = ray.data.read_csv(
                 path, file_extensions=None, **read_args,
                 parse_options=pacsv.ParseOptions(delimiter="\t" if path.lower().endswith(".tsv") else ","),
-                convert_options=pacsv.ConvertOptions(column_types={text_field: pa.string()}))
+                convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in string_columns}))
         else:
             ds = ray.data.read_parquet(path, file_extensions=None, **read_args)
         ds = ds.map_batches(
@@ -326,23 +392,19 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Lab
                                        dtype=dtype, labels=labels, template=template, placement=placement,
                                        multi_label=multi_label, threshold=threshold, combine=combine,
                                        text_field=text_field, input_path=input_path,
-                                       torch_threads=res.torch_threads),
+                                       torch_threads=res.torch_threads, compile=compile),
             batch_size=rows_per_batch, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=num_actors),
             num_cpus=res.actor_cpus, num_gpus=res.actor_gpus)
         try:
             return _write_atomically(ds, output_path, out_fmt)
-        except NSPZeroError:
-            raise
         except Exception as exc:
-            inner = _unwrap(exc)
-            if inner is not None:
-                raise inner from None
-            if isinstance(exc, ray.exceptions.RayError):  # e.g. a malformed line: one line, not a traceback
-                if in_fmt != "parquet":  # name the first bad line as the local path would
-                    _scan_records(input_path, in_fmt, text_field)
-                hint = ("; every line must be one JSON object, and each field must keep one type across lines"
-                        if in_fmt == "jsonl" else "")
-                raise DataError(f"{input_path}: the Ray job failed: {_last_error_line(exc)}{hint}") from None
+            if isinstance(exc, NSPZeroError) and not _from_ray(exc):
+                raise
+            if _unwrap(exc) is None and isinstance(exc, ray.exceptions.RayError) and in_fmt != "parquet":
+                _scan_records(input_path, in_fmt, text_field)  # e.g. a malformed line: named as file:line
+            hint = ("; every line must be one JSON object, and each field must keep one type across lines"
+                    if in_fmt == "jsonl" else "")
+            _reraise(exc, ray, f"{input_path}: the Ray job failed", DataError, hint)
             raise
 
 
@@ -378,7 +440,7 @@ class RayPairScorer:
         _check_positive(num_actors=num_actors, rows_per_batch=rows_per_batch, batch_size=batch_size,
                         max_length=max_length)
         _import_ray()  # fail before any model is loaded
-        self.model, self.num_actors, self.device = model, num_actors, device
+        self.model, self.num_actors, self.device = model, num_actors, actor_device(device)
         self.max_length, self.batch_size, self.dtype = max_length, batch_size, dtype
         self.rows_per_batch, self.compile = rows_per_batch, compile
         self._actors: list[Any] = []
@@ -403,7 +465,7 @@ class RayPairScorer:
         from ray.util import ActorPool
 
         if not self._actors:
-            res = actor_resources(float(ray.cluster_resources().get("CPU", 1.0)), self.num_actors, self.device)
+            res = _cluster_resources(ray, self.num_actors, self.device, read=False)
             actor_class = ray.remote(num_cpus=res.actor_cpus, num_gpus=res.actor_gpus)(_PairScorerActor)
             self._actors = [actor_class.remote(self.model, self.device, self.max_length, self.batch_size,
                                                self.dtype, res.torch_threads, self.compile)
@@ -442,15 +504,11 @@ class RayPairScorer:
                     on_batch([unique[i] for i in idx], scores[idx])
                 if bar is not None:
                     bar.update(len(idx))
-        except NSPZeroError:
-            raise
         except Exception as exc:
+            if isinstance(exc, NSPZeroError) and not _from_ray(exc):
+                raise
             self.close()
-            inner = _unwrap(exc)
-            if inner is not None:
-                raise inner from None
-            if isinstance(exc, ray.exceptions.RayError):
-                raise ModelError(f"the Ray scoring job failed: {_last_error_line(exc)}") from None
+            _reraise(exc, ray, "the Ray scoring job failed", ModelError)
             raise
         finally:
             if bar is not None:

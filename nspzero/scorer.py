@@ -88,6 +88,23 @@ def resolve_device(device: Optional[str]) -> torch.device:
     return dev
 
 
+def _is_compile_error(exc: BaseException) -> bool:
+    """Whether `exc` came from torch.compile (dynamo/inductor), not from running the model: only
+    those are worth an eager retry. (RuntimeErrors qualify when dynamo/inductor raised them, e.g.
+    "Dynamo is not supported on Python 3.12+".)"""
+    import torch._dynamo
+
+    if isinstance(exc, torch._dynamo.exc.TorchDynamoException):
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module.startswith(("torch._dynamo", "torch._inductor", "torch.compiler")):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 natively (AVX-512 BF16 / AMX); without it torch
     emulates bf16 matmuls and they run far slower than float32."""
@@ -326,21 +343,25 @@ class NSPScorer:
 
     def _run(self, batch: dict[str, torch.Tensor]):
         """The model, or with `compile=True` its torch.compile'd form (inductor, dynamic shapes,
-        frozen weights: ~1.2× on CPU, |ΔP| ~1e-7; compiled once per process, ~30-45 s for BERT-base).
-        A failed compilation (e.g. no C++ compiler) falls back to the eager model with a warning."""
-        if not self.compile:
-            return self.model(**batch)
-        import torch._inductor.config as inductor_config
+        frozen weights: ~1.15× on CPU, |ΔP| ~1e-7; compiled once per process, ~30-45 s for BERT-base).
+        A failed compilation (e.g. no C++ compiler, an unsupported Python) falls back to the eager
+        model with one warning; errors that are not compilation errors propagate as they are."""
+        if self.compile:
+            import torch._dynamo
+            import torch._inductor.config as inductor_config
 
-        if self._compiled is None:
-            self._compiled = torch.compile(self.model, dynamic=True)
-        try:
-            with inductor_config.patch(freezing=True):  # constant-fold the weights into the graph
-                return self._compiled(**batch)
-        except Exception as exc:  # torch._dynamo / inductor errors: the eager model gives the same scores
-            log.warning("torch.compile failed (%s); scoring without it", str(exc).splitlines()[0][:200])
-            self.compile = False
-            return self.model(**batch)
+            try:
+                if self._compiled is None:
+                    self._compiled = torch.compile(self.model, dynamic=True)
+                with inductor_config.patch(freezing=True):  # constant-fold the weights into the graph
+                    return self._compiled(**batch)
+            except (torch._dynamo.exc.TorchDynamoException, RuntimeError) as exc:
+                if isinstance(exc, torch.cuda.OutOfMemoryError) or not _is_compile_error(exc):
+                    raise
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                log.warning("torch.compile failed (%s); scoring without it", first[:200])
+                self.compile = False
+        return self.model(**batch)
 
     # ---- public -----------------------------------------------------------------------------
     def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,

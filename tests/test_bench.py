@@ -79,15 +79,20 @@ def test_compiled_scorer_equals_eager_across_batch_sizes(model_dir):
         NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8", compile=True)
 
 
-def test_failed_compilation_falls_back_to_eager_with_one_warning(model_dir, monkeypatch, caplog):
+@pytest.mark.parametrize("message, shown", [
+    ("InvalidCxxCompiler: No working C++ compiler found\n(long details)", "InvalidCxxCompiler: No working C++ compiler found"),
+    ("", "TorchDynamoException"),
+])
+def test_failed_compilation_falls_back_to_eager_with_one_warning(model_dir, monkeypatch, caplog, message, shown):
     import numpy as np
     import torch
+    import torch._dynamo
 
     from nspzero.scorer import NSPScorer, Pair
 
     def broken_compile(model, **kwargs):
         def run(**batch):
-            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\n(long details)")
+            raise torch._dynamo.exc.TorchDynamoException(message)
         return run
 
     pairs = [Pair(f"这是一则{label}新闻", text) for text in TEXTS for label in LABELS]
@@ -98,4 +103,21 @@ def test_failed_compilation_falls_back_to_eager_with_one_warning(model_dir, monk
         got = scorer.score(pairs)
     assert np.abs(got - eager).max() <= 1e-6 and not scorer.compile
     warnings = [r.getMessage() for r in caplog.records if "torch.compile failed" in r.getMessage()]
-    assert warnings == ["torch.compile failed (InvalidCxxCompiler: No working C++ compiler found); scoring without it"]
+    assert warnings == [f"torch.compile failed ({shown}); scoring without it"]
+
+
+def test_errors_that_are_not_compilation_errors_propagate(model_dir, monkeypatch):
+    import torch
+
+    from nspzero.scorer import NSPScorer, Pair
+
+    def compiled_but_failing(model, **kwargs):
+        def run(**batch):
+            raise RuntimeError("a genuine failure while running the model")
+        return run
+
+    monkeypatch.setattr(torch, "compile", compiled_but_failing)
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64, compile=True)
+    with pytest.raises(RuntimeError, match="genuine failure"):
+        scorer.score([Pair("体育", "今天比赛")])
+    assert scorer.compile  # not mistaken for a compilation failure

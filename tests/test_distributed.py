@@ -185,6 +185,7 @@ def test_cli_engine_ray_equals_the_local_cli(local_ray, model_dir, tmp_path, cap
     (["--engine", "ray", "--num-actors", "0"], "--num-actors must be a positive number"),
     (["--engine", "ray", "--format", "csv", "--output", "o.jsonl"], "drop --format csv"),
     (["--engine", "ray"], "give both"),
+    (["--engine", "ray", "--input-format", "jsonl", "--output", "o.jsonl"], "drop --input-format"),
 ])
 def test_cli_engine_usage_errors(model_dir, tmp_path, capsys, extra, message):
     from conftest import run_cli
@@ -252,3 +253,39 @@ def test_cli_eval_engine_ray_equals_local(local_ray, model_dir, tmp_path, capsys
         assert distributed["tasks"][name]["accuracy"] == local["tasks"][name]["accuracy"]
         _assert_same_predictions(tmp_path / "local" / f"{name}.predictions.jsonl",
                                  tmp_path / "ray" / f"{name}.predictions.jsonl")
+
+
+def test_passthrough_columns_keep_their_text_and_empty_parquet_gives_a_valid_file(local_ray, model_dir, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(json.dumps({"id": "007", "date": "2024-01-01", "n": 3, "text": "今天比赛"}) + "\n", encoding="utf-8")
+    assert _bounded(classify_with_ray, str(src), str(out), model_dir, LABELS, device="cpu") == 1
+    row = _read_jsonl(out)[0]
+    assert (row["id"], row["date"], row["n"]) == ("007", "2024-01-01", 3)
+
+    empty, out2 = tmp_path / "empty.parquet", tmp_path / "out2.parquet"
+    pq.write_table(pa.table({"text": pa.array([], pa.string())}), empty)
+    assert _bounded(classify_with_ray, str(empty), str(out2), model_dir, LABELS, device="cpu") == 0
+    assert pq.read_table(out2).num_rows == 0 and pq.read_table(out2).column_names == ["text", "label", "scores"]
+
+
+def test_unwritable_output_fails_before_ray_starts(model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "今天比赛"}\n', encoding="utf-8")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    with pytest.raises(DataError, match="cannot write output"):
+        classify_with_ray(str(src), str(blocker / "out.jsonl"), model_dir, LABELS)
+
+
+def test_actor_resources_leave_room_for_reading_and_use_big_nodes():
+    from nspzero.distributed import actor_resources
+
+    two = actor_resources(2, 2, "cpu")  # the 2-CPU case that used to hang: reading keeps one CPU
+    assert (two.read_cpus, two.actor_cpus, two.torch_threads) == (1.0, 0.5, 1)
+    big = actor_resources(16, 1, "cpu", node_cpus=16)  # one actor on a 16-core box gets 15 threads
+    assert (big.actor_cpus, big.torch_threads, big.actor_gpus) == (15.0, 15, 0)
+    cluster = actor_resources(64, 2, "cuda", read=False, node_cpus=8)  # at most one node per actor
+    assert (cluster.read_cpus, cluster.actor_cpus, cluster.actor_gpus) == (0.0, 8.0, 1)
