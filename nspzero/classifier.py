@@ -145,9 +145,11 @@ class NSPClassifier:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: Optional[str] = None, max_length: int = 256,
-                        batch_size: int = 32, dtype: str = "float32", compile: bool = False) -> "NSPClassifier":
+                        batch_size: int = 32, dtype: str = "float32",
+                        compile: Union[bool, str] = False) -> "NSPClassifier":
         """Load a BERT checkpoint with a trained NSP head from a hub name or a local directory.
-        `compile=True` runs the model through torch.compile (faster for long jobs; see NSPScorer)."""
+        `compile=True` runs the model through torch.compile (faster for long jobs; see NSPScorer);
+        "auto" compiles once scoring has taken AUTO_COMPILE_AFTER_S seconds."""
         return cls(NSPScorer.from_pretrained(name_or_path, device=device, max_length=max_length,
                                              batch_size=batch_size, dtype=dtype, compile=compile))
 

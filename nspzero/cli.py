@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 from itertools import islice
-from typing import Callable, Iterable, Iterator, List, Optional, TypeVar
+from typing import Callable, Iterable, Iterator, List, Optional, TypeVar, Union
 
 import typer
 
@@ -82,6 +82,14 @@ def _table(results, console) -> None:
 
 
 ENGINES = ("local", "ray")
+COMPILE_CHOICES = {"auto": "auto", "on": True, "off": False}
+
+
+def compile_choice(value: str) -> Union[bool, str]:
+    """--compile on|off|auto → the `compile=` argument of from_pretrained."""
+    if value not in COMPILE_CHOICES:
+        raise UsageError(f"--compile must be one of {', '.join(COMPILE_CHOICES)}, got {value!r}")
+    return COMPILE_CHOICES[value]
 
 
 def check_engine(engine: str, ray_address: Optional[str], num_actors: int) -> None:
@@ -120,8 +128,9 @@ def classify(
     ray_address: Optional[str] = typer.Option(None, help="--engine ray: a cluster (auto, ray://HEAD:10001); "
                                                           "default: start Ray on this machine."),
     num_actors: int = typer.Option(1, help="--engine ray: actors, each loading the model once."),
-    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model: ~1.15x faster on CPU after "
-                                                          "~30-45 s of compilation; for big inputs."),
+    compile_model: str = typer.Option("auto", "--compile", help="torch.compile the model (~1.15x faster on CPU after "
+                                                            "~30-60 s of compiling): on | off | auto (once scoring "
+                                                            "has taken 5 minutes)."),
 ) -> None:
     """Classify texts among candidate labels, zero-shot."""
     from .classifier import NSPClassifier, parse_templates
@@ -130,6 +139,7 @@ def classify(
 
     if fmt not in OUTPUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
+    compile_arg = compile_choice(compile_model)
     if prompt is not None:
         from .prompt_sets import load_prompt
 
@@ -178,13 +188,13 @@ def classify(
         rows = classify_with_ray(input_path, output, model, label_arg, templates, placement, multi_label, threshold,
                                  text_field=text_field, num_actors=num_actors, batch_size=batch_size,
                                  max_length=max_length, dtype=dtype, device=device, ray_address=ray_address,
-                                 compile=compile_model)
+                                 compile=compile_arg)
         typer.echo(f"{rows} rows classified on Ray → {output}", err=True)
         return
     source: Iterable[str] = texts if texts else iter_texts(input_path, input_format, text_field)
 
     load = lambda: NSPClassifier.from_pretrained(model, device=device, max_length=max_length,  # noqa: E731
-                                                 batch_size=batch_size, dtype=dtype, compile=compile_model)
+                                                 batch_size=batch_size, dtype=dtype, compile=compile_arg)
     with _streamed_output(output, load) as (clf, writer):
         if fmt == "csv":
             writer.write(csv_line(["text", "label"] + label_list))
@@ -261,8 +271,9 @@ def eval_cmd(
     ray_address: Optional[str] = typer.Option(None, help="--engine ray: a cluster (auto, ray://HEAD:10001); "
                                                           "default: start Ray on this machine."),
     num_actors: int = typer.Option(1, help="--engine ray: actors, each loading the model once."),
-    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model: ~1.15x faster on CPU after "
-                                                          "~30-45 s of compilation; for full runs."),
+    compile_model: str = typer.Option("auto", "--compile", help="torch.compile the model (~1.15x faster on CPU after "
+                                                            "~30-60 s of compiling): on | off | auto (once scoring "
+                                                            "has taken 5 minutes)."),
 ) -> None:
     """Reproduce the NSP-BERT zero-shot FewCLUE table (results.json, results.md, predictions)."""
     import os
@@ -289,6 +300,7 @@ def eval_cmd(
         if c not in CALIBRATIONS:
             raise UsageError(f"--calibrate {c!r}: choose from {', '.join(CALIBRATIONS)}")
     check_engine(engine, ray_address, num_actors)
+    compile_arg = compile_choice(compile_model)
     fields = {role: value for role, value in (("text", text_field), ("label", label_field)) if value}
     settings = EvalSettings(data_dir=data_dir, tasks=names, split=split, dev_split=dev_split, limit=limit,
                             soft_positions=soft_positions, prompt_overrides=overrides, fields=fields,
@@ -298,10 +310,10 @@ def eval_cmd(
         from .distributed import RayPairScorer, ray_session
 
         engine_scorer = RayPairScorer(model, num_actors=num_actors, device=device, max_length=max_length,
-                                      batch_size=batch_size, dtype=dtype, compile=compile_model)
+                                      batch_size=batch_size, dtype=dtype, compile=compile_arg)
     # the local scorer names the model and keys the cache; with --engine ray the actors do the scoring
     scorer = NSPScorer.from_pretrained(model, device=device, dtype=dtype, max_length=max_length,
-                                       batch_size=batch_size, compile=compile_model and engine == "local")
+                                       batch_size=batch_size, compile=compile_arg if engine == "local" else False)
 
     def report(name: str, entry: dict) -> None:
         typer.echo(f"{name:8s} accuracy {100 * entry['accuracy']:5.1f}%  ({entry['examples']} examples, "

@@ -94,7 +94,8 @@ class _ClassifyBatch:
 
     def __init__(self, model: str, device: Optional[str], max_length: int, batch_size: int, dtype: str,
                  labels: Any, template: Any, placement: str, multi_label: bool, threshold: float, combine: str,
-                 text_field: str, input_path: str, torch_threads: Optional[int], compile: bool = False) -> None:
+                 text_field: str, input_path: str, torch_threads: Optional[int],
+                 compile: Union[bool, str] = False) -> None:
         if torch_threads:
             import torch
 
@@ -340,7 +341,7 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Lab
                       multi_label: bool = False, threshold: float = 0.5, text_field: str = "text",
                       num_actors: int = 1, batch_size: int = 32, max_length: int = 256, dtype: str = "float32",
                       device: Optional[str] = None, ray_address: Optional[str] = None, rows_per_batch: int = 256,
-                      combine: str = "mean", compile: bool = False) -> int:
+                      combine: str = "mean", compile: Union[bool, str] = False) -> int:
     """Classify the `text_field` of every row of a .jsonl/.csv/.parquet file on Ray Data and write
     `output_path` (.jsonl or .parquet) in the input's row order; returns the number of rows written.
 
@@ -412,7 +413,7 @@ class _PairScorerActor:
     """A Ray actor holding one NSPScorer; kept alive across the harness's calls."""
 
     def __init__(self, model: str, device: Optional[str], max_length: int, batch_size: int, dtype: str,
-                 torch_threads: int, compile: bool = False) -> None:
+                 torch_threads: int, compile: Union[bool, str] = False) -> None:
         import torch
 
         torch.set_num_threads(torch_threads)
@@ -436,7 +437,7 @@ class RayPairScorer:
 
     def __init__(self, model: str, num_actors: int = 1, device: Optional[str] = None, max_length: int = 128,
                  batch_size: int = 32, dtype: str = "float32", rows_per_batch: int = 512,
-                 compile: bool = False) -> None:
+                 compile: Union[bool, str] = False) -> None:
         _check_positive(num_actors=num_actors, rows_per_batch=rows_per_batch, batch_size=batch_size,
                         max_length=max_length)
         _import_ray()  # fail before any model is loaded

@@ -121,3 +121,42 @@ def test_errors_that_are_not_compilation_errors_propagate(model_dir, monkeypatch
     with pytest.raises(RuntimeError, match="genuine failure"):
         scorer.score([Pair("体育", "今天比赛")])
     assert scorer.compile  # not mistaken for a compilation failure
+
+
+def test_auto_compile_switches_on_after_the_time_budget(model_dir, monkeypatch):
+    """compile="auto" stays eager for short jobs and compiles once forward passes have taken
+    AUTO_COMPILE_AFTER_S seconds (here 0, with torch.compile replaced by a recorder)."""
+    import numpy as np
+    import torch
+
+    import nspzero.scorer as scorer_module
+    from nspzero.scorer import NSPScorer, Pair
+
+    compiled = []
+
+    def recording_compile(model, **kwargs):
+        compiled.append(kwargs)
+        return model
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    pairs = [Pair(f"这是一则{label}新闻", text) for text in TEXTS for label in LABELS]
+    eager = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64).score(pairs)
+    short = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64, compile="auto")
+    short.score(pairs)
+    assert short.compile == "auto" and not compiled and short.forward_seconds > 0
+    monkeypatch.setattr(scorer_module, "AUTO_COMPILE_AFTER_S", 0.0)
+    long = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64, batch_size=8, compile="auto")
+    got = long.score(pairs)
+    assert long.compile is True and compiled == [{"dynamic": True}]
+    assert np.abs(got - eager).max() <= 1e-6
+    assert NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8", compile="auto").compile is False
+
+
+@pytest.mark.parametrize("command", ["classify", "eval"])
+def test_cli_compile_choice_is_checked_before_loading(command, capsys, tmp_path):
+    from conftest import run_cli
+
+    args = ["classify", "--model", "no/such-model", "--labels", "a,b", "x"] if command == "classify" else \
+        ["eval", "--model", "no/such-model", "--data-dir", str(tmp_path), "--tasks", "eprstmt"]
+    code, _, err = run_cli(args + ["--compile", "maybe"], capsys)
+    assert code == 2 and "--compile must be one of auto, on, off, got 'maybe'" in err
