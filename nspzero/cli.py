@@ -82,6 +82,13 @@ def _table(results, console) -> None:
 
 
 ENGINES = ("local", "ray")
+# options that classify and eval share, declared once
+RAY_ADDRESS_OPTION = typer.Option(None, "--ray-address", help="--engine ray: a cluster (auto, ray://HEAD:10001); "
+                                                              "default: start Ray on this machine.")
+NUM_ACTORS_OPTION = typer.Option(1, "--num-actors", help="--engine ray: actors, each loading the model once.")
+COMPILE_OPTION = typer.Option("auto", "--compile", help="torch.compile the model (~1.15x faster on CPU after ~30-60 s "
+                                                        "of compiling): on | off | auto (once scoring has taken "
+                                                        "5 minutes).")
 COMPILE_CHOICES = {"auto": "auto", "on": True, "off": False}
 
 
@@ -125,12 +132,9 @@ def classify(
     batch_size: int = typer.Option(32, help="Pairs per forward pass."),
     engine: str = typer.Option("local", help="local (this process) | ray (Ray Data actor pool; needs "
                                              "--input FILE and --output .jsonl/.parquet, extra 'ray')."),
-    ray_address: Optional[str] = typer.Option(None, help="--engine ray: a cluster (auto, ray://HEAD:10001); "
-                                                          "default: start Ray on this machine."),
-    num_actors: int = typer.Option(1, help="--engine ray: actors, each loading the model once."),
-    compile_model: str = typer.Option("auto", "--compile", help="torch.compile the model (~1.15x faster on CPU after "
-                                                            "~30-60 s of compiling): on | off | auto (once scoring "
-                                                            "has taken 5 minutes)."),
+    ray_address: Optional[str] = RAY_ADDRESS_OPTION,
+    num_actors: int = NUM_ACTORS_OPTION,
+    compile_model: str = COMPILE_OPTION,
 ) -> None:
     """Classify texts among candidate labels, zero-shot."""
     from .classifier import NSPClassifier, parse_templates
@@ -268,12 +272,9 @@ def eval_cmd(
     batch_size: int = typer.Option(32, help="Pairs per forward pass."),
     engine: str = typer.Option("local", help="local (this process) | ray (score pairs on a Ray actor pool, "
                                              "extra 'ray')."),
-    ray_address: Optional[str] = typer.Option(None, help="--engine ray: a cluster (auto, ray://HEAD:10001); "
-                                                          "default: start Ray on this machine."),
-    num_actors: int = typer.Option(1, help="--engine ray: actors, each loading the model once."),
-    compile_model: str = typer.Option("auto", "--compile", help="torch.compile the model (~1.15x faster on CPU after "
-                                                            "~30-60 s of compiling): on | off | auto (once scoring "
-                                                            "has taken 5 minutes)."),
+    ray_address: Optional[str] = RAY_ADDRESS_OPTION,
+    num_actors: int = NUM_ACTORS_OPTION,
+    compile_model: str = COMPILE_OPTION,
 ) -> None:
     """Reproduce the NSP-BERT zero-shot FewCLUE table (results.json, results.md, predictions)."""
     import os

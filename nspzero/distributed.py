@@ -319,13 +319,12 @@ def ray_session(address: Optional[str] = None) -> Iterator[Any]:
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         started = True
     ctx = ray.data.DataContext.get_current()
-    saved_order, saved_progress = ctx.execution_options.preserve_order, ctx.enable_progress_bars
+    saved_order = ctx.execution_options.preserve_order
     ctx.execution_options.preserve_order = True  # rows come back in the input's order
     try:
         yield ray
     finally:
         ctx.execution_options.preserve_order = saved_order
-        ctx.enable_progress_bars = saved_progress
         if started:
             ray.shutdown()
 
@@ -476,42 +475,26 @@ class RayPairScorer:
     def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
               on_batch: Optional[Callable[[list[Pair], "np.ndarray"], None]] = None,
               desc: str = "scoring") -> "np.ndarray":
-        import numpy as np
+        from .scorer import score_distinct
 
-        pairs = list(pairs)
-        distinct: dict[Pair, int] = {}
-        where = np.array([distinct.setdefault(p, len(distinct)) for p in pairs], dtype=np.int64)
-        unique = list(distinct)
-        scores = np.full(len(unique), np.nan)
-        if not unique:
-            return scores[where]
-        # chunks of similar length, so each actor's batches pad little (the scorer sorts within a chunk)
-        order = sorted(range(len(unique)), key=lambda i: len(unique[i].first) + len(unique[i].second))
-        chunks = [order[i:i + self.rows_per_batch] for i in range(0, len(order), self.rows_per_batch)]
-        bar = None
-        if progress if progress is not None else len(unique) >= 64:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=len(unique), desc=desc, unit="pair", leave=False)
         ray = _import_ray()
         try:
-            pool = self._pool()
-            for n, chunk in enumerate(chunks):
-                pool.submit(lambda actor, job: actor.score.remote(*job), (n, [unique[i] for i in chunk]))
-            while pool.has_next():
-                n, chunk_scores = pool.get_next_unordered()
-                idx = np.asarray(chunks[n], dtype=np.int64)
-                scores[idx] = chunk_scores
-                if on_batch is not None:
-                    on_batch([unique[i] for i in idx], scores[idx])
-                if bar is not None:
-                    bar.update(len(idx))
+            return score_distinct(list(pairs), self._score_chunks, progress, on_batch, desc)
         except Exception as exc:
             if isinstance(exc, NSPZeroError) and not _from_ray(exc):
                 raise
             self.close()
             _reraise(exc, ray, "the Ray scoring job failed", ModelError)
             raise
-        finally:
-            if bar is not None:
-                bar.close()
-        return scores[where]
+
+    def _score_chunks(self, unique: list[Pair]) -> Iterator[tuple[list[int], "np.ndarray"]]:
+        """(indexes into `unique`, their scores) as the actors finish chunks of similar length (so
+        each actor's batches pad little; the scorer sorts within a chunk)."""
+        order = sorted(range(len(unique)), key=lambda i: len(unique[i].first) + len(unique[i].second))
+        chunks = [order[i:i + self.rows_per_batch] for i in range(0, len(order), self.rows_per_batch)]
+        pool = self._pool()
+        for n, chunk in enumerate(chunks):
+            pool.submit(lambda actor, job: actor.score.remote(*job), (n, [unique[i] for i in chunk]))
+        while pool.has_next():
+            n, chunk_scores = pool.get_next_unordered()
+            yield chunks[n], chunk_scores

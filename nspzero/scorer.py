@@ -13,7 +13,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal, Optional, Sequence, Union
+from typing import Callable, Iterable, Iterator, Literal, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -205,6 +205,38 @@ def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
     return tokenizer, model
 
 
+def score_distinct(pairs: Sequence[Pair], score_chunks: Callable[[list[Pair]], Iterable[tuple[Sequence[int], np.ndarray]]],
+                   progress: Optional[bool] = None,
+                   on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
+                   desc: str = "scoring") -> np.ndarray:
+    """The frame every scoring engine shares (in-process batches, a Ray actor pool): each distinct
+    pair is scored once by `score_chunks(unique)`, which yields (indexes into `unique`, scores) as
+    chunks finish; `on_batch` sees every chunk (the harness caches it), one progress bar counts
+    them (`progress` None: only for PROGRESS_MIN_PAIRS pairs or more), results come in input order."""
+    distinct: dict[Pair, int] = {}
+    where = np.array([distinct.setdefault(p, len(distinct)) for p in pairs], dtype=np.int64)
+    unique = list(distinct)
+    scores = np.full(len(unique), np.nan)
+    if not unique:
+        return scores[where]
+    bar = None
+    if len(unique) >= PROGRESS_MIN_PAIRS if progress is None else progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(unique), desc=desc, unit="pair", leave=False)
+    try:
+        for idx, chunk_scores in score_chunks(unique):
+            idx = np.asarray(idx, dtype=np.int64)
+            scores[idx] = chunk_scores
+            if on_batch is not None:
+                on_batch([unique[i] for i in idx], scores[idx])
+            if bar is not None:
+                bar.update(len(idx))
+    finally:
+        if bar is not None:
+            bar.close()
+    return scores[where]
+
+
 class NSPScorer:
     """Scores sentence pairs with P(IsNext) = softmax(NSP logits)[0]."""
 
@@ -388,31 +420,13 @@ class NSPScorer:
         `progress`: None shows a bar only for calls of at least PROGRESS_MIN_PAIRS pairs.
         `on_batch(pairs, scores)` is called after each batch (the harness caches finished work).
         """
-        pairs = list(pairs)
-        if not pairs:
-            return np.zeros(0, dtype=np.float64)
-        distinct: dict[Pair, int] = {}
-        where = np.array([distinct.setdefault(p, len(distinct)) for p in pairs], dtype=np.int64)
-        unique = list(distinct)
+        return score_distinct(pairs, self._score_chunks, progress, on_batch, desc)
+
+    def _score_chunks(self, unique: list[Pair]) -> Iterator[tuple[list[int], np.ndarray]]:
+        """(indexes into `unique`, their scores), one length-sorted padded batch at a time."""
         encoded = self.encode(unique)
         if self.truncated_last_call:
             log.warning("%d of %d pairs were longer than max_length=%d tokens and were truncated (text cut from its end)",
                         self.truncated_last_call, len(unique), self.max_length)
-        scores = np.empty(len(unique), dtype=np.float64)
-        batches = self.batches(encoded)
-        show = len(unique) >= PROGRESS_MIN_PAIRS if progress is None else progress
-        bar = None
-        if show:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=len(unique), desc=desc, unit="pair", leave=False)
-        try:
-            for idx in batches:
-                scores[idx] = self.forward(self._collate([encoded[i] for i in idx]))
-                if on_batch is not None:
-                    on_batch([unique[i] for i in idx], scores[idx])
-                if bar is not None:
-                    bar.update(len(idx))
-        finally:
-            if bar is not None:
-                bar.close()
-        return scores[where]
+        for idx in self.batches(encoded):
+            yield idx, self.forward(self._collate([encoded[i] for i in idx]))
