@@ -22,10 +22,7 @@ from .io import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from .report import results_markdown
 from .scorer import NSPScorer, Pair
 from .tasks.base import Example, Task
-from .calibration import CONTENT_FREE_TEXTS, content_free, prior
-from .mapping import candidates_contrast
-from .prompt_sets import prompt_family
-from .tasks.candidates import ClassificationTask
+from .candidates import split_by
 from .tasks.registry import FEWCLUE, load_task
 
 
@@ -74,15 +71,11 @@ class CachedScoring:
         return scores
 
 
-def _score_examples(task: Task, examples: Sequence[Example], scoring: CachedScoring, desc: str) -> list[np.ndarray]:
+def score_examples(task: Task, examples: Sequence[Example], scoring: CachedScoring, desc: str) -> list[np.ndarray]:
     """Every example's pairs scored in one call (one length-sorted batching), split back per example."""
     per_example = [task.example_pairs(e) for e in examples]
     flat = scoring([p for pairs in per_example for p in pairs], desc)
-    out, pos = [], 0
-    for pairs in per_example:
-        out.append(flat[pos:pos + len(pairs)])
-        pos += len(pairs)
-    return out
+    return list(split_by(flat, [len(pairs) for pairs in per_example]))
 
 
 def run_task(task: Task, settings: EvalSettings, scoring: CachedScoring) -> tuple[dict, list[dict]]:
@@ -93,62 +86,29 @@ def run_task(task: Task, settings: EvalSettings, scoring: CachedScoring) -> tupl
     scoring.requested.clear()
     split = settings.split or config.test_split
     test = task.read(settings.data_dir, split, settings.limit)
-    test_scores = _score_examples(task, test, scoring, f"{config.name} {split}")
+    test_scores = score_examples(task, test, scoring, f"{config.name} {split}")
     dev_scores = None
     if task.needs_dev:
         dev_split = settings.dev_split or config.dev_split
         dev = task.read(settings.data_dir, dev_split, settings.limit)
-        dev_scores = _score_examples(task, dev, scoring, f"{config.name} {dev_split}")
+        dev_scores = score_examples(task, dev, scoring, f"{config.name} {dev_split}")
     decision = task.decide(test, test_scores, dev_scores)
-    extra_results(task, settings, scoring, test, test_scores, decision)
+    extra = task.extra_results(test, test_scores, decision,
+                               lambda t, examples, desc: score_examples(t, examples, scoring, desc),
+                               compare_prompts=settings.compare_prompts, calibration=settings.calibration)
     rows = [{"index": e.index, "gold": e.gold, "prediction": p, **ev}
             for e, p, ev in zip(test, decision.predictions, decision.evidence)]
-    accuracy = float(np.mean([r["gold"] == r["prediction"] for r in rows]))
+    entry = task.metrics([r["gold"] for r in rows], [r["prediction"] for r in rows])
     # pairs: the distinct pairs the task needed (test, dev, and any variant/calibration rows)
-    entry = {"accuracy": accuracy, "examples": len(rows), "pairs": len(scoring.requested),
-             "pairs_scored": scoring.scored - scored_before, "seconds": round(time.perf_counter() - start, 3),
-             "split": split, "prompt": task.prompt.key, "type": config.type, "reference": config.reference}
+    entry.update({"examples": len(rows), "pairs": len(scoring.requested),
+                  "pairs_scored": scoring.scored - scored_before, "seconds": round(time.perf_counter() - start, 3),
+                  "split": split, "prompt": task.prompt.key, "type": config.type, "reference": config.reference})
     if task.needs_dev:
         entry["dev_split"] = settings.dev_split or config.dev_split
-    if config.type == "cloze":
-        entry["soft_positions"] = config.soft_positions
+    entry.update(task.describe())
     entry.update(decision.extra)
+    entry.update(extra)
     return entry, rows
-
-
-def _accuracy(gold: Sequence[str], predictions: Sequence[str]) -> float:
-    return float(np.mean([g == p for g, p in zip(gold, predictions)]))
-
-
-def extra_results(task: Task, settings: EvalSettings, scoring: CachedScoring, test: Sequence[Example],
-                  test_scores: Sequence[np.ndarray], decision) -> None:
-    """Prompt variants / ensembles and calibrated accuracies for C-C label tasks, into
-    decision.extra. Pairs already scored come from the cache, so each distinct pair runs once."""
-    if not isinstance(task, ClassificationTask):
-        return
-    gold = [e.gold for e in test]
-    if settings.compare_prompts:
-        variants = {}
-        for variant in prompt_family(task.prompt):
-            other = ClassificationTask(task.config, variant)
-            scores = _score_examples(other, test, scoring, f"{task.config.name} {variant.name}")
-            variants[variant.name] = {"accuracy": _accuracy(gold, other.decide(test, scores).predictions),
-                                      "templates": list(variant.templates), "combine": variant.combine}
-        decision.extra["variants"] = variants
-    if settings.calibration:
-        names = list(task.prompt.words)
-        matrix = np.array([[ev["scores"][n] for n in names] for ev in decision.evidence])
-        calibrated = {}
-        for how in settings.calibration:
-            if how == "content-free":
-                probes = [Example(-1, {"text": t}, "") for t in CONTENT_FREE_TEXTS]
-                rows = task.decide(probes, _score_examples(task, probes, scoring, f"{task.config.name} content-free"))
-                row = np.mean([[ev["scores"][n] for n in names] for ev in rows.evidence], axis=0)
-                adjusted = content_free(matrix, row)
-            else:
-                adjusted = prior(matrix)
-            calibrated[how] = _accuracy(gold, [names[i] for i in candidates_contrast(adjusted)])
-        decision.extra["calibrated"] = calibrated
 
 
 def package_versions() -> dict[str, str]:

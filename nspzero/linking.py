@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence, Union
 
-import numpy as np
-
 from .errors import UsageError
-from .mapping import candidates_contrast
+from .candidates import Candidates, best, ranked, score_candidates
 from .scorer import NSPScorer, Pair
 
-Candidates = Union[Mapping[str, str], Sequence[Sequence[str]]]
+EntityCandidates = Union[Mapping[str, str], Sequence[Sequence[str]]]
 
 
 @dataclass
@@ -26,7 +24,7 @@ class LinkResult:
         return {"text": self.text, "entity": self.entity, "scores": self.scores}
 
 
-def check_candidates(candidates: Candidates, where: str = "candidates") -> list[tuple[str, str]]:
+def check_candidates(candidates: EntityCandidates, where: str = "candidates") -> list[tuple[str, str]]:
     """(entity id, description) pairs from a dict or a list of pairs/objects; ids must be distinct."""
     if isinstance(candidates, Mapping):
         items = list(candidates.items())
@@ -57,18 +55,13 @@ def check_candidates(candidates: Candidates, where: str = "candidates") -> list[
     return out
 
 
-def link(scorer: NSPScorer, contexts: Sequence[str], candidates: Sequence[Candidates]) -> list[LinkResult]:
-    """One LinkResult per mention context; all pairs of the call are scored together."""
+def link(scorer: NSPScorer, contexts: Sequence[str], candidates: Sequence[EntityCandidates]) -> list[LinkResult]:
+    """One LinkResult per mention context; all pairs of the call are scored together, through the
+    same candidates-contrast path as classification (one pair per candidate entity)."""
     if len(contexts) != len(candidates):
         raise UsageError(f"link needs one candidate list per context, got {len(contexts)} and {len(candidates)}")
     checked = [check_candidates(c, f"candidates[{i}]") for i, c in enumerate(candidates)]
-    pairs = [Pair(text, description) for text, cands in zip(contexts, checked) for _, description in cands]
-    flat = scorer.score(pairs)
-    out, pos = [], 0
-    for text, cands in zip(contexts, checked):
-        row = flat[pos:pos + len(cands)]
-        pos += len(cands)
-        order = np.argsort(-row, kind="stable")
-        best = cands[int(candidates_contrast(row[None, :])[0])][0]
-        out.append(LinkResult(text, best, {cands[i][0]: float(row[i]) for i in order}))
-    return out
+    sets = [Candidates.of((entity, [Pair(text, description)]) for entity, description in cands)
+            for text, cands in zip(contexts, checked)]
+    rows = score_candidates(scorer.score, sets)
+    return [LinkResult(text, best(s.names, row), ranked(s.names, row)) for text, s, row in zip(contexts, sets, rows)]

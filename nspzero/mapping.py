@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from .errors import UsageError
 
@@ -47,6 +48,8 @@ def multi_label(scores: np.ndarray, threshold: float) -> list[list[int]]:
 
 def _check_scores(scores: Sequence[float], what: str) -> np.ndarray:
     arr = np.asarray(scores, dtype=np.float64)
+    if arr.ndim == 2 and arr.shape[1] == 1:  # sklearn's (n_samples, 1 feature) layout
+        arr = arr[:, 0]
     if arr.ndim != 1:
         raise UsageError(f"{what} must be a 1-D sequence of scores, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -66,22 +69,24 @@ def equal_split(scores: np.ndarray, n_labels: int) -> np.ndarray:
     return labels
 
 
-class SamplesContrast:
-    """S-C mapping as an estimator: `fit` learns thresholds on dev scores, `predict` applies them.
+class SamplesContrast(BaseEstimator):
+    """S-C mapping as a scikit-learn estimator: `fit` learns `thresholds_` on dev scores, `predict`
+    applies them (so it composes with sklearn tools: clone, get_params, pipelines).
 
     The authors' rule: with n dev scores and L labels, g = n // L; sorted ascending, group i < L-1
     is positions [i·g, (i+1)·g) and the last group takes the rest; threshold i is the highest dev
     score in group i. A score gets the first label i with score < threshold i, else the last label.
     Label 0 is the "low NSP score" label (e.g. contradiction, not-paraphrase, false).
+    `X` is a 1-D array of P(IsNext) or an (n, 1) column of them; `y` is ignored (unsupervised).
     """
 
-    def __init__(self, n_labels: int) -> None:
-        if not isinstance(n_labels, int) or n_labels < 2:
-            raise UsageError(f"samples-contrast needs at least 2 labels, got {n_labels!r}")
+    def __init__(self, n_labels: int = 2) -> None:
+        _check_n_labels(n_labels)
         self.n_labels = n_labels
 
-    def fit(self, scores: Sequence[float]) -> "SamplesContrast":
-        arr = _check_scores(scores, "dev scores")
+    def fit(self, X: Sequence[float], y: object = None) -> "SamplesContrast":
+        _check_n_labels(self.n_labels)
+        arr = _check_scores(X, "dev scores")
         group = len(arr) // self.n_labels
         if group == 0:
             raise UsageError(f"samples-contrast with {self.n_labels} labels needs at least {self.n_labels} dev "
@@ -91,14 +96,19 @@ class SamplesContrast:
         self.n_fit_ = len(arr)
         return self
 
-    def predict(self, scores: Sequence[float]) -> np.ndarray:
+    def predict(self, X: Sequence[float]) -> np.ndarray:
         if not hasattr(self, "thresholds_"):
             raise UsageError("SamplesContrast.predict called before fit; fit it on dev scores first "
                              "(or use batched_samples_contrast, which needs no dev set)")
-        arr = _check_scores(scores, "scores")
+        arr = _check_scores(X, "scores")
         below = arr[:, None] < self.thresholds_[None, :]
         # first threshold the score is below; none → the last label
         return np.where(below.any(axis=1), np.argmax(below, axis=1), self.n_labels - 1)
+
+
+def _check_n_labels(n_labels: object) -> None:
+    if isinstance(n_labels, bool) or not isinstance(n_labels, (int, np.integer)) or n_labels < 2:
+        raise UsageError(f"samples-contrast needs at least 2 labels, got {n_labels!r}")
 
 
 def batched_samples_contrast(scores: Sequence[float], n_labels: int, chunk_size: int) -> np.ndarray:

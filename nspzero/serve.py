@@ -18,14 +18,14 @@ import concurrent.futures
 import contextlib
 import ipaddress
 import logging
-import os
 from collections import deque
 from dataclasses import dataclass
 from typing import Annotated, Any, Optional, Union
 
-from .classifier import NSPClassifier, PreparedCall, prepare_call
-from .prompt_sets import load_prompt
+from .candidates import Candidates, score_candidates, split_by
+from .classifier import ClassificationResult, NSPClassifier, make_result
 from .errors import NSPZeroError, UsageError
+from .request import ClassifyRequest, build_request, check_texts
 
 log = logging.getLogger("nspzero")
 
@@ -48,7 +48,7 @@ def _require_extra() -> None:
 
 if fastapi is not None:
 
-    class ClassifyRequest(BaseModel):
+    class ClassifyBody(BaseModel):
         """Body of POST /classify: the arguments of `NSPClassifier.classify`, as JSON."""
 
         model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
@@ -66,8 +66,10 @@ if fastapi is not None:
                 {"type": "string"}, {"type": "array", "items": {"type": "string"}}]}},
             {"type": "null"}]})] = Field(
             None, description="Label names, or label → verbalization(s). With `prompt`: a list picking some of its labels.")
-        template: Union[str, list[str]] = Field("{label}", description="Template(s) with {label}; several are averaged.")
-        placement: str = Field("prefix", description="prefix: prompt first (the paper's default); suffix: text first.")
+        template: Optional[Union[str, list[str]]] = Field(
+            None, description="Template(s) with {label}; several are averaged. Default: the prompt set's, else {label}.")
+        placement: Optional[str] = Field(None, description="prefix: prompt first (the paper's default); suffix: text "
+                                                           "first. Default: the prompt set's, else prefix.")
         multi_label: bool = Field(False, description="Return every label whose score reaches `threshold`.")
         threshold: float = Field(0.5, description="P(IsNext) threshold for `multi_label`.")
         prompt: Optional[str] = Field(None, description="A named prompt set, e.g. tnews or tnews:news-2021: gives "
@@ -93,8 +95,25 @@ class ScoringFailed(Exception):
 
 
 @dataclass
+class Call:
+    """One request's work: the texts and their candidates (built and checked before queueing)."""
+
+    request: ClassifyRequest
+    texts: list[str]
+    sets: list[Candidates]
+
+    @classmethod
+    def of(cls, request: ClassifyRequest, texts: list[str]) -> "Call":
+        return cls(request, texts, [request.candidates(t) for t in texts])
+
+    @property
+    def n_pairs(self) -> int:
+        return sum(len(s.pairs) for s in self.sets)
+
+
+@dataclass
 class _Job:
-    call: PreparedCall
+    call: Call
     future: asyncio.Future
 
 
@@ -134,7 +153,7 @@ class MicroBatcher:
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.executor = None
 
-    async def submit(self, call: PreparedCall) -> list:
+    async def submit(self, call: Call) -> list[ClassificationResult]:
         """Queue one call; resolves to its list of ClassificationResult."""
         self.start()
         job = _Job(call, asyncio.get_running_loop().create_future())
@@ -151,14 +170,14 @@ class MicroBatcher:
             if job.future.done():  # the client went away
                 self.pending.popleft()
                 continue
-            if jobs and n + len(job.call.pairs) > self.max_batch_pairs:
+            if jobs and n + job.call.n_pairs > self.max_batch_pairs:
                 break
             jobs.append(self.pending.popleft())
-            n += len(job.call.pairs)
+            n += job.call.n_pairs
         return jobs
 
     def _pending_pairs(self) -> int:
-        return sum(len(j.call.pairs) for j in self.pending)
+        return sum(j.call.n_pairs for j in self.pending)
 
     async def _run(self) -> None:
         while True:
@@ -195,19 +214,16 @@ class MicroBatcher:
             else:
                 job.future.set_result(outcome)
 
-    def _score(self, calls: list[PreparedCall]) -> list:
-        """On the scoring thread: all pairs of all calls in one score() call, split back per call."""
-        pairs = [p for call in calls for p in call.pairs]
-        flat = self.classifier.scorer.score(pairs, progress=False)
+    def _score(self, calls: list[Call]) -> list:
+        """On the scoring thread: all pairs of all calls in one scoring call, split back per call."""
+        rows = score_candidates(lambda pairs: self.classifier.scorer.score(pairs, progress=False),
+                                [s for call in calls for s in call.sets])
         out: list = []
-        pos = 0
-        for call in calls:
-            n = len(call.pairs)
+        for call, call_rows in zip(calls, split_by(rows, [len(call.texts) for call in calls])):
             try:
-                out.append(call.results(flat[pos:pos + n]))
+                out.append([make_result(call.request, t, row) for t, row in zip(call.texts, call_rows)])
             except Exception as exc:  # noqa: BLE001 - fail this request only
                 out.append(ScoringFailed(f"building the results failed: {type(exc).__name__}: {exc}"))
-            pos += n
         return out
 
 
@@ -222,38 +238,6 @@ def _check_limits(**limits: Any) -> None:
 def _too_large(what: str, limit: str, option: str, hint: str = "split the request") -> "fastapi.HTTPException":
     return fastapi.HTTPException(413, f"{what}; the server accepts at most {limit}: {hint}, or start the server with "
                                       f"a larger {option} (create_app: {option[2:].replace('-', '_')}=)")
-
-
-def _resolve_prompt(req: "ClassifyRequest") -> tuple[Any, Any, str]:
-    """(labels, template, placement) of a request, taking what it leaves out from its `prompt`."""
-    if req.prompt is None:
-        if req.labels is None:
-            raise UsageError("no labels given: pass `labels` (a list, or a dict label → word(s)) or a `prompt` name")
-        return req.labels, req.template, req.placement
-    from .prompt_sets import list_prompt_sets
-
-    name = req.prompt.partition(":")[0]
-    if name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name or os.sep in name:
-        raise UsageError(f"prompt {req.prompt!r}: the server takes only named prompt sets "
-                         f"({', '.join(list_prompt_sets())}), not files")
-    variant = load_prompt(req.prompt)
-    if variant.words is None:
-        raise UsageError(f"prompt {variant.key} is a sentence-pair prompt; classify needs a label prompt "
-                         f"such as tnews, iflytek, csldcp or eprstmt")
-    labels: Any = {k: list(v) for k, v in variant.words.items()}
-    if req.labels is not None:
-        if not isinstance(req.labels, list) or not all(isinstance(w, str) for w in req.labels):
-            raise UsageError(f"with prompt {variant.key}, `labels` must be a list of its label names (to pick some); "
-                             f"leave out `prompt` to give your own words")
-        unknown = [w for w in req.labels if w not in labels]
-        if unknown:
-            raise UsageError(f"labels {', '.join(map(repr, unknown))} not in prompt {variant.key} "
-                             f"(its labels: {', '.join(labels)})")
-        labels = {w: labels[w] for w in req.labels}
-    fields = req.model_fields_set
-    template = req.template if "template" in fields else list(variant.templates)
-    placement = req.placement if "placement" in fields else variant.placement
-    return labels, template, placement
 
 
 def _validation_detail(errors: list) -> str:
@@ -322,7 +306,7 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
               responses={413: {"description": "Too many texts or labels, or a text too long"},
                          422: {"description": "Invalid request (the library's one-line message in `detail`)"},
                          500: {"description": "Scoring failed for this request's batch"}})
-    async def classify(req: ClassifyRequest):
+    async def classify(req: ClassifyBody):
         """Classify `texts` (or one `text`) among `labels`; the same results as `NSPClassifier.classify`."""
         if req.texts is not None and req.text is not None:
             raise UsageError("give `texts` (a list) or `text` (one string), not both")
@@ -336,11 +320,16 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
                 what = "text" if isinstance(texts, str) else f"texts[{i}]"
                 raise _too_large(f"{what} is too long: {len(t)} characters", f"{max_text_chars} characters per text",
                                  "--max-text-chars", hint="shorten it (the model reads at most max_length tokens)")
-        labels, template, placement = _resolve_prompt(req)
-        if isinstance(labels, (list, dict)) and len(labels) > max_labels:
-            raise _too_large(f"too many labels: {len(labels)}", f"{max_labels} labels per request", "--max-labels")
-        combine = req.combine or (load_prompt(req.prompt).combine if req.prompt else "mean")
-        call = prepare_call(texts, labels, template, placement, req.multi_label, req.threshold, combine)
+        if isinstance(req.labels, (list, dict)) and len(req.labels) > max_labels:
+            raise _too_large(f"too many labels: {len(req.labels)}", f"{max_labels} labels per request", "--max-labels")
+        request = build_request(req.labels, prompt=req.prompt, template=req.template, placement=req.placement,
+                                combine=req.combine, multi_label=req.multi_label, threshold=req.threshold,
+                                prompt_files=False)
+        if len(request.labels) > max_labels:
+            raise _too_large(f"too many labels: {len(request.labels)}", f"{max_labels} labels per request",
+                             "--max-labels")
+        items, _ = check_texts(texts)
+        call = Call.of(request, items)
         try:
             results = await batcher.submit(call)
         except ScoringFailed as exc:

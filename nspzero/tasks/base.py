@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from ..errors import DataError, UsageError
 from ..io import iter_records
+from ..metrics import compute, metric_names
 from ..scorer import Pair
 
 TASK_TYPES = ("classification", "pair", "cloze", "coref")
+# the harness's scoring of more examples for a task: (task, examples, progress label) → scores per example
+ExampleScoring = Callable[["Task", Sequence["Example"], str], list[np.ndarray]]
 SPLIT_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv")
 
 
@@ -32,7 +35,7 @@ class TaskConfig:
     join: str = ","                     # joins list-valued fields (CSL keywords)
     blank: str = "#idiom#"              # cloze: the blank marker in the passage
     soft_positions: bool = True         # cloze: method.md §4
-    metric: str = "accuracy"
+    metric: Any = "accuracy"            # a name or a list of names from nspzero.metrics.METRICS
     reference: Optional[float] = None   # the paper's NSP-BERT accuracy (%)
     source: str = ""                    # where the config was read from, for error messages
 
@@ -126,6 +129,21 @@ class Task:
 
     def example_pairs(self, example: Example) -> list[Pair]:
         raise NotImplementedError
+
+    def metrics(self, gold: Sequence[str], predictions: Sequence[str]) -> dict[str, float]:
+        """The task's metrics (YAML `metric:`; accuracy always first)."""
+        return compute(metric_names(self.config.metric), gold, predictions)
+
+    def describe(self) -> dict[str, Any]:
+        """Settings of this task worth recording beside its results (none by default)."""
+        return {}
+
+    def extra_results(self, test: Sequence[Example], test_scores: Sequence[np.ndarray], decision: "Decision",
+                      score: ExampleScoring, compare_prompts: bool = False,
+                      calibration: Sequence[str] = ()) -> dict[str, Any]:
+        """Rows beyond the main result (prompt variants, calibration) that this task type supports;
+        `score(task, examples, desc)` scores more examples through the harness's cache."""
+        return {}
 
     def decide(self, test: Sequence[Example], test_scores: Sequence[np.ndarray],
                dev_scores: Optional[Sequence[np.ndarray]] = None) -> Decision:

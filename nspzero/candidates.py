@@ -1,0 +1,69 @@
+"""Candidates-contrast, written once: candidates → pairs → one scoring call → split → combine → rank.
+
+The API's labels, a FewCLUE task's labels or ChID idioms, and entity-linking candidates are all
+"several candidates per input, each with one or more pairs"; they differ only in how the pairs
+are made. Everything after that — scoring all pairs of a call together (one length-sorted
+batching), splitting the flat scores back, combining a candidate's pairs, ranking — lives here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Callable, Iterable, Sequence, TypeVar
+
+import numpy as np
+
+from .mapping import candidates_contrast, combine
+from .scorer import Pair
+
+T = TypeVar("T")
+ScoreFn = Callable[[list[Pair]], np.ndarray]
+
+
+def split_by(items: Sequence[T], counts: Sequence[int]) -> list[Sequence[T]]:
+    """Consecutive slices of `items` of the given lengths — the one place flat scores (or pairs, or
+    per-text rows) are split back by counts. The counts must add up to len(items)."""
+    ends = list(accumulate(counts))
+    if (ends[-1] if ends else 0) != len(items):
+        raise ValueError(f"counts add up to {ends[-1] if ends else 0}, but there are {len(items)} items")
+    return [items[end - n:end] for n, end in zip(counts, ends)]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """One input's candidates: their names, every candidate's pairs (flat, candidate by candidate),
+    how many pairs each has, and how a candidate's several scores combine ("mean" or "logmean")."""
+
+    names: tuple[str, ...]
+    pairs: tuple[Pair, ...]
+    counts: tuple[int, ...]
+    combine: str = "mean"
+
+    @classmethod
+    def of(cls, groups: Iterable[tuple[str, Sequence[Pair]]], how: str = "mean") -> "Candidates":
+        """From (name, pairs) per candidate."""
+        groups = list(groups)
+        return cls(tuple(name for name, _ in groups), tuple(p for _, ps in groups for p in ps),
+                   tuple(len(ps) for _, ps in groups), how)
+
+    def scores(self, flat: np.ndarray) -> np.ndarray:
+        """This input's flat P(IsNext) (one per pair) → one combined score per candidate."""
+        return np.array([combine(part, self.combine) for part in split_by(flat, self.counts)], dtype=np.float64)
+
+
+def score_candidates(score: ScoreFn, sets: Sequence[Candidates]) -> list[np.ndarray]:
+    """Every set's pairs scored in ONE call (so length-sorting and de-duplication span all inputs),
+    split back per set and combined per candidate: one score row per set."""
+    flat = score([p for s in sets for p in s.pairs])
+    return [s.scores(part) for s, part in zip(sets, split_by(flat, [len(s.pairs) for s in sets]))]
+
+
+def best(names: Sequence[str], row: np.ndarray) -> str:
+    """The candidate with the highest score; ties go to the one given first."""
+    return names[int(candidates_contrast(np.asarray(row, dtype=np.float64)[None, :])[0])]
+
+
+def ranked(names: Sequence[str], row: np.ndarray) -> dict[str, float]:
+    """name → score, highest first (ties keep the given order)."""
+    order = np.argsort(-np.asarray(row), kind="stable")
+    return {names[i]: float(row[i]) for i in order}
