@@ -1,8 +1,12 @@
-"""Reading inputs and writing outputs without surprises.
+"""The one reader and the one writer: every command, engine and front door reads and writes here.
 
-Readers name the file and line (or byte offset) of anything malformed. Writers either replace a
-file atomically (temp file + rename) or append whole lines with a flush, so an interrupted run
-leaves the old file or a valid prefix — never a half-written line.
+Reader: .txt (a text per non-blank line), .jsonl/.json/.ndjson (an object per line), .csv/.tsv
+(a header row; quoted newlines kept), .parquet, and stdin ("-"). Every data error names
+file:line. Every record keeps all its fields, so outputs can carry the input's other columns.
+
+Writer: the format follows the output's suffix (.jsonl, .json, .csv, .parquet); an output file
+is written to a temp file beside it and renamed into place only when complete, so a failure
+(bad row, Ctrl-C, full disk, scoring error) leaves the old file byte for byte and no temp file.
 """
 from __future__ import annotations
 
@@ -13,13 +17,52 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Optional, Sequence
+from typing import IO, Any, Callable, Iterator, Optional, Sequence
 
-from .errors import DataError, UsageError
+from .errors import DataError, NSPZeroError, UsageError
 
-INPUT_FORMATS = ("txt", "jsonl", "csv")
+INPUT_SUFFIXES = {".txt": "txt", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
+                  ".tsv": "tsv", ".parquet": "parquet"}
+INPUT_FORMATS = ("txt", "jsonl", "csv", "tsv", "parquet")
+OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+OUTPUT_FORMATS = ("jsonl", "json", "csv", "parquet", "table")
+STDOUT_FORMATS = ("jsonl", "json", "csv", "table")
 CSV_FIELD_LIMIT = 2**31 - 1  # csv's default (131072 characters) would reject long texts
+RESULT_FIELDS = ("text", "label", "scores", "entity")
+PARQUET_ROWS_PER_GROUP = 4096
+INPUT_PREFIX = "input_"      # an input column whose name an output field takes is carried as input_<name>
+
+
+# ---- reading -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Record:
+    """One input record: where it is ("file:line") and all its fields."""
+
+    where: str
+    fields: dict[str, Any]
+    line: int = 0      # the physical line (JSONL, CSV: where the row ends) or row number (Parquet)
+
+
+@dataclass(frozen=True)
+class TextRow:
+    """One text to classify, where it came from, and the record's other fields (carried to the output)."""
+
+    where: str
+    text: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def input_format(path: str, fmt: Optional[str] = None) -> str:
+    """The reader for `path`: `fmt` if given, else from the suffix (stdin and unknown suffixes: txt)."""
+    if fmt is not None:
+        if fmt not in INPUT_FORMATS:
+            raise UsageError(f"input format must be one of {', '.join(INPUT_FORMATS)}, got {fmt!r}")
+        return fmt
+    if path == "-":
+        return "txt"
+    return INPUT_SUFFIXES.get(Path(path).suffix.lower(), "txt")
 
 
 def _decode(raw: bytes, path: str, line_no: int, offset: int) -> str:
@@ -30,142 +73,189 @@ def _decode(raw: bytes, path: str, line_no: int, offset: int) -> str:
                         f"({exc.reason}); re-encode the file as UTF-8 (e.g. iconv -f GBK -t UTF-8)") from None
 
 
-def iter_lines(path: str, stream: Optional[IO[bytes]] = None) -> Iterator[tuple[int, str]]:
-    """(1-based line number, decoded line without its newline) for a file, or a binary stream."""
-    if stream is None:
-        if not os.path.exists(path):
-            raise DataError(f"input file {path!r} does not exist")
-        if os.path.isdir(path):
-            raise DataError(f"input {path!r} is a directory, not a file")
+def _open_input(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdin.buffer
+    if not os.path.exists(path):
+        raise DataError(f"input file {path!r} does not exist")
+    if os.path.isdir(path):
+        raise DataError(f"input {path!r} is a directory, not a file")
     try:
-        handle = stream if stream is not None else open(path, "rb")
+        return open(path, "rb")
     except OSError as exc:
         raise DataError(f"cannot read input file {path!r}: {exc.strerror or exc}") from None
+
+
+def iter_lines(path: str, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
+    """(1-based line number, decoded line) of a file or stdin ("-"); a leading BOM is dropped."""
+    handle = _open_input(path)
+    name = _display(path)
     try:
         offset = 0
         for line_no, raw in enumerate(handle, start=1):
-            text = _decode(raw, path, line_no, offset)
+            text = _decode(raw, name, line_no, offset)
             offset += len(raw)
             if line_no == 1 and text.startswith("\ufeff"):
                 text = text[1:]
-            yield line_no, text.rstrip("\r\n")
+            yield line_no, text if keep_ends else text.rstrip("\r\n")
     finally:
-        if stream is None:
+        if handle is not sys.stdin.buffer:
             handle.close()
 
 
-def iter_jsonl(path: str, stream: Optional[IO[bytes]] = None) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line of a JSON-lines file."""
-    for line_no, line in iter_lines(path, stream):
+def _display(path: str) -> str:
+    return "<stdin>" if path == "-" else path
+
+
+def _jsonl(path: str) -> Iterator[Record]:
+    name = _display(path)
+    for line_no, line in iter_lines(path):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{line_no}: malformed JSON ({exc.msg} at column {exc.colno}); "
+            raise DataError(f"{name}:{line_no}: malformed JSON ({exc.msg} at column {exc.colno}); "
                             f"each line must be one JSON object") from None
         except RecursionError:
-            raise DataError(f"{path}:{line_no}: JSON nested too deeply; each line must be one JSON object") from None
+            raise DataError(f"{name}:{line_no}: JSON nested too deeply; each line must be one JSON object") from None
+        except ValueError as exc:  # e.g. an integer with more digits than Python converts
+            raise DataError(f"{name}:{line_no}: unreadable JSON value ({str(exc).splitlines()[0]})") from None
         if not isinstance(obj, dict):
-            raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
-        yield line_no, obj
+            raise DataError(f"{name}:{line_no}: expected a JSON object, got {type(obj).__name__}")
+        yield Record(f"{name}:{line_no}", obj, line_no)
 
 
-def field_text(obj: dict, field: str, path: str, line_no: int) -> str:
-    """The string in `obj[field]`, or a DataError naming file:line and the fields that exist."""
-    if field not in obj:
-        raise DataError(f"{path}:{line_no}: no field {field!r} (fields: {', '.join(map(str, obj)) or 'none'}); "
-                        f"choose the text field with --text-field")
-    value = obj[field]
-    if not isinstance(value, str):
-        raise DataError(f"{path}:{line_no}: field {field!r} is {type(value).__name__}, not a string")
-    if not value.strip():
-        raise DataError(f"{path}:{line_no}: field {field!r} is empty; remove or fill that line")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:  # a JSON escape such as \\ud800 gives a lone surrogate
-        raise DataError(f"{path}:{line_no}: field {field!r} is not valid Unicode (lone surrogate "
-                        f"{value[exc.start]!r} at character {exc.start})") from None
-    return value
-
-
-def detect_format(path: str, fmt: Optional[str]) -> str:
-    if fmt is not None:
-        if fmt not in INPUT_FORMATS:
-            raise UsageError(f"input format must be one of {', '.join(INPUT_FORMATS)}, got {fmt!r}")
-        return fmt
-    if path == "-":
-        return "txt"
-    suffix = Path(path).suffix.lower().lstrip(".")
-    if suffix in ("jsonl", "json", "ndjson"):
-        return "jsonl"
-    if suffix in ("csv", "tsv"):
-        return "csv"
-    return "txt"
-
-
-def iter_records(path: str, fmt: Optional[str] = None, stream: Optional[IO[bytes]] = None,
-                 required: Sequence[str] = ()) -> Iterator[tuple[int, dict]]:
-    """(line number, record) from a .jsonl (one object per line) or .csv/.tsv file (a header row;
-    the line number is the row's last physical line). CSV columns in `required` are checked first."""
-    fmt = detect_format(path, fmt)
-    if fmt == "jsonl":
-        yield from iter_jsonl(path, stream)
-        return
-    if fmt != "csv":
-        raise DataError(f"{path}: expected a .jsonl or .csv file of records")
-    lines = (line for _, line in iter_lines(path, stream))
-    delimiter = "\t" if path.lower().endswith(".tsv") else ","
+def _csv(path: str, delimiter: str, required: Sequence[str] = ()) -> Iterator[Record]:
+    """Rows of a CSV/TSV with a header; lines are read with their newlines so that a quoted field
+    keeps its line breaks. A row's "line" is the physical line it ends on."""
+    name = _display(path)
     if csv.field_size_limit() < CSV_FIELD_LIMIT:  # long texts are fine (they are truncated later)
         csv.field_size_limit(CSV_FIELD_LIMIT)
-    reader = csv.DictReader(lines, delimiter=delimiter)
+    reader = csv.reader((line for _, line in iter_lines(path, keep_ends=True)), delimiter=delimiter)
     try:
-        header = reader.fieldnames or []
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"{name}: empty CSV file; the first line must be a header naming the columns")
         for column in required:
             if column not in header:
-                raise DataError(f"{path}:1: CSV has no column {column!r} (columns: {', '.join(header) or 'none'}); "
+                raise DataError(f"{name}:1: CSV has no column {column!r} (columns: {', '.join(header) or 'none'}); "
                                 f"choose it with --text-field")
+        twice = sorted({c for c in header if header.count(c) > 1})
+        if twice:
+            raise DataError(f"{name}:1: column(s) {', '.join(map(repr, twice))} appear more than once in the "
+                            f"header; rename them so each column has one name")
         for row in reader:
-            yield reader.line_num, row
+            if not row:
+                continue
+            if len(row) > len(header):
+                raise DataError(f"{name}:{reader.line_num}: {len(row)} fields but the header has {len(header)}; "
+                                f"quote fields that contain {delimiter!r}")
+            yield Record(f"{name}:{reader.line_num}", dict(zip(header, row + [""] * (len(header) - len(row)))),
+                         reader.line_num)
     except csv.Error as exc:
-        raise DataError(f"{path}:{reader.reader.line_num}: malformed CSV ({exc})") from None
+        raise DataError(f"{name}:{reader.line_num}: malformed CSV ({exc})") from None
 
 
-def iter_texts(path: str, fmt: Optional[str] = None, text_field: str = "text") -> Iterator[str]:
-    """Texts from a .txt (one per non-blank line), .jsonl (field `text_field`) or .csv file, or
-    stdin when `path` is '-'. Streams: nothing is read before it is needed."""
-    fmt = detect_format(path, fmt)
-    stream = sys.stdin.buffer if path == "-" else None
-    name = "<stdin>" if path == "-" else path
-    if fmt == "txt":
-        for _, line in iter_lines(name, stream):
-            if line.strip():
-                yield line
-        return
-    for line_no, record in iter_records(name, fmt, stream, required=(text_field,) if fmt == "csv" else ()):
-        yield field_text(record, text_field, name, line_no)
-
-
-def atomic_write(path: str | os.PathLike, fill: Callable[[IO[bytes]], Any]) -> Path:
-    """Write `path` through a temp file in the same folder (`fill` writes the bytes), then rename
-    it into place: readers see the old file or the new one, and a failure leaves no temp file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+def _parquet(path: str) -> Iterator[Record]:
+    if path == "-":
+        raise UsageError("Parquet cannot be read from stdin; pass the file's path")
     try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UsageError("reading .parquet needs pyarrow: pip install pyarrow (or 'nspzero[ray]')") from None
+    _open_input(path).close()
+    try:
+        parquet = pq.ParquetFile(path)
+        row = 0
+        for batch in parquet.iter_batches():
+            for values in batch.to_pylist():
+                row += 1
+                yield Record(f"{path}:row {row}", values, row)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+
+
+def read_records(path: str, fmt: Optional[str] = None, required: Sequence[str] = ()) -> Iterator[Record]:
+    """Every record of a .jsonl/.csv/.tsv/.parquet file (or stdin), streamed, with its file:line.
+    CSV columns in `required` are checked on the header line."""
+    fmt = input_format(path, fmt)
+    if fmt == "jsonl":
+        return _jsonl(path)
+    if fmt in ("csv", "tsv"):
+        return _csv(path, "\t" if fmt == "tsv" else ",", required)
+    if fmt == "parquet":
+        return _parquet(path)
+    raise UsageError(f"{_display(path)}: expected a file of records (.jsonl, .csv, .tsv or .parquet), got {fmt}")
+
+
+def field_text(record: Record, text_field: str) -> str:
+    """The text in `record`'s `text_field`, checked by the one text rule; a DataError naming file:line."""
+    from .request import check_text
+
+    if text_field not in record.fields:
+        raise DataError(f"{record.where}: no field {text_field!r} (fields: {', '.join(map(str, record.fields)) or 'none'}); "
+                        f"choose the text field with --text-field")
+    try:
+        return check_text(record.fields[text_field], f"field {text_field!r}")
+    except UsageError as exc:
+        raise DataError(f"{record.where}: {exc}") from None
+
+
+def read_texts(path: str, fmt: Optional[str] = None, text_field: str = "text") -> Iterator[TextRow]:
+    """Texts to classify: a .txt line each (blank lines skipped) or the `text_field` of each record,
+    with the record's other fields. Streams: nothing is read before it is needed."""
+    fmt = input_format(path, fmt)
+    if fmt == "txt":
+        from .request import check_text
+
+        for line_no, line in iter_lines(path):
+            if line.strip():
+                where = f"{_display(path)}:{line_no}"
+                try:
+                    yield TextRow(where, check_text(line, "the line"))
+                except UsageError as exc:
+                    raise DataError(f"{where}: {exc}") from None
+        return
+    for record in read_records(path, fmt, required=(text_field,)):
+        text = field_text(record, text_field)
+        yield TextRow(record.where, text, {k: v for k, v in record.fields.items() if k != text_field})
+
+
+# ---- writing -------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """A binary handle on a temp file beside `path`, renamed onto `path` when the block ends
+    normally: readers see the old file or the new one; a failure leaves the old file and no temp."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    except OSError as exc:
+        raise DataError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+    try:  # an OSError here (full disk, I/O error) stays an OSError, with the path and a reassurance added
         with os.fdopen(fd, "wb") as handle:
-            fill(handle)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, NSPZeroError):
+            raise OSError(exc.errno, f"cannot write {str(path)!r}: {exc.strerror or exc}; the previous file "
+                                     f"(if any) is unchanged") from None
         raise
-    return path
+
+
+def atomic_write(path: str | os.PathLike, fill: Callable[[IO[bytes]], Any]) -> Path:
+    """Write `path` atomically; `fill(handle)` writes the bytes."""
+    with atomic_file(path) as handle:
+        fill(handle)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -177,23 +267,165 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
 
 
-def atomic_write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> None:
+def atomic_write_jsonl(path: str | os.PathLike, rows: Sequence[Any]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-class LineWriter:
-    """Appends one complete line per record and flushes it, for streaming outputs."""
+def output_format(output: Optional[str], fmt: Optional[str] = None) -> str:
+    """The format of an output: a file's suffix decides (`fmt` may only confirm it); stdout takes
+    `fmt` (default jsonl). Contradictions are usage errors, before anything runs."""
+    if fmt is not None and fmt not in OUTPUT_FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
+    if output is None or output == "-":
+        if fmt == "parquet":
+            raise UsageError("--format parquet writes a file; add --output FILE.parquet")
+        return fmt or "jsonl"
+    suffix = Path(output).suffix.lower()
+    by_suffix = OUTPUT_SUFFIXES.get(suffix)
+    if by_suffix is None:
+        raise UsageError(f"--output {output!r}: the suffix picks the format; use .jsonl, .json, .csv or .parquet "
+                         f"(got {suffix or 'no suffix'!r})")
+    if fmt is not None and fmt != by_suffix:
+        raise UsageError(f"--format {fmt} contradicts --output {output!r}, which writes {by_suffix}; "
+                         f"drop --format or change the suffix")
+    return by_suffix
 
-    def __init__(self, handle: IO[str]) -> None:
-        self.handle = handle
 
-    def write(self, line: str) -> None:
-        self.handle.write(line if line.endswith("\n") else line + "\n")
-        self.handle.flush()
+def check_output(output: Optional[str], inputs: Sequence[Optional[str]] = ()) -> None:
+    """Fail before a model loads when `output` cannot be written or is one of the `inputs` (the same
+    file by path, symlink or hard link): writing it would destroy the data being read."""
+    if output is None or output == "-":
+        return
+    target = Path(output)
+    if target.is_dir():
+        raise DataError(f"cannot write --output {output!r}: Is a directory; give a file name")
+    for source in inputs:
+        if source and source != "-" and target.exists() and os.path.exists(source) and os.path.samefile(target, source):
+            raise UsageError(f"--output {output!r} is the input file {source!r}; write the results elsewhere")
+    parent = target.parent
+    if not parent.is_dir():
+        what = "is a file, not a folder" if parent.exists() else "does not exist"
+        raise DataError(f"cannot write --output {output!r}: folder {str(parent)!r} {what}; create it first")
+    if not os.access(parent, os.W_OK):
+        raise DataError(f"cannot write --output {output!r}: folder {str(parent)!r} is not writable")
 
 
-def csv_line(values: Iterable[Any]) -> str:
-    """One CSV record as a string (quoted as needed), newline included."""
+def carried(extra: dict[str, Any]) -> dict[str, Any]:
+    """An input record's other fields as output columns; names that an output field takes get INPUT_PREFIX."""
+    return {(INPUT_PREFIX + k if k in RESULT_FIELDS else k): v for k, v in extra.items()}
+
+
+def result_row(result: dict[str, Any], extra: dict[str, Any], fmt: str,
+               labels: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """An output row: the result's fields, then the input record's other fields. For CSV, a
+    classification's scores become one column per label (in `labels` order), so rows stay flat."""
+    row = dict(result)
+    if fmt == "csv" and labels is not None and isinstance(row.get("scores"), dict):
+        scores = row.pop("scores")
+        row.update({label: scores[label] for label in labels})
+    row.update(carried(extra))
+    return row
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: lists joined by '|' (multi-label), mappings as JSON, floats to 6 places."""
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    if isinstance(value, (list, tuple)):
+        return "|".join(map(str, value))
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+class RowWriter:
+    """Writes result rows (dicts) as JSON lines, a JSON array, CSV or Parquet, to stdout (streamed,
+    a line as each row comes) or to a file (atomic: complete or not at all). Use as a context manager.
+    `columns`: the columns an output without rows still has (Parquet)."""
+
+    def __init__(self, output: Optional[str], fmt: str, columns: Sequence[str] = ("text",)) -> None:
+        self.output = None if output in (None, "-") else output
+        self.fmt = fmt
+        self.empty_columns = list(columns)  # the columns of an output with no rows
+        self.rows = 0
+        self._stack = contextlib.ExitStack()
+        self._handle: Optional[IO[bytes]] = None
+        self._columns: Optional[list[str]] = None
+        self._parquet: Any = None
+        self._json_rows: list[Any] = []
+
+    def __enter__(self) -> "RowWriter":
+        if self.output is not None:
+            self._handle = self._stack.enter_context(atomic_file(self.output))
+        else:
+            self._handle = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
+        return self
+
+    def _emit(self, text: str) -> None:
+        if self._handle is None:  # a text-only stdout (e.g. captured in tests)
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        self._handle.write(text.encode("utf-8"))
+        if self.output is None:
+            self._handle.flush()
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.rows += 1
+        if self.fmt == "jsonl":
+            self._emit(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        elif self.fmt == "json":
+            self._json_rows.append(row)
+        elif self.fmt == "csv":
+            if self._columns is None:
+                self._columns = list(row)
+                self._emit(_csv_line(self._columns))
+            self._emit(_csv_line([_cell(row.get(c, "")) for c in self._columns]))
+        elif self.fmt == "parquet":
+            self._write_parquet(row)
+        else:
+            raise UsageError(f"format {self.fmt!r} is not a row format")
+
+    def _write_parquet(self, row: Optional[dict[str, Any]]) -> None:
+        """Buffer `row`; write the buffer as one row group when full, or when `row` is None (the end)."""
+        if row is not None:
+            self._json_rows.append({k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
+                                    for k, v in row.items()})
+            if len(self._json_rows) < PARQUET_ROWS_PER_GROUP:
+                return
+        if not self._json_rows:
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(self._json_rows)
+        self._json_rows = []
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self._handle, table.schema)
+        self._parquet.write_table(table.cast(self._parquet.schema))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                if self.fmt == "json":
+                    self._emit(json.dumps(self._json_rows, ensure_ascii=False, indent=1, default=str) + "\n")
+                if self.fmt == "parquet":
+                    self._write_parquet(None)
+                    if self._parquet is None:
+                        import pyarrow as pa
+                        import pyarrow.parquet as pq
+
+                        pq.write_table(pa.table({c: pa.array([], pa.string()) for c in self.empty_columns}),
+                                       self._handle)
+                    else:
+                        self._parquet.close()
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        self._stack.__exit__(exc_type, exc, tb)
+
+
+def _csv_line(values: Sequence[Any]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(list(values))
     return buf.getvalue()

@@ -261,15 +261,15 @@ def _validation_detail(errors: list) -> str:
 
 
 def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: int = 256, max_text_chars: int = 20000,
-               window_ms: float = 5, max_batch_pairs: int = 2048) -> "fastapi.FastAPI":
+               max_pairs: int = 65536, window_ms: float = 5, max_batch_pairs: int = 2048) -> "fastapi.FastAPI":
     """A FastAPI app serving `classifier` (see the module docstring); run it with any ASGI server."""
     _require_extra()
     from fastapi.encoders import jsonable_encoder
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
-    _check_limits(max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars, window_ms=window_ms,
-                  max_batch_pairs=max_batch_pairs)
+    _check_limits(max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars, max_pairs=max_pairs,
+                  window_ms=window_ms, max_batch_pairs=max_batch_pairs)
     batcher = MicroBatcher(classifier, window_ms, max_batch_pairs)
 
     @contextlib.asynccontextmanager
@@ -329,6 +329,9 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
             raise _too_large(f"too many labels: {len(request.labels)}", f"{max_labels} labels per request",
                              "--max-labels")
         items, _ = check_texts(texts)
+        if len(items) * request.pairs_per_text > max_pairs:
+            raise _too_large(f"too many pairs to score: {len(items)} texts × {request.pairs_per_text} prompts = "
+                             f"{len(items) * request.pairs_per_text}", f"{max_pairs} pairs per request", "--max-pairs")
         call = Call.of(request, items)
         try:
             results = await batcher.submit(call)
@@ -350,17 +353,19 @@ def _is_loopback(host: str) -> bool:
 
 def run_server(model: str, host: str = "127.0.0.1", port: int = 8000, dtype: str = "float32",
                device: Optional[str] = None, max_length: int = 256, batch_size: int = 32, max_texts: int = 256,
-               max_labels: int = 256, max_text_chars: int = 20000) -> None:
+               max_labels: int = 256, max_text_chars: int = 20000, max_pairs: int = 65536,
+               compile: Union[bool, str] = False) -> None:
     """Load `model` and serve it with uvicorn until interrupted (127.0.0.1 only unless `host` says otherwise)."""
     _require_extra()
     import uvicorn
 
-    _check_limits(max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars)
+    _check_limits(max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars, max_pairs=max_pairs)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise UsageError(f"port must be an integer between 0 and 65535, got {port!r}")
     classifier = NSPClassifier.from_pretrained(model, device=device, max_length=max_length, batch_size=batch_size,
-                                               dtype=dtype)
-    app = create_app(classifier, max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars)
+                                               dtype=dtype, compile=compile)
+    app = create_app(classifier, max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars,
+                     max_pairs=max_pairs)
     if not _is_loopback(host):
         log.warning("serving on %s: the server has no authentication; anyone who can reach this address can use it",
                     host)

@@ -19,7 +19,7 @@ import pytest
 import nspzero.io
 from nspzero import NSPClassifier
 from nspzero.errors import DataError, ModelError, NSPZeroError, UsageError
-from nspzero.io import iter_texts
+from nspzero.io import read_texts
 from nspzero.tasks.registry import load_task
 
 from conftest import run_cli as run
@@ -31,6 +31,10 @@ LONG_TEXT = "今天比赛球队赢了市场上涨公司发布手机" * 30  # ~54
 
 
 # ---- shared helpers / fixtures ----------------------------------------------------------------
+def iter_texts(path, fmt=None, text_field="text"):
+    return (row.text for row in read_texts(path, fmt, text_field))
+
+
 def assert_one_line_error(err: str, code: int, got: int, message: str) -> None:
     assert got == code, err
     assert "Traceback" not in err
@@ -249,13 +253,13 @@ API_CASES = [
     _api("jsonl-empty-field", lambda e: list(iter_texts(e.file("in.jsonl", '{"text": "a"}\n{"text": "  "}\n'))),
          DataError, "in.jsonl:2: field 'text' is empty"),
     _api("jsonl-field-not-string", lambda e: list(iter_texts(e.file("in.jsonl", '{"text": 5}\n'))), DataError,
-         "in.jsonl:1: field 'text' is int, not a string"),
+         "in.jsonl:1: field 'text' is int 5, not a string"),
     _api("jsonl-lone-surrogate", lambda e: list(iter_texts(e.file("in.jsonl", '{"text": "a\\ud800b"}\n'))),
          DataError, "in.jsonl:1: field 'text' is not valid Unicode"),
     _api("csv-no-text-column", lambda e: list(iter_texts(e.file("in.csv", "id,body\n1,a\n"))), DataError,
          "in.csv:1: CSV has no column 'text' (columns: id, body)"),
     _api("csv-empty-file", lambda e: list(iter_texts(e.file("in.csv", ""))), DataError,
-         "CSV has no column 'text' (columns: none)"),
+         "empty CSV file; the first line must be a header"),
     _api("csv-empty-cell-after-blank-line", lambda e: list(iter_texts(e.file("in.csv", "id,text\n1,a\n\n2,\n"))),
          DataError, "in.csv:4: field 'text' is empty"),
     _api("csv-stray-carriage-return", lambda e: list(iter_texts(e.file("in.csv", b"id,text\n1,a\rb\n"))), DataError,
@@ -265,7 +269,7 @@ API_CASES = [
     _api("input-unreadable", lambda e: (_deny_open(e), list(iter_texts(e.file("in.txt", "a\n")))), DataError,
          "cannot read input file"),
     _api("input-format-unknown", lambda e: list(iter_texts(e.file("in.txt", "a\n"), fmt="xml")), UsageError,
-         "input format must be one of txt, jsonl, csv, got 'xml'"),
+         "input format must be one of txt, jsonl, csv, tsv, parquet, got 'xml'"),
 ]
 
 
@@ -301,7 +305,7 @@ CLI_CASES = [
     _cli("labels-missing", M + ["今天比赛"], 2, "--labels is required"),
     _cli("labels-empty", M + ["-l", "", "今天比赛"], 2, "a label is an empty string"),
     _cli("labels-only-commas", M + ["-l", ",", "今天比赛"], 2, "a label is an empty string"),
-    _cli("one-label", M + ["-l", "体育", "今天比赛"], 2, "--labels gives one label ('体育')"),
+    _cli("one-label", M + ["-l", "体育", "今天比赛"], 2, "only one label ('体育') given"),
     _cli("duplicate-labels", M + ["-l", "体育,财经,体育", "今天比赛"], 2, "label '体育' is given twice"),
     _cli("empty-label-between", M + ["-l", "体育,,财经", "今天比赛"], 2, "a label is an empty string"),
     _cli("lone-surrogate-label", M + ["-l", "体育\udcff,财经", "今天比赛"], 2, "is not valid Unicode"),
@@ -320,7 +324,7 @@ CLI_CASES = [
          "threshold must be a probability between 0 and 1, got 1.5"),
     _cli("threshold-negative", C + ["--multi-label", "--threshold", "-0.5", "今天比赛"], 2, "got -0.5"),
     _cli("threshold-not-a-number", C + ["--threshold", "half", "今天比赛"], 2, "Invalid value for '--threshold'"),
-    _cli("format-typo", C + ["--format", "jsnol", "今天比赛"], 2, "--format must be one of jsonl, csv, table, got 'jsnol'"),
+    _cli("format-typo", C + ["--format", "jsnol", "今天比赛"], 2, "--format must be one of jsonl, json, csv, parquet, table, got 'jsnol'"),
     _cli("dtype-float8", C + ["--dtype", "float8", "今天比赛"], 2, "dtype must be one of float32, bfloat16, float16, int8"),
     _cli("max-length-huge", C + ["--max-length", "100000", "今天比赛"], 2, "max_length must be an integer between 4 and 512"),
     _cli("max-length-not-int", C + ["--max-length", "abc", "今天比赛"], 2, "Invalid value for '--max-length'"),
@@ -333,9 +337,9 @@ CLI_CASES = [
     # prompt sets
     _cli("prompt-unknown", M + ["--prompt", "tnewz", "今天比赛"], 2, "unknown prompt set 'tnewz'; did you mean 'tnews'?"),
     _cli("prompt-variant-unknown", M + ["--prompt", "tnews:news", "今天比赛"], 2, "has no variant 'news'"),
-    _cli("prompt-pair-set", M + ["--prompt", "ocnli", "今天比赛"], 2, "is a sentence-pair prompt; classify needs a label prompt"),
+    _cli("prompt-pair-set", M + ["--prompt", "ocnli", "今天比赛"], 2, "is a sentence-pair prompt; classification needs a label prompt"),
     _cli("prompt-label-not-in-set", M + ["--prompt", "tnews", "-l", "news_sports,sports", "今天比赛"], 2,
-         "--labels sports not in prompt tnews"),
+         "labels 'sports' not in prompt tnews"),
     # input files
     _cli("txt-not-utf8", C + ["-i", "@tmp/in.txt"], 1, "in.txt:2: not valid UTF-8 at byte offset 8",
          files={"in.txt": BAD_TXT}),

@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from ..errors import DataError, UsageError
-from ..io import iter_records
+from ..io import read_records
 from ..metrics import compute, metric_names
 from ..scorer import Pair
 
@@ -92,6 +92,7 @@ class Task:
     """Base of the task types. Subclasses implement `example_pairs` and `decide`."""
 
     needs_dev = False
+    text_roles: tuple[str, ...] = ()   # roles holding text for the model: checked by the one text rule
 
     def __init__(self, config: TaskConfig) -> None:
         self.config = config
@@ -107,10 +108,10 @@ class Task:
         path = split_path(data_dir, self.config, split)
         examples: list[Example] = []
         is_jsonl = path.endswith((".json", ".jsonl"))
-        for count, (line_no, record) in enumerate(iter_records(path), start=1):
+        for count, rec in enumerate(read_records(path), start=1):
             if limit is not None and count > limit:
                 break
-            where = f"{path}:{line_no}"
+            where, record, line_no = rec.where, rec.fields, rec.line
             fields: dict[str, Any] = {}
             for role, dotted in self.config.fields.items():
                 try:
@@ -118,6 +119,8 @@ class Task:
                 except KeyError:
                     raise DataError(f"{where}: no field {dotted!r} (task {self.config.name} reads it as {role!r}; "
                                     f"fields here: {', '.join(record)})") from None
+                if role in self.text_roles:
+                    check_field_text(value, where, dotted)
                 fields[role] = value
             index = line_no - 1 if is_jsonl else count - 1  # JSONL: 0-based line; CSV: 0-based row
             example = Example(index, fields, self.gold_of(record, fields, where), where)
@@ -148,6 +151,21 @@ class Task:
     def decide(self, test: Sequence[Example], test_scores: Sequence[np.ndarray],
                dev_scores: Optional[Sequence[np.ndarray]] = None) -> Decision:
         raise NotImplementedError
+
+
+def check_field_text(value: Any, where: str, dotted: str) -> None:
+    """A text field of a data record passes the same rule as a text given to classify (a list of
+    texts, e.g. CSL's keywords, is checked item by item); a DataError names file:line and the field."""
+    from ..request import check_text
+
+    try:
+        if isinstance(value, list) and value:
+            for i, item in enumerate(value):
+                check_text(item, f"field {dotted!r}[{i}]")
+        else:
+            check_text(value, f"field {dotted!r}")
+    except UsageError as exc:
+        raise DataError(f"{where}: {exc}") from None
 
 
 def require_fields(config: TaskConfig, roles: Sequence[str]) -> None:

@@ -45,6 +45,8 @@ class ClassificationTask(CandidatesTask):
     """The task form of `NSPClassifier.classify`: the prompt variant becomes the same
     `ClassifyRequest` the API builds, so a task and an API call score identical pairs."""
 
+    text_roles = ("text",)
+
     def __init__(self, config: TaskConfig, prompt: PromptVariant) -> None:
         super().__init__(config)
         require_fields(config, ("text", "label"))
@@ -98,6 +100,8 @@ class ClassificationTask(CandidatesTask):
 class ClozeTask(CandidatesTask):
     """ChID: the blank is removed from the passage; with soft positions each candidate's tokens
     get the position ids of the blank (method.md §4). Extra blanks in a passage are removed."""
+
+    text_roles = ("content",)
 
     def __init__(self, config: TaskConfig, prompt: PromptVariant) -> None:
         super().__init__(config)

@@ -31,6 +31,7 @@ class PairTask(Task):
         except UsageError as exc:
             raise UsageError(f"prompt {prompt.key} does not fit task {config.name} (fields {', '.join(roles)}): {exc}") from None
         self.prompt = prompt
+        self.text_roles = roles
 
     def check_example(self, example: Example) -> None:
         if example.gold not in self.config.label_order:

@@ -1,0 +1,81 @@
+"""The typer app and the console entry point: NSPZeroErrors become one line and an exit code.
+
+Exit codes: 0 success, 2 usage errors (bad options, templates, labels), 1 data or model errors,
+130 interrupted. Commands live in their own modules and register themselves on `app`.
+"""
+import logging
+import sys
+from typing import Optional
+
+import typer
+
+from ..errors import NSPZeroError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Zero-shot text classification with BERT's next-sentence-prediction head (NSP-BERT).")
+
+
+@app.callback()
+def _root() -> None:
+    """Zero-shot text classification with BERT's next-sentence-prediction head (NSP-BERT)."""
+
+
+class _BarSafeHandler(logging.Handler):
+    """Writes warnings through tqdm, so a line printed while a progress bar runs does not break it."""
+
+    _nspzero_cli = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
+def _install_log_handler() -> None:
+    logger = logging.getLogger("nspzero")
+    if not any(getattr(h, "_nspzero_cli", False) for h in logger.handlers):
+        handler = _BarSafeHandler()
+        handler.setFormatter(logging.Formatter("nspzero: %(levelname_lower)s: %(message)s"))
+        handler.addFilter(_lower_level)
+        logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+
+
+def _lower_level(record: logging.LogRecord) -> bool:
+    record.levelname_lower = "note" if record.levelno < logging.WARNING else record.levelname.lower()
+    return True
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console entry point: NSPZeroErrors become one line on stderr and an exit code."""
+    _install_log_handler()
+    try:
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:  # typer turns Ctrl-C into a return value of 130
+            if code == 130:
+                print("nspzero: interrupted; no output file was changed", file=sys.stderr)
+            sys.exit(code)
+    except NSPZeroError as exc:
+        print(f"nspzero: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except OSError as exc:  # the machine's, not the input's: a full disk, an I/O error, a closed pipe
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"nspzero: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("nspzero: aborted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("nspzero: interrupted; no output file was changed", file=sys.stderr)
+        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors from the parser (typer vendors click)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if message:  # (empty when the parser has already printed the help)
+            print(f"nspzero: error: {message} (see nspzero --help)", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))

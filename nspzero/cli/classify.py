@@ -1,0 +1,127 @@
+"""`nspzero classify`: texts (arguments, a file or stdin) × one request → results, through the one
+reader and the one writer (local) or a Ray Data actor pool (--engine ray)."""
+import sys
+from typing import Iterable, List, Optional
+
+import typer
+
+from ..errors import UsageError
+from ..io import RowWriter, TextRow, check_output, input_format as resolve_input_format, output_format, read_texts, result_row
+from ..request import build_request, check_text, split_labels
+from .app import app
+from .options import NUM_ACTORS_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine, chunks, with_model_options
+
+STREAM_CHUNK = 512  # texts classified per call when streaming a file
+
+
+@app.command()
+@with_model_options()
+def classify(
+    texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify (or use --input)."),
+    labels: Optional[str] = typer.Option(None, "--labels", "-l", help="Comma-separated candidate labels, e.g. 体育,财经."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", "-p",
+                                         help="A named prompt set (e.g. tnews, tnews:news-2021) giving labels, words, "
+                                              "templates, placement and combine rule; options given override it."),
+    template: Optional[List[str]] = typer.Option(None, "--template", "-t",
+                                                 help="Prompt with {label}; repeat to average several. Default '{label}'."),
+    placement: Optional[str] = typer.Option(None, help="prefix: prompt first (the paper's default); suffix: text first."),
+    combine: Optional[str] = typer.Option(None, help="How a label's several prompts combine: mean (default) | logmean."),
+    multi_label: bool = typer.Option(False, "--multi-label", help="Return every label with score ≥ --threshold."),
+    threshold: float = typer.Option(0.5, help="P(IsNext) threshold for --multi-label."),
+    input_path: Optional[str] = typer.Option(None, "--input", "-i",
+                                             help="File of texts (.txt/.jsonl/.csv/.tsv/.parquet) or - for stdin."),
+    input_format: Optional[str] = typer.Option(None, help="txt|jsonl|csv|tsv|parquet; default from the suffix "
+                                                          "(stdin: txt)."),
+    text_field: str = typer.Option("text", help="Field (jsonl) or column (csv, parquet) holding the text."),
+    output: Optional[str] = typer.Option(None, "--output", "-o",
+                                         help="Write results here; the suffix picks the format (.jsonl, .json, .csv, "
+                                              ".parquet). Written in full or not at all."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="stdout: jsonl (default) | json | csv | table; "
+                                                                   "with --output only to confirm its suffix."),
+    engine: str = typer.Option("local", help="local (this process) | ray (Ray Data actor pool; needs --input FILE "
+                                             "and --output FILE, extra 'ray')."),
+    ray_address: Optional[str] = RAY_ADDRESS_OPTION,
+    num_actors: int = NUM_ACTORS_OPTION,
+    models: ModelOptions = None,
+) -> None:
+    """Classify texts among candidate labels, zero-shot."""
+    if labels is None and prompt is None:
+        raise UsageError("--labels is required (or --prompt NAME), e.g. --labels 体育,财经")
+    request = build_request(split_labels(labels) if labels is not None else None, prompt=prompt, template=template,
+                            placement=placement, combine=combine, multi_label=multi_label, threshold=threshold)
+    if texts and input_path:
+        raise UsageError("give texts as arguments or with --input, not both")
+    if not texts and not input_path:
+        raise UsageError("no texts: pass them as arguments, or use --input FILE (or --input - for stdin)")
+    if input_path:
+        resolve_input_format(input_path, input_format)
+    check_output(output, [input_path])
+    fmt = output_format(output, fmt)
+    if fmt == "table" and output:
+        raise UsageError("--format table is for the terminal; write a file as .jsonl, .json, .csv or .parquet")
+    check_engine(engine, ray_address, num_actors)
+    if engine == "ray":
+        if not input_path or input_path == "-" or not output:
+            raise UsageError("--engine ray reads --input FILE and writes --output FILE; give both")
+        from ..distributed.classify import classify_with_ray
+
+        rows = classify_with_ray(input_path, output, models.model, request=request, text_field=text_field,
+                                 input_format=input_format, num_actors=num_actors, ray_address=ray_address,
+                                 **models.load_args)
+        typer.echo(f"{rows} rows classified on Ray → {output}", err=True)
+        return
+    if texts:
+        source: Iterable[TextRow] = [TextRow(f"texts[{i}]", check_text(t, f"texts[{i}]")) for i, t in enumerate(texts)]
+        total: Optional[int] = len(texts)
+    else:  # a file is read once before the model loads: its errors come at once, and the bar gets an ETA
+        total = None if input_path == "-" else sum(1 for _ in read_texts(input_path, input_format, text_field))
+        source = read_texts(input_path, input_format, text_field)
+    clf = models.classifier()
+    with RowWriter(output, fmt, columns=("text", "label", "scores")) as writer, _progress(total, request.pairs_per_text) as bar:
+        for chunk in chunks(source, STREAM_CHUNK):
+            results = clf.run(request, [r.text for r in chunk], progress=False)
+            if fmt == "table":
+                _table(results)
+            else:
+                for row, result in zip(chunk, results):
+                    writer.write(result_row(result.to_dict(), row.extra, fmt, request.labels))
+            bar.update(len(chunk))
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _progress(total: Optional[int], pairs_per_text: int):
+    """One bar over the whole input (texts), for inputs big enough to wait for."""
+    from ..scorer import PROGRESS_MIN_PAIRS
+
+    if total is not None and total * pairs_per_text < PROGRESS_MIN_PAIRS:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="classifying", unit="text", leave=False, file=sys.stderr, disable=None)
+
+
+def _table(results) -> None:
+    """A rich table on stdout; texts and labels are shown as text (no markup is interpreted)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_lines=False)
+    table.add_column("text", overflow="fold", max_width=60)
+    table.add_column("label")
+    table.add_column("top scores")
+    for r in results:
+        label = ", ".join(r.label) if isinstance(r.label, list) else r.label
+        top = "  ".join(f"{k} {v:.3f}" for k, v in list(r.scores.items())[:3])
+        table.add_row(Text(r.text), Text(label or "—"), Text(top))
+    Console(file=sys.stdout, soft_wrap=False).print(table)

@@ -1,0 +1,110 @@
+"""Options several commands share, declared once: the model options (a decorator that adds them
+to a command and hands them over as one `ModelOptions`), the Ray engine options, and helpers."""
+import functools
+import inspect
+import typing
+from dataclasses import dataclass
+from itertools import islice
+from typing import Callable, Iterable, Iterator, Optional, TypeVar, Union
+
+import typer
+
+from ..errors import UsageError
+
+T = TypeVar("T")
+COMPILE_CHOICES = {"auto": "auto", "on": True, "off": False}
+ENGINES = ("local", "ray")
+
+RAY_ADDRESS_OPTION = typer.Option(None, "--ray-address", help="--engine ray: a cluster (auto, ray://HEAD:10001); "
+                                                              "default: start Ray on this machine.")
+NUM_ACTORS_OPTION = typer.Option(1, "--num-actors", help="--engine ray: actors, each loading the model once.")
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """--model --device --dtype --max-length --batch-size --compile, as one value."""
+
+    model: str
+    device: Optional[str]
+    dtype: str
+    max_length: int
+    batch_size: int
+    compile: Union[bool, str]
+
+    @property
+    def load_args(self) -> dict:
+        """Keyword arguments of `NSPScorer.from_pretrained` / `NSPClassifier.from_pretrained`."""
+        return dict(device=self.device, dtype=self.dtype, max_length=self.max_length, batch_size=self.batch_size,
+                    compile=self.compile)
+
+    def classifier(self):
+        from ..classifier import NSPClassifier
+
+        return NSPClassifier.from_pretrained(self.model, **self.load_args)
+
+    def scorer(self, **overrides):
+        from ..scorer import NSPScorer
+
+        return NSPScorer.from_pretrained(self.model, **{**self.load_args, **overrides})
+
+
+def compile_choice(value: str) -> Union[bool, str]:
+    """--compile on|off|auto → the `compile=` argument of from_pretrained."""
+    if value not in COMPILE_CHOICES:
+        raise UsageError(f"--compile must be one of {', '.join(COMPILE_CHOICES)}, got {value!r}")
+    return COMPILE_CHOICES[value]
+
+
+def _model_parameters(max_length: int, compile_default: str) -> list[inspect.Parameter]:
+    options = {
+        "model": (str, typer.Option(..., "--model", "-m", help="Hub name or local directory of a BERT with an NSP "
+                                                               "head.")),
+        "device": (Optional[str], typer.Option(None, help="cpu, cuda, cuda:N or auto (default).")),
+        "dtype": (str, typer.Option("float32", help="float32 (exact, default) | bfloat16 | float16 (GPU) | "
+                                                    "int8 (CPU).")),
+        "max_length": (int, typer.Option(max_length, help="Max tokens per pair; longer texts are cut from their "
+                                                          "end (the prompt never is).")),
+        "batch_size": (int, typer.Option(32, help="Pairs per forward pass.")),
+        "compile_model": (str, typer.Option(compile_default, "--compile",
+                                            help="torch.compile the model (~1.15x faster on CPU after ~30-60 s of "
+                                                 "compiling): on | off | auto (once scoring has taken 5 minutes).")),
+    }
+    return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+            for name, (annotation, option) in options.items()]
+
+
+def with_model_options(max_length: int = 256, compile_default: str = "auto") -> Callable[[Callable], Callable]:
+    """Decorator: the command gets the shared model options and receives them as `models: ModelOptions`."""
+    def decorate(fn: Callable) -> Callable:
+        signature = inspect.signature(fn)
+        hints = typing.get_type_hints(fn)
+        own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
+               if p.name != "models"]
+        added = _model_parameters(max_length, compile_default)
+        names = [p.name for p in added]
+
+        @functools.wraps(fn)
+        def command(**kwargs):
+            values = {name: kwargs.pop(name) for name in names}
+            values["compile"] = compile_choice(values.pop("compile_model"))
+            return fn(models=ModelOptions(**values), **kwargs)
+
+        command.__signature__ = signature.replace(parameters=own + added)
+        command.__annotations__ = {p.name: p.annotation for p in own + added}
+        return command
+    return decorate
+
+
+def check_engine(engine: str, ray_address: Optional[str], num_actors: int) -> None:
+    if engine not in ENGINES:
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if num_actors < 1:
+        raise UsageError(f"--num-actors must be a positive number, got {num_actors}")
+    if engine == "local" and (ray_address is not None or num_actors != 1):
+        raise UsageError("--ray-address and --num-actors apply to --engine ray; add --engine ray")
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk

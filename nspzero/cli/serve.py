@@ -1,0 +1,26 @@
+"""`nspzero serve`: the HTTP server. fastapi and uvicorn (the 'serve' extra) are imported only when
+the command runs, so the rest of the CLI works without them."""
+import typer
+
+from .app import app
+from .options import ModelOptions, with_model_options
+
+
+@app.command()
+@with_model_options(compile_default="off")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind; the default serves this machine only "
+                                               "(the server has no authentication)."),
+    port: int = typer.Option(8000, help="TCP port."),
+    max_texts: int = typer.Option(256, help="Most texts one request may hold (more: HTTP 413)."),
+    max_labels: int = typer.Option(256, help="Most labels one request may hold (more: HTTP 413)."),
+    max_text_chars: int = typer.Option(20000, help="Most characters one text may have (more: HTTP 413)."),
+    max_pairs: int = typer.Option(65536, help="Most pairs (texts × labels × templates × words) one request may ask "
+                                              "to score (more: HTTP 413)."),
+    models: ModelOptions = None,
+) -> None:
+    """Serve zero-shot classification over HTTP (POST /classify, GET /health, docs at /docs)."""
+    from ..serve import run_server
+
+    run_server(models.model, host=host, port=port, max_texts=max_texts, max_labels=max_labels,
+               max_text_chars=max_text_chars, max_pairs=max_pairs, **models.load_args)

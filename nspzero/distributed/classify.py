@@ -1,0 +1,86 @@
+"""`nspzero classify --engine ray`: the one request scored on a Ray Data actor pool.
+
+The driver reads the input with the one reader (so every data error names file:line and every
+format behaves as locally), sends only the texts to the actors, each of which loads one
+`NSPClassifier` and runs the request with `NSPClassifier.run` (the local code path, so the scores
+are the local ones), and writes the results in the input's order, with the input's other
+columns, through the one atomic writer. The input is held in the driver's memory.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Optional, Sequence, Union
+
+from ..errors import NSPZeroError
+from ..io import RowWriter, check_output, output_format, read_texts, result_row
+from ..request import ClassifyRequest, build_request
+from ..templates import LabelsArg
+from .common import actor_device, check_positive, cluster_resources, from_ray, ray_session, reraise
+
+
+RESULT_COLUMNS = ("text", "label", "scores")
+
+
+class _ClassifyBatch:
+    """Ray Data callable class: one NSPClassifier per actor, loaded in __init__."""
+
+    def __init__(self, model: str, load_args: dict, request: ClassifyRequest, torch_threads: Optional[int]) -> None:
+        if torch_threads:
+            import torch
+
+            torch.set_num_threads(torch_threads)
+        from ..classifier import NSPClassifier
+
+        self.clf = NSPClassifier.from_pretrained(model, **load_args)
+        self.request = request
+
+    def __call__(self, batch: dict) -> dict:
+        import numpy as np
+
+        results = self.clf.run(self.request, [str(t) for t in batch["text"]], progress=False)
+        return {"row": batch["row"], "result": np.array([json.dumps(r.to_dict(), ensure_ascii=False) for r in results],
+                                                        dtype=object)}
+
+
+def classify_with_ray(input_path: str, output_path: str, model: str, labels: Optional[LabelsArg] = None, *,
+                      request: Optional[ClassifyRequest] = None, prompt: Optional[str] = None,
+                      template: Union[str, Sequence[str], None] = None, placement: Optional[str] = None,
+                      combine: Optional[str] = None, multi_label: bool = False, threshold: float = 0.5,
+                      text_field: str = "text", input_format: Optional[str] = None, num_actors: int = 1,
+                      ray_address: Optional[str] = None, rows_per_batch: int = 256, **load_args: Any) -> int:
+    """Classify every text of `input_path` (any format the reader takes) on Ray and write
+    `output_path` (its suffix picks the format) in the input's row order; returns the rows written.
+
+    The classification is a built `request`, or is built from `labels`, `prompt`, `template`,
+    `placement`, `combine`, `multi_label` and `threshold` exactly as `NSPClassifier.classify` does.
+    `num_actors` actors each load `model` once (a hub name, or a directory every Ray node can read;
+    nspzero must be installed on every node); `load_args` are `NSPClassifier.from_pretrained`'s.
+    Ray is started locally unless it is already running or `ray_address` names a cluster.
+    """
+    if request is None:
+        request = build_request(labels, prompt=prompt, template=template, placement=placement, combine=combine,
+                                multi_label=multi_label, threshold=threshold)
+    check_positive(num_actors=num_actors, rows_per_batch=rows_per_batch)
+    check_output(output_path, [input_path])
+    fmt = output_format(output_path)
+    rows = list(read_texts(input_path, input_format, text_field))
+    load_args = {**load_args, "device": actor_device(load_args.get("device"))}
+    with ray_session(ray_address) as ray, RowWriter(output_path, fmt, columns=RESULT_COLUMNS) as writer:
+        res = cluster_resources(ray, num_actors, load_args["device"], read=True)
+        ds = ray.data.from_items([{"row": i, "text": r.text} for i, r in enumerate(rows)],
+                                 override_num_blocks=max(1, min(len(rows) // rows_per_batch + 1, 64)))
+        ds = ds.map_batches(
+            _ClassifyBatch, fn_constructor_kwargs=dict(model=model, load_args=load_args, request=request,
+                                                       torch_threads=res.torch_threads),
+            batch_size=rows_per_batch, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=num_actors),
+            num_cpus=res.actor_cpus, num_gpus=res.actor_gpus)
+        try:
+            for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
+                for i, result in zip(batch["row"], batch["result"]):
+                    writer.write(result_row(json.loads(result), rows[int(i)].extra, fmt, request.labels))
+        except Exception as exc:
+            if isinstance(exc, NSPZeroError) and not from_ray(exc):
+                raise
+            reraise(exc, ray, f"{input_path}: the Ray job failed")
+            raise
+    return len(rows)
