@@ -282,12 +282,11 @@ def test_run_server_without_the_extra_says_what_to_install(monkeypatch):
 
 
 def test_cli_serve_command_passes_its_options(monkeypatch):
-    import nspzero.cli_serve  # noqa: F401  (registers `serve` until nspzero.cli imports it itself)
     from nspzero import cli, serve
 
     seen = {}
     monkeypatch.setattr(serve, "run_server", lambda model, **kw: seen.update(model=model, **kw))
     cli.main(["serve", "--model", "m", "--port", "8123", "--max-texts", "5", "--max-labels", "6",
-              "--max-text-chars", "7", "--batch-size", "3", "--max-length", "64"])
+              "--max-text-chars", "7", "--batch-size", "3", "--max-length", "64", "--max-pairs", "99"])
     assert seen == dict(model="m", host="127.0.0.1", port=8123, dtype="float32", device=None, max_length=64,
-                        batch_size=3, max_texts=5, max_labels=6, max_text_chars=7)
+                        batch_size=3, max_texts=5, max_labels=6, max_text_chars=7, max_pairs=99, compile=False)
