@@ -23,6 +23,7 @@ from .report import results_markdown
 from .scorer import NSPScorer, Pair
 from .tasks.base import Example, Task
 from .candidates import split_by
+from .sampling import label_counts, stratified_sample
 from .tasks.registry import FEWCLUE, load_task
 
 
@@ -35,7 +36,9 @@ class EvalSettings:
     tasks: Sequence[str] = FEWCLUE
     split: Optional[str] = None        # None: each task's test split (test_public)
     dev_split: Optional[str] = None    # None: each task's dev split (dev_few_all)
-    limit: Optional[int] = None
+    limit: Optional[int] = None         # a stratified sample of this many examples per split (or the first N: head)
+    seed: int = 0
+    head: bool = False
     soft_positions: Optional[bool] = None  # None: as the task config says (on for ChID)
     prompt_overrides: dict[str, str] = field(default_factory=dict)
     fields: dict[str, str] = field(default_factory=dict)  # role → data field, for every task having the role
@@ -78,6 +81,23 @@ def score_examples(task: Task, examples: Sequence[Example], scoring: CachedScori
     return list(split_by(flat, [len(pairs) for pairs in per_example]))
 
 
+def read_split(task: Task, settings: EvalSettings, split: str) -> tuple[list[Example], Optional[dict]]:
+    """A split's examples: all of them, the first `limit` (`head`), or a stratified sample of
+    `limit` by the task's strata (gold labels) that is the same on every machine; with a
+    description of the sample for results.json (None when every example is used)."""
+    if settings.limit is None:
+        return task.read(settings.data_dir, split), None
+    if settings.head:
+        examples = task.read(settings.data_dir, split, settings.limit)
+        return examples, {"method": "head", "n": len(examples), "indexes": [e.index for e in examples]}
+    examples = task.read(settings.data_dir, split)
+    strata = [task.stratum(e) for e in examples]
+    keep = stratified_sample(strata, settings.limit, settings.seed)
+    return [examples[i] for i in keep], {
+        "method": "stratified", "seed": settings.seed, "n": len(keep), "of": len(examples),
+        "per_label": label_counts(strata, keep), "indexes": [examples[i].index for i in keep]}
+
+
 def run_task(task: Task, settings: EvalSettings, scoring: CachedScoring) -> tuple[dict, list[dict]]:
     """Run one task; returns (its results entry, its prediction rows)."""
     config = task.config
@@ -85,12 +105,12 @@ def run_task(task: Task, settings: EvalSettings, scoring: CachedScoring) -> tupl
     scored_before = scoring.scored
     scoring.requested.clear()
     split = settings.split or config.test_split
-    test = task.read(settings.data_dir, split, settings.limit)
+    test, sample = read_split(task, settings, split)
     test_scores = score_examples(task, test, scoring, f"{config.name} {split}")
     dev_scores = None
     if task.needs_dev:
         dev_split = settings.dev_split or config.dev_split
-        dev = task.read(settings.data_dir, dev_split, settings.limit)
+        dev, dev_sample = read_split(task, settings, dev_split)
         dev_scores = score_examples(task, dev, scoring, f"{config.name} {dev_split}")
     decision = task.decide(test, test_scores, dev_scores)
     extra = task.extra_results(test, test_scores, decision,
@@ -105,6 +125,8 @@ def run_task(task: Task, settings: EvalSettings, scoring: CachedScoring) -> tupl
                   "split": split, "prompt": task.prompt.key, "type": config.type, "reference": config.reference})
     if task.needs_dev:
         entry["dev_split"] = settings.dev_split or config.dev_split
+    if sample is not None:
+        entry["sample"] = sample if not task.needs_dev else {"test": sample, "dev": dev_sample}
     entry.update(task.describe())
     entry.update(decision.extra)
     entry.update(extra)
@@ -139,6 +161,8 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
                      "split": settings.split or "each task's test split (FewCLUE: test_public)",
                      "dev_split": settings.dev_split or "each task's dev split (FewCLUE: dev_few_all)",
                      "limit": settings.limit,
+                     "sample": None if settings.limit is None else ("head" if settings.head else
+                                                                     f"stratified, seed {settings.seed}"),
                      "max_length": scorer.max_length, "dtype": scorer.dtype, "batch_size": scorer.batch_size,
                      "device": str(scorer.device), "engine": engine_name, "soft_positions": settings.soft_positions,
                      "compare_prompts": settings.compare_prompts, "calibration": list(settings.calibration)},

@@ -17,7 +17,10 @@ def eval_cmd(
     tasks: str = typer.Option("all", help="'all' (the nine FewCLUE tasks) or a list such as eprstmt,tnews."),
     split: Optional[str] = typer.Option(None, help="Split to report (default: each task's, test_public)."),
     dev_split: Optional[str] = typer.Option(None, help="Split S-C tasks learn thresholds on (default dev_few_all)."),
-    limit: Optional[int] = typer.Option(None, help="Keep the first N examples of every split file read."),
+    limit: Optional[int] = typer.Option(None, help="A quick run: N examples of every split read, sampled so that "
+                                                   "every label keeps its share (the same sample on every machine)."),
+    seed: int = typer.Option(0, help="--limit: which stratified sample (recorded in results.json)."),
+    head: bool = typer.Option(False, "--head", help="--limit: take the first N examples instead of a stratified sample."),
     output_dir: str = typer.Option("nspzero-results", "--output-dir", "-o", help="Where results and the cache go."),
     soft_positions: bool = typer.Option(True, "--soft-positions/--no-soft-positions",
                                         help="ChID: put the idiom's position ids at the blank (docs/method.md)."),
@@ -59,7 +62,10 @@ def eval_cmd(
             raise UsageError(f"--calibrate {c!r}: choose from {', '.join(CALIBRATIONS)}")
     check_engine(engine, ray_address, num_actors)
     fields = {role: value for role, value in (("text", text_field), ("label", label_field)) if value}
+    if head and limit is None:
+        raise UsageError("--head takes the first --limit N examples; add --limit N")
     settings = EvalSettings(data_dir=data_dir, tasks=names, split=split, dev_split=dev_split, limit=limit,
+                            seed=seed, head=head,
                             soft_positions=soft_positions, prompt_overrides=overrides, fields=fields,
                             compare_prompts=compare_prompts, calibration=calibration, plots=plots)
     engine_scorer = contextlib.nullcontext()

@@ -103,6 +103,10 @@ class Task:
     def check_example(self, example: Example) -> None:
         """Raise DataError for an example the task cannot use (e.g. an unknown gold label)."""
 
+    def stratum(self, example: Example) -> Any:
+        """What a stratified sample (`eval --limit`) keeps the shares of: the gold label."""
+        return example.gold
+
     def read(self, data_dir: str, split: str, limit: Optional[int] = None) -> list[Example]:
         """The first `limit` examples of a split, each field found by its dotted path."""
         path = split_path(data_dir, self.config, split)

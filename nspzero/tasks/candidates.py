@@ -112,6 +112,10 @@ class ClozeTask(CandidatesTask):
     def describe(self) -> dict[str, Any]:
         return {"soft_positions": self.config.soft_positions}
 
+    def stratum(self, example: Example) -> Any:
+        """The answer's position among the candidates (the gold idiom differs in every example)."""
+        return example.fields["answer"]
+
     def gold_of(self, record: dict, fields: dict[str, Any], where: str) -> str:
         candidates, answer = fields["candidates"], fields["answer"]
         if not isinstance(candidates, list) or not candidates or not all(isinstance(c, str) for c in candidates):
