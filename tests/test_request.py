@@ -1,0 +1,169 @@
+"""The one request: its rules, and the proof that every front door (Python, CLI, HTTP server, Ray)
+gives the same answer for the same request."""
+import json
+
+import pytest
+
+from nspzero.errors import UsageError
+from nspzero.request import build_request, check_text, has_content
+
+from conftest import run_cli
+
+
+# ---- the rules -------------------------------------------------------------------------------------
+def test_a_prompt_set_gives_everything_and_explicit_arguments_override_it():
+    r = build_request(prompt="eprstmt:review-suffix")
+    assert (r.labels, r.placement, r.templates, r.combine) == (("Negative", "Positive"), "suffix", ("总之{label}",), "mean")
+    assert r.prompts == (("总之很差",), ("总之很好",))
+    assert r.candidates("东西").pairs[0].first == "东西"  # suffix: the text comes first
+    r = build_request(prompt="eprstmt:review-suffix", placement="prefix", template="{label}", combine="logmean")
+    assert (r.placement, r.templates, r.combine) == ("prefix", ("{label}",), "logmean")
+    assert r.candidates("东西").pairs[0].first == "很差"
+    assert build_request(prompt="eprstmt:review-ensemble").combine == "logmean"  # the variant's own rule is kept
+    assert build_request(prompt="tnews", labels=["news_sports", "news_game"]).labels == ("news_sports", "news_game")
+
+
+def test_a_request_renders_every_template_and_word_once_per_label():
+    r = build_request({"pos": ["很好", "不错"], "neg": "很差"}, template=["东西{label}", "这次{label}"])
+    assert r.prompts == (("东西很好", "东西不错", "这次很好", "这次不错"), ("东西很差", "这次很差"))
+    assert r.pairs_per_text == 6
+    cands = r.candidates("我买的手机")
+    assert cands.names == ("pos", "neg") and cands.counts == (4, 2) and len(cands.pairs) == 6
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(), "no labels given"),
+    (dict(labels=["a"]), "only one label"),
+    (dict(labels=["a", "b"], threshold=True), "threshold"),
+    (dict(labels=["a", "b"], multi_label="yes"), "multi_label must be true or false"),
+    (dict(labels=["a", "b"], combine="max"), "combine must be one of mean, logmean"),
+    (dict(labels=["a", "b"], template=5), "template must be a string"),
+    (dict(prompt="tnews", labels={"a": "b"}), "labels must be a list of its label names"),
+    (dict(prompt="tnews", labels=["sports"]), "labels 'sports' not in prompt tnews"),
+    (dict(prompt="ocnli"), "sentence-pair prompt"),
+    (dict(prompt=""), "prompt must be the name of a prompt set"),
+])
+def test_bad_requests_are_refused_before_any_model_loads(kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        build_request(**kwargs)
+
+
+def test_the_server_takes_only_named_prompt_sets(tmp_path):
+    with pytest.raises(UsageError, match="only named prompt sets"):
+        build_request(prompt=str(tmp_path / "mine.yaml"), prompt_files=False)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\x00\x00", "\u200b\u200d", "\x07\t\n", "\ufeff"])
+def test_texts_without_visible_content_are_refused(text):
+    assert not has_content(text)
+    with pytest.raises(UsageError, match="is empty"):
+        check_text(text, "texts[0]")
+
+
+# ---- every front door gives the same answer ---------------------------------------------------------
+TEXTS = ["今天比赛球队赢了", "这次买的东西很好", "市场上涨公司发布手机"]
+REQUESTS = {
+    "labels-and-template": dict(labels=["体育", "财经", "科技"], template="这是一则{label}新闻"),
+    "variant-with-logmean": dict(prompt="eprstmt:review-ensemble"),
+    "placement-override": dict(prompt="eprstmt:review-suffix", placement="prefix"),
+    "multi-label": dict(labels=["体育", "财经"], multi_label=True, threshold=0.4),
+}
+
+
+def _cli_args(kw: dict) -> list[str]:
+    args = []
+    if "labels" in kw:
+        args += ["--labels", ",".join(kw["labels"])]
+    for name in ("prompt", "template", "placement", "threshold"):
+        if name in kw:
+            args += [f"--{name}", str(kw[name])]
+    if kw.get("multi_label"):
+        args.append("--multi-label")
+    return args
+
+
+@pytest.fixture(scope="module")
+def decisive_clf(decisive_model_dir):
+    """A tiny model whose scores spread (0.75-0.9), so a 1e-5 agreement means the same request."""
+    from nspzero import NSPClassifier
+
+    return NSPClassifier.from_pretrained(decisive_model_dir, device="cpu", max_length=64, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def through_every_door(decisive_model_dir, decisive_clf, tmp_path_factory):
+    """{door: {request name: [result dicts]}} for Python, the CLI, the HTTP server and Ray."""
+    from fastapi.testclient import TestClient
+
+    from nspzero.serve import create_app
+
+    model_dir, clf = decisive_model_dir, decisive_clf
+    tmp = tmp_path_factory.mktemp("doors")
+    src = tmp / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(TEXTS)),
+                   encoding="utf-8")
+    doors: dict = {"python": {}, "cli": {}, "server": {}, "ray": {}}
+    for name, kw in REQUESTS.items():
+        doors["python"][name] = [r.to_dict() for r in clf.classify(TEXTS, **kw)]
+    with TestClient(create_app(clf)) as client:
+        for name, kw in REQUESTS.items():
+            response = client.post("/classify", json={"texts": TEXTS, **kw})
+            assert response.status_code == 200, response.text
+            doors["server"][name] = response.json()["results"]
+    capsys = _Capture()
+    for name, kw in REQUESTS.items():
+        out = tmp / f"cli-{name}.jsonl"
+        code, _, err = run_cli(["classify", "-m", model_dir, "--max-length", "64", "-i", str(src), "-o", str(out)]
+                               + _cli_args(kw), capsys)
+        assert code == 0, err
+        doors["cli"][name] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    try:
+        import ray
+    except ImportError:
+        doors.pop("ray")
+        return doors
+    from nspzero.distributed import classify_with_ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        for name, kw in REQUESTS.items():
+            out = tmp / f"ray-{name}.jsonl"
+            classify_with_ray(str(src), str(out), model_dir, **kw, max_length=64, batch_size=4, device="cpu")
+            doors["ray"][name] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    finally:
+        ray.shutdown()
+    return doors
+
+
+class _Capture:
+    """A stand-in for pytest's capsys where outputs go to files (run_cli reads it once per call)."""
+
+    def readouterr(self):
+        class Out:
+            out = err = ""
+        return Out()
+
+
+@pytest.mark.parametrize("door", ["cli", "server", "ray"])
+@pytest.mark.parametrize("name", list(REQUESTS))
+def test_every_front_door_gives_the_python_answer(through_every_door, door, name):
+    if door not in through_every_door:
+        pytest.skip("Ray is not installed")
+    expected, got = through_every_door["python"][name], through_every_door[door][name]
+    assert [r["text"] for r in got] == TEXTS
+    for want, have in zip(expected, got):
+        assert have["label"] == want["label"]
+        assert list(have["scores"]) == list(want["scores"])  # the same labels, best first
+        assert max(abs(have["scores"][k] - want["scores"][k]) for k in want["scores"]) <= 1e-5
+
+
+def test_the_overrides_took_effect(through_every_door, decisive_clf):
+    """The placement override and the variant's logmean change the scores by far more than the
+    doors' 1e-5 tolerance: the doors agree on the overridden request, not on a shared default."""
+    python = through_every_door["python"]
+    suffix = [r.to_dict() for r in decisive_clf.classify(TEXTS, prompt="eprstmt:review-suffix")]
+    assert max(abs(a["scores"][k] - b["scores"][k])
+               for a, b in zip(python["placement-override"], suffix) for k in a["scores"]) > 1e-2
+    mean = [r.to_dict() for r in decisive_clf.classify(TEXTS, prompt="eprstmt:review-ensemble", combine="mean")]
+    assert max(abs(a["scores"][k] - b["scores"][k])
+               for a, b in zip(python["variant-with-logmean"], mean) for k in a["scores"]) > 1e-4
