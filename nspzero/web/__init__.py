@@ -84,7 +84,10 @@ def mount_web(app: Any, *, max_texts: int = 256, max_labels: int = 256, max_text
 
     @app.get("/", include_in_schema=False)
     async def index() -> Response:
-        return Response(asset_text("index.html"), media_type=ASSETS["index.html"],
+        page = asset_text("index.html")
+        if results_dir is not None:  # link the eval report
+            page = page.replace('<span id="report-link" hidden>', '<span id="report-link">')
+        return Response(page, media_type=ASSETS["index.html"],
                         headers={"Cache-Control": "no-cache"})
 
     @app.get("/static/{name}", include_in_schema=False)
@@ -105,7 +108,7 @@ def mount_web(app: Any, *, max_texts: int = 256, max_labels: int = 256, max_text
         return limits
 
     if results_dir is not None:
-        @app.api_route("/report", methods=["GET", "HEAD"], include_in_schema=False)
+        @app.get("/report", include_in_schema=False)
         async def report() -> HTMLResponse:
             from ..html_report import render_report
 

@@ -398,7 +398,6 @@
     } catch (err) {
       $("prompt-info").textContent = "could not load the prompt sets (" + err.message + ")";
     }
-    fetch("report", { method: "HEAD" }).then((r) => { if (r.ok) $("report-link").hidden = false; }).catch(() => {});
   }
 
   function setMode(mode) {
