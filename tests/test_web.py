@@ -301,3 +301,26 @@ def test_docs_render_offline(browser, server, shots):
     context.close()
     assert requests.external() == []
     assert any("/docs-static/swagger-ui-bundle.js" in u for u in requests.urls)
+
+
+def test_mount_web_can_show_an_eval_report(tmp_path):
+    """`mount_web(app, results_dir=OUT)` (for `nspzero serve --results OUT`): GET /report, linked from /."""
+    import fastapi
+    from fastapi.testclient import TestClient
+
+    from nspzero.web import mount_web
+
+    (tmp_path / "results.json").write_text(json.dumps({
+        "model": "tiny", "settings": {}, "tasks": {"eprstmt": {"accuracy": 0.5, "examples": 2, "type": "classification"}}}),
+        encoding="utf-8")
+    (tmp_path / "eprstmt.predictions.jsonl").write_text(
+        '{"index": 0, "gold": "Positive", "prediction": "Positive", "scores": {"Positive": 0.9, "Negative": 0.1}}\n'
+        '{"index": 1, "gold": "Negative", "prediction": "Positive", "scores": {"Positive": 0.8, "Negative": 0.3}}\n',
+        encoding="utf-8")
+    app = fastapi.FastAPI(docs_url=None, redoc_url=None)
+    mount_web(app, results_dir=tmp_path)
+    with TestClient(app) as c:
+        page = c.get("/").text
+        assert '<span id="report-link">' in page and 'href="report"' in page
+        report = c.get("/report")
+        assert report.status_code == 200 and "nspzero zero-shot eval" in report.text and "Positive" in report.text
