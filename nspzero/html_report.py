@@ -140,6 +140,12 @@ def _td_num(text: str, cls: str = "num") -> str:
 
 # ---------------------------------------------------------------- sections
 
+def _facts(facts: Sequence[tuple[str, str]]) -> str:
+    """Key: value pairs in one wrapping line (values are HTML already)."""
+    return ('<p class="facts">' + "".join(f'<span class="fact"><span class="k">{_e(k)}:</span> {v}</span>'
+                                          for k, v in facts) + "</p>")
+
+
 def _header(results: dict) -> str:
     settings = results.get("settings") or {}
     versions = results.get("versions") or {}
@@ -159,7 +165,7 @@ def _header(results: dict) -> str:
                      f"not comparable to the paper.</p>")
     return (f"<header><h1>nspzero zero-shot eval — <code>{_e(results.get('model', '?'))}</code></h1>"
             f"<p class=\"headline\">{headline}. Accuracy in %.</p>"
-            + "<dl class=\"facts\">" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
+            + _facts(facts)
             + "".join(notes) + "</header>")
 
 
@@ -232,8 +238,7 @@ def _task_section(out: Path, results: dict, name: str, entry: dict) -> str:
         facts.append(("thresholds from", f"{_e(entry['dev_split'])} ({_e(entry.get('dev_examples', '?'))} examples)"))
     facts += [("pairs", _e(entry.get("pairs", "?"))), ("seconds", _e(entry.get("seconds", "?")))]
     parts = [f'<section class="task" id="task-{_e(name)}" data-testid="task-{_e(name)}">'
-             f"<h2>{_e(name)}</h2><dl class=\"facts\">"
-             + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"]
+             f"<h2>{_e(name)}</h2>" + _facts(facts)]
     if rows is None:
         parts.append(f'<p class="warn">No {_e(name)}.predictions.jsonl in this folder: no per-example views.</p>')
     elif entry.get("type") == "cloze" or _is_cloze(rows):
@@ -287,26 +292,36 @@ def _confusion(rows: list[dict], entry: dict) -> str:
             matrix[g][p] += 1
     top = max((v for row in matrix for v in row), default=0) or 1
     small = " small" if n > 20 else ""
-    out = [f'<h3>Confusion matrix</h3><p class="hint">Rows: gold label; columns: prediction. '
-           f'Diagonal cells are correct.</p><div class="scroll"><table class="confusion{small}" '
+    out = [f'<h3>Confusion matrix</h3><p class="hint">Rows: gold label; columns: prediction'
+           f'{" (numbered as the rows)" if n > 20 else ""}. Diagonal cells are correct.</p><div class="scroll"><table class="confusion{small}" '
            f'data-testid="confusion"><thead><tr><th class="corner">gold \\ predicted</th>']
-    out += [f'<th class="col" title="{_e(c)}"><span>{_e(_short(c, 24))}</span></th>' for c in classes]
+    # many classes (IFLYTEK's 119): columns are numbered, the rows carry number and name
+    numbered = n > 20
+    out += [f'<th class="col" title="{_e(c)}">{j + 1 if numbered else _e(_short(c, 24))}</th>'
+            for j, c in enumerate(classes)]
     out.append("<th>n</th><th>recall</th></tr></thead><tbody>")
     for i, c in enumerate(classes):
         total = sum(matrix[i])
         recall = f"{100 * matrix[i][i] / total:.0f}%" if total else "—"
         cells = []
         for j, v in enumerate(matrix[i]):
+            if not v:  # empty cells stay bare: a 119-class table has 14,161 of them
+                cells.append('<td class="diag"></td>' if i == j else "<td></td>")
+                continue
             alpha = v / top
-            colour = f"rgba(31,157,85,{0.15 + 0.75 * alpha:.2f})" if i == j and v else \
-                (f"rgba(47,111,222,{0.1 + 0.8 * alpha:.2f})" if v else "transparent")
-            ink = " light" if alpha > 0.55 else ""
-            cls = ("diag" if i == j else "") + ink
+            colour = f"rgba(31,157,85,{0.15 + 0.75 * alpha:.2f})" if i == j else f"rgba(47,111,222,{0.1 + 0.8 * alpha:.2f})"
+            cls = ("diag" if i == j else "") + (" light" if alpha > 0.55 else "")
             cells.append(f'<td class="{cls.strip()}" style="background:{colour}" '
-                         f'title="gold {_e(c)} → {_e(classes[j])}: {v}">{v if v else ""}</td>')
-        out.append(f'<tr><th class="row" title="{_e(c)}">{_e(_short(c, 24))}</th>' + "".join(cells)
+                         f'title="gold {_e(c)} → {_e(classes[j])}: {v}">{v}</td>')
+        name = f"{i + 1} {_short(c, 24)}" if numbered else _short(c, 24)
+        out.append(f'<tr><th class="row" title="{_e(c)}">{_e(name)}</th>' + "".join(cells)
                    + f'<td class="num">{total}</td><td class="num">{recall}</td></tr>')
     out.append("</tbody></table></div>")
+    confusions = sorted(((matrix[i][j], i, j) for i in range(n) for j in range(n) if i != j and matrix[i][j]),
+                        key=lambda t: (-t[0], t[1], t[2]))[:5]
+    if confusions:
+        out.append('<p class="hint">Most frequent confusions (gold → predicted): '
+                   + ", ".join(f"{_e(classes[i])} → {_e(classes[j])} ({v})" for v, i, j in confusions) + ".</p>")
     return "".join(out)
 
 
@@ -506,8 +521,7 @@ body{margin:0}main{max-width:1100px;margin:0 auto;padding:18px 24px 60px}
 header,section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:12px 18px;margin-bottom:16px}
 h1{font-size:21px;margin:4px 0}h2{font-size:18px;margin:4px 0 8px}h3{font-size:15px;margin:16px 0 6px}
 .headline{font-size:16px}.hint{color:var(--muted);font-size:13px}.warn{color:#8a5a00;background:#fff4d6;padding:6px 10px;border-radius:6px}
-dl.facts{display:flex;flex-wrap:wrap;gap:2px 16px;margin:6px 0}dl.facts dt{color:var(--muted)}dl.facts dt::after{content:":"}
-dl.facts dd{margin:0 8px 0 -12px}
+p.facts{margin:6px 0;line-height:1.7}.fact{margin-right:18px;display:inline-block}.fact .k{color:var(--muted)}
 code{background:#eef0f4;padding:0 3px;border-radius:3px;font-size:90%}
 table{border-collapse:collapse;margin:4px 0 8px}th,td{border:1px solid var(--line);padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f0f2f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -517,7 +531,6 @@ table.confusion td{text-align:center;min-width:26px;font-variant-numeric:tabular
 table.confusion td.light{color:#fff}table.confusion th.row{text-align:right;white-space:nowrap}
 table.confusion th.col{vertical-align:bottom;white-space:nowrap}
 table.confusion.small{font-size:10px}table.confusion.small td{min-width:14px;padding:1px 2px}
-table.confusion.small th.col span{writing-mode:vertical-rl}
 svg.chart{max-width:100%;height:auto;display:block}svg .grid{stroke:#e3e6ec}svg .axis{stroke:#9aa3b2}
 svg .tick{font-size:10px;fill:var(--muted)}svg .name{font-size:12px;fill:var(--fg)}svg .val{font-size:10px;fill:var(--muted)}
 svg rect.ours{fill:var(--accent)}svg rect.paper{fill:#b9c0cc}svg .threshold{stroke:#333;stroke-dasharray:5 3}
