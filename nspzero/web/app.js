@@ -146,6 +146,7 @@
   function renderResults(data, ms) {
     const box = $("results");
     box.textContent = "";
+    box.classList.remove("stale");
     const n = data.results.length;
     box.append(el("p", { class: "hint", "data-testid": "timing",
       text: n + " text" + (n === 1 ? "" : "s") + " classified in " + ms.toFixed(0) + " ms" }));
@@ -422,6 +423,7 @@
     } catch (err) {
       $("status").textContent = "";
       showError(err.message, err instanceof ApiError ? fieldOf(err.message) : null);
+      $("results").classList.add("stale");  // earlier answers stay, dimmed: they are not this request's
     } finally {
       button.disabled = false;
     }
