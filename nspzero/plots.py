@@ -1,11 +1,18 @@
 """Diagnostic plots for `nspzero eval`: a confusion matrix per task and, for samples-contrast tasks,
 score histograms with the learned thresholds, so that a poor accuracy can be seen rather than guessed.
+ChID (cloze: each example has its own candidates) gets accuracy by the answer's position instead.
+
+Chinese labels need a CJK font: the first installed one of CJK_FONTS is used (system font files
+matplotlib's cached font list misses are found too). Without one, a single warning says what to
+install, instead of one matplotlib "Glyph missing" warning per character.
 
 matplotlib is an optional extra (`pip install 'nspzero[plots]'`); it is imported only when a plot is
 drawn, so the rest of nspzero never needs it.
 """
 from __future__ import annotations
 
+import functools
+import logging
 import math
 import os
 import warnings
@@ -16,7 +23,12 @@ import numpy as np
 
 from .io import atomic_write
 
+log = logging.getLogger("nspzero")
+
 INSTALL_HINT = "plots need matplotlib: pip install 'nspzero[plots]'"
+NO_CJK_FONT = ("no CJK font found: Chinese labels in the plots show as empty boxes; install one, e.g. "
+               "`apt-get install fonts-noto-cjk` (Debian/Ubuntu), `dnf install google-noto-sans-cjk-fonts` "
+               "(Fedora) or `brew install --cask font-noto-sans-cjk` (macOS), then re-run")
 MAX_CELL_TEXT = 30        # above this many classes the confusion cells carry no counts
 MAX_LABEL_CHARS = 24      # longer class names are shortened on the axes
 
@@ -24,6 +36,10 @@ MAX_LABEL_CHARS = 24      # longer class names are shortened on the axes
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
              "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Microsoft YaHei", "SimHei", "PingFang SC",
              "Heiti SC", "Hiragino Sans GB", "Droid Sans Fallback", "Arial Unicode MS")
+# File names of those fonts, for system fonts installed after matplotlib cached its font list.
+CJK_FILE_HINTS = ("notosanscjk", "notoserifcjk", "notosanssc", "sourcehansans", "wqy-microhei", "wqy-zenhei",
+                  "msyh", "simhei", "pingfang", "droidsansfallback", "arialuni")
+_warned_no_cjk = False
 
 
 def plots_available() -> bool:
@@ -37,7 +53,8 @@ def plots_available() -> bool:
 
 def write_task_plots(out_dir: str | os.PathLike[str], task: str, rows: Sequence[dict], entry: dict,
                      model: Optional[str] = None) -> list[Path]:
-    """Write `<task>.confusion.png` (always) and `<task>.scores.png` (samples-contrast tasks).
+    """Write `<task>.confusion.png` and, for samples-contrast tasks, `<task>.scores.png`; a cloze
+    task (ChID: candidates differ per example) gets `<task>.positions.png` instead of a confusion matrix.
 
     `rows` are the task's prediction rows (`gold`, `prediction`, and `scores` or `score`); `entry`
     is its results entry (`accuracy`, and for samples-contrast `thresholds` and `label_order`).
@@ -51,8 +68,14 @@ def write_task_plots(out_dir: str | os.PathLike[str], task: str, rows: Sequence[
     rows = list(rows)
     title = _title(task, rows, entry, model if model is not None else entry.get("model"))
     written = []
-    with plt.rc_context(_font_rc()), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Glyph .* missing from")  # no CJK font installed
+    texts = [title] + [str(c) for c in _classes(rows, entry)] if not _is_cloze(rows, entry) else [title]
+    with plt.rc_context(_font_rc(needs_cjk=any(_is_cjk(t) for t in texts))), warnings.catch_warnings():
+        # without a CJK font, _font_rc has said so once; matplotlib would repeat it per character
+        warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
+        if _is_cloze(rows, entry):
+            fig = _positions_figure(plt, rows, title)
+            written.append(_save(plt, fig, out / f"{task}.positions.png"))
+            return written
         fig = _confusion_figure(plt, rows, entry, title)
         written.append(_save(plt, fig, out / f"{task}.confusion.png"))
         if _is_samples_contrast(rows, entry):
@@ -71,12 +94,48 @@ def _pyplot() -> Any:
     return plt
 
 
-def _font_rc() -> dict[str, Any]:
-    """DejaVu Sans first, then any installed CJK family as a per-glyph fallback."""
+def _is_cjk(text: str) -> bool:
+    """Whether `text` has a character from the CJK blocks (which DejaVu Sans lacks)."""
+    return any("\u2e80" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af" or "\uf900" <= ch <= "\ufaff"
+               or "\uff00" <= ch <= "\uffef" for ch in text)
+
+
+@functools.lru_cache(maxsize=1)
+def cjk_font() -> Optional[str]:
+    """The family name of an installed CJK font (CJK_FONTS order), or None.
+
+    matplotlib caches its font list once; a font installed later is found by its file name among
+    the system fonts and registered (`fontManager.addfont`)."""
     from matplotlib import font_manager
 
     installed = {f.name for f in font_manager.fontManager.ttflist}
-    return {"font.family": ["DejaVu Sans"] + [name for name in CJK_FONTS if name in installed]}
+    for name in CJK_FONTS:
+        if name in installed:
+            return name
+    found = []
+    for path in font_manager.findSystemFonts():
+        stem = os.path.basename(path).lower().replace("_", "").replace(" ", "")
+        if any(hint in stem for hint in CJK_FILE_HINTS):
+            try:
+                font_manager.fontManager.addfont(path)
+                found.append(font_manager.FontProperties(fname=path).get_name())
+            except Exception:  # noqa: BLE001 - an unreadable font file is just not a candidate
+                continue
+    for name in CJK_FONTS:
+        if name in found:
+            return name
+    return found[0] if found else None
+
+
+def _font_rc(needs_cjk: bool = True) -> dict[str, Any]:
+    """DejaVu Sans first, then an installed CJK family as the per-glyph fallback; when the text
+    needs one and none is installed, one warning (per process) says what to install."""
+    global _warned_no_cjk
+    family = cjk_font()
+    if family is None and needs_cjk and not _warned_no_cjk:
+        log.warning(NO_CJK_FONT)
+        _warned_no_cjk = True
+    return {"font.family": ["DejaVu Sans"] + ([family] if family else [])}
 
 
 def _title(task: str, rows: list[dict], entry: dict, model: Optional[str]) -> str:
@@ -143,6 +202,61 @@ def _confusion_figure(plt: Any, rows: list[dict], entry: dict, title: str) -> An
                 value = matrix[i, j]
                 ax.text(j, i, str(value), ha="center", va="center", fontsize=cell_size,
                         color="white" if value > dark else ("0.6" if value == 0 else "black"))
+    fig.tight_layout()
+    return fig
+
+
+def _is_cloze(rows: list[dict], entry: dict) -> bool:
+    """ChID-like: typed 'cloze', or rows whose candidate sets (their scores' keys) differ."""
+    if entry.get("type") == "cloze":
+        return True
+    return bool(rows) and all(isinstance(r.get("scores"), dict) and r.get("gold") in r["scores"] for r in rows) \
+        and len({tuple(r["scores"]) for r in rows}) > 1
+
+
+def _positions_figure(plt: Any, rows: list[dict], title: str) -> Any:
+    """Cloze: accuracy by the answer's position among the candidates (left), and where answers
+    and predictions fall (right) — a position bias shows as one tall prediction bar."""
+    answers: dict[int, list[int]] = {}
+    predicted: dict[int, int] = {}
+    for r in rows:
+        scores = r.get("scores")
+        if not isinstance(scores, dict) or r.get("gold") not in scores:
+            continue
+        names = list(scores)
+        pos = names.index(r["gold"]) + 1
+        answers.setdefault(pos, []).append(int(r.get("prediction") == r.get("gold")))
+        if r.get("prediction") in names:
+            p = names.index(r["prediction"]) + 1
+            predicted[p] = predicted.get(p, 0) + 1
+    positions = sorted(set(answers) | set(predicted))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=130)
+    fig.suptitle(title, fontsize=11)
+    if not positions:
+        for ax in (left, right):
+            ax.text(0.5, 0.5, "no examples", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+        return fig
+    accuracy = [float(np.mean(answers[p])) if answers.get(p) else 0.0 for p in positions]
+    bars = left.bar(positions, accuracy, color="#2f6fde")
+    for bar, p in zip(bars, positions):
+        left.annotate(f"n={len(answers.get(p, []))}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                      ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+    left.set_ylim(0, 1.1)
+    left.set_xticks(positions)
+    left.set_xlabel("position of the answer among the candidates")
+    left.set_ylabel("accuracy")
+    left.set_title("accuracy by answer position", fontsize=10)
+    width = 0.4
+    right.bar([p - width / 2 for p in positions], [len(answers.get(p, [])) for p in positions], width,
+              label="answers here", color="#1f9d55")
+    right.bar([p + width / 2 for p in positions], [predicted.get(p, 0) for p in positions], width,
+              label="predictions here", color="#e07b39")
+    right.set_xticks(positions)
+    right.set_xlabel("candidate position")
+    right.set_ylabel("examples")
+    right.set_title("where answers and predictions fall", fontsize=10)
+    right.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -282,7 +282,7 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
 
     from . import __version__
 
-    app = fastapi.FastAPI(title="nspzero", version=__version__, lifespan=lifespan,
+    app = fastapi.FastAPI(title="nspzero", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                           description="Zero-shot text classification with BERT's next-sentence-prediction head.")
     app.state.classifier = classifier
     app.state.batcher = batcher
@@ -339,6 +339,9 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
             return JSONResponse({"detail": str(exc)}, status_code=500)
         return JSONResponse({"results": [r.to_dict() for r in results]})
 
+    from .web import mount_web  # the page at /, GET /prompts and /limits, /docs and /redoc with local assets
+
+    mount_web(app, max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars)
     return app
 
 

@@ -133,3 +133,63 @@ def test_missing_matplotlib_raises_with_install_hint(tmp_path, monkeypatch):
         write_task_plots(tmp_path, "tnews", cc_rows(["x", "y"], 4), {"accuracy": 0.5})
     assert str(info.value) == "plots need matplotlib: pip install 'nspzero[plots]'"
     assert list(tmp_path.iterdir()) == []
+
+
+def chid_rows(n=14, seed=5):
+    rng = random.Random(seed)
+    idioms = ["严阵以待", "改朝换代", "不共戴天", "天南海北", "物归原主", "波谲云诡", "高视阔步"]
+    rows = []
+    for i in range(n):
+        candidates = idioms[: 5 + i % 3]  # 5, 6 or 7 candidates: they differ per example
+        scores = {c: rng.random() for c in candidates}
+        gold = candidates[i % len(candidates)]
+        rows.append({"index": i, "gold": gold, "prediction": max(scores, key=scores.get), "scores": scores})
+    return rows
+
+
+def test_cloze_task_gets_answer_positions_instead_of_a_confusion_matrix(tmp_path):
+    rows = chid_rows()
+    entry = {"accuracy": accuracy(rows), "examples": len(rows), "type": "cloze"}
+    written = write_task_plots(tmp_path, "chid", rows, entry, model="m")
+    assert written == [tmp_path / "chid.positions.png"]
+    assert_png(written[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chid.positions.png"]
+    # recognised from the rows alone too (candidates differ per example)
+    assert plots._is_cloze(rows, {}) and not plots._is_cloze(cc_rows(["a", "b"], 6), {})
+
+
+def test_without_a_cjk_font_one_warning_says_what_to_install(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(plots, "cjk_font", lambda: None)
+    monkeypatch.setattr(plots, "_warned_no_cjk", False)
+    rows = cc_rows(["体育", "财经", "科技"], 12)
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level("WARNING", logger="nspzero"):
+        warnings.simplefilter("always")
+        write_task_plots(tmp_path, "tnews", rows, {"accuracy": accuracy(rows)})
+        write_task_plots(tmp_path, "tnews2", rows, {"accuracy": accuracy(rows)})
+    messages = [r.getMessage() for r in caplog.records if r.name == "nspzero"]
+    assert messages == [plots.NO_CJK_FONT]
+    assert "apt-get install fonts-noto-cjk" in messages[0]
+    assert not [w for w in caught if "Glyph" in str(w.message)]
+
+
+def test_ascii_labels_need_no_cjk_font(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(plots, "cjk_font", lambda: None)
+    monkeypatch.setattr(plots, "_warned_no_cjk", False)
+    rows = cc_rows(["sports", "finance"], 8)
+    with caplog.at_level("WARNING", logger="nspzero"):
+        write_task_plots(tmp_path, "agnews", rows, {"accuracy": accuracy(rows)})
+    assert not [r for r in caplog.records if r.name == "nspzero"]
+
+
+def test_an_installed_cjk_font_is_used(tmp_path):
+    plots.cjk_font.cache_clear()
+    family = plots.cjk_font()
+    if family is None:
+        pytest.skip("no CJK font installed here (e.g. apt-get install fonts-noto-cjk)")
+    assert plots._font_rc(needs_cjk=True)["font.family"] == ["DejaVu Sans", family]
+    from matplotlib import font_manager
+
+    path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    from matplotlib.ft2font import FT2Font
+
+    assert FT2Font(path).get_char_index(ord("体")) != 0  # the font really has the glyph

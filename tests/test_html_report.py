@@ -1,0 +1,183 @@
+"""nspzero/html_report.py: the HTML report of a real eval output folder (the harness on the tiny
+model over the FewCLUE-shaped fixture), checked as text, then opened from disk in Chromium."""
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from browser_fixture import RequestLog, chromium
+from fewclue_fixture import write_fewclue
+from nspzero.errors import DataError
+from nspzero.harness import EvalSettings, evaluate
+from nspzero.html_report import render_report, write_report
+from nspzero.scorer import NSPScorer
+
+TASKS = ["eprstmt", "tnews", "ocnli", "chid", "cluewsc"]
+
+
+@pytest.fixture(scope="module")
+def eval_dir(model_dir, tmp_path_factory):
+    """A real `nspzero eval` output folder: prompt variants and calibration included."""
+    root = tmp_path_factory.mktemp("report-eval")
+    data = write_fewclue(root / "data", n=9)
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=128, batch_size=16)
+    evaluate(scorer, EvalSettings(str(data), TASKS, compare_prompts=True, calibration=["content-free", "prior"]),
+             root / "out")
+    return root / "out"
+
+
+@pytest.fixture(scope="module")
+def report(eval_dir):
+    return write_report(eval_dir)
+
+
+def rows_of(eval_dir, task):
+    return [json.loads(line) for line in (eval_dir / f"{task}.predictions.jsonl").read_text("utf-8").splitlines()]
+
+
+def section(text, task):
+    start = text.index(f'id="task-{task}"')
+    end = text.find('<section class="task"', start)
+    return text[start:end if end > 0 else None]
+
+
+def test_write_report_defaults_to_report_html_and_writes_atomically(eval_dir, report, tmp_path):
+    assert report == eval_dir / "report.html"
+    assert not [p.name for p in eval_dir.iterdir() if p.name.endswith(".tmp")]
+    other = write_report(eval_dir, tmp_path / "sub" / "r.html")
+    assert other == tmp_path / "sub" / "r.html"
+    assert other.read_text(encoding="utf-8") == report.read_text(encoding="utf-8") == render_report(eval_dir)
+
+
+def test_the_report_is_self_contained(report):
+    text = report.read_text(encoding="utf-8")
+    assert not re.search(r"<(script|link|img|iframe)\b", text)  # no script or resource to fetch
+    assert not re.search(r"\b(src|href)=|url\(|@import", text)
+    assert re.findall(r"https?://[^\s\"'<>]+", text) == ["http://www.w3.org/2000/svg"] * text.count("<svg ")
+
+
+def test_results_table_sits_beside_the_papers_rows(eval_dir, report):
+    text = report.read_text(encoding="utf-8")
+    results = json.loads((eval_dir / "results.json").read_text(encoding="utf-8"))
+    table = text[text.index('data-testid="results-table"'):]
+    table = table[:table.index("</table>")]
+    assert "NSP-BERT (paper)" in table and "PET-zero (paper)" in table and "GPT-zero (paper)" in table
+    assert html.escape(results["model"]) in table
+    for task in TASKS:
+        assert f"<th>{task.upper()}</th>" in table
+        assert f"{100 * results['tasks'][task]['accuracy']:.1f}" in table
+    assert "nspzero + content-free calibration" in table and "nspzero + prior calibration" in table
+    assert ">86.9<" in table  # the paper's EPRSTMT
+    bars = text[text.index('data-testid="accuracy-bars"'):]
+    assert bars.count('class="ours"') == len(TASKS) and bars.count('class="paper"') == len(TASKS)
+
+
+def test_confusion_tables_count_the_predictions_with_label_names(eval_dir, report):
+    text = report.read_text(encoding="utf-8")
+    for task in ("eprstmt", "tnews", "ocnli", "cluewsc"):
+        part = section(text, task)
+        assert 'data-testid="confusion"' in part
+        counts = Counter((r["gold"], r["prediction"]) for r in rows_of(eval_dir, task))
+        cells = dict(((g, p), int(n)) for g, p, n in re.findall(r'title="gold (.+?) → (.+?): (\d+)"', part))
+        assert {k: v for k, v in cells.items() if v} == dict(counts)
+    assert "news_sports" in section(text, "tnews")
+
+
+def test_chid_has_answer_positions_not_a_confusion_matrix(eval_dir, report):
+    part = section(report.read_text(encoding="utf-8"), "chid")
+    assert 'data-testid="confusion"' not in part
+    assert 'data-testid="cloze-positions"' in part and 'data-testid="cloze-candidates"' in part
+    rows = rows_of(eval_dir, "chid")
+    by_position = Counter(list(r["scores"]).index(r["gold"]) + 1 for r in rows)
+    table = part[part.index('data-testid="cloze-positions"'):]
+    for position, n in by_position.items():
+        assert re.search(rf'<td class="num">{position}</td><td class="num">{n}</td>', table)
+
+
+def test_samples_contrast_histograms_show_the_learned_thresholds(eval_dir, report):
+    results = json.loads((eval_dir / "results.json").read_text(encoding="utf-8"))
+    text = report.read_text(encoding="utf-8")
+    for task in ("ocnli", "cluewsc"):
+        part = section(text, task)
+        assert 'data-testid="histograms"' in part
+        entry = results["tasks"][task]
+        for t in entry["thresholds"]:
+            assert f"<code>{t!r}</code>" in part
+        assert part.count('class="threshold"') == len(entry["thresholds"])
+        for label in entry["label_order"]:
+            n = sum(r["gold"] == label for r in rows_of(eval_dir, task))
+            assert f"{label} (n={n})" in part
+    assert 'data-testid="histograms"' not in section(text, "tnews")
+
+
+def test_variants_calibration_and_misclassified_examples(eval_dir, report):
+    results = json.loads((eval_dir / "results.json").read_text(encoding="utf-8"))
+    text = report.read_text(encoding="utf-8")
+    tnews = section(text, "tnews")
+    for name in results["tasks"]["tnews"]["variants"]:
+        assert f"<td>{name}" in tnews
+    assert "ensemble-logmean" in tnews and 'data-testid="calibration"' in tnews
+    assert 'data-testid="variants"' not in section(text, "ocnli")
+    for task in TASKS:
+        wrong = [r for r in rows_of(eval_dir, task) if r["gold"] != r["prediction"]]
+        part = section(text, task)
+        if wrong:
+            table = part[part.index('data-testid="misclassified"'):]
+            assert table.count("<tr>") - 1 == min(5, len(wrong))
+    # the texts are read back from the eval's data folder
+    assert "今天比赛球队赢了" in text or "市场上涨公司发布手机" in text
+
+
+def test_without_the_data_folder_the_examples_show_indices_only(eval_dir, tmp_path):
+    copy = tmp_path / "moved"
+    shutil.copytree(eval_dir, copy, ignore=shutil.ignore_patterns("cache", "report.html"))
+    results = json.loads((copy / "results.json").read_text(encoding="utf-8"))
+    results["settings"]["data_dir"] = str(tmp_path / "gone")
+    (copy / "results.json").write_text(json.dumps(results, ensure_ascii=False), encoding="utf-8")
+    (copy / "tnews.predictions.jsonl").unlink()
+    text = render_report(copy)
+    assert "text not available" in text
+    assert "No tnews.predictions.jsonl in this folder" in text
+
+
+def test_missing_or_broken_results_are_one_line_errors(tmp_path):
+    with pytest.raises(DataError, match=r"results.json: missing; give the --output-dir of an `nspzero eval` run"):
+        write_report(tmp_path)
+    (tmp_path / "results.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(DataError, match=r"results.json: not valid JSON"):
+        write_report(tmp_path)
+    with pytest.raises(DataError, match=r"no such folder"):
+        write_report(tmp_path / "nope")
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_the_report_opens_from_disk_in_a_browser(report, tmp_path_factory):
+    shots = tmp_path_factory.mktemp("report-screenshots")
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1200, "height": 1000})
+        requests = RequestLog(context)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(report.as_uri())
+        table = page.get_by_test_id("results-table")
+        assert table.is_visible()
+        assert table.locator("tbody tr").count() == 1 + 2 + 3  # ours, two calibrations, three paper rows
+        assert page.get_by_test_id("confusion").count() == len(TASKS) - 1  # not for chid
+        assert page.get_by_test_id("cloze-positions").is_visible()
+        assert page.get_by_test_id("histograms").count() == 2
+        box = page.get_by_test_id("accuracy-bars").bounding_box()
+        assert box["width"] > 300 and box["height"] > 100
+        page.screenshot(path=str(shots / "report-top.png"))
+        page.screenshot(path=str(shots / "report-full.png"), full_page=True)
+        page.locator("#task-ocnli").screenshot(path=str(shots / "report-ocnli.png"))
+        context.close()
+    assert errors == []
+    assert requests.urls and all(u.startswith("file://") for u in requests.urls), requests.urls
+    assert requests.external() == []
