@@ -261,7 +261,8 @@ def _validation_detail(errors: list) -> str:
 
 
 def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: int = 256, max_text_chars: int = 20000,
-               max_pairs: int = 65536, window_ms: float = 5, max_batch_pairs: int = 2048) -> "fastapi.FastAPI":
+               max_pairs: int = 65536, window_ms: float = 5, max_batch_pairs: int = 2048,
+               results_dir: Optional[str] = None) -> "fastapi.FastAPI":
     """A FastAPI app serving `classifier` (see the module docstring); run it with any ASGI server."""
     _require_extra()
     from fastapi.encoders import jsonable_encoder
@@ -341,7 +342,8 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
 
     from .web import mount_web  # the page at /, GET /prompts and /limits, /docs and /redoc with local assets
 
-    mount_web(app, max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars)
+    mount_web(app, max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars, max_pairs=max_pairs,
+              results_dir=results_dir)
     return app
 
 
@@ -357,7 +359,7 @@ def _is_loopback(host: str) -> bool:
 def run_server(model: str, host: str = "127.0.0.1", port: int = 8000, dtype: str = "float32",
                device: Optional[str] = None, max_length: int = 256, batch_size: int = 32, max_texts: int = 256,
                max_labels: int = 256, max_text_chars: int = 20000, max_pairs: int = 65536,
-               compile: Union[bool, str] = False) -> None:
+               compile: Union[bool, str] = False, results_dir: Optional[str] = None) -> None:
     """Load `model` and serve it with uvicorn until interrupted (127.0.0.1 only unless `host` says otherwise)."""
     _require_extra()
     import uvicorn
@@ -368,7 +370,7 @@ def run_server(model: str, host: str = "127.0.0.1", port: int = 8000, dtype: str
     classifier = NSPClassifier.from_pretrained(model, device=device, max_length=max_length, batch_size=batch_size,
                                                dtype=dtype, compile=compile)
     app = create_app(classifier, max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars,
-                     max_pairs=max_pairs)
+                     max_pairs=max_pairs, results_dir=results_dir)
     if not _is_loopback(host):
         log.warning("serving on %s: the server has no authentication; anyone who can reach this address can use it",
                     host)

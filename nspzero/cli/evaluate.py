@@ -32,6 +32,7 @@ def eval_cmd(
     calibrate: Optional[str] = typer.Option(None, help="Extra calibrated rows: content-free, prior or both "
                                                        "(comma-separated); off by default."),
     plots: bool = typer.Option(False, "--plots", help="Write <task>.confusion.png (and S-C score histograms)."),
+    html_report: bool = typer.Option(False, "--report", help="Also write OUT/report.html (nspzero report)."),
     engine: str = typer.Option("local", help="local (this process) | ray (score pairs on a Ray actor pool, "
                                              "extra 'ray')."),
     ray_address: Optional[str] = RAY_ADDRESS_OPTION,
@@ -92,3 +93,7 @@ def eval_cmd(
         typer.echo(handle.read())
     if results.get("fewclue_score") is not None:
         typer.echo(f"FewCLUE score: {100 * results['fewclue_score']:.2f}", err=True)
+    if html_report:
+        from ..html_report import write_report
+
+        typer.echo(f"report: {write_report(output_dir)}", err=True)

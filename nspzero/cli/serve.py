@@ -1,5 +1,7 @@
 """`nspzero serve`: the HTTP server. fastapi and uvicorn (the 'serve' extra) are imported only when
 the command runs, so the rest of the CLI works without them."""
+from typing import Optional
+
 import typer
 
 from .app import app
@@ -17,10 +19,17 @@ def serve(
     max_text_chars: int = typer.Option(20000, help="Most characters one text may have (more: HTTP 413)."),
     max_pairs: int = typer.Option(65536, help="Most pairs (texts × labels × templates × words) one request may ask "
                                               "to score (more: HTTP 413)."),
+    results: Optional[str] = typer.Option(None, "--results", help="An eval output folder: its HTML report at "
+                                                                   "/report, linked from the page."),
     models: ModelOptions = None,
 ) -> None:
-    """Serve zero-shot classification over HTTP (POST /classify, GET /health, docs at /docs)."""
+    """Serve zero-shot classification over HTTP: the page at /, POST /classify, GET /health, docs at /docs."""
     from ..serve import run_server
 
+    if results is not None:
+        from ..html_report import render_report
+
+        render_report(results)  # a folder that is no eval output fails now, not at the first visit
+
     run_server(models.model, host=host, port=port, max_texts=max_texts, max_labels=max_labels,
-               max_text_chars=max_text_chars, max_pairs=max_pairs, **models.load_args)
+               max_text_chars=max_text_chars, max_pairs=max_pairs, results_dir=results, **models.load_args)

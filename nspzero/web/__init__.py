@@ -69,7 +69,7 @@ def _swagger_static() -> Optional[Path]:
 
 
 def mount_web(app: Any, *, max_texts: int = 256, max_labels: int = 256, max_text_chars: int = 20000,
-              results_dir: Optional[str | os.PathLike[str]] = None) -> None:
+              max_pairs: int = 65536, results_dir: Optional[str | os.PathLike[str]] = None) -> None:
     """Add the page (`/`, `/static/*`), `GET /prompts`, `GET /limits`, and `/docs` + `/redoc`
     with local assets to a FastAPI `app` created with `docs_url=None, redoc_url=None`.
 
@@ -80,7 +80,8 @@ def mount_web(app: Any, *, max_texts: int = 256, max_labels: int = 256, max_text
     from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
     from fastapi.responses import HTMLResponse, Response
 
-    limits = {"max_texts": max_texts, "max_labels": max_labels, "max_text_chars": max_text_chars}
+    limits = {"max_texts": max_texts, "max_labels": max_labels, "max_text_chars": max_text_chars,
+              "max_pairs": max_pairs}
 
     @app.get("/", include_in_schema=False)
     async def index() -> Response:
