@@ -1,9 +1,10 @@
 """The evaluation harness: one runner for every task.
 
 data → pairs (the task) → cached scores (the scorer) → predictions (the task's mapping) →
-accuracy → OUT/<task>.predictions.jsonl, OUT/results.json, OUT/results.md. Outputs are written
-atomically after each task, and every scored batch is appended to the cache first, so an
-interrupted run loses at most one batch and resumes where it stopped.
+metrics → OUT/<task>.predictions.jsonl, OUT/results.json, OUT/results.md. Every scored batch is
+appended to the cache as it finishes, so an interrupted run loses at most one batch and resumes
+where it stopped; the outputs are written (atomically) only when every task is done, so a failed
+run never leaves a mix of old and new results.
 """
 from __future__ import annotations
 
@@ -168,20 +169,27 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
                      "compare_prompts": settings.compare_prompts, "calibration": list(settings.calibration)},
         "tasks": {}, "cache": {"file": str(cache.path.relative_to(out)), "pairs_before": len(cache)},
     }
+    start = time.perf_counter()
+    predictions: dict[str, list[dict]] = {}
     try:
         for task in tasks:
             entry, rows = run_task(task, settings, scoring)
-            atomic_write_jsonl(out / f"{task.config.name}.predictions.jsonl", rows)
-            if settings.plots:
-                _plots(out, task.config.name, rows, entry, scorer.name)
             results["tasks"][task.config.name] = entry
-            _summarise(results)
-            atomic_write_json(out / "results.json", results)
-            atomic_write_text(out / "results.md", results_markdown(results))
+            predictions[task.config.name] = rows
             if on_task_done is not None:
                 on_task_done(task.config.name, entry)
     finally:
         cache.close()
+    results["seconds"] = round(time.perf_counter() - start, 3)
+    _summarise(results)
+    # the outputs are written only once every task is done: a failed or interrupted run leaves the
+    # previous run's outputs as they were (its finished work is in the cache, so a rerun is quick)
+    for name, rows in predictions.items():
+        atomic_write_jsonl(out / f"{name}.predictions.jsonl", rows)
+        if settings.plots:
+            _plots(out, name, rows, results["tasks"][name], scorer.name)
+    atomic_write_json(out / "results.json", results)
+    atomic_write_text(out / "results.md", results_markdown(results))
     return results
 
 

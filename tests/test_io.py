@@ -1,0 +1,196 @@
+"""The one reader and the one writer: formats, file:line errors, carried columns, output checks,
+and the promise that a failed run leaves the previous output byte for byte (every command)."""
+import json
+import os
+
+import pytest
+
+from nspzero.errors import DataError, ModelError, UsageError
+from nspzero.io import (RowWriter, check_output, output_format, read_records, read_texts, result_row)
+from nspzero.scorer import NSPScorer
+
+from conftest import run_cli
+
+
+# ---- reading -------------------------------------------------------------------------------------
+def test_quoted_csv_newlines_are_kept_and_rows_keep_their_other_columns(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text('id,text\n1,"第一行\n第二行"\n2,今天比赛\n', encoding="utf-8")
+    rows = list(read_texts(str(src)))
+    assert [r.text for r in rows] == ["第一行\n第二行", "今天比赛"]
+    assert [r.extra for r in rows] == [{"id": "1"}, {"id": "2"}]
+    assert [r.where.rsplit(":", 1)[1] for r in rows] == ["3", "4"]  # the line each row ends on
+
+
+def test_tsv_parquet_and_jsonl_read_alike(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    (tmp_path / "in.tsv").write_text("id\ttext\n7\t今天比赛\n", encoding="utf-8")
+    (tmp_path / "in.jsonl").write_text('{"id": "7", "text": "今天比赛"}\n', encoding="utf-8")
+    pq.write_table(pa.table({"id": ["7"], "text": ["今天比赛"]}), tmp_path / "in.parquet")
+    got = [[(r.text, r.extra) for r in read_texts(str(tmp_path / f"in.{s}"))] for s in ("tsv", "jsonl", "parquet")]
+    assert got[0] == got[1] == got[2] == [("今天比赛", {"id": "7"})]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("in.csv", "text,text\na,b\n", "in.csv:1: column(s) 'text' appear more than once"),
+    ("in.csv", "id,text\n1,a,extra\n", "in.csv:2: 3 fields but the header has 2"),
+    ("in.jsonl", '{"text": ' + "9" * 5000 + "}\n", "in.jsonl:1: unreadable JSON value"),
+    ("in.jsonl", '{"text": null}\n', "in.jsonl:1: field 'text' is NoneType None, not a string"),
+    ("in.jsonl", '{"text": ["a"]}\n', "in.jsonl:1: field 'text' is list"),
+    ("in.jsonl", '{"text": "\\u0000\\u200b"}\n', "in.jsonl:1: field 'text' is empty"),
+    ("in.txt", "好\n\u200b\u200b\n", "in.txt:2: the line is empty"),
+])
+def test_data_errors_name_file_and_line(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        list(read_texts(str(path)))
+
+
+def test_records_carry_every_field_and_result_fields_win_names(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "a", "label": "gold", "n": 3}\n', encoding="utf-8")
+    record = next(read_records(str(src)))
+    row = result_row({"text": "a", "label": "x", "scores": {"x": 0.9, "y": 0.1}}, {"label": "gold", "n": 3}, "jsonl")
+    assert record.fields == {"text": "a", "label": "gold", "n": 3}
+    assert row == {"text": "a", "label": "x", "scores": {"x": 0.9, "y": 0.1}, "input_label": "gold", "n": 3}
+    flat = result_row({"text": "a", "label": "x", "scores": {"y": 0.1, "x": 0.9}}, {}, "csv", ["x", "y"])
+    assert list(flat) == ["text", "label", "x", "y"]  # one column per label, in the request's order
+
+
+# ---- writing -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("output, fmt, expected", [
+    (None, None, "jsonl"), (None, "csv", "csv"), ("-", "table", "table"), ("o.csv", None, "csv"),
+    ("o.JSONL", None, "jsonl"), ("o.json", None, "json"), ("o.parquet", None, "parquet"), ("o.csv", "csv", "csv"),
+])
+def test_the_suffix_picks_the_format(output, fmt, expected):
+    assert output_format(output, fmt) == expected
+
+
+@pytest.mark.parametrize("output, fmt, message", [
+    ("o.csv", "jsonl", "--format jsonl contradicts --output 'o.csv'"),
+    ("o.txt", None, "the suffix picks the format"),
+    ("out", None, "no suffix"),
+    (None, "parquet", "add --output FILE.parquet"),
+    (None, "xml", "--format must be one of"),
+])
+def test_format_contradictions_are_usage_errors(output, fmt, message):
+    with pytest.raises(UsageError, match=message):
+        output_format(output, fmt)
+
+
+@pytest.mark.parametrize("link", ["same", "symlink", "hardlink"])
+def test_output_that_is_the_input_is_refused(tmp_path, link):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "a"}\n', encoding="utf-8")
+    out = src if link == "same" else tmp_path / "out.jsonl"
+    if link == "symlink":
+        out.symlink_to(src)
+    elif link == "hardlink":
+        os.link(src, out)
+    with pytest.raises(UsageError, match="is the input file"):
+        check_output(str(out), [str(src)])
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet"])
+def test_every_format_round_trips_and_a_failure_keeps_the_old_file(tmp_path, fmt):
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    out = tmp_path / f"out.{fmt}"
+    rows = [{"text": "a", "label": "x", "scores": {"x": 0.5}}, {"text": "b", "label": "y", "scores": {"y": 0.25}}]
+    with RowWriter(str(out), fmt) as writer:
+        for row in rows:
+            writer.write(row)
+    old = out.read_bytes()
+    assert old
+    with pytest.raises(RuntimeError):
+        with RowWriter(str(out), fmt) as writer:
+            writer.write(rows[0])
+            raise RuntimeError("scoring failed at row 2")
+    assert out.read_bytes() == old and sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+# ---- every file-writing command keeps its old output when it fails ----------------------------------
+def _inject(monkeypatch, kind):
+    """Make the 2nd forward pass fail: a library error, Ctrl-C; or make the final rename fail (disk full)."""
+    if kind == "disk-full":
+        def replace(src, dst):
+            raise OSError(28, "No space left on device")
+        monkeypatch.setattr(os, "replace", replace)
+        return
+    calls = {"n": 0}
+    original = NSPScorer.forward
+
+    def forward(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt if kind == "ctrl-c" else ModelError("model /m gave NaN scores")
+        return original(self, batch)
+
+    monkeypatch.setattr(NSPScorer, "forward", forward)
+
+
+EXIT = {"error-after-rows": 1, "ctrl-c": 130, "disk-full": 1}
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    texts = [f"今天比赛{i}" for i in range(40)]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    cands = [{"id": "Q1", "description": "体育新闻"}, {"id": "Q2", "description": "财经新闻"}]
+    (tmp_path / "mentions.jsonl").write_text("".join(json.dumps({"text": t, "candidates": cands}, ensure_ascii=False)
+                                                     + "\n" for t in texts), encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize("kind", list(EXIT))
+@pytest.mark.parametrize("command", ["classify", "link"])
+def test_a_failed_run_leaves_the_previous_output_byte_identical(model_dir, inputs, capsys, monkeypatch, command, kind):
+    out = inputs / "out.jsonl"
+    args = (["classify", "-i", str(inputs / "in.txt"), "-l", "体育,财经"] if command == "classify"
+            else ["link", "-i", str(inputs / "mentions.jsonl")])
+    args += ["-m", model_dir, "--batch-size", "4", "--max-length", "32", "-o", str(out)]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    old = out.read_bytes()
+    assert len(old.splitlines()) == 40
+    with monkeypatch.context() as m:
+        _inject(m, kind)
+        code, _, err = run_cli(args, capsys)
+    assert code == EXIT[kind], err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert out.read_bytes() == old
+    assert not [p.name for p in inputs.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("kind", list(EXIT))
+def test_a_failed_eval_leaves_the_previous_results(model_dir, tmp_path, capsys, monkeypatch, kind):
+    from fewclue_fixture import write_fewclue
+
+    data = write_fewclue(tmp_path / "data")
+    out = tmp_path / "out"
+    args = ["eval", "-m", model_dir, "-d", str(data), "--tasks", "eprstmt,ocnli", "-o", str(out), "--max-length", "32"]
+    assert run_cli(args, capsys)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert {"results.json", "results.md", "eprstmt.predictions.jsonl"} <= set(before)
+    with monkeypatch.context() as m:
+        _inject(m, kind)
+        code, _, err = run_cli(args[:-1] + ["40"], capsys)  # another max length: a new cache, so rescored
+    assert code == EXIT[kind], err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_a_failed_report_leaves_the_previous_report(model_dir, tmp_path, capsys, monkeypatch):
+    from fewclue_fixture import write_fewclue
+
+    out = tmp_path / "out"
+    assert run_cli(["eval", "-m", model_dir, "-d", str(write_fewclue(tmp_path / "data")), "--tasks", "eprstmt",
+                    "-o", str(out), "--max-length", "32", "--report"], capsys)[0] == 0
+    old = (out / "report.html").read_bytes()
+    _inject(monkeypatch, "disk-full")
+    code, _, err = run_cli(["report", str(out)], capsys)
+    assert code == 1 and "No space left on device" in err and len(err.strip().splitlines()) == 1, err
+    assert (out / "report.html").read_bytes() == old
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
