@@ -1,7 +1,7 @@
 """Load benchmark of `nspzero serve` (not a test): concurrent clients against the same requests sent serially.
 
-    python eval/bench_serve.py                          # a tiny random BERT built here
-    python eval/bench_serve.py --model path/to/bert --clients 8 --requests 10 --texts 4 --prompt tnews
+    python benchmarks/bench_serve.py                          # a tiny random BERT built here
+    python benchmarks/bench_serve.py --model path/to/bert --clients 8 --requests 10 --texts 4 --prompt tnews
 
 It starts the server (the same `create_app` as `nspzero serve`, under uvicorn) on 127.0.0.1 in a
 subprocess, sends every request once serially (one at a time, after a warm-up), then again from
