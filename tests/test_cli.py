@@ -103,3 +103,13 @@ def test_eval_usage_errors(model_dir, capsys, tmp_path):
     code, _, err = run(["eval", "-m", model_dir, "--data-dir", str(tmp_path), "--tasks", "tnews",
                         "--output-dir", str(tmp_path / "out")], capsys)
     assert code == 1 and "no folder" in err
+
+
+@pytest.mark.parametrize("command, flags", [("classify", ["--multi-label"]),
+                                            ("eval", ["--head", "--report", "--plots", "--compare-prompts"])])
+def test_boolean_options_show_as_flags_in_help(capsys, command, flags):
+    code, out, _ = run([command, "--help"], capsys)
+    assert code == 0
+    for flag in flags:
+        line = next(line for line in out.splitlines() if line.strip().startswith(flag))
+        assert "<bool>" not in line and "BOOLEAN" not in line, line

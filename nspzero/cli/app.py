@@ -11,7 +11,7 @@ import typer
 
 from ..errors import NSPZeroError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Zero-shot text classification with BERT's next-sentence-prediction head (NSP-BERT).")
 
 
