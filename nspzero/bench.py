@@ -19,6 +19,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
+from .errors import UsageError
 from .scorer import NSPScorer, Pair
 
 BERT_BASE_CHINESE = dict(vocab_size=21128, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -81,6 +82,8 @@ def build_random_model(directory: str, config_path: Optional[str], vocab_path: O
     """Save a random BertForPreTraining of the given shape (and the real vocab if given)."""
     from transformers import BertConfig, BertForPreTraining, BertTokenizer
 
+    from .loading import quiet_transformers
+
     config = BertConfig.from_json_file(config_path) if config_path else BertConfig(**BERT_BASE_CHINESE)
     if vocab_path:
         shutil.copy(vocab_path, os.path.join(directory, "vocab.txt"))
@@ -91,9 +94,32 @@ def build_random_model(directory: str, config_path: Optional[str], vocab_path: O
         with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as handle:
             handle.write("\n".join(tokens[:config.vocab_size]) + "\n")
     torch.manual_seed(seed)
-    BertForPreTraining(config).save_pretrained(directory)
-    BertTokenizer.from_pretrained(directory).save_pretrained(directory)
+    with quiet_transformers():  # no "Writing model shards" bars
+        BertForPreTraining(config).save_pretrained(directory)
+        BertTokenizer.from_pretrained(directory).save_pretrained(directory)
     return directory
+
+
+def check_inputs(config_path: Optional[str], vocab_path: Optional[str], data_dir: Optional[str]) -> None:
+    """Refuse a missing or unreadable --config/--vocab and a --data-dir that is not a folder up front
+    (never a silent switch to synthetic texts), each in one line."""
+    import json
+
+    if config_path is not None:
+        try:
+            with open(config_path, encoding="utf-8") as handle:
+                config = json.load(handle)
+        except OSError as exc:
+            raise UsageError(f"--config {config_path!r}: {exc.strerror or exc}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--config {config_path!r} is not a JSON BERT config ({exc})") from None
+        if not isinstance(config, dict) or "hidden_size" not in config:
+            raise UsageError(f"--config {config_path!r} is not a BERT config (no hidden_size); pass a config.json")
+    if vocab_path is not None and not os.path.isfile(vocab_path):
+        raise UsageError(f"--vocab {vocab_path!r} is not a file; pass a vocab.txt")
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise UsageError(f"--data-dir {data_dir!r} is not a folder; pass the FewCLUE datasets folder, or leave it "
+                         f"out for synthetic texts")
 
 
 def load_workloads(data_dir: Optional[str], tasks: Sequence[str], pairs_per_task: int) -> list[Workload]:

@@ -24,7 +24,7 @@ def _is_local_path(name: str) -> bool:
 
 
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """Silence transformers' load report and progress bars: nspzero reports problems itself."""
     from transformers.utils import logging as tlog
 
@@ -64,7 +64,7 @@ def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
                              f"and vocab.txt, or a hub name such as bert-base-chinese")
         if not os.path.isfile(os.path.join(name, "config.json")):
             raise ModelError(f"{name!r} has no config.json; pass the folder a model was saved to with save_pretrained()")
-    with _quiet_transformers():
+    with quiet_transformers():
         try:
             config = AutoConfig.from_pretrained(name, trust_remote_code=False)
         except (OSError, ValueError, KeyError) as exc:

@@ -172,10 +172,11 @@ def _short(label: Any) -> str:
 def _confusion_figure(plt: Any, rows: list[dict], entry: dict, title: str) -> Any:
     classes = _classes(rows, entry)
     n = len(classes)
-    index = {label: i for i, label in enumerate(classes)}
     matrix = np.zeros((n, n), dtype=int)
-    for r in rows:
-        matrix[index[r.get("gold")], index[r.get("prediction")]] += 1
+    if n:
+        from sklearn.metrics import confusion_matrix
+
+        matrix = confusion_matrix([r.get("gold") for r in rows], [r.get("prediction") for r in rows], labels=classes)
 
     side = min(32.0, max(6.0, 0.22 * n + 3.5))             # inches: ~0.22 in per class when many
     tick_size = 10.0 if n <= 15 else max(4.5, 10.0 - (n - 15) * 0.055)

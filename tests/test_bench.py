@@ -160,3 +160,17 @@ def test_cli_compile_choice_is_checked_before_loading(command, capsys, tmp_path)
         ["eval", "--model", "no/such-model", "--data-dir", str(tmp_path), "--tasks", "eprstmt"]
     code, _, err = run_cli(args + ["--compile", "maybe"], capsys)
     assert code == 2 and "--compile must be one of auto, on, off, got 'maybe'" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config", "{tmp}/missing.json"], "--config"),
+    (["--config", "{tmp}/bad.json"], "is not a JSON BERT config"),
+    (["--vocab", "{tmp}/missing.txt"], "--vocab"),
+    (["--data-dir", "{tmp}/nowhere"], "is not a folder"),
+])
+def test_bench_refuses_bad_inputs_in_one_line(tmp_path, capsys, args, message):
+    from conftest import run_cli
+
+    (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
+    code, _, err = run_cli(["bench"] + [a.replace("{tmp}", str(tmp_path)) for a in args], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

@@ -25,10 +25,11 @@ def bench(
     compile_model: bool = typer.Option(False, "--compile", help="Also time the torch.compile'd fp32 (and bf16) paths."),
 ) -> None:
     """Throughput of nspzero's paths vs a pad-to-max baseline and transformers' NLI pipeline, side by side."""
-    from ..bench import format_table, run_benchmark, save_json
+    from ..bench import check_inputs, format_table, run_benchmark, save_json
 
     if pairs < 1 or rounds < 1:
         raise UsageError("--pairs and --rounds must be positive")
+    check_inputs(config, vocab, data_dir)
     summary = run_benchmark(model=model, config_path=config, vocab_path=vocab, data_dir=data_dir,
                             tasks=[t.strip() for t in tasks.split(",") if t.strip()], pairs_per_task=pairs,
                             rounds=rounds, max_length=max_length, batch_size=batch_size,
