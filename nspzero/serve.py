@@ -19,7 +19,7 @@ import contextlib
 import ipaddress
 import logging
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Optional, Union
 
 from .candidates import Candidates, score_candidates, split_by
@@ -91,7 +91,15 @@ if fastapi is not None:
 
 
 class ScoringFailed(Exception):
-    """Scoring a batch raised: every request of that batch gets a 500 with this message."""
+    """Scoring a request's texts raised: that request gets a 500 with this message."""
+
+
+def _failure(exc: BaseException) -> ScoringFailed:
+    """A scoring error as the one-line message its request gets (library errors keep their text)."""
+    if isinstance(exc, NSPZeroError):
+        return ScoringFailed(f"scoring failed: {exc}")
+    log.error("scoring failed: %s: %s", type(exc).__name__, exc)
+    return ScoringFailed(f"scoring failed: {type(exc).__name__}: {exc} (the server keeps serving)")
 
 
 @dataclass
@@ -111,10 +119,33 @@ class Call:
         return sum(len(s.pairs) for s in self.sets)
 
 
+    def pieces(self, max_pairs: int) -> list["Call"]:
+        """This call cut into runs of whole texts of at most `max_pairs` pairs (at least one text each),
+        so that a big request is scored piece by piece, taking turns with the others."""
+        out: list[Call] = []
+        start, n = 0, 0
+        for i, s in enumerate(self.sets):
+            if i > start and n + len(s.pairs) > max_pairs:
+                out.append(Call(self.request, self.texts[start:i], self.sets[start:i]))
+                start, n = i, 0
+            n += len(s.pairs)
+        out.append(Call(self.request, self.texts[start:], self.sets[start:]))
+        return out
+
+
 @dataclass
 class _Job:
-    call: Call
+    """One request in the queue: its pieces, how many are taken and scored, their results so far."""
+
+    pieces: list[Call]
     future: asyncio.Future
+    taken: int = 0
+    scored: int = 0
+    results: list = field(default_factory=list)
+
+    @property
+    def pending_pairs(self) -> int:
+        return sum(p.n_pairs for p in self.pieces[self.taken:])
 
 
 class MicroBatcher:
@@ -156,28 +187,35 @@ class MicroBatcher:
     async def submit(self, call: Call) -> list[ClassificationResult]:
         """Queue one call; resolves to its list of ClassificationResult."""
         self.start()
-        job = _Job(call, asyncio.get_running_loop().create_future())
+        job = _Job(call.pieces(self.max_batch_pairs), asyncio.get_running_loop().create_future())
         self.pending.append(job)
         self._wakeup.set()
         return await job.future
 
-    def _take(self) -> list[_Job]:
-        """The next batch: pending calls in arrival order while their pairs fit (always at least one)."""
-        jobs: list[_Job] = []
+    def _take(self) -> list[tuple[_Job, Call]]:
+        """The next batch: the next piece of each waiting request in turn while their pairs fit (always
+        at least one). A request with more pieces goes to the back of the queue, so a small request
+        that arrives while a big one is being scored waits for one piece, not for the whole request."""
+        taken: list[tuple[_Job, Call]] = []
         n = 0
         while self.pending:
             job = self.pending[0]
-            if job.future.done():  # the client went away
+            if job.future.done():  # the client went away, or an earlier piece failed
                 self.pending.popleft()
                 continue
-            if jobs and n + job.call.n_pairs > self.max_batch_pairs:
+            piece = job.pieces[job.taken]
+            if taken and n + piece.n_pairs > self.max_batch_pairs:
                 break
-            jobs.append(self.pending.popleft())
-            n += job.call.n_pairs
-        return jobs
+            self.pending.popleft()
+            taken.append((job, piece))
+            job.taken += 1
+            n += piece.n_pairs
+            if job.taken < len(job.pieces):
+                self.pending.append(job)
+        return taken
 
     def _pending_pairs(self) -> int:
-        return sum(j.call.n_pairs for j in self.pending)
+        return sum(j.pending_pairs for j in self.pending)
 
     async def _run(self) -> None:
         while True:
@@ -186,33 +224,47 @@ class MicroBatcher:
                 await self._wakeup.wait()
             if self.window > 0 and self._pending_pairs() < self.max_batch_pairs:
                 await asyncio.sleep(self.window)  # let concurrent requests join this batch
-            jobs = self._take()
-            if jobs:
-                await self._run_batch(jobs)
+            taken = self._take()
+            if taken:
+                await self._run_batch(taken)
 
-    async def _run_batch(self, jobs: list[_Job]) -> None:
-        """Score one batch and resolve its futures; any failure fails these jobs only."""
+    async def _score_off_loop(self, pieces: list[Call]) -> list:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._score, pieces)
+
+    async def _run_batch(self, taken: list[tuple[_Job, Call]]) -> None:
+        """Score one batch and hand each piece's results to its request. When the batch fails, its
+        pieces are scored again one by one, so that only the piece that fails fails its request."""
+        pieces = [piece for _, piece in taken]
         try:
-            outcomes = await asyncio.get_running_loop().run_in_executor(
-                self.executor, self._score, [j.call for j in jobs])
+            try:
+                outcomes = await self._score_off_loop(pieces)
+            except Exception:  # noqa: BLE001 - find the culprit: every piece alone
+                if len(pieces) == 1:
+                    raise
+                outcomes = []
+                for piece in pieces:
+                    try:
+                        outcomes.extend(await self._score_off_loop([piece]))
+                    except Exception as exc:  # noqa: BLE001
+                        outcomes.append(_failure(exc))
         except asyncio.CancelledError:
-            for job in jobs:
+            for job, _ in taken:
                 if not job.future.done():
                     job.future.set_exception(ScoringFailed("the server is shutting down"))
             raise
         except Exception as exc:  # noqa: BLE001 - a failed batch must never stop the worker
-            log.exception("scoring a batch of %d requests failed", len(jobs))
-            message = (f"scoring failed: {type(exc).__name__}: {exc} (this batch of {len(jobs)} request(s) was not "
-                       f"scored; the server keeps serving)")
-            outcomes = [ScoringFailed(message) for _ in jobs]
+            outcomes = [_failure(exc)]
         self.batches += 1
-        for job, outcome in zip(jobs, outcomes):
-            if job.future.done():  # cancelled: the client went away
+        for (job, _), outcome in zip(taken, outcomes):
+            if job.future.done():  # cancelled (the client went away) or an earlier piece failed
                 continue
             if isinstance(outcome, BaseException):
                 job.future.set_exception(outcome)
-            else:
-                job.future.set_result(outcome)
+                continue
+            job.results.extend(outcome)
+            job.scored += 1
+            if job.scored == len(job.pieces):
+                job.future.set_result(job.results)
 
     def _score(self, calls: list[Call]) -> list:
         """On the scoring thread: all pairs of all calls in one scoring call, split back per call."""
@@ -292,6 +344,11 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
     async def _library_error(_request, exc: NSPZeroError):
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_request, exc: Exception):  # never a plain-text 500
+        log.error("request failed: %s: %s", type(exc).__name__, exc)
+        return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request, exc: RequestValidationError):
         errors = exc.errors()
@@ -356,6 +413,26 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _check_bindable(host: str, port: int) -> None:
+    """Fail in one line before the model loads (not in uvicorn's log dump) when the address cannot
+    be bound: a port in use, an unknown host."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host!r} is not an address of this machine ({exc.strerror}); use 127.0.0.1, "
+                         f"0.0.0.0 or a local IP") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise NSPZeroError(f"cannot serve on {host}:{port}: {exc.strerror or exc}; pick another --port "
+                               f"(or stop what is using it)") from None
+
+
 def run_server(model: str, host: str = "127.0.0.1", port: int = 8000, dtype: str = "float32",
                device: Optional[str] = None, max_length: int = 256, batch_size: int = 32, max_texts: int = 256,
                max_labels: int = 256, max_text_chars: int = 20000, max_pairs: int = 65536,
@@ -367,6 +444,7 @@ def run_server(model: str, host: str = "127.0.0.1", port: int = 8000, dtype: str
     _check_limits(max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars, max_pairs=max_pairs)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise UsageError(f"port must be an integer between 0 and 65535, got {port!r}")
+    _check_bindable(host, port)
     classifier = NSPClassifier.from_pretrained(model, device=device, max_length=max_length, batch_size=batch_size,
                                                dtype=dtype, compile=compile)
     app = create_app(classifier, max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars,

@@ -236,7 +236,7 @@ def test_concurrent_requests_are_scored_in_one_call(local):
             assert_same(g, e)
 
 
-def test_a_failing_batch_fails_only_its_requests(local):
+def test_a_failing_request_fails_alone_even_in_a_shared_batch(local):
     from nspzero.serve import create_app
 
     class Flaky:
@@ -260,8 +260,10 @@ def test_a_failing_batch_fails_only_its_requests(local):
             return batch, after, health
 
     (bad, same_batch), after, health = asyncio.run(go())
-    for r in (bad, same_batch):
-        assert r.status_code == 500 and "scoring failed: RuntimeError: boom" in r.json()["detail"]
+    assert bad.status_code == 500 and "scoring failed: RuntimeError: boom" in bad.json()["detail"]
+    # the innocent request scored in the same batch is re-scored on its own and answered
+    assert same_batch.status_code == 200
+    assert_same(same_batch.json()["results"][0], local.classify(TEXTS[0], ["体育", "财经"]))
     assert after.status_code == 200 and health.status_code == 200
     assert_same(after.json()["results"][0], local.classify(TEXTS[0], ["体育", "财经"]))
 
@@ -289,4 +291,67 @@ def test_cli_serve_command_passes_its_options(monkeypatch):
     cli.main(["serve", "--model", "m", "--port", "8123", "--max-texts", "5", "--max-labels", "6",
               "--max-text-chars", "7", "--batch-size", "3", "--max-length", "64", "--max-pairs", "99"])
     assert seen == dict(model="m", host="127.0.0.1", port=8123, dtype="float32", device=None, max_length=64,
-                        batch_size=3, max_texts=5, max_labels=6, max_text_chars=7, max_pairs=99, compile=False)
+                        batch_size=3, max_texts=5, max_labels=6, max_text_chars=7, max_pairs=99, compile=False, results_dir=None)
+
+
+def test_a_big_request_is_scored_in_pieces_taking_turns_with_small_ones(local):
+    """A request bigger than max_batch_pairs is cut into pieces of whole texts; a small request
+    that arrives meanwhile is scored after one piece, and the big one's results are still exact."""
+    from nspzero.serve import create_app
+
+    order = []
+
+    class Recording:
+        name = local.scorer.name
+
+        def score(self, pairs, **kwargs):
+            order.append(sorted({p.second for p in pairs}))
+            return local.scorer.score(pairs, **kwargs)
+
+    app = create_app(NSPClassifier(Recording()), window_ms=0, max_batch_pairs=4)
+    big = {"texts": [f"今天比赛{i}" for i in range(6)], "labels": ["体育", "财经"]}   # 12 pairs: 3 pieces of 2 texts
+    small = {"texts": ["市场上涨"], "labels": ["体育", "财经"]}
+
+    async def go():
+        async with _asgi_client(app) as client:
+            big_response = asyncio.ensure_future(client.post("/classify", json=big))
+            await asyncio.sleep(0)
+            while not order:  # the big request's first piece is being scored
+                await asyncio.sleep(0.001)
+            small_response = await client.post("/classify", json=small)
+            responses = (await big_response, small_response)
+            await app.state.batcher.stop()
+            return responses
+
+    big_r, small_r = asyncio.run(go())
+    assert big_r.status_code == 200 and small_r.status_code == 200
+    assert len(order) >= 3 and all(len(texts) <= 2 for texts in order)
+    small_at = next(i for i, texts in enumerate(order) if "市场上涨" in texts)
+    assert small_at < len(order) - 1  # answered before the big request's last piece
+    for g, e in zip(big_r.json()["results"], local.classify(big["texts"], big["labels"])):
+        assert_same(g, e)
+
+
+def test_too_many_pairs_is_413_naming_the_option(local):
+    from fastapi.testclient import TestClient
+
+    from nspzero.serve import create_app
+
+    with TestClient(create_app(local, max_pairs=5)) as client:
+        r = client.post("/classify", json={"texts": ["a", "b", "c"], "labels": ["体育", "财经"]})
+    assert r.status_code == 413 and "--max-pairs" in r.json()["detail"]
+
+
+def test_serve_on_a_port_in_use_is_one_line(model_dir, capsys):
+    import socket
+
+    from conftest import run_cli
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, _, err = run_cli(["serve", "-m", model_dir, "--port", str(port)], capsys)
+    assert code == 1 and "cannot serve on 127.0.0.1" in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = run_cli(["serve", "-m", model_dir, "--host", "no-such-host.invalid"], capsys)
+    assert code == 2 and "is not an address of this machine" in err, err
