@@ -108,6 +108,16 @@ def _restore_nspzero_logger():
     logger.propagate, logger.level = saved[1], saved[2]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread_per_session():
+    """Tiny models score fastest on one thread; on a busy 2-core machine two OpenMP threads make
+    them many times slower. (Tests of thread counts set their own.)"""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Score on one thread for a module (restored afterwards): on a busy 2-core machine two

@@ -113,3 +113,42 @@ def test_boolean_options_show_as_flags_in_help(capsys, command, flags):
     for flag in flags:
         line = next(line for line in out.splitlines() if line.strip().startswith(flag))
         assert "<bool>" not in line and "BOOLEAN" not in line, line
+
+
+def test_output_suffix_picks_the_format_and_input_columns_are_carried(model_dir, capsys, tmp_path):
+    import csv
+
+    src = tmp_path / "in.csv"
+    src.write_text('id,text\n7,"今天比赛\n球队赢了"\n8,市场上涨\n', encoding="utf-8")
+    out = tmp_path / "out.csv"
+    code, _, err = run(["classify", "-m", model_dir, "-l", "体育,财经", "-i", str(src), "-o", str(out)], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["id"] for r in rows] == ["7", "8"] and rows[0]["text"] == "今天比赛\n球队赢了"  # quoted newline kept
+    assert set(rows[0]) == {"text", "label", "体育", "财经", "id"}
+    out_json = tmp_path / "out.json"
+    assert run(["classify", "-m", model_dir, "-l", "体育,财经", "-i", str(src), "-o", str(out_json)], capsys)[0] == 0
+    assert [r["id"] for r in json.loads(out_json.read_text(encoding="utf-8"))] == ["7", "8"]
+
+
+def test_output_that_is_the_input_is_refused_before_the_model_loads(capsys, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "今天比赛"}\n', encoding="utf-8")
+    (tmp_path / "link.jsonl").symlink_to(src)
+    code, _, err = run(["classify", "-m", "/no/such/model", "-l", "a,b", "-i", str(src), "-o",
+                        str(tmp_path / "link.jsonl")], capsys)
+    assert code == 2 and "is the input file" in err
+    assert src.read_text(encoding="utf-8") == '{"text": "今天比赛"}\n'
+
+
+def test_link_reads_stdin(model_dir, capsys, monkeypatch):
+    import io
+    import sys
+
+    line = json.dumps({"text": "苹果发布了新款手机", "id": 3, "candidates": [
+        {"id": "Q312", "description": "苹果公司"}, {"id": "Q89", "description": "苹果，水果"}]}, ensure_ascii=False)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((line + "\n").encode("utf-8"))))
+    code, out, err = run(["link", "-m", model_dir, "--input", "-"], capsys)
+    assert code == 0, err
+    row = json.loads(out)
+    assert row["entity"] in ("Q312", "Q89") and row["id"] == 3 and set(row["scores"]) == {"Q312", "Q89"}

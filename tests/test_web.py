@@ -92,7 +92,8 @@ def test_prompts_lists_label_prompt_sets_with_their_variants(client):
 
 
 def test_limits_are_the_ones_classify_enforces(client):
-    assert client.get("/limits").json() == {"max_texts": MAX_TEXTS, "max_labels": 20, "max_text_chars": 200}
+    assert client.get("/limits").json() == {"max_texts": MAX_TEXTS, "max_labels": 20, "max_text_chars": 200,
+                                            "max_pairs": 65536}
     r = client.post("/classify", json={"texts": ["体育"] * (MAX_TEXTS + 1), "labels": LABELS})
     assert r.status_code == 413
 

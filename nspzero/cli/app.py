@@ -5,7 +5,7 @@ Exit codes: 0 success, 2 usage errors (bad options, templates, labels), 1 data o
 """
 import logging
 import sys
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 
@@ -34,8 +34,11 @@ class _BarSafeHandler(logging.Handler):
             self.handleError(record)
 
 
-def _install_log_handler() -> None:
+def _install_log_handler() -> Callable[[], None]:
+    """Route the 'nspzero' logger to stderr for one command; returns what undoes it (so that calling
+    `main` in-process, e.g. from tests, leaves the logging setup as it was)."""
     logger = logging.getLogger("nspzero")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
     if not any(getattr(h, "_nspzero_cli", False) for h in logger.handlers):
         handler = _BarSafeHandler()
         handler.setFormatter(logging.Formatter("nspzero: %(levelname_lower)s: %(message)s"))
@@ -43,6 +46,11 @@ def _install_log_handler() -> None:
         logger.addHandler(handler)
     logger.propagate = False
     logger.setLevel(logging.INFO)
+
+    def restore() -> None:
+        logger.handlers[:] = saved[0]
+        logger.propagate, logger.level = saved[1], saved[2]
+    return restore
 
 
 def _lower_level(record: logging.LogRecord) -> bool:
@@ -52,7 +60,7 @@ def _lower_level(record: logging.LogRecord) -> bool:
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: NSPZeroErrors become one line on stderr and an exit code."""
-    _install_log_handler()
+    restore_logging = _install_log_handler()
     try:
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:  # typer turns Ctrl-C into a return value of 130
@@ -79,3 +87,5 @@ def main(argv: Optional[list[str]] = None) -> None:
         if message:  # (empty when the parser has already printed the help)
             print(f"nspzero: error: {message} (see nspzero --help)", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
+    finally:
+        restore_logging()

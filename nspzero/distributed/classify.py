@@ -64,6 +64,9 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
     check_output(output_path, [input_path])
     fmt = output_format(output_path)
     rows = list(read_texts(input_path, input_format, text_field))
+    if not rows:  # nothing to score: no Ray, no actors, just the empty output
+        with RowWriter(output_path, fmt, columns=RESULT_COLUMNS):
+            return 0
     load_args = {**load_args, "device": actor_device(load_args.get("device"))}
     with ray_session(ray_address) as ray, RowWriter(output_path, fmt, columns=RESULT_COLUMNS) as writer:
         res = cluster_resources(ray, num_actors, load_args["device"], read=True)
