@@ -32,7 +32,7 @@ class TaskConfig:
     join: str = ","                     # joins list-valued fields (CSL keywords)
     blank: str = "#idiom#"              # cloze: the blank marker in the passage
     soft_positions: bool = True         # cloze: method.md §4
-    metric: str = "accuracy"
+    metrics: tuple[str, ...] = ("accuracy",)  # YAML `metric:` (one name or a list): what the harness reports
     reference: Optional[float] = None   # the paper's NSP-BERT accuracy (%)
     source: str = ""                    # where the config was read from, for error messages
 
@@ -92,6 +92,11 @@ class Task:
 
     def __init__(self, config: TaskConfig) -> None:
         self.config = config
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metrics the task's YAML asks for (`metric:`), e.g. ("accuracy",) or ("accuracy", "macro_f1")."""
+        return self.config.metrics
 
     def gold_of(self, record: dict, fields: dict[str, Any], where: str) -> str:
         return str(fields["label"])
