@@ -20,7 +20,7 @@ _INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\
 _SPACE = frozenset(" \t\n\r")
 _ASCII_PUNCT = frozenset(string.punctuation)
 _ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
-SCAN_CHUNK = 1 << 16   # characters read at a time from a long text
+SCAN_CHUNK = 1 << 16   # at most this many characters are read at a time from a long text
 BERT_PRE_TOKENIZERS = ("BertPreTokenizer",)
 
 
@@ -97,8 +97,9 @@ def token_prefix(tokenizer, text: str, limit: int) -> list[int]:
     have = pos = 0
     while True:
         while have < want and pos < len(text):
-            piece = _INVISIBLE.sub("", text[pos:pos + SCAN_CHUNK])
-            pos += SCAN_CHUNK
+            step = min(SCAN_CHUNK, max(want - have, 1024))
+            piece = _INVISIBLE.sub("", text[pos:pos + step])
+            pos += step
             pieces.append(piece)
             have += len(piece)
         prefix = "".join(pieces)
