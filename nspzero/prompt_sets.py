@@ -100,7 +100,9 @@ def _vocabularies(data: dict, where: str) -> dict[str, dict[str, tuple[str, ...]
 
 
 def _templates(value: object, place: str) -> tuple[str, ...]:
-    sources = (value,) if isinstance(value, str) else tuple(expect_list(value, place))
+    if not isinstance(value, (str, list)):
+        raise UsageError(f"{place} must be a template string or a list of them, got {type_name(value)} {value!r}"[:300])
+    sources = (value,) if isinstance(value, str) else tuple(value)
     if not sources:
         raise UsageError(f"{place} must give at least one template")
     for source in sources:

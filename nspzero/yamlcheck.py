@@ -95,7 +95,10 @@ def at(where: str, data: Any, key: Any, field: Optional[str] = None) -> str:
 
 
 def type_name(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
+    """YAML's words for a value's type: null, mapping, list, str, int, float, bool."""
+    if value is None:
+        return "null"
+    return "mapping" if isinstance(value, dict) else "list" if isinstance(value, list) else type(value).__name__
 
 
 def expect_str(value: Any, place: str, *, empty: bool = False) -> str:
