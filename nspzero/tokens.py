@@ -15,8 +15,14 @@ from typing import Iterable, Sequence
 # Characters every BERT normalizer (Python BasicTokenizer and the Rust BertNormalizer) deletes
 # before anything else (control and format characters, NUL, U+FFFD; not \t \n \r): removing them
 # first changes no token and keeps a line of NULs or zero-width spaces from growing the prefix.
-_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e"
-                        "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ufffd]")
+_INVISIBLE_CLASS = ("\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e"
+                    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ufffd")
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CLASS}]")
+_VISIBLE = re.compile(f"[^{_INVISIBLE_CLASS}]")
+# a long run of ASCII letters/digits is one word; past max_input_chars_per_word it is one [UNK],
+# however long it goes on, so a multi-megabyte run need not be tokenized (or even kept)
+_ALNUM_TAIL = re.compile(r"[A-Za-z0-9]+\Z")
+_ALNUM_RUN_END = re.compile(f"[^A-Za-z0-9{_INVISIBLE_CLASS}]")
 _SPACE = frozenset(" \t\n\r")
 _ASCII_PUNCT = frozenset(string.punctuation)
 _ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
@@ -80,23 +86,35 @@ def _ids(tokenizer, texts: Sequence[str]) -> list[list[int]]:
     return tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True)["input_ids"]
 
 
-def short_enough(text: str, limit: int) -> bool:
-    """Texts this short are tokenized whole (in one batch); a token is at most one character's
-    worth of text after the first, so 8 characters per token leave a wide margin."""
-    return len(text) <= 8 * limit + 256
+def short_enough(text: str, limit: int, start: int = 0) -> bool:
+    """Texts this short are tokenized whole (in one batch): reading a prefix would save nothing."""
+    return len(text) - start <= 8 * limit + 256
 
 
-def token_prefix(tokenizer, text: str, limit: int) -> list[int]:
-    """The first `limit` ids of tokenizing `text` whole (all of them if it has fewer), reading only
-    as much of `text` as that needs. Memory is O(limit) except for a single "word" (no space,
-    punctuation or CJK) of many megabytes, which is read up to its end."""
-    if short_enough(text, limit) or not supports_prefix(tokenizer):
-        return _ids(tokenizer, [text])[0][:limit]
+def _max_word(tokenizer) -> int:
+    """WordPiece's max_input_chars_per_word (longer words become one [UNK]); BERT's is 100."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    model = backend.model if backend is not None else getattr(tokenizer, "wordpiece_tokenizer", None)
+    return int(getattr(model, "max_input_chars_per_word", 100) or 100)
+
+
+def token_prefix(tokenizer, text: str, limit: int, start: int = 0) -> list[int]:
+    """The first `limit` ids of tokenizing `text[start:]` whole (all of them if it has fewer),
+    reading only as much of it as that needs, so memory is O(limit) (`start` is 0 or a word start)."""
+    if limit <= 0:
+        return []
+    if short_enough(text, limit, start) or not supports_prefix(tokenizer):
+        return _ids(tokenizer, [text[start:] if start else text])[0][:limit]
     want = 4 * limit + 64      # visible characters to gather before trying a cut
     pieces: list[str] = []
-    have = pos = 0
+    have, pos = 0, start
     while True:
         while have < want and pos < len(text):
+            visible = _VISIBLE.search(text, pos)  # jump over invisible junk (NULs, zero-width) in one scan
+            if visible is None:
+                pos = len(text)
+                break
+            pos = visible.start()
             step = min(SCAN_CHUNK, max(want - have, 1024))
             piece = _INVISIBLE.sub("", text[pos:pos + step])
             pos += step
@@ -111,7 +129,30 @@ def token_prefix(tokenizer, text: str, limit: int) -> list[int]:
             ids = _ids(tokenizer, [prefix[:cut]])[0]
             if len(ids) >= limit:
                 return ids[:limit]
+        else:
+            skipped = _skip_long_word(tokenizer, text, prefix, pos, limit)
+            if skipped is not None:
+                return skipped
         want *= 2
+
+
+def _skip_long_word(tokenizer, text: str, prefix: str, pos: int, limit: int):
+    """When `prefix` ends in a run of ASCII letters/digits longer than WordPiece takes as a word,
+    that word is one [UNK] however far it goes: its tokens are those before it, [UNK], and those
+    of the text after its end (found by a regex, not by tokenizing). None when that does not apply."""
+    run = _ALNUM_TAIL.search(prefix)
+    if run is None or len(run.group()) <= _max_word(tokenizer) or tokenizer.unk_token_id is None:
+        return None
+    begin = run.start()
+    if begin and not is_safe_cut(prefix, begin):
+        return None
+    after = _ALNUM_RUN_END.search(text, pos)
+    if after is not None and not _ends_word(text[after.start()]):
+        return None  # e.g. an accented letter: the word goes on, decide by tokenizing
+    head = (_ids(tokenizer, [prefix[:begin]])[0] if begin else []) + [tokenizer.unk_token_id]
+    if len(head) >= limit or after is None:
+        return head[:limit]
+    return head + token_prefix(tokenizer, text, limit - len(head), after.start())
 
 
 def token_ids(tokenizer, strings: Iterable[str], limit: int) -> dict[str, list[int]]:

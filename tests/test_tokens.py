@@ -77,3 +77,12 @@ def test_special_token_strings_in_text_are_text(tokenizer, text):
                 tokenizer.unk_token_id}
     assert ids and not specials & set(ids), tokenizer.convert_ids_to_tokens(ids)
     assert tokenizer.convert_ids_to_tokens(ids)[:1] in (["["], ["今"], ["a"])
+
+
+@pytest.mark.parametrize("run", ["a" * 5000, "0f" * 3000, "ab\x00" * 2000])
+@pytest.mark.parametrize("after", ["", " 今天比赛 hello", "，好。", "é tail", "\u0301x"])
+def test_long_ascii_run_is_one_unk_without_tokenizing_it(tokenizer, run, after):
+    for before in ("", "今天 ", "hello,"):
+        text = before + run + after + " 比赛" * 50
+        for limit in (2, 5, 40):
+            assert token_prefix(tokenizer, text, limit) == _ids(tokenizer, [text])[0][:limit], (before, after, limit)
