@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CONTENT_FREE_TEXTS = ("N/A", "[MASK]", " ")
+CONTENT_FREE_TEXTS = ("N/A", "[MASK]")  # (a blank " " has no tokens: the scorer refuses it)
 CALIBRATIONS = ("content-free", "prior")
 
 

@@ -25,7 +25,7 @@ from .scorer import NSPScorer, Pair
 from .tasks.base import Example, Task
 from .candidates import split_by
 from .sampling import label_counts, stratified_sample
-from .tasks.registry import FEWCLUE, load_task
+from .tasks.registry import FEWCLUE, check_distinct_names, load_task
 
 
 log = logging.getLogger("nspzero")
@@ -119,7 +119,7 @@ def run_task(task: Task, settings: EvalSettings, scoring: CachedScoring) -> tupl
                                compare_prompts=settings.compare_prompts, calibration=settings.calibration)
     rows = [{"index": e.index, "gold": e.gold, "prediction": p, **ev}
             for e, p, ev in zip(test, decision.predictions, decision.evidence)]
-    entry = task.metrics([r["gold"] for r in rows], [r["prediction"] for r in rows])
+    entry = task.measure([r["gold"] for r in rows], [r["prediction"] for r in rows])
     # pairs: the distinct pairs the task needed (test, dev, and any variant/calibration rows)
     entry.update({"examples": len(rows), "pairs": len(scoring.requested),
                   "pairs_scored": scoring.scored - scored_before, "seconds": round(time.perf_counter() - start, 3),
@@ -154,6 +154,7 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     tasks = [load_task(name, settings.prompt_overrides.get(name), settings.soft_positions, _fields_for(name, settings))
              for name in settings.tasks]
+    check_distinct_names([t.config for t in tasks])
     cache = ScoreCache(out / "cache" / f"scores-{scorer_fingerprint(scorer)}.jsonl")
     scoring = CachedScoring(engine if engine is not None else scorer, cache)
     results: dict = {

@@ -11,13 +11,13 @@ import difflib
 import os
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Optional
-
-import yaml
+from typing import Optional, Union
 
 from .errors import UsageError
 from .mapping import COMBINE_RULES
 from .templates import Template, check_placement, label_words
+from .yamlcheck import (at, expect_choice, expect_identifier, expect_label, expect_mapping, expect_str,
+                        read_yaml, read_yaml_file, type_name)
 
 
 @dataclass(frozen=True)
@@ -53,63 +53,126 @@ def _where(name: str) -> str:
     return f"prompts/{name}.yaml"
 
 
-def _read_yaml(text: str, where: str) -> dict:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise UsageError(f"{where}{line}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+def _read_yaml(text: Union[str, bytes], where: str) -> dict:
+    data = read_yaml(text, where)
     if not isinstance(data, dict):
-        raise UsageError(f"{where}: expected a mapping at the top level")
+        raise UsageError(f"{where}: expected a mapping at the top level (name: ..., variants: ...), got {type_name(data)}")
     return data
 
 
+SET_FIELDS = ("name", "description", "placement", "default", "words", "variants")
+VARIANT_FIELDS = ("template", "words", "placement", "combine", "first", "second", "description")
+
+
+def _key_name(key: object, place: str) -> str:
+    """Vocabulary names may be written as numbers ("2022" or 2022); both mean the same name."""
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        raise UsageError(f"{place}: a name must be a string, got {type_name(key)} {key!r}")
+    return str(key)
+
+
+def _vocabularies(data: dict, where: str) -> dict[str, dict[str, tuple[str, ...]]]:
+    """words: {vocabulary: {label: word or [words]}}, every entry type-checked."""
+    if "words" not in data or data["words"] is None:
+        return {}
+    raw = expect_mapping(data["words"], at(where, data, "words"))
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for vocab, table in raw.items():
+        place = at(where, raw, vocab, f"words.{vocab}")
+        name = _key_name(vocab, place)
+        table = expect_mapping(table, place)
+        labels: dict[str, object] = {}
+        for label, words in table.items():
+            lplace = at(where, table, label, f"words.{vocab}.{label}")
+            label = expect_label(label, lplace)
+            if isinstance(words, list):
+                if not words:
+                    raise UsageError(f"{lplace} must give at least one word")
+                words = [expect_str(w, lplace) for w in words]
+            else:
+                words = expect_str(words, lplace)
+            labels[label] = words
+        try:
+            out[name] = label_words(labels)
+        except UsageError as exc:
+            raise UsageError(f"{place}: {exc}") from None
+    return out
+
+
+def _templates(value: object, place: str) -> tuple[str, ...]:
+    if not isinstance(value, (str, list)):
+        raise UsageError(f"{place} must be a template string or a list of them, got {type_name(value)} {value!r}"[:300])
+    sources = (value,) if isinstance(value, str) else tuple(value)
+    if not sources:
+        raise UsageError(f"{place} must give at least one template")
+    for source in sources:
+        expect_str(source, place)
+        try:
+            Template.parse(source)
+        except UsageError as exc:
+            raise UsageError(f"{place}: {exc}") from None
+    return sources
+
+
+def _placement(value: object, place: str) -> str:
+    return expect_choice(value, place, ("prefix", "suffix"))
+
+
 def parse_prompt_set(data: dict, where: str) -> dict[str, PromptVariant]:
-    """Validate a prompt-set mapping; errors name the file and the field."""
-    name = data.get("name")
-    if not isinstance(name, str) or not name:
+    """Validate a prompt-set mapping strictly; errors name the file, the line and the field."""
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: expected a mapping at the top level, got {type_name(data)}")
+    for key in data:
+        if key not in SET_FIELDS:
+            raise UsageError(f"{at(where, data, key)} is not a prompt-set field (known: {', '.join(SET_FIELDS)})")
+    if "name" not in data:
         raise UsageError(f"{where}: field 'name' is missing")
-    placement = check_placement(data.get("placement", "prefix"))
-    vocabularies: dict[str, Any] = data.get("words") or {}
-    variants = data.get("variants")
-    if not isinstance(variants, dict) or not variants:
-        raise UsageError(f"{where}: field 'variants' must map variant names to their settings")
+    name = expect_identifier(data["name"], at(where, data, "name"))
+    if "description" in data:
+        expect_str(data["description"], at(where, data, "description"), empty=True)
+    placement = check_placement(_placement(data.get("placement", "prefix"), at(where, data, "placement")))
+    vocabularies = _vocabularies(data, where)
+    if "variants" not in data:
+        raise UsageError(f"{where}: field 'variants' is missing; it maps variant names to their settings")
+    variants = expect_mapping(data["variants"], at(where, data, "variants"))
+    if not variants:
+        raise UsageError(f"{at(where, data, 'variants')} must map variant names to their settings")
     out: dict[str, PromptVariant] = {}
     for vname, spec in variants.items():
-        vname = str(vname)
-        at = f"{where}: variants.{vname}"
-        if not isinstance(spec, dict):
-            raise UsageError(f"{at}: expected a mapping")
-        vplacement = check_placement(spec.get("placement", placement))
+        field = f"variants.{vname}"
+        vname = expect_identifier(vname, at(where, variants, vname, field))
+        spec = expect_mapping(spec, at(where, variants, vname, field))
+        for key in spec:
+            if key not in VARIANT_FIELDS:
+                raise UsageError(f"{at(where, spec, key, f'{field}.{key}')} is not a variant field "
+                                 f"(known: {', '.join(VARIANT_FIELDS)})")
+        place = lambda key: at(where, spec, key, f"{field}.{key}")  # noqa: E731
+        vplacement = _placement(spec["placement"], place("placement")) if "placement" in spec else placement
+        if "description" in spec:
+            expect_str(spec["description"], place("description"), empty=True)
         if "template" in spec:
-            sources = spec["template"]
-            sources = (sources,) if isinstance(sources, str) else tuple(sources)
-            try:
-                for s in sources:
-                    Template.parse(s)
-            except UsageError as exc:
-                raise UsageError(f"{at}.template: {exc}") from None
-            vocab = spec.get("words")
-            if str(vocab) not in {str(k) for k in vocabularies}:
-                raise UsageError(f"{at}.words: no vocabulary {vocab!r} under 'words' "
-                                 f"(have: {', '.join(map(str, vocabularies))})")
-            raw = {str(k): v for k, v in vocabularies.items()}[str(vocab)]
-            try:
-                words = label_words({str(k): v for k, v in raw.items()})
-            except UsageError as exc:
-                raise UsageError(f"{where}: words.{vocab}: {exc}") from None
-            how = str(spec.get("combine", "mean"))
-            if how not in COMBINE_RULES:
-                raise UsageError(f"{at}.combine: must be one of {', '.join(COMBINE_RULES)}, got {how!r}")
-            out[vname] = PromptVariant(name, vname, vplacement, sources, words, combine=how)
+            sources = _templates(spec["template"], place("template"))
+            if "words" not in spec:
+                raise UsageError(f"{where}: {field}: a label prompt needs 'words' (the name of a vocabulary under 'words')")
+            vocab = _key_name(spec["words"], place("words"))
+            if vocab not in vocabularies:
+                raise UsageError(f"{place('words')}: no vocabulary {vocab!r} under 'words' "
+                                 f"(have: {', '.join(vocabularies) or 'none'})")
+            how = expect_choice(spec.get("combine", "mean"), place("combine"), COMBINE_RULES)
+            out[vname] = PromptVariant(name, vname, vplacement, sources, vocabularies[vocab], combine=how)
         elif "first" in spec and "second" in spec:
-            out[vname] = PromptVariant(name, vname, vplacement, first=str(spec["first"]), second=str(spec["second"]))
+            first = expect_str(spec["first"], place("first"))
+            second = expect_str(spec["second"], place("second"))
+            for key in ("words", "combine"):
+                if key in spec:
+                    raise UsageError(f"{place(key)} belongs to label prompts (with 'template'), not pair prompts")
+            out[vname] = PromptVariant(name, vname, vplacement, first=first, second=second)
         else:
-            raise UsageError(f"{at}: needs 'template' and 'words' (label prompt) or 'first' and 'second' (pair prompt)")
-    default = str(data.get("default", next(iter(out))))
+            raise UsageError(f"{at(where, variants, vname, field)} needs 'template' and 'words' (label prompt) or "
+                             f"'first' and 'second' (pair prompt)")
+    default = expect_identifier(data["default"], at(where, data, "default")) if "default" in data else next(iter(out))
     if default not in out:
-        raise UsageError(f"{where}: default {default!r} is not one of its variants ({', '.join(out)})")
+        raise UsageError(f"{at(where, data, 'default')}: {default!r} is not one of its variants ({', '.join(out)})")
     out[""] = out[default]
     return out
 
@@ -151,14 +214,16 @@ def load_prompt_set(name: str) -> dict[str, PromptVariant]:
     if name.endswith((".yaml", ".yml")) or os.sep in name:
         if not os.path.isfile(name):
             raise UsageError(f"prompt file {name!r} does not exist")
-        with open(name, encoding="utf-8") as handle:
-            variants = parse_prompt_set(_read_yaml(handle.read(), name), name)
+        data = read_yaml_file(name)
+        if not isinstance(data, dict):
+            raise UsageError(f"{name}: expected a mapping at the top level (name: ..., variants: ...), got {type_name(data)}")
+        variants = parse_prompt_set(data, name)
     else:
         known = list_prompt_sets()
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise UsageError(f"unknown prompt set {name!r}; {hint}known: {', '.join(known)}")
-        text = resources.files("nspzero.prompts").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
-        variants = parse_prompt_set(_read_yaml(text, _where(name)), _where(name))
+        raw = resources.files("nspzero.prompts").joinpath(f"{name}.yaml").read_bytes()
+        variants = parse_prompt_set(_read_yaml(raw, _where(name)), _where(name))
     return variants

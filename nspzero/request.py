@@ -62,7 +62,7 @@ def check_texts(texts: Union[str, Sequence[str]]) -> tuple[list[str], bool]:
 
 def prompt_pair(prompt: str, text: str, placement: str) -> Pair:
     """The NSP pair of a prompt sentence and a text: prompt first ("prefix", the paper's) or second."""
-    return Pair(prompt, text) if placement == "prefix" else Pair(text, prompt, prompt="second")
+    return Pair(prompt, text, prompt="first") if placement == "prefix" else Pair(text, prompt, prompt="second")
 
 
 @dataclass(frozen=True)

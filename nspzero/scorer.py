@@ -1,9 +1,9 @@
 """NSPScorer: sentence pairs in, P(IsNext) out — the one place a model runs.
 
-It knows nothing of labels or tasks. It loads a tokenizer and an NSP-only model (refusing a
-checkpoint whose NSP head would be randomly initialised), tokenizes each distinct string once,
-truncates pairs the way the paper does, sorts all pairs of a call by length into padded
-batches, and returns scores in input order.
+It knows nothing of labels or tasks. It tokenizes each distinct string once (only the part that
+can survive truncation, see tokens.py), refuses texts with no tokens and prompts that do not fit,
+truncates pairs the way the paper does, sorts all pairs of a call by length into padded batches,
+and returns scores in input order — or a ModelError when the model gives non-finite scores.
 """
 from __future__ import annotations
 
@@ -17,14 +17,18 @@ from typing import Callable, Iterable, Iterator, Literal, Optional, Sequence, Un
 import numpy as np
 import torch
 
-from .errors import UsageError
+from .errors import ModelError, UsageError
 from .loading import load_nsp_model
+from .tokens import token_ids
 
 DTYPES = ("float32", "bfloat16", "float16", "int8")
 PROGRESS_MIN_PAIRS = 512  # calls smaller than this stay silent
 # compile="auto": compile once this many seconds have gone into forward passes, when the one-off
 # compilation (~30-60 s for BERT-base on CPU) is sure to pay for itself at ~1.15x on the rest
 AUTO_COMPILE_AFTER_S = 300.0
+# a label prompt must leave room for at least this many text tokens, or the pair is a usage error
+MIN_TEXT_TOKENS = 8
+DEVICE_TYPES = ("cpu", "cuda")
 
 log = logging.getLogger("nspzero")
 
@@ -33,7 +37,12 @@ log = logging.getLogger("nspzero")
 class Pair:
     """One NSP input: `[CLS] first [SEP] second [SEP]`.
 
-    `prompt` says which side holds the prompt, so that truncation cuts the text on a tie.
+    `prompt` says which side is a label prompt (C-C classification: template + label word):
+    "first" or "second". That side is never truncated; only the other (the text) is, and a
+    prompt that leaves fewer than MIN_TEXT_TOKENS text tokens is a UsageError. `None` (the
+    default) means both sides are data (S-C pairs such as OCNLI/BUSTM/CSL/CLUEWSC, ChID's idiom
+    and passage, entity linking, `score_pairs`): the paper's rule applies, the longer side is
+    cut from its end (on a tie the second side gives the token, as transformers' longest_first).
     `anchor` (soft positions, method.md §4): a character offset into `second`; the tokens of
     `first` then get the position ids of a hole of their size at that offset, as if `second`
     read ``second[:anchor] + first + second[anchor:]``.
@@ -41,7 +50,7 @@ class Pair:
 
     first: str
     second: str
-    prompt: Literal["first", "second"] = "first"
+    prompt: Optional[Literal["first", "second"]] = None
     anchor: Optional[int] = None
 
 
@@ -52,6 +61,24 @@ class Encoded:
     input_ids: list[int]
     token_type_ids: list[int]
     position_ids: Optional[list[int]]
+
+
+class EncodedPairs(Sequence[Encoded]):
+    """What `NSPScorer.encode` returns: the encoded pairs (a sequence, in input order) and how
+    many of them were truncated — per call, so no state is left on the scorer."""
+
+    def __init__(self, items: list[Encoded], truncated: int) -> None:
+        self.items = items
+        self.truncated = truncated
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index):
+        return self.items[index]
+
+    def __iter__(self) -> Iterator[Encoded]:
+        return iter(self.items)
 
 
 def truncated_lengths(len_a: int, len_b: int, budget: int, protect_first: bool = True) -> tuple[int, int]:
@@ -79,16 +106,29 @@ def soft_position_ids(k: int, n1: int, n2: int) -> list[int]:
 
 
 def resolve_device(device: Optional[str]) -> torch.device:
-    """'auto'/None picks CUDA when available, else CPU; anything else must be a torch device name."""
+    """'auto'/None picks CUDA when available, else CPU; otherwise 'cpu', 'cuda' or 'cuda:N' that
+    exists here. Other torch devices (meta, mps, xpu, …) are refused: nspzero runs on CPU/CUDA."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError):
+    except (RuntimeError, TypeError, ValueError):
         raise UsageError(f"device {device!r} is not a device name; use 'cpu', 'cuda', 'cuda:0' or 'auto'") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu")
+    if dev.type not in DEVICE_TYPES:
+        raise UsageError(f"device {device!r} is not supported: nspzero runs on 'cpu' or 'cuda' ('cuda:N'); "
+                         f"use --device cpu, cuda or auto")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UsageError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} "
+                             f"CUDA device(s) (cuda:0 …); use --device cuda")
     return dev
+
+
+def _preview(text: str, width: int = 24) -> str:
+    """A short repr of a text for error messages (enough to find it, never a whole document)."""
+    return repr(text[:width]) + ("…" if len(text) > width else "")
 
 
 def _is_compile_error(exc: BaseException) -> bool:
@@ -175,7 +215,6 @@ class NSPScorer:
         self.batch_size = batch_size
         self.model = self._prepare(model)
         self._warn_slow_precision()
-        self.truncated_last_call = 0
         # "auto" compiles after AUTO_COMPILE_AFTER_S seconds of forward passes (fp32/bf16 only)
         self.compile: Union[bool, str] = compile if dtype in ("float32", "bfloat16") else False
         self._compiled: Optional[Callable[..., object]] = None
@@ -220,15 +259,15 @@ class NSPScorer:
 
     # ---- preprocess -------------------------------------------------------------------------
     def _token_ids(self, strings: set[str]) -> dict[str, list[int]]:
-        """Tokenize every distinct string once (prompts repeat across thousands of pairs)."""
-        unique = sorted(strings)
-        if not unique:
-            return {}
-        ids = self.tokenizer(unique, add_special_tokens=False)["input_ids"]
-        return dict(zip(unique, ids))
+        """Tokenize every distinct string once (prompts repeat across thousands of pairs), keeping
+        at most budget + 1 ids: more can never survive truncation, and truncated_lengths gives the
+        same result for any length above the budget."""
+        return token_ids(self.tokenizer, strings, self.max_length - 3 + 1)
 
-    def encode(self, pairs: Sequence[Pair]) -> list[Encoded]:
-        """Pairs → truncated token ids (and soft position ids where a pair has an anchor)."""
+    def encode(self, pairs: Sequence[Pair], origin: Optional[Sequence[int]] = None) -> EncodedPairs:
+        """Pairs → truncated token ids (and soft position ids where a pair has an anchor), with the
+        number of pairs truncated. UsageError (before any scoring) for a side with no tokens or a
+        label prompt too long for max_length; `origin[i]` is pair i's index in the caller's list."""
         strings: set[str] = set()
         for p in pairs:
             strings.add(p.first)
@@ -240,17 +279,23 @@ class NSPScorer:
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         budget = self.max_length - 3
         out: list[Encoded] = []
-        self.truncated_last_call = 0
-        for p in pairs:
+        truncated = 0
+        for i, p in enumerate(pairs):
             a = ids[p.first]
             if p.anchor is None:
                 b, n_before = ids[p.second], None
             else:
                 before, after = ids[p.second[:p.anchor]], ids[p.second[p.anchor:]]
                 b, n_before = before + after, len(before)
-            la, lb = truncated_lengths(len(a), len(b), budget, protect_first=p.prompt == "first")
+            self._check(p, a, b, i if origin is None else origin[i])
+            if p.prompt is None:
+                la, lb = truncated_lengths(len(a), len(b), budget)
+            elif p.prompt == "first":
+                la, lb = len(a), min(len(b), budget - len(a))
+            else:
+                la, lb = min(len(a), budget - len(b)), len(b)
             if (la, lb) != (len(a), len(b)):
-                self.truncated_last_call += 1
+                truncated += 1
             input_ids = [cls_id] + a[:la] + [sep_id] + b[:lb] + [sep_id]
             types = [0] * (la + 2) + [1] * (lb + 1)
             positions = None
@@ -258,7 +303,23 @@ class NSPScorer:
                 n1 = min(n_before, lb)
                 positions = soft_position_ids(la, n1, lb - n1)
             out.append(Encoded(input_ids, types, positions))
-        return out
+        return EncodedPairs(out, truncated)
+
+    def _check(self, pair: Pair, a: list[int], b: list[int], index: int) -> None:
+        """Refuse a side that tokenizes to nothing, and a label prompt that leaves no room for text."""
+        for side, text, ids in (("first", pair.first, a), ("second", pair.second, b)):
+            if not ids:
+                raise UsageError(f"pair {index}: its {side} text {_preview(text)} has no tokens (nothing but "
+                                 f"whitespace, control or zero-width characters); give it content or drop it")
+        if pair.prompt is not None:
+            prompt, ids = (pair.first, a) if pair.prompt == "first" else (pair.second, b)
+            room = self.max_length - 3 - MIN_TEXT_TOKENS
+            if len(ids) > room:
+                size = f"more than {len(ids) - 1}" if len(ids) > self.max_length - 3 else str(len(ids))
+                raise UsageError(f"prompt {_preview(prompt, 40)} is {size} tokens long, but max_length="
+                                 f"{self.max_length} leaves room for {max(room, 0)} prompt tokens (at least "
+                                 f"{MIN_TEXT_TOKENS} are kept for the text); shorten the template or label words, "
+                                 f"or raise --max-length")
 
     def batches(self, encoded: Sequence[Encoded]) -> list[list[int]]:
         """Indexes of `encoded` grouped into batches of similar length, longest first."""
@@ -299,6 +360,10 @@ class NSPScorer:
             logits = self._run(batch).logits
         out = torch.softmax(logits.float(), dim=-1)[:, 0].cpu().numpy().astype(np.float64)
         self.forward_seconds += time.perf_counter() - start
+        if not np.isfinite(out).all():  # one check per batch, on a few numbers already on the CPU
+            raise ModelError(f"model {self.name} gave non-finite NSP scores (NaN/inf) for {int((~np.isfinite(out)).sum())} "
+                             f"of {len(out)} pairs: its weights are probably corrupt (NaN/inf in the checkpoint) or "
+                             f"dtype {self.dtype} overflowed; check the checkpoint, or use dtype float32")
         return out
 
     def _run(self, batch: dict[str, torch.Tensor]):
@@ -331,14 +396,20 @@ class NSPScorer:
 
         `progress`: None shows a bar only for calls of at least PROGRESS_MIN_PAIRS pairs.
         `on_batch(pairs, scores)` is called after each batch (the harness caches finished work).
+        Errors about one pair name its index in `pairs`.
         """
-        return score_distinct(pairs, self._score_chunks, progress, on_batch, desc)
+        first_seen: dict[Pair, int] = {}
+        for i, p in enumerate(pairs):
+            first_seen.setdefault(p, i)
+        return score_distinct(pairs, lambda unique: self._score_chunks(unique, [first_seen[p] for p in unique]),
+                              progress, on_batch, desc)
 
-    def _score_chunks(self, unique: list[Pair]) -> Iterator[tuple[list[int], np.ndarray]]:
+    def _score_chunks(self, unique: list[Pair], origin: Optional[Sequence[int]] = None
+                      ) -> Iterator[tuple[list[int], np.ndarray]]:
         """(indexes into `unique`, their scores), one length-sorted padded batch at a time."""
-        encoded = self.encode(unique)
-        if self.truncated_last_call:
+        encoded = self.encode(unique, origin)
+        if encoded.truncated:
             log.warning("%d of %d pairs were longer than max_length=%d tokens and were truncated (text cut from its end)",
-                        self.truncated_last_call, len(unique), self.max_length)
+                        encoded.truncated, len(unique), self.max_length)
         for idx in self.batches(encoded):
             yield idx, self.forward(self._collate([encoded[i] for i in idx]))

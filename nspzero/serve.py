@@ -91,11 +91,18 @@ if fastapi is not None:
 
 
 class ScoringFailed(Exception):
-    """Scoring a request's texts raised: that request gets a 500 with this message."""
+    """Scoring a request's texts raised: that request gets this message, with 422 when the request
+    itself was at fault (e.g. a prompt too long for max_length), else 500."""
+
+    def __init__(self, message: str, status: int = 500) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _failure(exc: BaseException) -> ScoringFailed:
     """A scoring error as the one-line message its request gets (library errors keep their text)."""
+    if isinstance(exc, UsageError):
+        return ScoringFailed(str(exc), 422)
     if isinstance(exc, NSPZeroError):
         return ScoringFailed(f"scoring failed: {exc}")
     log.error("scoring failed: %s: %s", type(exc).__name__, exc)
@@ -394,7 +401,7 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
         try:
             results = await batcher.submit(call)
         except ScoringFailed as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=500)
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status)
         return JSONResponse({"results": [r.to_dict() for r in results]})
 
     from .web import mount_web  # the page at /, GET /prompts and /limits, /docs and /redoc with local assets

@@ -273,7 +273,244 @@ API_CASES = [
 ]
 
 
-@pytest.mark.parametrize("fn, exc, message", API_CASES)
+# ---- issue 11 (scorer, cache, YAML): helpers -----------------------------------------------------
+TASK_OK = "name: mine\ntype: classification\nprompt: tnews\nfields: {text: sentence, label: label_desc}\n"
+PROMPT_OK = 'name: mine\nwords:\n  w: {pos: 好, neg: 差}\nvariants:\n  v: {template: "这是{label}", words: w}\n'
+
+
+def _task(e: Env, text, name: str = "task.yaml"):
+    return load_task(e.file(name, text))
+
+
+def _task_line(field: str, value: str) -> str:
+    """TASK_OK with one field replaced (or added), as YAML text."""
+    lines = [ln for ln in TASK_OK.splitlines() if not ln.startswith(field + ":")]
+    return "\n".join(lines + [f"{field}: {value}"]) + "\n"
+
+
+def _prompt(e: Env, text):
+    from nspzero.prompt_sets import load_prompt
+
+    return load_prompt(e.file("set.yaml", text))
+
+
+def _nan_scorer(e: Env, value=float("nan")):
+    import copy
+
+    import torch
+
+    from nspzero import NSPScorer
+
+    model = copy.deepcopy(e.clf.scorer.model)
+    with torch.no_grad():
+        model.bert.encoder.layer[0].output.dense.weight.fill_(value)
+    return NSPScorer(e.clf.scorer.tokenizer, model, device="cpu", name="tiny-broken")
+
+
+def _pairs(*pairs):
+    from nspzero import Pair
+
+    return [Pair(*p) if isinstance(p, tuple) else p for p in pairs]
+
+
+def _chid_read(e: Env, answer: str):
+    e.file("data/chid/test_public.json",
+           '{"content": "今天#idiom#比赛", "candidates": ["严阵以待", "改朝换代"], "answer": ' + answer + '}\n')
+    return load_task("chid").read(str(e.tmp / "data"), "test_public")
+
+
+def _resolve(e: Env, spec: str):
+    from nspzero.tasks.registry import resolve_task_list
+
+    return resolve_task_list(spec.replace("@tmp", str(e.tmp)))
+
+
+LONG_PROMPT = "这是一则体育新闻" * 7  # 56 tokens: more than max_length=64 leaves for a prompt (53)
+
+ISSUE11_API_CASES = [
+    # non-finite scores
+    _api("nan-weights", lambda e: _nan_scorer(e).score(_pairs(("体育", "今天"))), ModelError,
+         "model tiny-broken gave non-finite NSP scores"),
+    _api("inf-weights", lambda e: _nan_scorer(e, float("inf")).score(_pairs(("体育", "今天"))), ModelError,
+         "checkpoint"),
+    # prompts never cut
+    _api("prompt-too-long-prefix",
+         lambda e: e.clf.scorer.score(_pairs(("体育", "今天", "first"), (LONG_PROMPT, "今天", "first"))), UsageError,
+         "is 56 tokens long, but max_length=64 leaves room for 53 prompt tokens"),
+    _api("prompt-too-long-suffix", lambda e: e.clf.scorer.score(_pairs(("今天", LONG_PROMPT, "second"))), UsageError,
+         "max_length=64"),
+    _api("prompt-too-long-huge", lambda e: e.clf.scorer.score(_pairs(("体" * 1_000_000, "今天", "first"))),
+         UsageError, "is more than 61 tokens long"),
+    _api("prompt-too-long-suffix-classify",
+         lambda e: e.clf.classify("今天比赛", LABELS, template=LONG_PROMPT + "{label}", placement="suffix"), UsageError,
+         "tokens long, but max_length=64"),
+    # texts with no content
+    _api("nul-text", lambda e: e.clf.score_pairs(["体育"], ["\x00"]), UsageError,
+         r"pair 0: its second text '\x00' has no tokens"),
+    _api("nul-text-many", lambda e: e.clf.score_pairs(["体育", "体育"], ["今天", "\x00" * 100]), UsageError,
+         "pair 1: its second text '\\x00\\x00"),
+    _api("zero-width-text", lambda e: e.clf.score_pairs(["体育"], ["\u200b\u200d\u2060"]), UsageError, "has no tokens"),
+    _api("bom-text", lambda e: e.clf.score_pairs(["\ufeff"], ["今天"]), UsageError, "pair 0: its first text"),
+    _api("control-text", lambda e: e.clf.score_pairs(["体育"], ["\x07\x1b\x7f\x9f"]), UsageError, "has no tokens"),
+    _api("soft-hyphen-text", lambda e: e.clf.score_pairs(["体育"], ["\u00ad\u00ad"]), UsageError, "has no tokens"),
+    _api("classify-nul-text", lambda e: e.clf.classify(["今天", "\x00\x00"], LABELS), UsageError,
+         r"'\x00\x00' has no tokens"),
+    _api("combining-marks-only-text", lambda e: e.clf.score_pairs(["体育"], ["\u0301\u0308"]), UsageError,
+         "has no tokens"),
+    _api("nul-text-huge", lambda e: e.clf.score_pairs(["体育"], ["\x00" * 3_000_000]), UsageError,
+         r"'\x00\x00\x00"),
+    _api("classify-zero-width-text", lambda e: e.clf.classify("\u200b", LABELS), UsageError, "has no tokens"),
+    # devices
+    _api("device-meta", lambda e: NSPClassifier.from_pretrained(e.model(), device="meta"), UsageError,
+         "device 'meta' is not supported"),
+    _api("device-mps", lambda e: NSPClassifier.from_pretrained(e.model(), device="mps"), UsageError,
+         "device 'mps' is not supported"),
+    _api("device-xpu", lambda e: NSPClassifier.from_pretrained(e.model(), device="xpu:0"), UsageError,
+         "is not supported"),
+    _api("device-cuda-index", lambda e: NSPClassifier.from_pretrained(e.model(), device="cuda:99"), UsageError,
+         "device 'cuda:99'"),
+    _api("device-empty", lambda e: NSPClassifier.from_pretrained(e.model(), device=""), UsageError, "device ''"),
+    # cache
+    _api("cache-dir-is-a-file",
+         lambda e: __import__("nspzero.cache").cache.ScoreCache(Path(e.file("out/cache", "x")) / "s.jsonl"),
+         DataError, "cache/ must be a writable folder"),
+    # task YAML
+    _api("task-name-traversal", lambda e: _task(e, _task_line("name", "../../x")), UsageError,
+         "task.yaml:4: field 'name' must be a name of letters"),
+    _api("task-name-list", lambda e: _task(e, _task_line("name", "[a]")), UsageError,
+         "field 'name' must be a string, got list"),
+    _api("task-name-number", lambda e: _task(e, _task_line("name", "5")), UsageError, "got int 5"),
+    _api("task-name-slash", lambda e: _task(e, _task_line("name", "a/b")), UsageError, "field 'name'"),
+    _api("task-name-dots", lambda e: _task(e, _task_line("name", "..")), UsageError, "field 'name'"),
+    _api("task-prompt-number", lambda e: _task(e, _task_line("prompt", "5")), UsageError,
+         "field 'prompt' must be a string, got int 5"),
+    _api("task-prompt-unknown-set", lambda e: _task(e, _task_line("prompt", "tnewz")), UsageError,
+         "field 'prompt': unknown prompt set 'tnewz'"),
+    _api("task-soft-positions-string", lambda e: _task(e, _task_line("soft_positions", "'no'")), UsageError,
+         "field 'soft_positions' must be true or false, got str 'no'"),
+    _api("task-soft-positions-int", lambda e: _task(e, _task_line("soft_positions", "1")), UsageError,
+         "must be true or false, got int 1"),
+    _api("task-soft-positions-arg", lambda e: load_task("chid", soft_positions="no"), UsageError,
+         "soft_positions must be true or false"),
+    _api("task-type-typo", lambda e: _task(e, _task_line("type", "clasification")), UsageError,
+         "field 'type' must be one of classification"),
+    _api("task-fields-list", lambda e: _task(e, _task_line("fields", "[text, label]")), UsageError,
+         "field 'fields' must be a mapping"),
+    _api("task-field-path-number", lambda e: _task(e, _task_line("fields", "{text: 5, label: label}")), UsageError,
+         "field 'fields.text' must be a string, got int 5"),
+    _api("task-label-order-bools", lambda e: _task(e, _task_line("label_order", "[true, false]")), UsageError,
+         "field 'label_order' must hold labels (strings or integers), got bool"),
+    _api("task-label-order-string", lambda e: _task(e, _task_line("label_order", "a,b")), UsageError,
+         "field 'label_order' must be a list"),
+    _api("task-label-order-duplicate", lambda e: _task(e, _task_line("label_order", "[a, a]")), UsageError,
+         "lists a label twice"),
+    _api("task-reference-string", lambda e: _task(e, _task_line("reference", "51%")), UsageError,
+         "field 'reference' must be a number"),
+    _api("task-reference-bool", lambda e: _task(e, _task_line("reference", "yes")), UsageError,
+         "field 'reference' must be a number, got bool"),
+    _api("task-reference-range", lambda e: _task(e, _task_line("reference", "510")), UsageError, "0-100"),
+    _api("task-metric-unknown", lambda e: _task(e, _task_line("metric", "f1")), UsageError,
+         "field 'metric' must be one of accuracy, macro_f1, got 'f1'"),
+    _api("task-metric-empty", lambda e: _task(e, _task_line("metric", "[]")), UsageError, "at least one metric"),
+    _api("task-metric-twice", lambda e: _task(e, _task_line("metric", "[accuracy, accuracy]")), UsageError,
+         "lists a metric twice"),
+    _api("task-metric-number", lambda e: _task(e, _task_line("metric", "1")), UsageError, "field 'metric' must be"),
+    _api("task-data-traversal", lambda e: _task(e, _task_line("data", "../../etc")), UsageError,
+         "field 'data' must be a folder under the data dir"),
+    _api("task-data-absolute", lambda e: _task(e, _task_line("data", "/etc")), UsageError, "field 'data'"),
+    _api("task-split-traversal", lambda e: _task(e, _task_line("test_split", "../x")), UsageError,
+         "field 'test_split' must be a name"),
+    _api("task-join-number", lambda e: _task(e, _task_line("join", "5")), UsageError, "field 'join' must be a string"),
+    _api("task-blank-empty", lambda e: _task(e, _task_line("blank", "''")), UsageError, "field 'blank' must not be empty"),
+    _api("task-description-list", lambda e: _task(e, _task_line("description", "[a]")), UsageError,
+         "field 'description' must be a string"),
+    _api("task-unknown-field", lambda e: _task(e, _task_line("colour", "red")), UsageError,
+         "task.yaml:5: field 'colour' is not a task field"),
+    _api("task-duplicate-key", lambda e: _task(e, TASK_OK + "name: other\n"), UsageError,
+         "task.yaml:5: key 'name' appears twice"),
+    _api("task-yaml-syntax", lambda e: _task(e, "name: [mine\ntype: pair\n"), UsageError, "task.yaml:2: invalid YAML"),
+    _api("task-yaml-python-tag", lambda e: _task(e, "name: !!python/object/apply:os.system ['true']\n"), UsageError,
+         "task.yaml:1: invalid YAML (could not determine a constructor"),
+    _api("task-yaml-python-name-tag", lambda e: _task(e, TASK_OK + "x: !!python/name:os.system\n"), UsageError,
+         "not allowed"),
+    _api("task-yaml-custom-tag", lambda e: _task(e, "name: !secret x\n"), UsageError, "invalid YAML"),
+    _api("task-not-utf8", lambda e: _task(e, TASK_OK.encode() + b"description: " + GBK + b"\n"), UsageError,
+         "task.yaml:5: not UTF-8"),
+    _api("task-top-level-list", lambda e: _task(e, "- a\n- b\n"), UsageError, "expected a mapping at the top level"),
+    _api("task-empty-file", lambda e: _task(e, ""), UsageError, "expected a mapping at the top level"),
+    _api("task-deep-nesting", lambda e: _task(e, "name: " + "[" * 20000), UsageError, "invalid YAML"),
+    _api("task-duplicate-names", lambda e: (e.file("t.yaml", _task_line("name", "tnews")), _resolve(e, "tnews,@tmp/t.yaml")),
+         UsageError, "two tasks are named 'tnews'"),
+    _api("chid-answer-bool", lambda e: _chid_read(e, "true"), DataError, "answer True is not an index"),
+    _api("chid-answer-string", lambda e: _chid_read(e, '"1"'), DataError, "answer '1' is not an index"),
+    # prompt-set YAML
+    _api("prompt-name-traversal", lambda e: _prompt(e, PROMPT_OK.replace("name: mine", "name: ../x")), UsageError,
+         "set.yaml:1: field 'name' must be a name"),
+    _api("prompt-template-number", lambda e: _prompt(e, PROMPT_OK.replace('"这是{label}"', "5")), UsageError,
+         "set.yaml:5: field 'variants.v.template' must be a template string or a list of them, got int 5"),
+    _api("prompt-template-list-number", lambda e: _prompt(e, PROMPT_OK.replace('"这是{label}"', '["{label}", 5]')),
+         UsageError, "must be a string, got int 5"),
+    _api("prompt-template-empty-list", lambda e: _prompt(e, PROMPT_OK.replace('"这是{label}"', "[]")), UsageError,
+         "at least one template"),
+    _api("prompt-words-list", lambda e: _prompt(e, PROMPT_OK.replace("  w: {pos: 好, neg: 差}", "  - 好")),
+         UsageError, "field 'words' must be a mapping"),
+    _api("prompt-vocab-list", lambda e: _prompt(e, PROMPT_OK.replace("{pos: 好, neg: 差}", "[好, 差]")), UsageError,
+         "set.yaml:3: field 'words.w' must be a mapping"),
+    _api("prompt-word-number", lambda e: _prompt(e, PROMPT_OK.replace("pos: 好", "pos: 5")), UsageError,
+         "field 'words.w.pos' must be a string, got int 5"),
+    _api("prompt-word-empty-list", lambda e: _prompt(e, PROMPT_OK.replace("pos: 好", "pos: []")), UsageError,
+         "must give at least one word"),
+    _api("prompt-word-dict", lambda e: _prompt(e, PROMPT_OK.replace("pos: 好", "pos: {a: b}")), UsageError,
+         "must be a string, got mapping"),
+    _api("prompt-label-bool", lambda e: _prompt(e, PROMPT_OK.replace("pos: 好", "yes: 好")), UsageError,
+         "must hold labels (strings or integers), got bool"),
+    _api("prompt-vocab-unknown", lambda e: _prompt(e, PROMPT_OK.replace("words: w}", "words: x}")), UsageError,
+         "field 'variants.v.words': no vocabulary 'x'"),
+    _api("prompt-variant-unknown-key", lambda e: _prompt(e, PROMPT_OK.replace("template:", "temlate:")), UsageError,
+         "field 'variants.v.temlate' is not a variant field"),
+    _api("prompt-combine-unknown", lambda e: _prompt(e, PROMPT_OK.replace("words: w}", "words: w, combine: max}")),
+         UsageError, "field 'variants.v.combine' must be one of"),
+    _api("prompt-placement-typo", lambda e: _prompt(e, "placement: prefx\n" + PROMPT_OK), UsageError,
+         "set.yaml:1: field 'placement' must be one of prefix, suffix"),
+    _api("prompt-default-missing", lambda e: _prompt(e, "default: w2\n" + PROMPT_OK), UsageError,
+         "'w2' is not one of its variants"),
+    _api("prompt-variant-name-traversal", lambda e: _prompt(e, PROMPT_OK.replace("  v: {", '  "../v": {')), UsageError,
+         "field 'variants.../v' must be a name"),
+    _api("prompt-variant-name-number", lambda e: _prompt(e, PROMPT_OK.replace("  v: {", "  5: {")), UsageError,
+         "must be a string, got int 5"),
+    _api("prompt-pair-first-number", lambda e: _prompt(e, "name: p\nvariants:\n  v: {first: 5, second: '{x}'}\n"),
+         UsageError, "field 'variants.v.first' must be a string, got int 5"),
+    _api("prompt-set-unknown-field", lambda e: _prompt(e, PROMPT_OK + "colour: red\n"), UsageError,
+         "set.yaml:6: field 'colour' is not a prompt-set field"),
+    _api("prompt-duplicate-key", lambda e: _prompt(e, PROMPT_OK + "name: again\n"), UsageError, "appears twice"),
+    _api("prompt-yaml-tag", lambda e: _prompt(e, "name: !!python/object/apply:os.system ['true']\n"), UsageError,
+         "set.yaml:1: invalid YAML"),
+    _api("prompt-not-utf8", lambda e: _prompt(e, b"name: " + GBK + b"\n"), UsageError, "set.yaml:1: not UTF-8"),
+    _api("task-prompt-arg-number", lambda e: load_task("tnews", prompt=5), UsageError,
+         "prompt must be a prompt-set name"),
+    _api("task-fields-empty", lambda e: _task(e, _task_line("fields", "{}")), UsageError,
+         "field 'fields' must map roles"),
+    _api("task-field-role-traversal", lambda e: _task(e, _task_line("fields", "{../x: a, label: b}")), UsageError,
+         "field 'fields.../x' must be a name"),
+    _api("task-type-missing", lambda e: _task(e, TASK_OK.replace("type: classification\n", "")), UsageError,
+         "field 'type' is missing"),
+    _api("task-label-order-floats", lambda e: _task(e, _task_line("label_order", "[0.5, 1]")), UsageError,
+         "got float 0.5"),
+    _api("prompt-description-number", lambda e: _prompt(e, "description: 5\n" + PROMPT_OK), UsageError,
+         "field 'description' must be a string"),
+    _api("prompt-template-without-words", lambda e: _prompt(e, PROMPT_OK.replace(", words: w}", "}")), UsageError,
+         "a label prompt needs 'words'"),
+    _api("prompt-pair-with-words", lambda e: _prompt(e, PROMPT_OK + "  p: {first: a, second: b, words: w}\n"),
+         UsageError, "belongs to label prompts"),
+    _api("prompt-variants-empty", lambda e: _prompt(e, "name: p\nvariants: {}\n"), UsageError,
+         "field 'variants' must map variant names"),
+    _api("prompt-top-level-string", lambda e: _prompt(e, "just text\n"), UsageError, "expected a mapping"),
+    _api("prompt-syntax", lambda e: _prompt(e, "name: mine\nvariants: {v: [\n"), UsageError, "invalid YAML"),
+]
+
+
+
+@pytest.mark.parametrize("fn, exc, message", API_CASES + ISSUE11_API_CASES)
 def test_api_bad_input(env, fn, exc, message):
     with pytest.raises(exc) as info:
         fn(env)
@@ -398,6 +635,32 @@ CLI_CASES = [
          "unknown prompt set 'tnewz'", files={"data/tnews/test_public.json": TNEWS_ROW}),
 ]
 
+ISSUE11_CLI_CASES = [
+    _cli("device-meta", C + ["--device", "meta", "今天比赛"], 2, "device 'meta' is not supported"),
+    _cli("device-mps", C + ["--device", "mps", "今天比赛"], 2, "device 'mps' is not supported"),
+    _cli("nul-text", C + ["\x00\x00"], 2, "has no tokens"),
+    _cli("zero-width-text", C + ["今天", "\u200b\u200b"], 2, "has no tokens"),
+    _cli("prompt-too-long-suffix", C + ["--placement", "suffix", "--template", LONG_PROMPT + "{label}", "--max-length",
+                                        "32", "今天比赛"], 2, "tokens long, but max_length=32 leaves room for 21"),
+    _cli("prompt-file-python-tag", M + ["--prompt", "@tmp/p.yaml", "今天比赛"], 2, "p.yaml:1: invalid YAML",
+         files={"p.yaml": "name: !!python/object/apply:os.system ['true']\n"}),
+    _cli("prompt-file-not-utf8", M + ["--prompt", "@tmp/p.yaml", "今天比赛"], 2, "p.yaml:1: not UTF-8",
+         files={"p.yaml": b"name: " + GBK + b"\n"}),
+    _cli("eval-task-name-traversal", E + ["--data-dir", "@tmp", "--tasks", "@tmp/t.yaml"], 2,
+         "t.yaml:4: field 'name' must be a name", files={"t.yaml": _task_line("name", "../../x")}),
+    _cli("eval-task-soft-positions-string", E + ["--data-dir", "@tmp", "--tasks", "@tmp/t.yaml"], 2,
+         "field 'soft_positions' must be true or false", files={"t.yaml": _task_line("soft_positions", "'no'")}),
+    _cli("eval-task-yaml-syntax", E + ["--data-dir", "@tmp", "--tasks", "@tmp/t.yaml"], 2, "invalid YAML",
+         files={"t.yaml": "name: [x\n"}),
+    _cli("control-text", C + ["\x07\x1b"], 2, "has no tokens"),
+    _cli("eval-task-metric-unknown", E + ["--data-dir", "@tmp", "--tasks", "@tmp/t.yaml"], 2,
+         "field 'metric' must be one of accuracy, macro_f1", files={"t.yaml": _task_line("metric", "f1")}),
+    _cli("eval-task-not-utf8", E + ["--data-dir", "@tmp", "--tasks", "@tmp/t.yaml"], 2, "t.yaml:5: not UTF-8",
+         files={"t.yaml": TASK_OK.encode() + b"description: " + GBK + b"\n"}),
+    _cli("eval-task-duplicate-names", E + ["--data-dir", "@tmp", "--tasks", "tnews,@tmp/t.yaml"], 2,
+         "two tasks are named 'tnews'", files={"t.yaml": _task_line("name", "tnews")}),
+]
+
 MODEL_PLACEHOLDERS = ("@model", "@headless", "@gpt2", "@missing", "@empty", "@novocab")
 
 
@@ -408,7 +671,7 @@ def _expand(arg: str, env: Env) -> str:
     return arg.replace("@tmp", str(env.tmp))
 
 
-@pytest.mark.parametrize("argv, files, code, message", CLI_CASES)
+@pytest.mark.parametrize("argv, files, code, message", CLI_CASES + ISSUE11_CLI_CASES)
 def test_cli_bad_input(env, capsys, monkeypatch, argv, files, code, message):
     import io
 
@@ -425,6 +688,7 @@ def test_cli_bad_input(env, capsys, monkeypatch, argv, files, code, message):
 
 def test_battery_size():
     assert len(API_CASES) + len(CLI_CASES) >= 45
+    assert len(ISSUE11_API_CASES) + len(ISSUE11_CLI_CASES) >= 100
 
 
 # ---- bad-looking input that must work ----------------------------------------------------------

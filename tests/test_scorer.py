@@ -1,4 +1,5 @@
 import random
+import re
 
 import numpy as np
 import pytest
@@ -147,3 +148,110 @@ def test_non_bert_model_is_refused(tmp_path):
 def test_bad_scorer_options(model_dir, kwargs, message):
     with pytest.raises(UsageError, match=message):
         NSPClassifier.from_pretrained(model_dir, **kwargs)
+
+
+# ---- issue 11: truncation count per call, prompts never cut, empty texts, non-finite scores ------
+def test_encode_returns_its_truncation_count_and_keeps_no_state(model_dir):
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=16)
+    long_text = "今天比赛球队赢了市场上涨公司发布手机"
+    encoded = scorer.encode([Pair("体育", long_text, prompt="first"), Pair("体育", "今天"), Pair(long_text, long_text)])
+    assert encoded.truncated == 2 and len(encoded) == 3 and len(list(encoded)) == 3
+    assert scorer.encode([Pair("体育", "今天")]).truncated == 0
+    assert not hasattr(scorer, "truncated_last_call")
+
+
+@pytest.mark.parametrize("placement", ["first", "second"])
+def test_label_prompt_is_never_cut_only_the_text(model_dir, placement):
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=22)
+    prompt, text = "这是一则体育新闻这是一", "今天比赛球队赢了市场上涨公司发布手机"  # 11 + 18 tokens, budget 19
+    pair = Pair(prompt, text, prompt="first") if placement == "first" else Pair(text, prompt, prompt="second")
+    tokens = scorer.tokenizer.convert_ids_to_tokens(scorer.encode([pair])[0].input_ids)
+    if placement == "first":
+        assert tokens == ["[CLS]"] + list(prompt) + ["[SEP]"] + list(text[:8]) + ["[SEP]"]
+    else:
+        assert tokens == ["[CLS]"] + list(text[:8]) + ["[SEP]"] + list(prompt) + ["[SEP]"]
+    # the paper's rule for two data segments would have cut the "prompt" too
+    data = scorer.tokenizer.convert_ids_to_tokens(scorer.encode([Pair(prompt, text)])[0].input_ids)
+    assert data[1:12] == list(prompt[:10]) + ["[SEP]"]
+
+
+@pytest.mark.parametrize("placement", ["first", "second"])
+def test_prompt_too_long_for_max_length_is_a_usage_error_before_any_scoring(model_dir, placement):
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=16)
+    scorer.forward = lambda batch: pytest.fail("scored before the prompt was checked")
+    prompt = "这是一则体育新闻"  # 8 tokens; max_length 16 leaves 13, minus MIN_TEXT_TOKENS = 5
+    pair = Pair(prompt, "今天", prompt="first") if placement == "first" else Pair("今天", prompt, prompt="second")
+    with pytest.raises(UsageError, match=r"prompt '这是一则体育新闻' is 8 tokens long, but max_length=16 leaves room "
+                                         r"for 5 prompt tokens \(at least 8 are kept for the text\)"):
+        scorer.score([Pair("体育", "今天", prompt="first"), pair])
+
+
+def test_huge_prompt_is_named_without_tokenizing_it_whole(model_dir):
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=16)
+    with pytest.raises(UsageError, match=r"prompt '这这这这[^']*'… is more than 13 tokens long, but max_length=16"):
+        scorer.score([Pair("这" * 100_000, "今天", prompt="first")])
+
+
+@pytest.mark.parametrize("text", ["\x00", "\x00\x00\x00", "\u200b\u200c\ufeff", "\x07\x1b", " \t\n\u3000", "\u00ad"])
+def test_texts_with_no_tokens_are_refused_naming_the_pair(clf, text):
+    pairs = [Pair("体育", "今天")] * 3 + [Pair("体育", text)]  # duplicates first: the index is still the caller's
+    with pytest.raises(UsageError, match=rf"pair 3: its second text {re.escape(repr(text))} has no tokens"):
+        clf.scorer.score(pairs)
+    with pytest.raises(UsageError, match=r"pair 0: its first text"):
+        clf.scorer.score([Pair(text, "今天", prompt="second")])
+
+
+def test_empty_passage_part_before_a_blank_is_fine(clf):
+    assert clf.scorer.score([Pair("严阵以待", "今天比赛", anchor=0)]).shape == (1,)
+
+
+def test_special_token_strings_in_user_text_are_text(clf):
+    tok = clf.scorer.tokenizer
+    for text in ("[SEP]今天", "今天[CLS][PAD][MASK][UNK]比赛"):
+        enc = clf.scorer.encode([Pair("体育", text, prompt="first")])[0]
+        assert enc.input_ids.count(tok.sep_token_id) == 2 and enc.input_ids.count(tok.cls_token_id) == 1
+        assert tok.pad_token_id not in enc.input_ids and tok.mask_token_id not in enc.input_ids
+
+
+def test_a_huge_text_is_tokenized_only_as_far_as_max_length_needs(model_dir, monkeypatch):
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=32)
+    seen = []
+    real = scorer.tokenizer.__class__.__call__
+    monkeypatch.setattr(scorer.tokenizer.__class__, "__call__",
+                        lambda self, texts, **kw: seen.extend(len(t) for t in texts) or real(self, texts, **kw))
+    text = "今天比赛球队赢了，hello world。" * 200_000
+    got = scorer.encode([Pair("体育", text, prompt="first")])[0]
+    assert max(seen) < 2000
+    want = scorer.encode([Pair("体育", text[:200], prompt="first")])[0]
+    assert got == want
+
+
+def test_nan_weights_are_a_model_error_naming_the_model(model_dir):
+    import torch
+
+    base = NSPScorer.from_pretrained(model_dir, device="cpu")
+    with torch.no_grad():
+        base.model.bert.encoder.layer[0].output.dense.weight.fill_(float("nan"))
+    scorer = NSPScorer(base.tokenizer, base.model, device="cpu", name="tiny-nan")
+    with pytest.raises(ModelError, match=r"model tiny-nan gave non-finite NSP scores .* corrupt .* dtype"):
+        scorer.score([Pair("体育", "今天"), Pair("财经", "今天")])
+
+
+def test_inf_logits_are_a_model_error(model_dir):
+    import torch
+
+    base = NSPScorer.from_pretrained(model_dir, device="cpu")
+    scorer = NSPScorer(base.tokenizer, base.model, device="cpu", name="tiny-inf")
+    with torch.no_grad():
+        scorer.model.cls.seq_relationship.bias.fill_(float("inf"))
+    with pytest.raises(ModelError, match="non-finite"):
+        scorer.score([Pair("体育", "今天")])
+
+
+@pytest.mark.parametrize("device", ["meta", "mps", "xpu", "cuda:7", "hpu"])
+def test_devices_other_than_cpu_and_cuda_are_one_line_usage_errors(device):
+    from nspzero.scorer import resolve_device
+
+    with pytest.raises(UsageError) as info:
+        resolve_device(device)
+    assert "\n" not in str(info.value) and repr(device) in str(info.value)

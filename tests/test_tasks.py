@@ -48,8 +48,8 @@ def test_classification_pairs_prompt_first(data_dir):
     task = load_task("eprstmt")
     ex = task.read(data_dir, "test_public", limit=2)
     assert [e.index for e in ex] == [0, 1]
-    assert task.example_pairs(ex[0]) == [Pair("这次买的东西很差", ex[0].fields["text"]),
-                                         Pair("这次买的东西很好", ex[0].fields["text"])]
+    assert task.example_pairs(ex[0]) == [Pair("这次买的东西很差", ex[0].fields["text"], prompt="first"),
+                                         Pair("这次买的东西很好", ex[0].fields["text"], prompt="first")]
 
 
 def test_pair_tasks_build_the_method_md_pairs(data_dir):

@@ -35,7 +35,7 @@ class TaskConfig:
     join: str = ","                     # joins list-valued fields (CSL keywords)
     blank: str = "#idiom#"              # cloze: the blank marker in the passage
     soft_positions: bool = True         # cloze: method.md §4
-    metric: Any = "accuracy"            # a name or a list of names from nspzero.metrics.METRICS
+    metrics: tuple[str, ...] = ("accuracy",)  # YAML `metric:` (one name or a list): what the harness reports
     reference: Optional[float] = None   # the paper's NSP-BERT accuracy (%)
     source: str = ""                    # where the config was read from, for error messages
 
@@ -97,6 +97,11 @@ class Task:
     def __init__(self, config: TaskConfig) -> None:
         self.config = config
 
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metrics the task's YAML asks for (`metric:`), e.g. ("accuracy",) or ("accuracy", "macro_f1")."""
+        return self.config.metrics
+
     def gold_of(self, record: dict, fields: dict[str, Any], where: str) -> str:
         return str(fields["label"])
 
@@ -137,9 +142,9 @@ class Task:
     def example_pairs(self, example: Example) -> list[Pair]:
         raise NotImplementedError
 
-    def metrics(self, gold: Sequence[str], predictions: Sequence[str]) -> dict[str, float]:
-        """The task's metrics (YAML `metric:`; accuracy always first)."""
-        return compute(metric_names(self.config.metric), gold, predictions)
+    def measure(self, gold: Sequence[str], predictions: Sequence[str]) -> dict[str, float]:
+        """The task's metrics over its predictions (YAML `metric:`; accuracy always, first)."""
+        return compute(metric_names(self.metrics), gold, predictions)
 
     def describe(self) -> dict[str, Any]:
         """Settings of this task worth recording beside its results (none by default)."""

@@ -120,7 +120,7 @@ class ClozeTask(CandidatesTask):
         candidates, answer = fields["candidates"], fields["answer"]
         if not isinstance(candidates, list) or not candidates or not all(isinstance(c, str) for c in candidates):
             raise DataError(f"{where}: field {self.config.fields['candidates']!r} must be a list of idioms")
-        if not isinstance(answer, int) or not 0 <= answer < len(candidates):
+        if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(candidates):
             raise DataError(f"{where}: answer {answer!r} is not an index into the {len(candidates)} candidates")
         if self.config.blank not in str(fields["content"]):
             raise DataError(f"{where}: the passage has no blank {self.config.blank!r}")
