@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -140,7 +141,9 @@ def google_state_dict(prefix: str) -> dict[str, torch.Tensor]:
 def uer_state_dict(path: str) -> dict[str, torch.Tensor]:
     """transformers-named tensors of a UER-py `.bin` (loaded weights-only: a pickle runs no code)."""
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes about pickle protocols: the error below says enough
+            raw = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ModelError(f"UER checkpoint {path} does not exist") from None
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file, said in one line
@@ -402,9 +405,13 @@ def convert_checkpoint(src: str | os.PathLike, out_dir: str | os.PathLike, *, co
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.converting-", dir=out.parent))
     except OSError as exc:
         raise UsageError(f"cannot write in {out.parent}: {exc.strerror or exc}") from None
+    from .loading import _quiet_transformers
+
     try:
-        checkpoint.model.save_pretrained(tmp)
-        tokenizer_for(checkpoint.vocab, checkpoint.do_lower_case).save_pretrained(tmp)
+        with _quiet_transformers():
+            checkpoint.model.save_pretrained(tmp)
+            tokenizer_for(checkpoint.vocab, checkpoint.do_lower_case).save_pretrained(tmp)
+        shutil.copyfile(checkpoint.vocab, tmp / "vocab.txt")  # transformers 5 saves tokenizer.json only
         os.chmod(tmp, 0o755)
         os.replace(tmp, out)  # atomic; replaces only a missing or empty OUT_DIR
     except OSError as exc:

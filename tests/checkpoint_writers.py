@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 _DTYPES = {np.dtype("float32"): 1, np.dtype("float64"): 2, np.dtype("int32"): 3, np.dtype("int64"): 9,
-           np.dtype("float16"): 19}
+           np.dtype("float16"): 19, np.dtype("uint16"): 17}
 
 
 def _crc_table() -> list[int]:
@@ -117,8 +117,10 @@ def write_table(path: str, records: list[tuple[bytes, bytes]], block_size: int =
         handle.write(bytes(data) + footer)
 
 
-def write_tf_bundle(prefix: str, tensors: dict[str, np.ndarray], num_shards: int = 1, block_size: int = 4096) -> None:
-    """Write `tensors` as PREFIX.index + PREFIX.data-0000i-of-0000N (round-robin over the shards)."""
+def write_tf_bundle(prefix: str, tensors: dict[str, np.ndarray], num_shards: int = 1, block_size: int = 4096,
+                    dtype_codes: dict[str, int] | None = None) -> None:
+    """Write `tensors` as PREFIX.index + PREFIX.data-0000i-of-0000N (round-robin over the shards);
+    `dtype_codes` overrides the TF dtype of a variable (e.g. 14 = bfloat16 for raw uint16 bits)."""
     shards = [bytearray() for _ in range(num_shards)]
     records = [(b"", header_proto(num_shards))]
     for i, name in enumerate(sorted(tensors)):
@@ -127,7 +129,7 @@ def write_tf_bundle(prefix: str, tensors: dict[str, np.ndarray], num_shards: int
         shard = i % num_shards
         offset = len(shards[shard])
         shards[shard] += raw
-        records.append((name.encode(), entry_proto(_DTYPES[array.dtype], array.shape, shard, offset, len(raw),
+        records.append((name.encode(), entry_proto((dtype_codes or {}).get(name, _DTYPES.get(array.dtype, 0)), array.shape, shard, offset, len(raw),
                                                   masked(crc32c(raw)))))
     for i, data in enumerate(shards):
         with open(f"{prefix}.data-{i:05d}-of-{num_shards:05d}", "wb") as handle:
