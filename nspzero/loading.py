@@ -157,14 +157,21 @@ def _check_safetensors(path: str) -> None:
             from None
 
 
-def _check_vocab_tokens(tokenizer, name: str) -> None:
-    """A vocab without [CLS]/[SEP]/[PAD] would fail (or silently use [UNK]) at the first batch: refuse now."""
-    vocab = tokenizer.get_vocab()
-    missing = [tok for tok in (tokenizer.cls_token, tokenizer.sep_token, tokenizer.pad_token)
-               if tok is None or tok not in vocab]
-    if missing:
-        names = "/".join(str(t) for t in missing) if all(missing) else "[CLS]/[SEP]/[PAD]"
-        raise ModelError(f"the vocabulary of {name!r} has no {names} token; NSP needs a BERT WordPiece vocab "
+def _check_vocab_tokens(tokenizer, name: str, vocab_size: int) -> None:
+    """A vocab without [CLS]/[SEP]/[PAD] would fail (or silently use [UNK]) at the first batch: refuse now.
+    A tokenizer that added a missing special token gives it an id past the model's embeddings."""
+    if os.path.isdir(name) and not os.path.isfile(os.path.join(name, "tokenizer.json")) \
+            and os.path.isfile(os.path.join(name, "vocab.txt")):
+        from .checkpoints import check_vocab
+
+        check_vocab(os.path.join(name, "vocab.txt"))
+    bad = []
+    for token in (tokenizer.cls_token, tokenizer.sep_token, tokenizer.pad_token):
+        token_id = tokenizer.convert_tokens_to_ids(token) if token is not None else None
+        if token_id is None or token_id == tokenizer.unk_token_id or (vocab_size and token_id >= vocab_size):
+            bad.append(str(token or "[CLS]/[SEP]/[PAD]"))
+    if bad:
+        raise ModelError(f"the vocabulary of {name!r} has no {'/'.join(bad)} token; NSP needs a BERT WordPiece vocab "
                          f"(put the checkpoint's own vocab.txt beside config.json)")
 
 
@@ -310,6 +317,6 @@ def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
         raise ModelError(f"the tokenizer of {name!r} knows {len(tokenizer)} tokens but the model has "
                          f"{config.vocab_size}: its vocab.txt (or tokenizer.json) is missing or wrong, so every text "
                          f"would become [UNK]; put the checkpoint's vocab.txt beside config.json")
-    _check_vocab_tokens(tokenizer, name)
+    _check_vocab_tokens(tokenizer, name, getattr(config, "vocab_size", 0))
     model.eval()
     return tokenizer, model
