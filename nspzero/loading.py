@@ -122,7 +122,7 @@ def _check_config_json(folder: str) -> None:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ModelError(f"{path} is not readable JSON ({_first_line(exc)}); restore the checkpoint's config.json") \
+        raise ModelError(f"{path} is not a valid JSON file ({_first_line(exc)}); restore the checkpoint's config.json") \
             from None
     if not isinstance(data, dict):
         raise ModelError(f"{path} holds {json.dumps(data)[:20]}, not a JSON object; restore the checkpoint's "

@@ -111,7 +111,7 @@ def test_unloadable_pickle(broken):
     one_line(info, "pytorch_model.bin", "download it again")
 
 
-@pytest.mark.parametrize("text, needle", [("null", "not a JSON object"), ("{oops", "not readable JSON")])
+@pytest.mark.parametrize("text, needle", [("null", "not a JSON object"), ("{oops", "not a valid JSON file")])
 def test_bad_config_json(broken, text, needle):
     (broken / "config.json").write_text(text)
     with pytest.raises(ModelError) as info:
