@@ -167,6 +167,9 @@ def uer_state_dict(path: str) -> dict[str, torch.Tensor]:
                              f"not a float; the file is not a model's weights")
         state[name] = tensor.float()
     if not state:
+        if any(k.startswith(("bert.", "embeddings.", "encoder.layer.")) for k in raw):
+            raise ModelError(f"{path} is a transformers state dict, not a UER-py one; put it in a folder with its "
+                             f"config.json and vocab.txt and pass the folder")
         raise ModelError(f"{path} holds no UER-py BERT keys (embedding.*, encoder.transformer.*); "
                          f"is it a UER-py BERT model?")
     seg = state.get("bert.embeddings.token_type_embeddings.weight")
@@ -321,7 +324,8 @@ def model_from_state(state: dict[str, torch.Tensor], config, where: str):
         if needed not in state:
             raise ModelError(f"{where} has no {what} ({needed.rsplit('.', 1)[0]}); NSP-BERT needs a checkpoint "
                              f"pre-trained with next-sentence prediction, saved with its NSP target")
-    model = BertForNextSentencePrediction(config)
+    with torch.device("meta"):  # no random init and no second copy of the weights: they are assigned below
+        model = BertForNextSentencePrediction(config)
     expected = model.state_dict()
     missing = sorted(k for k in expected if k not in state)
     if missing:
@@ -331,7 +335,18 @@ def model_from_state(state: dict[str, torch.Tensor], config, where: str):
         if tuple(state[name].shape) != tuple(tensor.shape):
             raise ModelError(f"{where}: {name} has shape {list(state[name].shape)}, expected "
                              f"{list(tensor.shape)} from the other weights; the checkpoint is inconsistent")
-    model.load_state_dict({k: state[k] for k in expected}, strict=True)
+    model.load_state_dict({k: state[k].contiguous() for k in expected}, strict=True, assign=True)
+    for module in model.modules():  # non-persistent index buffers are not in any state dict: rebuild them
+        for name, buffer in list(module.named_buffers(recurse=False)):
+            if buffer.is_meta:
+                if name == "position_ids":
+                    value = torch.arange(buffer.shape[-1]).expand(buffer.shape)
+                elif name == "token_type_ids":
+                    value = torch.zeros(buffer.shape, dtype=buffer.dtype)
+                else:
+                    raise ModelError(f"internal: cannot rebuild buffer {name} of {type(module).__name__}; "
+                                     f"please report this with your transformers version")
+                module.register_buffer(name, value, persistent=False)
     return model.eval()
 
 
