@@ -28,7 +28,7 @@ NSP_CHECKPOINTS = "bert-base-chinese, hfl/chinese-bert-wwm-ext (Chinese) or bert
 DEFAULT_MODEL = "bert-base-chinese"
 FILE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".index", ".safetensors", ".json", ".txt", ".h5", ".msgpack")
 HUB_PROBE_TIMEOUT_S = 1.5
-LOCAL_HINT = ("download it on a machine with internet (e.g. `huggingface-cli download NAME --local-dir DIR`) and "
+LOCAL_HINT = ("download it on a machine with internet (e.g. `hf download NAME --local-dir DIR`) and "
               "pass the folder with --model DIR")
 
 

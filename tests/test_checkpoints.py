@@ -222,3 +222,23 @@ def test_out_dir_rules_and_bad_inputs(original, tmp_path):
     one_line(info, "does not exist")
     for name in ("o1", "o2", "o3", "o4", "o5", "o6"):
         assert_nothing_written(tmp_path / name)
+
+
+def test_uer_sentence_order_target_refused(original, tmp_path):
+    folder, model, _ = original
+    state = uer_state(model)
+    for leaf in ("weight", "bias"):
+        state[f"target.sop_linear_2.{leaf}"] = state.pop(f"target.nsp_linear_2.{leaf}")
+    torch.save(state, tmp_path / "albert_like.bin")
+    with pytest.raises(ModelError) as info:
+        convert_checkpoint(tmp_path / "albert_like.bin", tmp_path / "out", vocab=os.path.join(folder, "vocab.txt"))
+    one_line(info, "sentence-order-prediction")
+    assert_nothing_written(tmp_path / "out")
+
+
+def test_transformers_state_dict_without_config_is_named(original, tmp_path):
+    _, model, _ = original
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    with pytest.raises(ModelError) as info:
+        load_checkpoint(str(tmp_path / "pytorch_model.bin"))
+    one_line(info, "transformers state dict", "config.json")

@@ -137,3 +137,18 @@ def test_fixture_copy_missing_data_file(tmp_path):
     os.remove(folder / "bert_model.ckpt.data-00000-of-00001")
     bundle = TFBundle(str(folder / "bert_model.ckpt"))
     one_line_error(bundle.check_shards, "bert_model.ckpt.data-00000-of-00001", "missing")
+
+
+def test_snappy_compressed_blocks_are_read(tmp_path):
+    """TF can write snappy-compressed table blocks; a literal run and a back-reference decode."""
+    from nspzero.tf_bundle import _Corrupt, _snappy_decompress
+
+    from checkpoint_writers import varint
+
+    text = b"abcdabcdabcdXYZ"
+    # literal "abcd", copy (offset 4, length 8) with a 2-byte offset, literal "XYZ"
+    packed = varint(len(text)) + bytes([(4 - 1) << 2]) + b"abcd" + bytes([((8 - 1) << 2) | 2]) + (4).to_bytes(2, "little") \
+        + bytes([(3 - 1) << 2]) + b"XYZ"
+    assert _snappy_decompress(packed) == text
+    with pytest.raises(_Corrupt):
+        _snappy_decompress(varint(99) + bytes([(4 - 1) << 2]) + b"abcd")
