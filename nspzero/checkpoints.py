@@ -224,8 +224,9 @@ def _find_vocab(src: str, explicit: Optional[str]) -> str:
     for name in ("vocab.txt",):
         if os.path.isfile(os.path.join(folder, name)):
             return os.path.join(folder, name)
-    raise ModelError(f"no vocab.txt beside {src}; pass the checkpoint's vocabulary with --vocab "
-                     f"(UER-py's is models/google_zh_vocab.txt for Chinese BERT)")
+    raise ModelError(f"no vocab.txt beside {src}; put the checkpoint's vocab.txt there, or convert it with "
+                     f"`nspzero convert {src} OUT_DIR --vocab VOCAB` (UER-py's Chinese BERT uses "
+                     f"models/google_zh_vocab.txt)")
 
 
 def check_vocab(path: str, vocab_size: Optional[int] = None) -> int:
