@@ -282,7 +282,7 @@ def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             if not local:
                 raise hub_failure(exc) from None
-            raise ModelError(f"could not load the config of {name!r}: {_first_line(exc)} — fix or restore "
+            raise ModelError(f"could not load model {name!r}: {_first_line(exc)} — fix or restore "
                              f"{os.path.join(name, 'config.json')}") from None
         if config.model_type not in MODEL_FOR_NEXT_SENTENCE_PREDICTION_MAPPING_NAMES:
             raise ModelError(f"model {name!r} is a {config.model_type!r} model, which has no next-sentence-prediction "
