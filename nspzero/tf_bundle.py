@@ -37,7 +37,7 @@ _NUMPY = {DT_FLOAT: np.dtype("<f4"), DT_DOUBLE: np.dtype("<f8"), DT_HALF: np.dty
 # ---------------------------------------------------------------------------------------------
 # crc32c (Castagnoli), vectorised with NumPy: CRCs are linear over GF(2), so the bytes are cut into
 # equal chunks whose CRCs advance one byte per step side by side, then merged pairwise with the
-# "shift by n zero bytes" map (itself linear, kept as four 256-entry tables). ~1 s per 400 MB.
+# "shift by n zero bytes" map (itself linear, kept as four 256-entry tables). ~150 MB/s on a 2-core EPYC.
 # ---------------------------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
