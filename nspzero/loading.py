@@ -1,26 +1,202 @@
 """Checkpoint loading: a model name or folder → (tokenizer, NSP-only model), or a ModelError.
 
-Kept apart from scoring because checkpoint formats grow (transformers folders today; Google TF1
-bundles and UER-py state dicts next) while the scorer only ever needs a tokenizer and a model.
+Kept apart from scoring because checkpoint formats grow (transformers folders, Google TF1 bundles and
+UER-py state dicts, see `checkpoints`) while the scorer only ever needs a tokenizer and a model. Every
+way a load can fail ends here as one ModelError line naming the file and the fix.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import logging
 import os
+import socket
+import struct
+import threading
 import warnings
 from typing import Iterator
+from urllib.parse import urlparse
 
 import torch
 
-from .errors import ModelError
+from .errors import ModelError, UsageError
+
+log = logging.getLogger("nspzero")
 
 NSP_CHECKPOINTS = "bert-base-chinese, hfl/chinese-bert-wwm-ext (Chinese) or bert-base-uncased (English)"
+DEFAULT_MODEL = "bert-base-chinese"
+FILE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".index", ".safetensors", ".json", ".txt", ".h5", ".msgpack")
+HUB_PROBE_TIMEOUT_S = 1.5
+LOCAL_HINT = ("download it on a machine with internet (e.g. `hf download NAME --local-dir DIR`) and "
+              "pass the folder with --model DIR")
 
 
 def _is_local_path(name: str) -> bool:
-    """Hub ids are 'name' or 'org/name'; anything else (or an existing path) is a local path."""
-    return os.path.exists(name) or name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
+    """Hub ids are 'name' or 'org/name'. Anything else is a local path, and so is 'a/b' whose first
+    component exists here (`models/mybert` beside a `models/` folder) or that ends like a file."""
+    if os.path.exists(name) or name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name:
+        return True
+    first = name.split("/", 1)[0]
+    return ("/" in name and os.path.exists(first)) or name.lower().endswith(FILE_SUFFIXES)
+
+
+def config_file_path() -> str:
+    """Where nspzero's user config lives: $XDG_CONFIG_HOME/nspzero/config.yaml (~/.config/... by default)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "nspzero", "config.yaml")
+
+
+def default_model_name() -> tuple[str, str]:
+    """The model to use when none is given, and where that choice came from (for a one-line notice).
+
+    In order: the environment variable NSP_MODEL; `model: NAME` in the YAML file `config_file_path()`
+    (`$XDG_CONFIG_HOME/nspzero/config.yaml`, i.e. `~/.config/nspzero/config.yaml`); else bert-base-chinese,
+    as transformers' pipelines pick a default model. Returns (name, "NSP_MODEL" | the config path |
+    "built-in default")."""
+    env = os.environ.get("NSP_MODEL", "").strip()
+    if env:
+        return env, "NSP_MODEL"
+    path = config_file_path()
+    if os.path.isfile(path):
+        import yaml
+
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = yaml.safe_load(handle)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UsageError(f"cannot read nspzero config {path}: {first}; fix it or delete it") from None
+        model = data.get("model") if isinstance(data, dict) else None
+        if model is not None:
+            if not isinstance(model, str) or not model.strip():
+                raise UsageError(f"{path}: 'model' must be a model name or folder (a string), got {model!r}")
+            return model.strip(), path
+    return DEFAULT_MODEL, "built-in default"
+
+
+def _hub_offline_env() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@functools.lru_cache(maxsize=8)
+def _hub_reachable(endpoint: str, proxy: str) -> bool:
+    """Can a TCP connection to the hub (or the HTTPS proxy) be opened within ~1.5 s? DNS included: the
+    probe runs in a thread so a hanging resolver cannot hold the load for transformers' ~30 s."""
+    url = urlparse(proxy or endpoint)
+    host = url.hostname or "huggingface.co"
+    port = url.port or (443 if (url.scheme or "https") == "https" else 80)
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=HUB_PROBE_TIMEOUT_S).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(HUB_PROBE_TIMEOUT_S + 0.5)
+    return bool(result and result[0])
+
+
+def _hub_online() -> bool:
+    if _hub_offline_env():
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or ""
+    return _hub_reachable(endpoint.rstrip("/"), proxy)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def _check_config_json(folder: str) -> None:
+    """config.json must be a JSON object with a known activation: refused here, in one line, instead of
+    as a traceback from inside transformers."""
+    path = os.path.join(folder, "config.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"{path} is not a valid JSON file ({_first_line(exc)}); restore the checkpoint's config.json") \
+            from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} holds {json.dumps(data)[:20]}, not a JSON object; restore the checkpoint's "
+                         f"config.json")
+    act = data.get("hidden_act")
+    if act is not None:
+        from transformers.activations import ACT2FN
+
+        if not isinstance(act, str) or act not in ACT2FN:
+            raise ModelError(f"{path}: unknown hidden_act {act!r}; BERT uses \"gelu\" (fix config.json)")
+
+
+def _check_safetensors(path: str) -> None:
+    """Header and length of a .safetensors file, so a truncated or empty download is named, not a traceback."""
+    size = os.path.getsize(path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8:
+                raise ValueError(f"{size} bytes, too short for a header")
+            length = struct.unpack("<Q", head)[0]
+            if length > size - 8 or length > 100_000_000:
+                raise ValueError("header length past the end of the file")
+            header = json.loads(handle.read(length))
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
+        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+        if 8 + length + end != size:
+            raise ValueError(f"{size} bytes, the header describes {8 + length + end}")
+    except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path} is truncated or corrupt ({_first_line(exc)}); download the weights again") \
+            from None
+
+
+def _check_vocab_tokens(tokenizer, name: str, vocab_size: int) -> None:
+    """A vocab without [CLS]/[SEP]/[PAD] would fail (or silently use [UNK]) at the first batch: refuse now.
+    A tokenizer that added a missing special token gives it an id past the model's embeddings."""
+    if os.path.isdir(name) and not os.path.isfile(os.path.join(name, "tokenizer.json")) \
+            and os.path.isfile(os.path.join(name, "vocab.txt")):
+        from .checkpoints import check_vocab
+
+        check_vocab(os.path.join(name, "vocab.txt"))
+    bad = []
+    for token in (tokenizer.cls_token, tokenizer.sep_token, tokenizer.pad_token):
+        token_id = tokenizer.convert_tokens_to_ids(token) if token is not None else None
+        if token_id is None or token_id == tokenizer.unk_token_id or (vocab_size and token_id >= vocab_size):
+            bad.append(str(token or "[CLS]/[SEP]/[PAD]"))
+    if bad:
+        raise ModelError(f"the vocabulary of {name!r} has no {'/'.join(bad)} token; NSP needs a BERT WordPiece vocab "
+                         f"(put the checkpoint's own vocab.txt beside config.json)")
+
+
+def _weights_file(folder: str) -> str:
+    for candidate in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                      "pytorch_model.bin.index.json"):
+        if os.path.isfile(os.path.join(folder, candidate)):
+            return os.path.join(folder, candidate)
+    return os.path.join(folder, "model.safetensors")
+
+
+def _has_transformers_weights(folder: str) -> bool:
+    return any(os.path.isfile(os.path.join(folder, f)) for f in
+               ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"))
+
+
+def _load_foreign(name: str, source: str) -> tuple["object", torch.nn.Module]:
+    """A Google TF1 / UER-py checkpoint, converted in memory (see `checkpoints.load_checkpoint`)."""
+    from .checkpoints import load_checkpoint, tokenizer_for
+
+    log.info("reading %s as a %s checkpoint (converted in memory)", name, "Google TF1" if source == "google" else "UER-py")
+    with quiet_transformers():
+        checkpoint = load_checkpoint(name, source=source)
+        tokenizer = tokenizer_for(checkpoint.vocab, checkpoint.do_lower_case)
+    return tokenizer, checkpoint.model
 
 
 @contextlib.contextmanager
@@ -52,34 +228,74 @@ def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
     Uses the NSP-only model class (no masked-LM head to compute), never `trust_remote_code`,
     safetensors when present and torch's weights-only loader otherwise (transformers' default).
     A checkpoint with any weight missing — above all `cls.seq_relationship.*`, the NSP head —
-    is refused instead of running with random weights.
+    is refused instead of running with random weights. A folder holding Google's
+    `bert_model.ckpt.*` + `bert_config.json` + `vocab.txt` (or a UER-py `.bin` with a vocab.txt
+    beside it) is converted in memory. Hub names are tried only when the hub answers within ~1.5 s
+    (or from the local cache: HF_HUB_OFFLINE=1 or no connection), so an offline machine fails fast.
     """
     from transformers import AutoConfig, AutoModelForNextSentencePrediction, AutoTokenizer
     from transformers.models.auto.modeling_auto import MODEL_FOR_NEXT_SENTENCE_PREDICTION_MAPPING_NAMES
 
+    from .checkpoints import detect_source
+
     name = os.path.expanduser(str(name_or_path))
-    if _is_local_path(name):
+    local = _is_local_path(name)
+    kwargs: dict = {"trust_remote_code": False}
+    if local:
         if not os.path.exists(name):
+            foreign = detect_source(name)  # a TF prefix such as dir/bert_model.ckpt
+            if foreign:
+                return _load_foreign(name, foreign)
             raise ModelError(f"model directory {name!r} does not exist; pass a folder holding config.json, the weights "
                              f"and vocab.txt, or a hub name such as bert-base-chinese")
+        foreign = detect_source(name)
+        if foreign and (os.path.isfile(name) or not _has_transformers_weights(name)):
+            return _load_foreign(name, foreign)
+        if not os.path.isdir(name):
+            raise ModelError(f"{name!r} is a file; pass the folder holding config.json, the weights and vocab.txt "
+                             f"(or a Google bert_model.ckpt / UER-py .bin checkpoint)")
         if not os.path.isfile(os.path.join(name, "config.json")):
-            raise ModelError(f"{name!r} has no config.json; pass the folder a model was saved to with save_pretrained()")
+            raise ModelError(f"{name!r} has no config.json (nor a Google bert_model.ckpt.index or a UER-py .bin); pass "
+                             f"the folder a model was saved to with save_pretrained()")
+        _check_config_json(name)
+        for file in sorted(os.listdir(name)):
+            if file.endswith(".safetensors"):
+                _check_safetensors(os.path.join(name, file))
+        where = name
+    else:
+        online = _hub_online()
+        if not online:
+            kwargs["local_files_only"] = True  # the local cache still works offline
+        where = f"hub model {name!r}"
+
+    def hub_failure(exc: BaseException) -> ModelError:
+        why = ("HF_HUB_OFFLINE is set" if _hub_offline_env() else "the hub cannot be reached") \
+            if "local_files_only" in kwargs else _first_line(exc)
+        both = f"no local folder {name}, and " if "/" in name else ""
+        hint = LOCAL_HINT.replace("NAME", name)
+        return ModelError(f"could not load model {name!r}: {both}{why} (and it is not in the local cache); "
+                          f"{hint}")
+
     with quiet_transformers():
         try:
-            config = AutoConfig.from_pretrained(name, trust_remote_code=False)
-        except (OSError, ValueError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"could not load model {name!r}: {first} — pass a local model directory, or check the "
-                             f"hub name and your connection") from None
+            config = AutoConfig.from_pretrained(name, **kwargs)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            if not local:
+                raise hub_failure(exc) from None
+            raise ModelError(f"could not load model {name!r}: {_first_line(exc)} — fix or restore "
+                             f"{os.path.join(name, 'config.json')}") from None
         if config.model_type not in MODEL_FOR_NEXT_SENTENCE_PREDICTION_MAPPING_NAMES:
             raise ModelError(f"model {name!r} is a {config.model_type!r} model, which has no next-sentence-prediction "
                              f"head; use a BERT checkpoint with one, e.g. {NSP_CHECKPOINTS}")
         try:
             model, info = AutoModelForNextSentencePrediction.from_pretrained(
-                name, config=config, output_loading_info=True, trust_remote_code=False)
-        except (OSError, ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"could not load the weights of {name!r}: {first}") from None
+                name, config=config, output_loading_info=True, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - unpickling/deserialising errors come in many types
+            if isinstance(exc, ModelError):
+                raise
+            file = _weights_file(name) if local else where
+            raise ModelError(f"could not load the weights {file}: {_first_line(exc)}; the file is corrupt or "
+                             f"incomplete, download it again") from None
         missing = sorted(info.get("missing_keys", ()))
         if missing:
             nsp = [k for k in missing if "seq_relationship" in k]
@@ -87,19 +303,20 @@ def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
             raise ModelError(f"model {name!r} has no trained weights for {what}; transformers would initialise them "
                              f"randomly and the scores would be noise. Use a checkpoint pre-trained with NSP, e.g. "
                              f"{NSP_CHECKPOINTS}")
-        if os.path.isdir(name) and not any(os.path.isfile(os.path.join(name, f)) for f in ("vocab.txt", "tokenizer.json")):
+        if local and not any(os.path.isfile(os.path.join(name, f)) for f in ("vocab.txt", "tokenizer.json")):
             raise ModelError(f"{name!r} has no vocab.txt or tokenizer.json; copy the checkpoint's vocab.txt into it "
                              f"(without it every text would become [UNK])")
         try:
-            tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
-        except (OSError, ValueError, TypeError) as exc:
-            raise ModelError(f"could not load the tokenizer of {name!r}: {exc}; the folder needs vocab.txt "
-                             f"(or tokenizer.json)") from None
+            tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the tokenizers library raises bare Exception on bad JSON
+            files = "/".join(f for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
+                             if local and os.path.isfile(os.path.join(name, f))) or "vocab.txt"
+            raise ModelError(f"could not load the tokenizer of {name!r} ({files}): {_first_line(exc)}; restore the "
+                             f"checkpoint's tokenizer files (vocab.txt alone is enough)") from None
     if len(tokenizer) < getattr(config, "vocab_size", 0) // 2:
         raise ModelError(f"the tokenizer of {name!r} knows {len(tokenizer)} tokens but the model has "
                          f"{config.vocab_size}: its vocab.txt (or tokenizer.json) is missing or wrong, so every text "
                          f"would become [UNK]; put the checkpoint's vocab.txt beside config.json")
-    if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
-        raise ModelError(f"the tokenizer of {name!r} has no [CLS]/[SEP] tokens; NSP needs a BERT WordPiece vocab")
+    _check_vocab_tokens(tokenizer, name, getattr(config, "vocab_size", 0))
     model.eval()
     return tokenizer, model

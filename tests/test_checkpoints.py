@@ -1,0 +1,244 @@
+"""nspzero.checkpoints: Google TF1 and UER-py BERT checkpoints give the original model's scores (1e-5),
+loaded directly and after convert_checkpoint; bad checkpoints are one-line errors that write nothing."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from checkpoint_writers import (UER_GENERATIONS, bert_config_json, google_tensors, uer_config_json, uer_state,
+                                write_google_bert, write_tf_bundle)
+from conftest import build_model_dir
+from nspzero import NSPClassifier
+from nspzero.checkpoints import convert_checkpoint, google_name, load_checkpoint, uer_name
+from nspzero.errors import ModelError, UsageError
+
+FIRST = ["这是一则体育新闻", "hello world", "今天比赛球队赢了", "股票市场上涨"]
+SECOND = ["比赛球队赢了", "good movie", "财经", "这是科技"]
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory):
+    """(model folder, BertForPreTraining, reference scores) of a tiny random BERT with a decisive NSP head."""
+    from transformers import BertForPreTraining
+
+    folder = build_model_dir(tmp_path_factory.mktemp("orig"), seed=7, scale_nsp=3.0, initializer_range=0.2)
+    model = BertForPreTraining.from_pretrained(folder).eval()
+    scores = NSPClassifier.from_pretrained(folder, device="cpu", max_length=64).score_pairs(FIRST, SECOND)
+    assert np.ptp(scores) > 0.05  # the comparison below means something
+    return folder, model, scores
+
+
+def scores_of(path) -> np.ndarray:
+    return NSPClassifier.from_pretrained(str(path), device="cpu", max_length=64).score_pairs(FIRST, SECOND)
+
+
+def one_line(exc_info, *needles) -> str:
+    message = str(exc_info.value)
+    assert "\n" not in message, message
+    for needle in needles:
+        assert needle in message, message
+    return message
+
+
+def assert_nothing_written(out):
+    assert not out.exists()
+    assert [p for p in out.parent.iterdir() if ".converting-" in p.name] == []
+
+
+def test_google_name_mapping():
+    assert google_name("bert/embeddings/word_embeddings") == ("bert.embeddings.word_embeddings.weight", False)
+    assert google_name("bert/encoder/layer_11/attention/self/query/kernel") == \
+        ("bert.encoder.layer.11.attention.self.query.weight", True)
+    assert google_name("bert/encoder/layer_0/output/LayerNorm/beta") == ("bert.encoder.layer.0.output.LayerNorm.bias", False)
+    assert google_name("bert/pooler/dense/kernel") == ("bert.pooler.dense.weight", True)
+    assert google_name("cls/seq_relationship/output_weights") == ("cls.seq_relationship.weight", False)
+    assert google_name("cls/seq_relationship/output_bias") == ("cls.seq_relationship.bias", False)
+    for skipped in ("global_step", "bert/pooler/dense/kernel/adam_m", "bert/pooler/dense/kernel/adam_v",
+                    "cls/predictions/output_bias", "cls/predictions/transform/dense/kernel"):
+        assert google_name(skipped)[0] is None
+
+
+def test_uer_name_mapping_every_generation():
+    assert uer_name("embedding.word_embedding.weight") == uer_name("embedding.word.embedding.weight") \
+        == "bert.embeddings.word_embeddings.weight"
+    assert uer_name("encoder.transformer.3.layer_norm_1.gamma") == uer_name("encoder.transformer.3.layer_norm_1.weight") \
+        == "bert.encoder.layer.3.attention.output.LayerNorm.weight"
+    for key in ("target.nsp_linear_2.bias", "target.sp_linear_2.bias", "target.sp.linear_2.bias"):
+        assert uer_name(key) == "cls.seq_relationship.bias"
+    for key in ("target.nsp_linear_1.weight", "target.sp_linear_1.weight", "target.sp.linear_1.weight"):
+        assert uer_name(key) == "bert.pooler.dense.weight"
+    for key in ("target.mlm_linear_1.weight", "target.mlm.linear_2.bias", "target.layer_norm.gamma",
+                "target.mlm.layer_norm.beta"):
+        assert uer_name(key) is None
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_google_folder_direct_and_converted(original, tmp_path, shards):
+    folder, model, expected = original
+    google = write_google_bert(str(tmp_path / "chinese_L-2_H-32_A-2"), model, os.path.join(folder, "vocab.txt"),
+                               num_shards=shards)
+    np.testing.assert_allclose(scores_of(google), expected, atol=1e-5, rtol=0)
+    out = convert_checkpoint(google, tmp_path / "converted")
+    assert {"config.json", "model.safetensors", "vocab.txt"} <= set(os.listdir(out))
+    from transformers import BertForNextSentencePrediction
+
+    plain, info = BertForNextSentencePrediction.from_pretrained(str(out), output_loading_info=True)
+    assert not info["missing_keys"] and not info["mismatched_keys"]
+    np.testing.assert_allclose(scores_of(out), expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("generation", sorted(UER_GENERATIONS))
+def test_uer_every_generation(original, tmp_path, generation):
+    folder, model, expected = original
+    torch.save(uer_state(model, generation), tmp_path / "uer_model.bin")
+    (tmp_path / "uer_config.json").write_text(json.dumps(uer_config_json(model)))
+    out = convert_checkpoint(tmp_path / "uer_model.bin", tmp_path / "converted", config=str(tmp_path / "uer_config.json"),
+                             vocab=os.path.join(folder, "vocab.txt"), source="uer" if generation == "2022" else None)
+    np.testing.assert_allclose(scores_of(out), expected, atol=1e-5, rtol=0)
+    # directly, with vocab.txt and a BERT config beside the .bin
+    shutil.copy(os.path.join(folder, "vocab.txt"), tmp_path / "vocab.txt")
+    (tmp_path / "bert_config.json").write_text(json.dumps(bert_config_json(model)))
+    np.testing.assert_allclose(scores_of(tmp_path / "uer_model.bin"), expected, atol=1e-5, rtol=0)
+
+
+def test_uer_heads_default_with_notice(original, tmp_path, caplog):
+    folder, model, _ = original
+    torch.save(uer_state(model), tmp_path / "m.bin")
+    with caplog.at_level(logging.WARNING, logger="nspzero"):
+        checkpoint = load_checkpoint(str(tmp_path / "m.bin"), vocab=os.path.join(folder, "vocab.txt"))
+    assert checkpoint.model.config.num_attention_heads == 1  # hidden 32 / 64, at least 1
+    assert "hidden_size/64" in caplog.text
+
+
+def test_uer_without_nsp_target_writes_nothing(original, tmp_path):
+    folder, model, _ = original
+    torch.save(uer_state(model, nsp=False), tmp_path / "mlm_only.bin")
+    out = tmp_path / "out"
+    with pytest.raises(ModelError) as info:
+        convert_checkpoint(tmp_path / "mlm_only.bin", out, vocab=os.path.join(folder, "vocab.txt"))
+    one_line(info, "mlm_only.bin", "next-sentence-prediction head")
+    assert_nothing_written(out)
+
+
+def test_google_without_pooler_or_head_writes_nothing(original, tmp_path):
+    folder, model, _ = original
+    vocab = os.path.join(folder, "vocab.txt")
+    for what, kwargs in (("pooler", {"pooler": False}), ("next-sentence-prediction head", {"nsp": False})):
+        google = write_google_bert(str(tmp_path / what.split()[0]), model, vocab, **kwargs)
+        out = tmp_path / f"out-{what.split()[0]}"
+        with pytest.raises(ModelError) as info:
+            convert_checkpoint(google, out)
+        one_line(info, what)
+        assert_nothing_written(out)
+
+
+def test_corrupt_bundle_and_missing_shard_write_nothing(original, tmp_path):
+    folder, model, _ = original
+    google = write_google_bert(str(tmp_path / "g"), model, os.path.join(folder, "vocab.txt"), num_shards=2)
+    shard = os.path.join(google, "bert_model.ckpt.data-00001-of-00002")
+    data = bytearray(open(shard, "rb").read())
+    data[100] ^= 0xFF
+    open(shard, "wb").write(bytes(data))
+    out = tmp_path / "out"
+    with pytest.raises(ModelError) as info:
+        convert_checkpoint(google, out)
+    one_line(info, "checksum")
+    assert_nothing_written(out)
+    os.remove(shard)
+    with pytest.raises(ModelError) as info:
+        convert_checkpoint(google, out)
+    one_line(info, "data-00001-of-00002", "missing")
+    assert_nothing_written(out)
+    index = os.path.join(google, "bert_model.ckpt.index")
+    open(index, "r+b").truncate(os.path.getsize(index) // 2)
+    with pytest.raises(ModelError) as info:
+        convert_checkpoint(google, out)
+    one_line(info, "bert_model.ckpt.index")
+    assert_nothing_written(out)
+
+
+def test_non_float_dtypes_write_nothing(original, tmp_path):
+    folder, model, _ = original
+    vocab = os.path.join(folder, "vocab.txt")
+    tensors = google_tensors(model)
+    tensors["bert/pooler/dense/bias"] = tensors["bert/pooler/dense/bias"].astype(np.int32)
+    (tmp_path / "g").mkdir()
+    write_tf_bundle(str(tmp_path / "g" / "bert_model.ckpt"), tensors)
+    shutil.copy(vocab, tmp_path / "g" / "vocab.txt")
+    with pytest.raises(ModelError) as info:
+        convert_checkpoint(tmp_path / "g", tmp_path / "out")
+    one_line(info, "bert/pooler/dense/bias", "int32")
+    assert_nothing_written(tmp_path / "out")
+    state = uer_state(model)
+    state["target.nsp_linear_2.bias"] = state["target.nsp_linear_2.bias"].long()
+    torch.save(state, tmp_path / "u.bin")
+    with pytest.raises(ModelError) as info:
+        convert_checkpoint(tmp_path / "u.bin", tmp_path / "out2", vocab=vocab)
+    one_line(info, "target.nsp_linear_2.bias", "int64")
+    assert_nothing_written(tmp_path / "out2")
+
+
+def test_out_dir_rules_and_bad_inputs(original, tmp_path):
+    folder, model, expected = original
+    vocab = os.path.join(folder, "vocab.txt")
+    torch.save(uer_state(model), tmp_path / "m.bin")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("x")
+    with pytest.raises(UsageError) as info:
+        convert_checkpoint(tmp_path / "m.bin", busy, vocab=vocab)
+    one_line(info, "not an empty folder")
+    assert os.listdir(busy) == ["keep.txt"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "cfg.json").write_text(json.dumps(uer_config_json(model)))
+    convert_checkpoint(tmp_path / "m.bin", empty, vocab=vocab, config=str(tmp_path / "cfg.json"))
+    np.testing.assert_allclose(scores_of(empty), expected, atol=1e-5, rtol=0)
+    with pytest.raises(ModelError) as info:  # a pickle that is not a state dict
+        (tmp_path / "junk.bin").write_bytes(b"\x80\x04not a pickle at all")
+        convert_checkpoint(tmp_path / "junk.bin", tmp_path / "o1", vocab=vocab)
+    one_line(info, "junk.bin")
+    with pytest.raises(ModelError) as info:  # no vocab anywhere
+        convert_checkpoint(tmp_path / "m.bin", tmp_path / "o2")
+    one_line(info, "--vocab")
+    (tmp_path / "novocab.txt").write_text("a\nb\n[SEP]\n")
+    with pytest.raises(ModelError) as info:
+        convert_checkpoint(tmp_path / "m.bin", tmp_path / "o3", vocab=str(tmp_path / "novocab.txt"))
+    one_line(info, "[CLS]/[PAD]")
+    (tmp_path / "wrong.json").write_text(json.dumps({**uer_config_json(model), "emb_size": 48, "hidden_size": 48}))
+    with pytest.raises(ModelError) as info:
+        convert_checkpoint(tmp_path / "m.bin", tmp_path / "o4", vocab=vocab, config=str(tmp_path / "wrong.json"))
+    one_line(info, "hidden_size=48", "32")
+    with pytest.raises(UsageError):
+        convert_checkpoint(tmp_path / "m.bin", tmp_path / "o5", vocab=vocab, source="tf2")
+    with pytest.raises(ModelError) as info:
+        convert_checkpoint(tmp_path / "nothing-here", tmp_path / "o6")
+    one_line(info, "does not exist")
+    for name in ("o1", "o2", "o3", "o4", "o5", "o6"):
+        assert_nothing_written(tmp_path / name)
+
+
+def test_uer_sentence_order_target_refused(original, tmp_path):
+    folder, model, _ = original
+    state = uer_state(model)
+    for leaf in ("weight", "bias"):
+        state[f"target.sop_linear_2.{leaf}"] = state.pop(f"target.nsp_linear_2.{leaf}")
+    torch.save(state, tmp_path / "albert_like.bin")
+    with pytest.raises(ModelError) as info:
+        convert_checkpoint(tmp_path / "albert_like.bin", tmp_path / "out", vocab=os.path.join(folder, "vocab.txt"))
+    one_line(info, "sentence-order-prediction")
+    assert_nothing_written(tmp_path / "out")
+
+
+def test_transformers_state_dict_without_config_is_named(original, tmp_path):
+    _, model, _ = original
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    with pytest.raises(ModelError) as info:
+        load_checkpoint(str(tmp_path / "pytorch_model.bin"))
+    one_line(info, "transformers state dict", "config.json")

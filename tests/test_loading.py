@@ -1,0 +1,155 @@
+"""nspzero.loading: offline-first hub names, local-path readings, the embedded default model, and
+one-line ModelErrors (naming the file and the fix) for every broken checkpoint file."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+
+import pytest
+
+from nspzero.errors import ModelError, UsageError
+from nspzero.loading import _is_local_path, config_file_path, default_model_name, load_nsp_model
+
+
+def one_line(exc_info, *needles) -> str:
+    message = str(exc_info.value)
+    assert "\n" not in message, message
+    for needle in needles:
+        assert needle in message, message
+    return message
+
+
+def test_default_model_name(monkeypatch, tmp_path):
+    monkeypatch.delenv("NSP_MODEL", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert config_file_path() == str(tmp_path / "nspzero" / "config.yaml")
+    assert default_model_name() == ("bert-base-chinese", "built-in default")
+    (tmp_path / "nspzero").mkdir()
+    (tmp_path / "nspzero" / "config.yaml").write_text("model: hfl/chinese-bert-wwm-ext\n")
+    assert default_model_name() == ("hfl/chinese-bert-wwm-ext", config_file_path())
+    monkeypatch.setenv("NSP_MODEL", "models/mine")
+    assert default_model_name() == ("models/mine", "NSP_MODEL")
+    monkeypatch.delenv("NSP_MODEL")
+    (tmp_path / "nspzero" / "config.yaml").write_text("model: [a, b]\n")
+    with pytest.raises(UsageError) as info:
+        default_model_name()
+    one_line(info, "config.yaml", "'model'")
+    (tmp_path / "nspzero" / "config.yaml").write_text("model: : :\n  - [\n")
+    with pytest.raises(UsageError) as info:
+        default_model_name()
+    one_line(info, "cannot read nspzero config")
+    (tmp_path / "nspzero" / "config.yaml").write_text("other: 1\n")
+    assert default_model_name() == ("bert-base-chinese", "built-in default")
+
+
+def test_local_path_readings(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert not _is_local_path("models/mybert")  # could be a hub org/name
+    (tmp_path / "models").mkdir()
+    assert _is_local_path("models/mybert")  # its first component exists here
+    assert _is_local_path("mixed_corpus_bert_base_model.bin") and _is_local_path("x/bert_model.ckpt")
+    assert not _is_local_path("bert-base-chinese")
+    with pytest.raises(ModelError) as info:
+        load_nsp_model("models/mybert")
+    one_line(info, "models/mybert", "does not exist")
+
+
+def test_hub_name_offline_fails_fast_with_both_readings(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.monotonic()
+    with pytest.raises(ModelError) as info:
+        load_nsp_model("nosuchorg/nosuchbert")
+    assert time.monotonic() - start < 5
+    one_line(info, "no local folder nosuchorg/nosuchbert", "HF_HUB_OFFLINE", "--model DIR")
+
+
+def test_hub_unreachable_fails_fast(monkeypatch, tmp_path):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for var in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    start = time.monotonic()
+    with pytest.raises(ModelError) as info:
+        load_nsp_model("nosuchbert-xyz")
+    assert time.monotonic() - start < 5
+    message = one_line(info, "nosuchbert-xyz", "cannot be reached", "--model DIR")
+    assert "no local folder" not in message  # one reading only: no slash, not a path
+
+
+@pytest.fixture()
+def broken(model_dir, tmp_path):
+    """A fresh copy of the tiny model folder to damage."""
+    target = tmp_path / "model"
+    shutil.copytree(model_dir, target)
+    return target
+
+
+def test_truncated_empty_corrupt_safetensors(broken):
+    weights = broken / "model.safetensors"
+    data = weights.read_bytes()
+    for damaged, why in ((data[: len(data) // 2], "truncated"), (b"", "too short"),
+                         (b"\xff" * 8 + data[8:], "header length"), (data[:8] + b"[" + data[9:], "corrupt")):
+        weights.write_bytes(damaged)
+        with pytest.raises(ModelError) as info:
+            load_nsp_model(str(broken))
+        one_line(info, "model.safetensors", "download the weights again")
+
+
+def test_unloadable_pickle(broken):
+    os.remove(broken / "model.safetensors")
+    (broken / "pytorch_model.bin").write_bytes(b"PK\x03\x04 this zip is cut short")
+    with pytest.raises(ModelError) as info:
+        load_nsp_model(str(broken))
+    one_line(info, "pytorch_model.bin", "download it again")
+
+
+@pytest.mark.parametrize("text, needle", [("null", "not a JSON object"), ("{oops", "not a valid JSON file")])
+def test_bad_config_json(broken, text, needle):
+    (broken / "config.json").write_text(text)
+    with pytest.raises(ModelError) as info:
+        load_nsp_model(str(broken))
+    one_line(info, "config.json", needle)
+
+
+def test_unknown_hidden_act(broken):
+    config = json.loads((broken / "config.json").read_text())
+    config["hidden_act"] = "gelu_tanh_sigmoid_magic"
+    (broken / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError) as info:
+        load_nsp_model(str(broken))
+    one_line(info, "config.json", "unknown hidden_act 'gelu_tanh_sigmoid_magic'")
+
+
+def test_vocab_without_special_tokens_refused_at_load(broken):
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        if (broken / name).exists():
+            os.remove(broken / name)
+    tokens = (broken / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    (broken / "vocab.txt").write_text("\n".join(t if t != "[CLS]" else "[unused1]" for t in tokens) + "\n",
+                                      encoding="utf-8")
+    with pytest.raises(ModelError) as info:
+        load_nsp_model(str(broken))
+    one_line(info, "[CLS]", "vocab.txt")
+
+
+def test_malformed_tokenizer_json(broken):
+    (broken / "tokenizer.json").write_text('{"version": "1.0", "model": ')
+    with pytest.raises(ModelError) as info:
+        load_nsp_model(str(broken))
+    one_line(info, "tokenizer.json", "tokenizer")
+
+
+def test_google_folder_and_prefix_load_directly():
+    fixture = os.path.join(os.path.dirname(__file__), "fixtures", "tf_bert")
+    for name in (fixture, os.path.join(fixture, "bert_model.ckpt")):
+        tokenizer, model = load_nsp_model(name)
+        assert type(model).__name__ == "BertForNextSentencePrediction" and not model.training
+        assert tokenizer.convert_tokens_to_ids("[CLS]") == 2

@@ -1,0 +1,154 @@
+"""nspzero.tf_bundle: TF1 checkpoints read without TensorFlow, checked against real TensorFlow's writer
+(tests/fixtures/tf_bert, made by tests/fixtures/make_tf_fixture.py) and against the tests' own writer."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from checkpoint_writers import crc32c as reference_crc32c
+from checkpoint_writers import write_tf_bundle
+from nspzero.errors import ModelError
+from nspzero.tf_bundle import TFBundle, bundle_prefix, crc32c, mask_crc
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "tf_bert")
+
+
+def one_line_error(fn, *needles):
+    with pytest.raises(ModelError) as info:
+        fn()
+    message = str(info.value)
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message, message
+    return message
+
+
+def test_crc32c_known_value_and_reference():
+    assert crc32c(b"123456789") == 0xE3069283
+    assert crc32c(b"") == 0
+    rng = np.random.default_rng(0)
+    for n in (1, 3, 4, 15, 16, 17, 255, 1000, 4097, 70001):
+        data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+        assert crc32c(data) == reference_crc32c(data), n
+    assert mask_crc(0) == 0xA282EAD8
+
+
+def test_real_tensorflow_fixture_reads_bit_exact():
+    expected = np.load(os.path.join(FIXTURE, "expected.npz"))
+    bundle = TFBundle(bundle_prefix(FIXTURE))
+    assert bundle.num_shards == 1
+    assert set(bundle.entries) == set(expected.files) - {"tf_version"}
+    assert "bert/pooler/dense/kernel/adam_m" in bundle.entries
+    assert bundle.entries["global_step"].dtype_name == "int64"
+    for name, entry in bundle.entries.items():
+        if entry.dtype_name in ("float32", "float16"):
+            got = bundle.read(name)  # crc32c checked
+            assert got.dtype == expected[name].dtype and np.array_equal(got, expected[name]), name
+    assert bundle.entries["bert/embeddings/word_embeddings"].shape == expected["bert/embeddings/word_embeddings"].shape
+
+
+def test_non_float_variable_is_one_line_error():
+    bundle = TFBundle(os.path.join(FIXTURE, "bert_model.ckpt"))
+    one_line_error(lambda: bundle.read("extra/int"), "extra/int", "int32")
+    one_line_error(lambda: bundle.read("global_step"), "global_step", "int64")
+
+
+def test_bundle_prefix_forms(tmp_path):
+    prefix = os.path.join(FIXTURE, "bert_model.ckpt")
+    assert bundle_prefix(FIXTURE) == prefix
+    assert bundle_prefix(prefix) == prefix
+    assert bundle_prefix(prefix + ".index") == prefix
+    assert bundle_prefix(str(tmp_path)) is None
+
+
+@pytest.fixture()
+def written(tmp_path):
+    """A two-shard bundle of several small blocks, with float16, float64, bfloat16 and int32 variables."""
+    rng = np.random.default_rng(3)
+    tensors = {f"v{i:02d}/kernel": rng.standard_normal((i + 1, 3)).astype(np.float32) for i in range(30)}
+    tensors["half"] = rng.standard_normal((4, 2)).astype(np.float16)
+    tensors["double"] = rng.standard_normal(5)
+    bf16_values = rng.standard_normal(6).astype(np.float32)
+    tensors["bf16"] = (bf16_values.view(np.uint32) >> 16).astype(np.uint16)
+    tensors["ints"] = np.arange(6, dtype=np.int32)
+    prefix = str(tmp_path / "model.ckpt")
+    write_tf_bundle(prefix, tensors, num_shards=2, block_size=128, dtype_codes={"bf16": 14})
+    return prefix, tensors, bf16_values
+
+
+def test_roundtrip_multi_block_multi_shard(written):
+    prefix, tensors, bf16_values = written
+    bundle = TFBundle(prefix)
+    assert bundle.num_shards == 2 and set(bundle.entries) == set(tensors)
+    bundle.check_shards()
+    for name, value in tensors.items():
+        if name in ("bf16", "ints"):
+            continue
+        assert np.array_equal(bundle.read(name), value), name
+    bf16 = bundle.read("bf16")
+    assert bf16.dtype == np.float32
+    assert np.array_equal(bf16, (bf16_values.view(np.uint32) & 0xFFFF0000).view(np.float32))
+
+
+def test_truncated_and_corrupt_index(written):
+    prefix = written[0]
+    data = open(prefix + ".index", "rb").read()
+    open(prefix + ".index", "wb").write(data[:-10])
+    one_line_error(lambda: TFBundle(prefix), prefix + ".index", "magic number")
+    open(prefix + ".index", "wb").write(b"")
+    one_line_error(lambda: TFBundle(prefix), prefix + ".index", "shorter than a table footer")
+    corrupt = bytearray(data)
+    corrupt[20] ^= 0x40  # inside the first data block
+    open(prefix + ".index", "wb").write(bytes(corrupt))
+    one_line_error(lambda: TFBundle(prefix), prefix + ".index", "checksum mismatch")
+
+
+def test_missing_truncated_and_corrupt_shard(written):
+    prefix = written[0]
+    bundle = TFBundle(prefix)
+    shard1 = bundle.shard_path(1)
+    saved = open(shard1, "rb").read()
+    os.remove(shard1)
+    one_line_error(bundle.check_shards, shard1, "missing")
+    open(shard1, "wb").write(saved[:-8])
+    one_line_error(bundle.check_shards, shard1, "truncated")
+    last = max((e for e in bundle.entries.values() if e.shard_id == 1), key=lambda e: e.offset)
+    one_line_error(lambda: bundle.read(last.name), shard1, "truncated")
+    corrupt = bytearray(saved)
+    entry = next(e for e in bundle.entries.values() if e.shard_id == 1 and e.dtype == 1)
+    corrupt[entry.offset] ^= 0x01
+    open(shard1, "wb").write(bytes(corrupt))
+    one_line_error(lambda: bundle.read(entry.name), entry.name, "checksum")
+    assert bundle.read(entry.name, verify=False).shape == written[1][entry.name].shape
+
+
+def test_not_a_checkpoint(tmp_path):
+    (tmp_path / "x.index").write_bytes(os.urandom(200))
+    one_line_error(lambda: TFBundle(str(tmp_path / "x")), "x.index", "not a readable TensorFlow checkpoint index")
+    one_line_error(lambda: TFBundle(str(tmp_path / "nothing")), "cannot read checkpoint index")
+
+
+def test_fixture_copy_missing_data_file(tmp_path):
+    folder = tmp_path / "ckpt"
+    shutil.copytree(FIXTURE, folder)
+    os.remove(folder / "bert_model.ckpt.data-00000-of-00001")
+    bundle = TFBundle(str(folder / "bert_model.ckpt"))
+    one_line_error(bundle.check_shards, "bert_model.ckpt.data-00000-of-00001", "missing")
+
+
+def test_snappy_compressed_blocks_are_read(tmp_path):
+    """TF can write snappy-compressed table blocks; a literal run and a back-reference decode."""
+    from nspzero.tf_bundle import _Corrupt, _snappy_decompress
+
+    from checkpoint_writers import varint
+
+    text = b"abcdabcdabcdXYZ"
+    # literal "abcd", copy (offset 4, length 8) with a 2-byte offset, literal "XYZ"
+    packed = varint(len(text)) + bytes([(4 - 1) << 2]) + b"abcd" + bytes([((8 - 1) << 2) | 2]) + (4).to_bytes(2, "little") \
+        + bytes([(3 - 1) << 2]) + b"XYZ"
+    assert _snappy_decompress(packed) == text
+    with pytest.raises(_Corrupt):
+        _snappy_decompress(varint(99) + bytes([(4 - 1) << 2]) + b"abcd")
