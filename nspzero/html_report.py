@@ -182,7 +182,7 @@ def _results_table(results: dict, columns: list[str], paper: dict) -> str:
         ref = reference.get(c, ours[c].get("reference"))
         delta = "" if acc is None or ref is None else f'<span class="delta">{100 * acc - ref:+.1f}</span>'
         cells.append(f'<td class="num ours">{_pct(acc)}{delta}</td>')
-    rows.append([f"<b>nspzero</b>", f"<code>{_e(model)}</code>", _td_num(_pct(score) if score is not None else "—"),
+    rows.append(["<b>nspzero</b>", f"<code>{_e(model)}</code>", _td_num(_pct(score) if score is not None else "—"),
                  *cells])
     for how in (results.get("settings") or {}).get("calibration") or ():
         rows.append([f"nspzero + {_e(how)} calibration", f"<code>{_e(model)}</code>", _td_num("—"),

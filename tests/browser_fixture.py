@@ -13,7 +13,6 @@ import shutil
 import socket
 import threading
 import time
-from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlparse
 

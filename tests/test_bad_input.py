@@ -570,7 +570,6 @@ CLI_CASES = [
     _cli("input-format-unknown", C + ["-i", "@tmp/in.txt", "--input-format", "xml"], 2, "input format must be one of",
          files={"in.txt": "a\n"}),
     _cli("unknown-option", C + ["--bogus", "今天比赛"], 2, "No such option: --bogus"),
-    _cli("model-option-missing", ["classify", "-l", "体育,财经", "今天比赛"], 2, "Missing option '--model'"),
     # prompt sets
     _cli("prompt-unknown", M + ["--prompt", "tnewz", "今天比赛"], 2, "unknown prompt set 'tnewz'; did you mean 'tnews'?"),
     _cli("prompt-variant-unknown", M + ["--prompt", "tnews:news", "今天比赛"], 2, "has no variant 'news'"),

@@ -3,6 +3,7 @@ import pytest
 
 from nspzero import ClassificationResult
 from nspzero.errors import UsageError
+from nspzero.mapping import combine
 
 TEXTS = ["今天比赛球队赢了", "市场上涨公司发布手机", "这次买的东西很差"]
 
@@ -77,3 +78,14 @@ def test_score_pairs_validation(clf):
         clf.score_pairs(["a"], ["b", "c"])
     with pytest.raises(UsageError, match="two lists"):
         clf.score_pairs("a", "b")
+
+
+def test_combine_rules_and_classify_ensembles(clf):
+    assert combine([0.25, 1.0], "mean") == pytest.approx(0.625)
+    assert combine([0.25, 1.0], "logmean") == pytest.approx(0.5)
+    with pytest.raises(UsageError, match="combine"):
+        combine([0.5], "max")
+    templates = ["{label}", "这是一则{label}新闻"]
+    r = clf.classify("今天比赛", ["体育", "财经"], template=templates, combine="logmean")
+    p = clf.score_pairs(["体育", "这是一则体育新闻"], ["今天比赛"] * 2)
+    assert r.scores["体育"] == pytest.approx(float(np.sqrt(p[0] * p[1])), abs=1e-6)

@@ -152,3 +152,44 @@ def test_link_reads_stdin(model_dir, capsys, monkeypatch):
     assert code == 0, err
     row = json.loads(out)
     assert row["entity"] in ("Q312", "Q89") and row["id"] == 3 and set(row["scores"]) == {"Q312", "Q89"}
+
+
+def test_without_model_the_default_is_named_and_nsp_model_sets_another(model_dir, capsys, monkeypatch):
+    import time
+
+    monkeypatch.delenv("NSP_MODEL", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent-config-home")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    code, _, err = run(["classify", "-l", "体育,财经", "今天比赛"], capsys)
+    lines = err.strip().splitlines()
+    assert lines[0] == "nspzero: note: using model bert-base-chinese (built-in default); pass --model to choose another"
+    assert code == 1 and "bert-base-chinese" in lines[-1] and "Traceback" not in err  # offline here: a clear error
+    assert time.perf_counter() - start < 15
+    monkeypatch.setenv("NSP_MODEL", model_dir)
+    code, out, err = run(["classify", "-l", "体育,财经", "今天比赛"], capsys)
+    assert code == 0 and f"using model {model_dir} (NSP_MODEL)" in err and json.loads(out)["text"] == "今天比赛"
+
+
+def test_convert_and_a_google_folder_as_model_give_the_same_scores(model_dir, capsys, tmp_path):
+    """`nspzero convert` on a Google TF1 bundle, and the bundle folder given straight to --model."""
+    import os
+
+    from transformers import BertForPreTraining
+
+    from checkpoint_writers import write_google_bert
+
+    model = BertForPreTraining.from_pretrained(model_dir).eval()
+    google = write_google_bert(str(tmp_path / "chinese_L-2_H-32_A-2"), model, os.path.join(model_dir, "vocab.txt"))
+    out = tmp_path / "converted"
+    code, stdout, err = run(["convert", google, str(out)], capsys)
+    assert code == 0 and str(out) in stdout, err
+    rows = {}
+    for name, path in (("original", model_dir), ("google", google), ("converted", str(out))):
+        code, stdout, err = run(["classify", "-m", path, "-l", "体育,财经", "今天比赛"], capsys)
+        assert code == 0, err
+        rows[name] = json.loads(stdout)["scores"]
+    for name in ("google", "converted"):
+        assert max(abs(rows[name][k] - rows["original"][k]) for k in rows["original"]) <= 1e-5
+    code, _, err = run(["convert", google, str(out)], capsys)  # an existing, non-empty folder is never overwritten
+    assert code == 2 and len(err.strip().splitlines()) == 1, err

@@ -127,3 +127,41 @@ def test_cli_eval_all_nine_tasks_on_shared_fewclue(model_dir, tmp_path, capsys):
     assert len(read_jsonl(tmp_path / "iflytek.predictions.jsonl")[0]["scores"]) == 119
     assert len(read_jsonl(tmp_path / "csldcp.predictions.jsonl")[0]["scores"]) == 67
     assert "NSP-BERT (paper)" in capsys.readouterr().out
+
+
+def test_compare_prompts_and_calibration_rows_score_each_pair_once(model_dir, tmp_path):
+    from fewclue_fixture import write_fewclue
+
+    data = write_fewclue(tmp_path / "data", n=6)
+    scorer = NSPScorer.from_pretrained(model_dir, max_length=64)
+    calls = []
+    original = scorer.score
+    scorer.score = lambda pairs, **kw: (calls.extend(pairs), original(pairs, **kw))[1]
+    results = evaluate(scorer, EvalSettings(str(data), ["tnews"], compare_prompts=True,
+                                            calibration=["content-free", "prior"]), tmp_path / "out")
+    assert len(calls) == len(set(calls))  # every distinct pair scored once across variants and ensembles
+    entry = results["tasks"]["tnews"]
+    assert entry["variants"]["news-2022"]["accuracy"] == entry["accuracy"]
+    assert set(entry["variants"]) >= {"label-2022", "ensemble-mean", "ensemble-logmean"}
+    assert set(entry["calibrated"]) == {"content-free", "prior"}
+    md = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
+    assert "content-free calibration" in md and "ensemble-logmean" in md and "news-2022 (default)" in md
+
+
+def test_pair_counts_include_variant_and_calibration_rows(model_dir, tmp_path):
+    """`pairs` counts every distinct pair a task needed, so `pairs_scored` never exceeds it."""
+    from fewclue_fixture import write_fewclue
+
+    from nspzero.harness import EvalSettings, evaluate
+    from nspzero.scorer import NSPScorer
+
+    data = write_fewclue(tmp_path / "fewclue", n=4)
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64)
+    plain = evaluate(scorer, EvalSettings(str(data), ["eprstmt"]), tmp_path / "plain")["tasks"]["eprstmt"]
+    assert plain["pairs"] == plain["pairs_scored"] == 4 * 2
+    more = evaluate(scorer, EvalSettings(str(data), ["eprstmt"], compare_prompts=True, calibration=["content-free"]),
+                    tmp_path / "more")["tasks"]["eprstmt"]
+    assert more["pairs"] == more["pairs_scored"] > plain["pairs"]
+    again = evaluate(scorer, EvalSettings(str(data), ["eprstmt"], compare_prompts=True, calibration=["content-free"]),
+                     tmp_path / "more")["tasks"]["eprstmt"]
+    assert again["pairs"] == more["pairs"] and again["pairs_scored"] == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from nspzero.errors import UsageError
-from nspzero.prompt_sets import list_prompt_sets, load_prompt, load_prompt_set
+from nspzero.prompt_sets import list_prompt_sets, load_prompt, load_prompt_set, prompt_family
 from nspzero.yamlcheck import read_yaml
 
 BASE = 'name: mine\nwords:\n  2022: {pos: 好, 1: 差}\nvariants:\n  v: {template: ["这是{label}", "{label}"], words: "2022"}\n'
@@ -48,3 +48,20 @@ def test_python_tags_never_run(tmp_path):
 def test_read_yaml_remembers_key_lines():
     data = read_yaml("a: 1\nb:\n  c: 2\n", "x.yaml")
     assert data == {"a": 1, "b": {"c": 2}} and data.lines == {"a": 1, "b": 2} and data["b"].lines == {"c": 3}
+
+
+def test_english_prompts_follow_method_md():
+    assert load_prompt("sst2").templates == ("A {label} piece of work",)
+    assert load_prompt("sst2").words == {"0": ("terrible",), "1": ("great",)}
+    assert load_prompt("subj").templates == ("A {label} comment",)
+    assert load_prompt("mpqa").templates == ("It is {label}",)
+    assert load_prompt("agnews").words["3"] == ("technology",) and load_prompt("agnews").templates == ("A {label} news :",)
+    assert len(load_prompt("yahoo").words) == 10 and load_prompt("yahoo").templates == ("{label} question :",)
+    for name in ("trec", "dbpedia", "imdb", "amazon", "cr", "mr"):
+        assert load_prompt(name).words
+
+
+def test_prompt_family_has_variants_and_ensembles():
+    family = {v.name: v for v in prompt_family(load_prompt("tnews"))}
+    assert {"news-2022", "labelnews-2022", "label-2022", "ensemble-mean", "ensemble-logmean"} == set(family)
+    assert len(family["ensemble-mean"].templates) == 3 and family["ensemble-logmean"].combine == "logmean"

@@ -1,10 +1,16 @@
+"""Task configs and the four task types: pairs per example, decisions, the registry, English tasks."""
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from fewclue_fixture import write_fewclue
+from nspzero import NSPClassifier
 from nspzero.errors import DataError, UsageError
+from nspzero.harness import EvalSettings, evaluate
 from nspzero.prompt_sets import list_prompt_sets, load_prompt
-from nspzero.scorer import Pair
+from nspzero.scorer import NSPScorer, Pair
 from nspzero.tasks.registry import FEWCLUE, load_config, load_task, resolve_task_list, task_names
 
 
@@ -100,3 +106,59 @@ def test_data_errors_name_file_and_line(tmp_path, data_dir):
         load_task("eprstmt").read(str(tmp_path), "dev_x")
     with pytest.raises(DataError, match="no folder"):
         load_task("tnews").read(str(tmp_path), "test_public")
+
+
+# ---- English task configs, their data in JSONL or CSV with field overrides -----------------------
+UNCASED = Path(__file__).resolve().parents[2] / "shared" / "data" / "vocab" / "bert-base-uncased-vocab.txt"
+
+
+@pytest.fixture(scope="module")
+def english_model_dir(tmp_path_factory):
+    if not UNCASED.is_file():
+        pytest.skip("../shared/data/vocab/bert-base-uncased-vocab.txt not present")
+    import torch
+    from transformers import BertConfig, BertForPreTraining, BertTokenizer
+
+    path = tmp_path_factory.mktemp("tiny-bert-uncased")
+    (path / "vocab.txt").write_bytes(UNCASED.read_bytes())
+    tokenizer = BertTokenizer.from_pretrained(str(path), do_lower_case=True)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64)
+    BertForPreTraining(config).save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+    assert tokenizer.convert_ids_to_tokens(tokenizer("A GREAT Movie")["input_ids"]) == \
+        ["[CLS]", "a", "great", "movie", "[SEP]"]  # real ids, lower-cased
+    return str(path)
+
+
+def write_rows(path: Path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        import csv
+
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+REVIEWS = [("a great movie , loved it", "1"), ("terrible acting and a bad plot", "0"), ("good work", "1"),
+           ("the worst film of the year", "0"), ("it is a piece of great work", "1"), ("bad", "0")]
+
+
+def test_english_task_from_jsonl_and_csv_with_field_overrides(english_model_dir, tmp_path):
+    write_rows(tmp_path / "data" / "sst2" / "test.jsonl", [{"text": t, "label": l} for t, l in REVIEWS])
+    write_rows(tmp_path / "data" / "mr" / "test.csv", [{"review": t, "y": l} for t, l in REVIEWS])
+    scorer = NSPScorer.from_pretrained(english_model_dir, max_length=64)
+    results = evaluate(scorer, EvalSettings(str(tmp_path / "data"), ["sst2"]), tmp_path / "out")
+    rows = [json.loads(l) for l in (tmp_path / "out" / "sst2.predictions.jsonl").read_text().splitlines()]
+    api = NSPClassifier(scorer).classify([t for t, _ in REVIEWS], {"0": "terrible", "1": "great"},
+                                         template="A {label} piece of work")
+    assert [r["prediction"] for r in rows] == [a.label for a in api]
+    assert results["tasks"]["sst2"]["accuracy"] == pytest.approx(np.mean([r["gold"] == r["prediction"] for r in rows]))
+    mr = evaluate(scorer, EvalSettings(str(tmp_path / "data"), ["mr"], fields={"text": "review", "label": "y"}),
+                  tmp_path / "out-mr")
+    assert mr["tasks"]["mr"]["accuracy"] == results["tasks"]["sst2"]["accuracy"]  # same texts, same prompt

@@ -57,8 +57,10 @@ def compile_choice(value: str) -> Union[bool, str]:
 
 def _model_parameters(max_length: int, compile_default: str) -> list[inspect.Parameter]:
     options = {
-        "model": (str, typer.Option(..., "--model", "-m", help="Hub name or local directory of a BERT with an NSP "
-                                                               "head.")),
+        "model": (Optional[str], typer.Option(None, "--model", "-m",
+                                              help="Hub name, local folder (transformers, Google TF1 bert_model.ckpt, "
+                                                   "UER-py .bin) of a BERT with an NSP head. Default: $NSP_MODEL, "
+                                                   "~/.config/nspzero/config.yaml 'model:', else bert-base-chinese.")),
         "device": (Optional[str], typer.Option(None, help="cpu, cuda, cuda:N or auto (default).")),
         "dtype": (str, typer.Option("float32", help="float32 (exact, default) | bfloat16 | float16 (GPU) | "
                                                     "int8 (CPU).")),
@@ -87,12 +89,25 @@ def with_model_options(max_length: int = 256, compile_default: str = "auto") -> 
         def command(**kwargs):
             values = {name: kwargs.pop(name) for name in names}
             values["compile"] = compile_choice(values.pop("compile_model"))
+            if values["model"] is None:
+                values["model"] = _default_model()
             return fn(models=ModelOptions(**values), **kwargs)
 
         command.__signature__ = signature.replace(parameters=own + added)
         command.__annotations__ = {p.name: p.annotation for p in own + added}
         return command
     return decorate
+
+
+def _default_model() -> str:
+    """The default model (as transformers' pipelines pick one), with a one-line notice naming it."""
+    import logging
+
+    from ..loading import default_model_name
+
+    name, origin = default_model_name()
+    logging.getLogger("nspzero").info("using model %s (%s); pass --model to choose another", name, origin)
+    return name
 
 
 def check_engine(engine: str, ray_address: Optional[str], num_actors: int) -> None:
