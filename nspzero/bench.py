@@ -82,7 +82,7 @@ def build_random_model(directory: str, config_path: Optional[str], vocab_path: O
     """Save a random BertForPreTraining of the given shape (and the real vocab if given)."""
     from transformers import BertConfig, BertForPreTraining, BertTokenizer
 
-    from .loading import quiet_transformers
+    from .quiet import quiet_transformers
 
     config = BertConfig.from_json_file(config_path) if config_path else BertConfig(**BERT_BASE_CHINESE)
     if vocab_path:

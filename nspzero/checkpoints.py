@@ -421,7 +421,7 @@ def convert_checkpoint(src: str | os.PathLike, out_dir: str | os.PathLike, *, co
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.converting-", dir=out.parent))
     except OSError as exc:
         raise UsageError(f"cannot write in {out.parent}: {exc.strerror or exc}") from None
-    from .loading import quiet_transformers
+    from .quiet import quiet_transformers
 
     try:
         with quiet_transformers():

@@ -6,7 +6,6 @@ way a load can fail ends here as one ModelError line naming the file and the fix
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -14,13 +13,12 @@ import os
 import socket
 import struct
 import threading
-import warnings
-from typing import Iterator
 from urllib.parse import urlparse
 
 import torch
 
 from .errors import ModelError, UsageError
+from .quiet import quiet_transformers
 
 log = logging.getLogger("nspzero")
 
@@ -197,29 +195,6 @@ def _load_foreign(name: str, source: str) -> tuple["object", torch.nn.Module]:
         checkpoint = load_checkpoint(name, source=source)
         tokenizer = tokenizer_for(checkpoint.vocab, checkpoint.do_lower_case)
     return tokenizer, checkpoint.model
-
-
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load report and progress bars: nspzero reports problems itself."""
-    from transformers.utils import logging as tlog
-
-    level = tlog.get_verbosity()
-    bars = tlog.is_progress_bar_enabled()
-    hub_logger = logging.getLogger("huggingface_hub")
-    hub_level = hub_logger.level
-    tlog.set_verbosity_error()
-    tlog.disable_progress_bar()
-    hub_logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        tlog.set_verbosity(level)
-        hub_logger.setLevel(hub_level)
-        if bars:
-            tlog.enable_progress_bar()
 
 
 def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
