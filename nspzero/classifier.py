@@ -84,9 +84,12 @@ class NSPClassifier:
     def run(self, request: ClassifyRequest, texts: Sequence[str],
             progress: Optional[bool] = None) -> list[ClassificationResult]:
         """The one classification path every front door ends in: checked texts × a built request."""
-        rows = score_candidates(lambda pairs: self.scorer.score(pairs, progress=progress),
+        return [make_result(request, t, row) for t, row in zip(texts, self._label_rows(request, texts, progress))]
+
+    def _label_rows(self, request: ClassifyRequest, texts: Sequence[str], progress: Optional[bool]) -> list[np.ndarray]:
+        """One row of combined label scores per text, every pair of the call scored together."""
+        return score_candidates(lambda pairs: self.scorer.score(pairs, progress=progress),
                                 [request.candidates(t) for t in texts])
-        return [make_result(request, t, row) for t, row in zip(texts, rows)]
 
     def label_scores(self, texts: Union[str, Sequence[str]], labels: Optional[LabelsArg] = None,
                      template: Union[str, Sequence[str], None] = None, placement: Optional[str] = None,
@@ -96,9 +99,7 @@ class NSPClassifier:
         request = build_request(labels, prompt=prompt, template=template, placement=placement, combine=combine,
                                 multi_label=True, threshold=0.0)
         items, _ = check_texts(texts)
-        rows = score_candidates(lambda pairs: self.scorer.score(pairs, progress=progress),
-                                [request.candidates(t) for t in items])
-        return list(request.labels), np.vstack(rows)
+        return list(request.labels), np.vstack(self._label_rows(request, items, progress))
 
     def classify(self, texts: Union[str, Sequence[str]], labels: Optional[LabelsArg] = None,
                  template: Union[str, Sequence[str], None] = None, placement: Optional[str] = None,

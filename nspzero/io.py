@@ -352,7 +352,7 @@ class RowWriter:
         self._handle: Optional[IO[bytes]] = None
         self._columns: Optional[list[str]] = None
         self._parquet: Any = None
-        self._json_rows: list[Any] = []
+        self._buffer: list[Any] = []  # rows held back: a JSON array's, or Parquet's next row group
 
     def __enter__(self) -> "RowWriter":
         if self.output is not None:
@@ -375,7 +375,7 @@ class RowWriter:
         if self.fmt == "jsonl":
             self._emit(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         elif self.fmt == "json":
-            self._json_rows.append(row)
+            self._buffer.append(row)
         elif self.fmt == "csv":
             if self._columns is None:
                 self._columns = list(row)
@@ -389,17 +389,17 @@ class RowWriter:
     def _write_parquet(self, row: Optional[dict[str, Any]]) -> None:
         """Buffer `row`; write the buffer as one row group when full, or when `row` is None (the end)."""
         if row is not None:
-            self._json_rows.append({k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
+            self._buffer.append({k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
                                     for k, v in row.items()})
-            if len(self._json_rows) < PARQUET_ROWS_PER_GROUP:
+            if len(self._buffer) < PARQUET_ROWS_PER_GROUP:
                 return
-        if not self._json_rows:
+        if not self._buffer:
             return
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pylist(self._json_rows)
-        self._json_rows = []
+        table = pa.Table.from_pylist(self._buffer)
+        self._buffer = []
         if self._parquet is None:
             self._parquet = pq.ParquetWriter(self._handle, table.schema)
         self._parquet.write_table(table.cast(self._parquet.schema))
@@ -408,7 +408,7 @@ class RowWriter:
         try:
             if exc_type is None:
                 if self.fmt == "json":
-                    self._emit(json.dumps(self._json_rows, ensure_ascii=False, indent=1, default=str) + "\n")
+                    self._emit(json.dumps(self._buffer, ensure_ascii=False, indent=1, default=str) + "\n")
                 if self.fmt == "parquet":
                     self._write_parquet(None)
                     if self._parquet is None:

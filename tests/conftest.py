@@ -126,3 +126,22 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def nspzero_caplog(caplog, monkeypatch):
+    """caplog on the 'nspzero' logger, whatever an earlier cli.main() did to its handlers."""
+    logger = logging.getLogger("nspzero")
+    monkeypatch.setattr(logger, "propagate", True)
+    monkeypatch.setattr(logger, "handlers", [])
+    caplog.set_level(logging.WARNING, logger="nspzero")
+    return caplog
+
+
+def one_line(exc_info, *needles) -> str:
+    """The message of a raised nspzero error: one line, holding every needle."""
+    message = str(exc_info.value)
+    assert "\n" not in message, message
+    for needle in needles:
+        assert needle in message, message
+    return message

@@ -700,15 +700,6 @@ def test_one_label_with_multi_label_is_allowed(clf, model_dir, capsys):
     assert json.loads(out)["label"] == ["体育"]
 
 
-@pytest.fixture
-def nspzero_caplog(caplog, monkeypatch):
-    """caplog on the 'nspzero' logger, whatever an earlier cli.main() did to its handlers."""
-    logger = logging.getLogger("nspzero")
-    monkeypatch.setattr(logger, "propagate", True)
-    monkeypatch.setattr(logger, "handlers", [])
-    caplog.set_level(logging.WARNING, logger="nspzero")
-    return caplog
-
 
 def _warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "nspzero" and r.levelno == logging.WARNING]

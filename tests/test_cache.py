@@ -116,14 +116,6 @@ def _warnings(caplog):
     return [r.getMessage() for r in caplog.records if r.name == "nspzero" and r.levelno == logging.WARNING]
 
 
-@pytest.fixture
-def nspzero_caplog(caplog, monkeypatch):
-    logger = logging.getLogger("nspzero")
-    monkeypatch.setattr(logger, "propagate", True)
-    monkeypatch.setattr(logger, "handlers", [])
-    caplog.set_level(logging.WARNING, logger="nspzero")
-    return caplog
-
 
 def test_garbage_lines_are_skipped_with_one_warning(tmp_path, nspzero_caplog):
     path = tmp_path / "scores.jsonl"

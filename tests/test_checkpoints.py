@@ -13,7 +13,7 @@ import torch
 
 from checkpoint_writers import (UER_GENERATIONS, bert_config_json, google_tensors, uer_config_json, uer_state,
                                 write_google_bert, write_tf_bundle)
-from conftest import build_model_dir
+from conftest import build_model_dir, one_line
 from nspzero import NSPClassifier
 from nspzero.checkpoints import convert_checkpoint, google_name, load_checkpoint, uer_name
 from nspzero.errors import ModelError, UsageError
@@ -37,13 +37,6 @@ def original(tmp_path_factory):
 def scores_of(path) -> np.ndarray:
     return NSPClassifier.from_pretrained(str(path), device="cpu", max_length=64).score_pairs(FIRST, SECOND)
 
-
-def one_line(exc_info, *needles) -> str:
-    message = str(exc_info.value)
-    assert "\n" not in message, message
-    for needle in needles:
-        assert needle in message, message
-    return message
 
 
 def assert_nothing_written(out):

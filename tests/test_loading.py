@@ -10,16 +10,10 @@ import time
 
 import pytest
 
+from conftest import one_line
 from nspzero.errors import ModelError, UsageError
 from nspzero.loading import _is_local_path, config_file_path, default_model_name, load_nsp_model
 
-
-def one_line(exc_info, *needles) -> str:
-    message = str(exc_info.value)
-    assert "\n" not in message, message
-    for needle in needles:
-        assert needle in message, message
-    return message
 
 
 def test_default_model_name(monkeypatch, tmp_path):

@@ -88,26 +88,16 @@ def classify(
             bar.update(len(chunk))
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def __enter__(self) -> "_NoBar":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
-
-
 def _progress(total: Optional[int], pairs_per_text: int):
-    """One bar over the whole input (texts), for inputs big enough to wait for."""
-    from ..scorer import PROGRESS_MIN_PAIRS
-
-    if total is not None and total * pairs_per_text < PROGRESS_MIN_PAIRS:
-        return _NoBar()
+    """One bar over the whole input (texts, with an overall ETA), for inputs big enough to wait for,
+    on a terminal only."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="classifying", unit="text", leave=False, file=sys.stderr, disable=None)
+    from ..scorer import PROGRESS_MIN_PAIRS
+
+    small = total is not None and total * pairs_per_text < PROGRESS_MIN_PAIRS
+    return tqdm(total=total, desc="classifying", unit="text", leave=False, file=sys.stderr,
+                disable=True if small else None)
 
 
 def _table(results) -> None:
