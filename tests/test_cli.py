@@ -193,3 +193,24 @@ def test_convert_and_a_google_folder_as_model_give_the_same_scores(model_dir, ca
         assert max(abs(rows[name][k] - rows["original"][k]) for k in rows["original"]) <= 1e-5
     code, _, err = run(["convert", google, str(out)], capsys)  # an existing, non-empty folder is never overwritten
     assert code == 2 and len(err.strip().splitlines()) == 1, err
+
+
+def test_sigterm_leaves_the_old_output_and_no_temp_file(model_dir, tmp_path):
+    """`kill` during a run unwinds like Ctrl-C: exit 130, the previous output byte for byte, no temp file."""
+    import signal
+    import time
+
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(f"今天比赛{i}" for i in range(20000)) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b'{"text": "old"}\n')
+    proc = subprocess.Popen([sys.executable, "-m", "nspzero.cli", "classify", "-m", model_dir, "-l", "体育,财经",
+                             "-i", str(src), "-o", str(out)], stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")] and time.time() < deadline:
+        time.sleep(0.1)  # wait until it is writing its temp file
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()
+    assert out.read_bytes() == b'{"text": "old"}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl"]

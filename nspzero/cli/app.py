@@ -58,9 +58,26 @@ def _lower_level(record: logging.LogRecord) -> bool:
     return True
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _exit_cleanly_on_sigterm() -> Callable[[], None]:
+    """`kill PID` (SIGTERM) unwinds like Ctrl-C: temp files are removed, old outputs stay. Returns
+    what puts the previous handler back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: NSPZeroErrors become one line on stderr and an exit code."""
     restore_logging = _install_log_handler()
+    restore_sigterm = _exit_cleanly_on_sigterm()
     try:
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:  # typer turns Ctrl-C into a return value of 130
@@ -89,3 +106,4 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(getattr(exc, "exit_code", 2))
     finally:
         restore_logging()
+        restore_sigterm()

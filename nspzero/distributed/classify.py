@@ -76,7 +76,8 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
             _ClassifyBatch, fn_constructor_kwargs=dict(model=model, load_args=load_args, request=request,
                                                        torch_threads=res.torch_threads),
             batch_size=rows_per_batch, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=num_actors),
-            num_cpus=res.actor_cpus, num_gpus=res.actor_gpus)
+            num_cpus=res.actor_cpus, num_gpus=res.actor_gpus,
+            max_restarts=0)  # an actor that dies fails the job (one error line), it is not restarted
         try:
             for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
                 for i, result in zip(batch["row"], batch["result"]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
@@ -135,7 +136,7 @@ def ray_session(address: Optional[str] = None) -> Iterator[Any]:
     ray = import_ray()
     started = False
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+        kwargs: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
         if address is None:
             kwargs["include_dashboard"] = False
         try:
@@ -147,10 +148,19 @@ def ray_session(address: Optional[str] = None) -> Iterator[Any]:
     ctx = ray.data.DataContext.get_current()
     saved_order = ctx.execution_options.preserve_order
     ctx.execution_options.preserve_order = True  # rows come back in the input's order
+    quiet = {name: logging.getLogger(name) for name in ("ray", "ray.data")}
+    saved_levels = {name: logger.level for name, logger in quiet.items()}
+    for logger in quiet.values():  # Ray Data's INFO progress lines: nspzero shows its own summary line
+        logger.setLevel(logging.ERROR)
     try:
-        yield ray
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            yield ray
     finally:
         ctx.execution_options.preserve_order = saved_order
+        for name, logger in quiet.items():
+            logger.setLevel(saved_levels[name])
         if started:
             ray.shutdown()
 
