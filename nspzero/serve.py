@@ -25,6 +25,8 @@ from typing import Annotated, Any, Optional, Union
 from .candidates import Candidates, score_candidates, split_by
 from .classifier import ClassificationResult, NSPClassifier, make_result
 from .errors import NSPZeroError, UsageError
+from .http_limits import (BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_CONNECTIONS, BodyTimeoutMiddleware, raise_file_limit,
+                          timed_protocol)
 from .request import ClassifyRequest, build_request, check_texts
 
 log = logging.getLogger("nspzero")
@@ -321,7 +323,7 @@ def _validation_detail(errors: list) -> str:
 
 def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: int = 256, max_text_chars: int = 20000,
                max_pairs: int = 65536, window_ms: float = 5, max_batch_pairs: int = 2048,
-               results_dir: Optional[str] = None) -> "fastapi.FastAPI":
+               results_dir: Optional[str] = None, body_timeout: float = BODY_TIMEOUT_S) -> "fastapi.FastAPI":
     """A FastAPI app serving `classifier` (see the module docstring); run it with any ASGI server."""
     _require_extra()
     from fastapi.encoders import jsonable_encoder
@@ -346,6 +348,7 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
                           description="Zero-shot text classification with BERT's next-sentence-prediction head.")
     app.state.classifier = classifier
     app.state.batcher = batcher
+    app.add_middleware(BodyTimeoutMiddleware, timeout=body_timeout)
 
     @app.exception_handler(NSPZeroError)
     async def _library_error(_request, exc: NSPZeroError):
@@ -443,20 +446,26 @@ def _check_bindable(host: str, port: int) -> None:
 def run_server(model: str, host: str = "127.0.0.1", port: int = 8000, dtype: str = "float32",
                device: Optional[str] = None, max_length: int = 256, batch_size: int = 32, max_texts: int = 256,
                max_labels: int = 256, max_text_chars: int = 20000, max_pairs: int = 65536,
-               compile: Union[bool, str] = False, results_dir: Optional[str] = None) -> None:
-    """Load `model` and serve it with uvicorn until interrupted (127.0.0.1 only unless `host` says otherwise)."""
+               compile: Union[bool, str] = False, results_dir: Optional[str] = None,
+               header_timeout: float = HEADER_TIMEOUT_S, body_timeout: float = BODY_TIMEOUT_S,
+               max_connections: int = MAX_CONNECTIONS) -> None:
+    """Load `model` and serve it with uvicorn until interrupted (127.0.0.1 only unless `host` says otherwise).
+    Slow clients are bounded by `header_timeout`, `body_timeout` and `max_connections` (nspzero.http_limits)."""
     _require_extra()
     import uvicorn
 
-    _check_limits(max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars, max_pairs=max_pairs)
+    _check_limits(max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars, max_pairs=max_pairs,
+                  header_timeout=header_timeout, body_timeout=body_timeout, max_connections=max_connections)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise UsageError(f"port must be an integer between 0 and 65535, got {port!r}")
     _check_bindable(host, port)
     classifier = NSPClassifier.from_pretrained(model, device=device, max_length=max_length, batch_size=batch_size,
                                                dtype=dtype, compile=compile)
     app = create_app(classifier, max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars,
-                     max_pairs=max_pairs, results_dir=results_dir)
+                     max_pairs=max_pairs, results_dir=results_dir, body_timeout=body_timeout)
     if not _is_loopback(host):
         log.warning("serving on %s: the server has no authentication; anyone who can reach this address can use it",
                     host)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    raise_file_limit()
+    uvicorn.run(app, host=host, port=port, log_level="info", http=timed_protocol(header_timeout),
+                limit_concurrency=max_connections, timeout_keep_alive=5)

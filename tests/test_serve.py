@@ -291,7 +291,8 @@ def test_cli_serve_command_passes_its_options(monkeypatch):
     cli.main(["serve", "--model", "m", "--port", "8123", "--max-texts", "5", "--max-labels", "6",
               "--max-text-chars", "7", "--batch-size", "3", "--max-length", "64", "--max-pairs", "99"])
     assert seen == dict(model="m", host="127.0.0.1", port=8123, dtype="float32", device=None, max_length=64,
-                        batch_size=3, max_texts=5, max_labels=6, max_text_chars=7, max_pairs=99, compile=False, results_dir=None)
+                        batch_size=3, max_texts=5, max_labels=6, max_text_chars=7, max_pairs=99, compile=False, results_dir=None, header_timeout=10.0,
+                        body_timeout=30.0, max_connections=2048)
 
 
 def test_a_big_request_is_scored_in_pieces_taking_turns_with_small_ones(local):

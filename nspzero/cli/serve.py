@@ -19,6 +19,10 @@ def serve(
     max_text_chars: int = typer.Option(20000, help="Most characters one text may have (more: HTTP 413)."),
     max_pairs: int = typer.Option(65536, help="Most pairs (texts × labels × templates × words) one request may ask "
                                               "to score (more: HTTP 413)."),
+    header_timeout: float = typer.Option(10.0, help="Seconds a client may take to send a request's head; then "
+                                                    "the connection is closed."),
+    body_timeout: float = typer.Option(30.0, help="Seconds a request body may stall; then HTTP 408."),
+    max_connections: int = typer.Option(2048, help="Most open connections; more get HTTP 503."),
     results: Optional[str] = typer.Option(None, "--results", help="An eval output folder: its HTML report at "
                                                                    "/report, linked from the page."),
     models: ModelOptions = None,
@@ -32,4 +36,5 @@ def serve(
         render_report(results)  # a folder that is no eval output fails now, not at the first visit
 
     run_server(models.model, host=host, port=port, max_texts=max_texts, max_labels=max_labels,
-               max_text_chars=max_text_chars, max_pairs=max_pairs, results_dir=results, **models.load_args)
+               max_text_chars=max_text_chars, max_pairs=max_pairs, results_dir=results, header_timeout=header_timeout,
+               body_timeout=body_timeout, max_connections=max_connections, **models.load_args)
