@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 # Characters every BERT normalizer (Python BasicTokenizer and the Rust BertNormalizer) deletes
 # before anything else (control and format characters, NUL, U+FFFD; not \t \n \r): removing them
@@ -19,10 +19,12 @@ _INVISIBLE_CLASS = ("\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b
                     "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ufffd")
 _INVISIBLE = re.compile(f"[{_INVISIBLE_CLASS}]")
 _VISIBLE = re.compile(f"[^{_INVISIBLE_CLASS}]")
-# a long run of ASCII letters/digits is one word; past max_input_chars_per_word it is one [UNK],
-# however long it goes on, so a multi-megabyte run need not be tokenized (or even kept)
-_ALNUM_TAIL = re.compile(r"[A-Za-z0-9]+\Z")
-_ALNUM_RUN_END = re.compile(f"[^A-Za-z0-9{_INVISIBLE_CLASS}]")
+# a long word is one [UNK] past max_input_chars_per_word, however long it goes on, so a
+# multi-megabyte word need not be tokenized (or even kept): its end is found by this scan, which
+# stops at anything but letters, digits, combining accents and invisible characters (then checked)
+_CJK_CLASS = ("\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002b73f"
+              "\U0002b740-\U0002b81f\U0002b820-\U0002ceaf\U0002f800-\U0002fa1f")
+_WORD_STOP = re.compile(f"[^\\w\u0300-\u036f{_INVISIBLE_CLASS}]|[_{_CJK_CLASS}]")
 _SPACE = frozenset(" \t\n\r")
 _ASCII_PUNCT = frozenset(string.punctuation)
 _ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
@@ -136,23 +138,51 @@ def token_prefix(tokenizer, text: str, limit: int, start: int = 0) -> list[int]:
         want *= 2
 
 
+def _word_start(prefix: str) -> int:
+    """Where the word that `prefix` ends in begins (BERT words end at whitespace, punctuation and
+    CJK characters; invisible characters are already gone from `prefix`)."""
+    j = len(prefix)
+    while j and not _ends_word(prefix[j - 1]):
+        j -= 1
+    return j
+
+
+def _word_end(text: str, pos: int) -> Optional[int]:
+    """Where the word running through text[pos] ends (the first whitespace, punctuation or CJK
+    character), or None when it runs to the end. A regex jumps over letters, digits and marks; only
+    the characters it stops at are looked at one by one, so a 50 MB word costs no memory."""
+    while True:
+        stop = _WORD_STOP.search(text, pos)
+        if stop is None:
+            return None
+        if _ends_word(stop.group()):
+            return stop.start()
+        pos = stop.end()  # e.g. a symbol or a rarer mark: still inside the word
+
+
 def _skip_long_word(tokenizer, text: str, prefix: str, pos: int, limit: int):
-    """When `prefix` ends in a run of ASCII letters/digits longer than WordPiece takes as a word,
-    that word is one [UNK] however far it goes: its tokens are those before it, [UNK], and those
-    of the text after its end (found by a regex, not by tokenizing). None when that does not apply."""
-    run = _ALNUM_TAIL.search(prefix)
-    if run is None or len(run.group()) <= _max_word(tokenizer) or tokenizer.unk_token_id is None:
+    """When `prefix` ends in a word longer than WordPiece takes (more than max_input_chars_per_word
+    characters even after accents are stripped), that word is one [UNK] however far it goes: its
+    tokens are those before it, [UNK], and those of the text after its end (found by a scan, not by
+    tokenizing). Any script: ASCII, Cyrillic, accented letters… None when that does not apply."""
+    begin = _word_start(prefix)
+    run = prefix[begin:]
+    if tokenizer.unk_token_id is None or sum(unicodedata.category(c) != "Mn" for c in run) <= _max_word(tokenizer):
         return None
-    begin = run.start()
-    if begin and not is_safe_cut(prefix, begin):
+    if begin and not (is_safe_cut(prefix, begin) or _clean_boundary(prefix, begin)):
         return None
-    after = _ALNUM_RUN_END.search(text, pos)
-    if after is not None and not _ends_word(text[after.start()]):
-        return None  # e.g. an accented letter: the word goes on, decide by tokenizing
+    after = _word_end(text, pos)
     head = (_ids(tokenizer, [prefix[:begin]])[0] if begin else []) + [tokenizer.unk_token_id]
     if len(head) >= limit or after is None:
         return head[:limit]
-    return head + token_prefix(tokenizer, text, limit - len(head), after.start())
+    return head + token_prefix(tokenizer, text, limit - len(head), after)
+
+
+def _clean_boundary(text: str, j: int) -> bool:
+    """A word boundary no normalisation can blur: text[j-1] ends a word, text[j] is no combining
+    mark, and NFC leaves the pair as it is."""
+    pair = text[j - 1:j + 1]
+    return _ends_word(text[j - 1]) and unicodedata.category(text[j]) != "Mn" and unicodedata.normalize("NFC", pair) == pair
 
 
 def token_ids(tokenizer, strings: Iterable[str], limit: int) -> dict[str, list[int]]:

@@ -86,3 +86,33 @@ def test_long_ascii_run_is_one_unk_without_tokenizing_it(tokenizer, run, after):
         text = before + run + after + " 比赛" * 50
         for limit in (2, 5, 40):
             assert token_prefix(tokenizer, text, limit) == _ids(tokenizer, [text])[0][:limit], (before, after, limit)
+
+
+@pytest.mark.parametrize("run", ["д" * 5000, "é" * 3000, "e\u0301" * 2000, "ab😀" * 1500, "ß" * 4000, "ع" * 3000])
+@pytest.mark.parametrize("after", ["", " 今天比赛 hello", "，好。", "_x tail", "\u0301x"])
+def test_a_long_word_in_any_script_is_one_unk_without_tokenizing_it(tokenizer, run, after):
+    """Words longer than WordPiece takes are one [UNK] in any script: the prefix rule skips them
+    and must give exactly the ids of tokenizing the whole text."""
+    for before in ("", "今天 ", "hello,"):
+        text = before + run + after + " 比赛" * 50
+        for limit in (2, 5, 40):
+            assert token_prefix(tokenizer, text, limit) == _ids(tokenizer, [text])[0][:limit], (before, after, limit)
+
+
+def test_a_word_of_accents_is_counted_after_stripping(tokenizer):
+    """60 letters each with two combining marks: 180 characters, but 60 after accents are stripped,
+    so it is a word, not [UNK]; the rule must not skip it."""
+    text = "今天 " + "e\u0301\u0308" * 60 + " 比赛" * 400
+    assert token_prefix(tokenizer, text, 30) == _ids(tokenizer, [text])[0][:30]
+
+
+def test_a_multi_megabyte_word_costs_no_memory(tokenizer):
+    import tracemalloc
+
+    text = "今天 " + "д" * 20_000_000 + " 比赛"
+    tracemalloc.start()
+    ids = token_prefix(tokenizer, text, 8)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert ids == _ids(tokenizer, ["今天"])[0] + [tokenizer.unk_token_id] + _ids(tokenizer, ["比赛"])[0]
+    assert peak < 20_000_000  # far less than the 80 MB the word takes, let alone tokenizing it
