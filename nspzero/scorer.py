@@ -26,6 +26,9 @@ PROGRESS_MIN_PAIRS = 512  # calls smaller than this stay silent
 # compile="auto": compile once this many seconds have gone into forward passes, when the one-off
 # compilation (~30-60 s for BERT-base on CPU) is sure to pay for itself at ~1.15x on the rest
 AUTO_COMPILE_AFTER_S = 300.0
+# then time this many batches both ways (compiled and eager, on the same batches) and keep the
+# faster: on some CPUs (AVX2, eager already near the matmul peak) compiling is ~5% slower
+AUTO_TRIAL_BATCHES = 4
 # a label prompt must leave room for at least this many text tokens, or the pair is a usage error
 MIN_TEXT_TOKENS = 8
 DEVICE_TYPES = ("cpu", "cuda")
@@ -351,13 +354,15 @@ class NSPScorer:
     def forward(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
         """One padded batch → P(IsNext) per row (softmax taken in float32)."""
         if self.compile == "auto" and self.forward_seconds >= AUTO_COMPILE_AFTER_S:
-            log.warning("scoring has taken %.0f s so far: compiling the model (torch.compile) for the rest "
-                        "(~1.15x faster; a one-off pause of ~30-60 s for BERT-base; --compile off to skip)",
-                        self.forward_seconds)
-            self.compile = True
+            log.warning("scoring has taken %.0f s so far: compiling the model (torch.compile) and timing it "
+                        "against eager on the next %d batches, to keep the faster (a one-off pause of ~30-60 s "
+                        "for BERT-base; --compile off to skip)", self.forward_seconds, AUTO_TRIAL_BATCHES)
+            self.compile = "trial"
+            self._trial_seconds = [0.0, 0.0]  # compiled, eager
+            self._trial_batches = -1          # the first compiled call includes compiling: not timed
         start = time.perf_counter()
         with self._autocast():
-            logits = self._run(batch).logits
+            logits = self._trial(batch) if self.compile == "trial" else self._run(batch).logits
         out = torch.softmax(logits.float(), dim=-1)[:, 0].cpu().numpy().astype(np.float64)
         self.forward_seconds += time.perf_counter() - start
         if not np.isfinite(out).all():  # one check per batch, on a few numbers already on the CPU
@@ -366,27 +371,58 @@ class NSPScorer:
                              f"dtype {self.dtype} overflowed; check the checkpoint, or use dtype float32")
         return out
 
-    def _run(self, batch: dict[str, torch.Tensor]):
-        """The model, or with `compile=True` its torch.compile'd form (inductor, dynamic shapes,
-        frozen weights: ~1.15× on CPU, |ΔP| ~1e-7; compiled once per process, ~30-45 s for BERT-base).
-        A failed compilation (e.g. no C++ compiler, an unsupported Python) falls back to the eager
-        model with one warning; errors that are not compilation errors propagate as they are."""
-        if self.compile is True:
-            import torch._dynamo
-            import torch._inductor.config as inductor_config
+    def _trial(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """compile="auto" after its budget: the same batch through the compiled and the eager model,
+        timed, for AUTO_TRIAL_BATCHES batches; then the faster is kept, said in one log line."""
+        start = time.perf_counter()
+        compiled = self._run_compiled(batch)
+        if compiled is None:  # compilation failed: _run_compiled warned and turned compiling off
+            return self.model(**batch).logits
+        middle = time.perf_counter()
+        self.model(**batch)
+        end = time.perf_counter()
+        self._trial_batches += 1
+        if self._trial_batches > 0:
+            self._trial_seconds[0] += middle - start
+            self._trial_seconds[1] += end - middle
+        if self._trial_batches >= AUTO_TRIAL_BATCHES:
+            compiled_s, eager_s = self._trial_seconds
+            self.compile = compiled_s < eager_s
+            if not self.compile:
+                self._compiled = None
+            log.warning("torch.compile: %.1f ms per batch compiled vs %.1f ms eager over %d batches: keeping the "
+                        "%s model", 1000 * compiled_s / AUTO_TRIAL_BATCHES, 1000 * eager_s / AUTO_TRIAL_BATCHES,
+                        AUTO_TRIAL_BATCHES, "compiled" if self.compile else "eager")
+        return compiled.logits
 
-            try:
-                if self._compiled is None:
-                    self._compiled = torch.compile(self.model, dynamic=True)
-                with inductor_config.patch(freezing=True):  # constant-fold the weights into the graph
-                    return self._compiled(**batch)
-            except (torch._dynamo.exc.TorchDynamoException, RuntimeError) as exc:
-                if isinstance(exc, torch.cuda.OutOfMemoryError) or not _is_compile_error(exc):
-                    raise
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                log.warning("torch.compile failed (%s); scoring without it", first[:200])
-                self.compile = False
+    def _run(self, batch: dict[str, torch.Tensor]):
+        """The model, or with `compile=True` its torch.compile'd form (see `_run_compiled`)."""
+        if self.compile is True:
+            out = self._run_compiled(batch)
+            if out is not None:
+                return out
         return self.model(**batch)
+
+    def _run_compiled(self, batch: dict[str, torch.Tensor]):
+        """The torch.compile'd model's output (inductor, dynamic shapes, frozen weights: ~1.15× on
+        CPU, |ΔP| ~1e-7; compiled once per process, ~30-45 s for BERT-base), or None when the
+        compilation failed (e.g. no C++ compiler, an unsupported Python): then compiling is off, with
+        one warning. Errors that are not compilation errors propagate as they are."""
+        import torch._dynamo
+        import torch._inductor.config as inductor_config
+
+        try:
+            if self._compiled is None:
+                self._compiled = torch.compile(self.model, dynamic=True)
+            with inductor_config.patch(freezing=True):  # constant-fold the weights into the graph
+                return self._compiled(**batch)
+        except (torch._dynamo.exc.TorchDynamoException, RuntimeError) as exc:
+            if isinstance(exc, torch.cuda.OutOfMemoryError) or not _is_compile_error(exc):
+                raise
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            log.warning("torch.compile failed (%s); scoring without it", first[:200])
+            self.compile = False
+        return None
 
     # ---- public -----------------------------------------------------------------------------
     def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,

@@ -123,31 +123,55 @@ def test_errors_that_are_not_compilation_errors_propagate(model_dir, monkeypatch
     assert scorer.compile  # not mistaken for a compilation failure
 
 
-def test_auto_compile_switches_on_after_the_time_budget(model_dir, monkeypatch):
-    """compile="auto" stays eager for short jobs and compiles once forward passes have taken
-    AUTO_COMPILE_AFTER_S seconds (here 0, with torch.compile replaced by a recorder)."""
+class _Slow:
+    """Wraps a model so each call takes `delay` seconds more (a stand-in for a slower path)."""
+
+    def __init__(self, model, delay):
+        self.model, self.delay = model, delay
+
+    def __call__(self, **batch):
+        import time
+
+        time.sleep(self.delay)
+        return self.model(**batch)
+
+
+@pytest.mark.parametrize("slower", ["compiled", "eager"])
+def test_auto_compile_keeps_the_faster_path(model_dir, monkeypatch, nspzero_caplog, slower):
+    """compile="auto" stays eager for short jobs; once forward passes have taken AUTO_COMPILE_AFTER_S
+    seconds (here 0) it compiles, times the same batches both ways and keeps the faster, saying which
+    in one line (torch.compile is replaced by a recorder; one side is slowed down on purpose)."""
     import numpy as np
     import torch
 
     import nspzero.scorer as scorer_module
-    from nspzero.scorer import NSPScorer, Pair
+    from nspzero.scorer import AUTO_TRIAL_BATCHES, NSPScorer, Pair
 
     compiled = []
+    fast = {}
 
-    def recording_compile(model, **kwargs):
+    def recording_compile(model, **kwargs):  # "compiles" to the plain model: slowed, or the fast original
         compiled.append(kwargs)
-        return model
+        return _Slow(model, 0.05) if slower == "compiled" else fast["model"]
 
     monkeypatch.setattr(torch, "compile", recording_compile)
     pairs = [Pair(f"这是一则{label}新闻", text) for text in TEXTS for label in LABELS]
-    eager = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64).score(pairs)
+    eager = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64, batch_size=1).score(pairs)
     short = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64, compile="auto")
     short.score(pairs)
     assert short.compile == "auto" and not compiled and short.forward_seconds > 0
     monkeypatch.setattr(scorer_module, "AUTO_COMPILE_AFTER_S", 0.0)
-    long = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64, batch_size=8, compile="auto")
+    long = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64, batch_size=1, compile="auto")
+    if slower == "eager":
+        fast["model"] = long.model
+        long.model = _Slow(long.model, 0.05)
+    assert len(pairs) > AUTO_TRIAL_BATCHES + 1  # enough batches for the trial and beyond
     got = long.score(pairs)
-    assert long.compile is True and compiled == [{"dynamic": True}]
+    assert compiled == [{"dynamic": True}]
+    assert long.compile is (slower == "eager")  # the faster path is kept
+    kept = "compiled" if slower == "eager" else "eager"
+    lines = [m for m in (r.getMessage() for r in nspzero_caplog.records) if m.startswith("torch.compile:")]
+    assert len(lines) == 1 and lines[0].endswith(f"keeping the {kept} model"), lines
     assert np.abs(got - eager).max() <= 1e-6
     assert NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8", compile="auto").compile is False
 
