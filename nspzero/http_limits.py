@@ -16,6 +16,7 @@ from typing import Any, Callable
 HEADER_TIMEOUT_S = 10.0
 BODY_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 2048
+MAX_PAIRS = 65536           # pairs (texts × prompts) one request may ask to score (413 beyond)
 
 
 def timed_protocol(header_timeout: float) -> type:

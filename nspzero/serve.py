@@ -25,8 +25,8 @@ from typing import Annotated, Any, Optional, Union
 from .candidates import Candidates, score_candidates, split_by
 from .classifier import ClassificationResult, NSPClassifier, make_result
 from .errors import NSPZeroError, UsageError
-from .http_limits import (BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_CONNECTIONS, BodyTimeoutMiddleware, raise_file_limit,
-                          timed_protocol)
+from .http_limits import (BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_CONNECTIONS, MAX_PAIRS, BodyTimeoutMiddleware,
+                          raise_file_limit, timed_protocol)
 from .request import ClassifyRequest, build_request, check_texts
 
 log = logging.getLogger("nspzero")
@@ -322,7 +322,7 @@ def _validation_detail(errors: list) -> str:
 
 
 def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: int = 256, max_text_chars: int = 20000,
-               max_pairs: int = 65536, window_ms: float = 5, max_batch_pairs: int = 2048,
+               max_pairs: int = MAX_PAIRS, window_ms: float = 5, max_batch_pairs: int = 2048,
                results_dir: Optional[str] = None, body_timeout: float = BODY_TIMEOUT_S) -> "fastapi.FastAPI":
     """A FastAPI app serving `classifier` (see the module docstring); run it with any ASGI server."""
     _require_extra()
@@ -445,7 +445,7 @@ def _check_bindable(host: str, port: int) -> None:
 
 def run_server(model: str, host: str = "127.0.0.1", port: int = 8000, dtype: str = "float32",
                device: Optional[str] = None, max_length: int = 256, batch_size: int = 32, max_texts: int = 256,
-               max_labels: int = 256, max_text_chars: int = 20000, max_pairs: int = 65536,
+               max_labels: int = 256, max_text_chars: int = 20000, max_pairs: int = MAX_PAIRS,
                compile: Union[bool, str] = False, results_dir: Optional[str] = None,
                header_timeout: float = HEADER_TIMEOUT_S, body_timeout: float = BODY_TIMEOUT_S,
                max_connections: int = MAX_CONNECTIONS) -> None:

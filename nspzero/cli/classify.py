@@ -6,7 +6,8 @@ from typing import Iterable, List, Optional
 import typer
 
 from ..errors import UsageError
-from ..io import RowWriter, TextRow, check_output, input_format as resolve_input_format, output_format, read_texts, result_row
+from ..io import (CLASSIFY_COLUMNS, RowWriter, TextRow, check_output, input_format as resolve_input_format, output_format,
+                  read_texts, result_row)
 from ..request import build_request, check_text, split_labels
 from .app import app
 from .options import NUM_ACTORS_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine, chunks, with_model_options
@@ -77,7 +78,7 @@ def classify(
         total = None if input_path == "-" else sum(1 for _ in read_texts(input_path, input_format, text_field))
         source = read_texts(input_path, input_format, text_field)
     clf = models.classifier()
-    with RowWriter(output, fmt, columns=("text", "label", "scores")) as writer, _progress(total, request.pairs_per_text) as bar:
+    with RowWriter(output, fmt, columns=CLASSIFY_COLUMNS) as writer, _progress(total, request.pairs_per_text) as bar:
         for chunk in chunks(source, STREAM_CHUNK):
             results = clf.run(request, [r.text for r in chunk], progress=False)
             if fmt == "table":

@@ -4,6 +4,7 @@ from typing import Optional
 
 import typer
 
+from ..http_limits import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_CONNECTIONS, MAX_PAIRS
 from .app import app
 from .options import ModelOptions, with_model_options
 
@@ -17,12 +18,12 @@ def serve(
     max_texts: int = typer.Option(256, help="Most texts one request may hold (more: HTTP 413)."),
     max_labels: int = typer.Option(256, help="Most labels one request may hold (more: HTTP 413)."),
     max_text_chars: int = typer.Option(20000, help="Most characters one text may have (more: HTTP 413)."),
-    max_pairs: int = typer.Option(65536, help="Most pairs (texts × labels × templates × words) one request may ask "
+    max_pairs: int = typer.Option(MAX_PAIRS, help="Most pairs (texts × labels × templates × words) one request may ask "
                                               "to score (more: HTTP 413)."),
-    header_timeout: float = typer.Option(10.0, help="Seconds a client may take to send a request's head; then "
+    header_timeout: float = typer.Option(HEADER_TIMEOUT_S, help="Seconds a client may take to send a request's head; then "
                                                     "the connection is closed."),
-    body_timeout: float = typer.Option(30.0, help="Seconds a request body may stall; then HTTP 408."),
-    max_connections: int = typer.Option(2048, help="Most open connections; more get HTTP 503."),
+    body_timeout: float = typer.Option(BODY_TIMEOUT_S, help="Seconds a request body may stall; then HTTP 408."),
+    max_connections: int = typer.Option(MAX_CONNECTIONS, help="Most open connections; more get HTTP 503."),
     results: Optional[str] = typer.Option(None, "--results", help="An eval output folder: its HTML report at "
                                                                    "/report, linked from the page."),
     models: ModelOptions = None,

@@ -12,13 +12,10 @@ import json
 from typing import Any, Optional, Sequence, Union
 
 from ..errors import NSPZeroError
-from ..io import RowWriter, check_output, output_format, read_texts, result_row
+from ..io import CLASSIFY_COLUMNS, RowWriter, check_output, output_format, read_texts, result_row
 from ..request import ClassifyRequest, build_request
 from ..templates import LabelsArg
 from .common import actor_device, check_positive, cluster_resources, from_ray, ray_session, reraise
-
-
-RESULT_COLUMNS = ("text", "label", "scores")
 
 
 class _ClassifyBatch:
@@ -65,10 +62,10 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
     fmt = output_format(output_path)
     rows = list(read_texts(input_path, input_format, text_field))
     if not rows:  # nothing to score: no Ray, no actors, just the empty output
-        with RowWriter(output_path, fmt, columns=RESULT_COLUMNS):
+        with RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS):
             return 0
     load_args = {**load_args, "device": actor_device(load_args.get("device"))}
-    with ray_session(ray_address) as ray, RowWriter(output_path, fmt, columns=RESULT_COLUMNS) as writer:
+    with ray_session(ray_address) as ray, RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS) as writer:
         res = cluster_resources(ray, num_actors, load_args["device"], read=True)
         ds = ray.data.from_items([{"row": i, "text": r.text} for i, r in enumerate(rows)],
                                  override_num_blocks=max(1, min(len(rows) // rows_per_batch + 1, 64)))

@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Optional
 
+from ..http_limits import MAX_PAIRS
+
 log = logging.getLogger("nspzero")
 
 ASSETS = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
@@ -69,7 +71,7 @@ def _swagger_static() -> Optional[Path]:
 
 
 def mount_web(app: Any, *, max_texts: int = 256, max_labels: int = 256, max_text_chars: int = 20000,
-              max_pairs: int = 65536, results_dir: Optional[str | os.PathLike[str]] = None) -> None:
+              max_pairs: int = MAX_PAIRS, results_dir: Optional[str | os.PathLike[str]] = None) -> None:
     """Add the page (`/`, `/static/*`), `GET /prompts`, `GET /limits`, and `/docs` + `/redoc`
     with local assets to a FastAPI `app` created with `docs_url=None, redoc_url=None`.
 
