@@ -29,15 +29,24 @@ def split_by(items: Sequence[T], counts: Sequence[int]) -> list[Sequence[T]]:
     return [items[end - n:end] for n, end in zip(counts, ends)]
 
 
+AGGREGATE_RULES = {"max": np.max, "mean": np.mean}
+
+
 @dataclass(frozen=True)
 class Candidates:
     """One input's candidates: their names, every candidate's pairs (flat, candidate by candidate),
-    how many pairs each has, and how a candidate's several scores combine ("mean" or "logmean")."""
+    how many pairs each has, and how a candidate's several scores combine ("mean" or "logmean").
+
+    A long text read in `windows` pieces has each candidate's pairs window by window (all of a
+    window's prompts together): its prompts combine per window, then its windows `aggregate`
+    ("max" or "mean") into its score over the whole text."""
 
     names: tuple[str, ...]
     pairs: tuple[Pair, ...]
     counts: tuple[int, ...]
     combine: str = "mean"
+    windows: int = 1
+    aggregate: str = "max"
 
     @classmethod
     def of(cls, groups: Iterable[tuple[str, Sequence[Pair]]], how: str = "mean") -> "Candidates":
@@ -48,7 +57,12 @@ class Candidates:
 
     def scores(self, flat: np.ndarray) -> np.ndarray:
         """This input's flat P(IsNext) (one per pair) → one combined score per candidate."""
-        return np.array([combine(part, self.combine) for part in split_by(flat, self.counts)], dtype=np.float64)
+        if self.windows == 1:
+            return np.array([combine(part, self.combine) for part in split_by(flat, self.counts)], dtype=np.float64)
+        reduce = AGGREGATE_RULES[self.aggregate]
+        return np.array([reduce([combine(window, self.combine)
+                                 for window in np.asarray(part).reshape(self.windows, -1)])
+                         for part in split_by(flat, self.counts)], dtype=np.float64)
 
 
 def score_candidates(score: ScoreFn, sets: Sequence[Candidates]) -> list[np.ndarray]:

@@ -8,41 +8,17 @@ add up to 1 (`normalize=True` divides them by their sum, for callers that want o
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .candidates import best, ranked, score_candidates
+from . import pipeline
 from .errors import UsageError
 from .linking import LinkResult, link
-from .mapping import multi_label as labels_over
-from .request import ClassifyRequest, build_request, check_texts
+from .pipeline import ClassificationResult, make_result  # noqa: F401  (the public result type lives with the path)
+from .request import DEFAULT_OVERLAP, ClassifyRequest, LabelSet, build_request, check_texts, is_per_row
 from .scorer import NSPScorer, Pair
 from .templates import LabelsArg, check_unicode
-
-
-@dataclass
-class ClassificationResult:
-    """One text's answer: `label` (a list for multi-label, best first) and `scores`
-    (label → combined P(IsNext), highest first)."""
-
-    text: str
-    label: Union[str, list[str], None]
-    scores: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"text": self.text, "label": self.label, "scores": self.scores}
-
-
-def make_result(request: ClassifyRequest, text: str, row: np.ndarray) -> ClassificationResult:
-    """The mapping step of one text: C-C argmax, or every label over the threshold (best first)."""
-    names = request.labels
-    if request.multi_label:
-        label: Union[str, list[str]] = [names[i] for i in labels_over(row[None, :], request.threshold)[0]]
-    else:
-        label = best(names, row)
-    return ClassificationResult(text, label, ranked(names, row))
 
 
 def normalized(result: ClassificationResult) -> ClassificationResult:
@@ -81,47 +57,61 @@ class NSPClassifier:
                 check_unicode(s, f"{name}[{i}]")
         return self.scorer.score([Pair(a, b) for a, b in zip(first, second)], progress=progress)
 
-    def run(self, request: ClassifyRequest, texts: Sequence[str],
-            progress: Optional[bool] = None) -> list[ClassificationResult]:
-        """The one classification path every front door ends in: checked texts × a built request."""
-        return [make_result(request, t, row) for t, row in zip(texts, self._label_rows(request, texts, progress))]
-
-    def _label_rows(self, request: ClassifyRequest, texts: Sequence[str], progress: Optional[bool]) -> list[np.ndarray]:
-        """One row of combined label scores per text, every pair of the call scored together."""
-        return score_candidates(lambda pairs: self.scorer.score(pairs, progress=progress),
-                                [request.candidates(t) for t in texts])
+    def run(self, request: ClassifyRequest, texts: Sequence[str], progress: Optional[bool] = None,
+            label_sets: Optional[Sequence[Optional[LabelSet]]] = None) -> list[ClassificationResult]:
+        """The one classification path every front door ends in: checked texts × a built request
+        (and, for per-row labels, each text's own label set; None items take the request's)."""
+        return pipeline.run(self.scorer, request, texts, label_sets, progress)
 
     def label_scores(self, texts: Union[str, Sequence[str]], labels: Optional[LabelsArg] = None,
                      template: Union[str, Sequence[str], None] = None, placement: Optional[str] = None,
                      progress: Optional[bool] = None, combine: Optional[str] = None,
-                     prompt: Optional[str] = None) -> tuple[list[str], np.ndarray]:
+                     prompt: Optional[str] = None, long_text: str = "truncate", aggregate: str = "max",
+                     overlap: int = DEFAULT_OVERLAP) -> tuple[list[str], np.ndarray]:
         """(label names, texts × labels matrix of combined P(IsNext)) — the scores before mapping."""
         request = build_request(labels, prompt=prompt, template=template, placement=placement, combine=combine,
-                                multi_label=True, threshold=0.0)
+                                multi_label=True, threshold=0.0, long_text=long_text, aggregate=aggregate,
+                                overlap=overlap)
         items, _ = check_texts(texts)
-        return list(request.labels), np.vstack(self._label_rows(request, items, progress))
+        return list(request.labels), np.vstack(list(pipeline.label_rows(self.scorer, request, items, None, progress)))
 
-    def classify(self, texts: Union[str, Sequence[str]], labels: Optional[LabelsArg] = None,
+    def classify(self, texts: Union[str, Sequence[str]], labels: Any = None,
                  template: Union[str, Sequence[str], None] = None, placement: Optional[str] = None,
                  multi_label: bool = False, threshold: float = 0.5, progress: Optional[bool] = None,
                  combine: Optional[str] = None, prompt: Optional[str] = None, normalize: bool = False,
-                 ) -> Union[ClassificationResult, list[ClassificationResult]]:
+                 long_text: str = "truncate", aggregate: str = "max", overlap: int = DEFAULT_OVERLAP,
+                 top_k: Optional[int] = None) -> Union[ClassificationResult, list[ClassificationResult]]:
         """Classify `texts` among `labels`; a single string gives a single result.
 
-        `labels`: a list of names, or a dict name → verbalization(s). `prompt`: a named prompt set
-        (e.g. "tnews" or "tnews:news-2021") giving labels, words, templates, placement and combine
-        rule; `labels` then picks some of its labels, and any argument given explicitly overrides
-        the set's. `template`: a string with {label}, or a list of them (default "{label}").
-        `placement`: 'prefix' (prompt is sentence A, the paper's default) or 'suffix'. With
-        `multi_label`, `.label` lists every label whose score ≥ `threshold`, best first (one label
-        is then allowed); otherwise at least two labels. `combine`: how a label's several pairs
-        make its score — "mean" P(IsNext) (default) or "logmean". `normalize`: divide each text's
-        scores by their sum (the ranking is unchanged).
+        `labels`: a list of names, or a dict name → verbalization(s) (or {"words": ..., "description":
+        ...}, a description being a whole prompt sentence); or one such list/dict per text (per-row
+        labels: `labels=[["体育", "财经"], ["好评", "差评"]]`), all scored in one call. `prompt`: a
+        named prompt set (e.g. "tnews" or "tnews:news-2021") giving labels, words, templates,
+        placement and combine rule; `labels` then picks some of its labels, and any argument given
+        explicitly overrides the set's. `template`: a string with {label}, or a list of them
+        (default "{label}"). `placement`: 'prefix' (prompt is sentence A, the paper's default) or
+        'suffix'. With `multi_label`, `.label` lists every label whose score ≥ `threshold`, best
+        first (one label is then allowed); otherwise at least two labels. `combine`: how a label's
+        several pairs make its score — "mean" P(IsNext) (default) or "logmean". `long_text`:
+        "truncate" (the paper's: the text is cut to max_length) or "chunk": a long text is read in
+        windows on sentence boundaries (`overlap` tokens repeated between neighbours) and a label's
+        score is the `aggregate` ("max" or "mean") over the windows. `top_k`: keep only the K best
+        labels' scores per result (the decision uses all). `normalize`: divide each text's scores
+        by their sum (the ranking is unchanged).
         """
-        request = build_request(labels, prompt=prompt, template=template, placement=placement, combine=combine,
-                                multi_label=multi_label, threshold=threshold)
+        per_row = is_per_row(labels)
+        request = build_request(None if per_row else labels, prompt=prompt, template=template, placement=placement,
+                                combine=combine, multi_label=multi_label, threshold=threshold, long_text=long_text,
+                                aggregate=aggregate, overlap=overlap, top_k=top_k, labels_per_row=per_row)
         items, single = check_texts(texts)
-        results = self.run(request, items, progress)
+        label_sets = None
+        if per_row:
+            if len(labels) != len(items):
+                raise UsageError(f"labels: one label set per text is needed, got {len(labels)} label sets for "
+                                 f"{len(items)} texts (or give one list of labels for all)")
+            label_sets = [None if value is None else request.labels_for(value, f"labels[{i}]")
+                          for i, value in enumerate(labels)]
+        results = self.run(request, items, progress, label_sets)
         if normalize:
             results = [normalized(r) for r in results]
         return results[0] if single else results

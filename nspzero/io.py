@@ -31,7 +31,8 @@ OUTPUT_FORMATS = ("jsonl", "json", "csv", "parquet", "table")
 STDOUT_FORMATS = ("jsonl", "json", "csv", "table")
 CSV_FIELD_LIMIT = 2**31 - 1  # csv's default (131072 characters) would reject long texts
 RESULT_FIELDS = ("text", "label", "scores", "entity")
-CLASSIFY_COLUMNS = ("text", "label", "scores")  # what a classification output has, even with no rows
+CLASSIFY_COLUMNS = ("text", "label", "scores")
+LABELS_FIELD = "labels"  # an input record's own candidate labels (per-row labels)  # what a classification output has, even with no rows
 PARQUET_ROWS_PER_GROUP = 4096
 INPUT_PREFIX = "input_"      # an input column whose name an output field takes is carried as input_<name>
 
@@ -53,6 +54,7 @@ class TextRow:
     where: str
     text: str
     extra: dict[str, Any] = field(default_factory=dict)
+    labels: Any = None   # the record's own labels (its LABELS_FIELD), as read; None: the request's apply
 
 
 def input_format(path: str, fmt: Optional[str] = None) -> str:
@@ -203,9 +205,11 @@ def field_text(record: Record, text_field: str) -> str:
         raise DataError(f"{record.where}: {exc}") from None
 
 
-def read_texts(path: str, fmt: Optional[str] = None, text_field: str = "text") -> Iterator[TextRow]:
+def read_texts(path: str, fmt: Optional[str] = None, text_field: str = "text",
+               labels_field: Optional[str] = LABELS_FIELD) -> Iterator[TextRow]:
     """Texts to classify: a .txt line each (blank lines skipped) or the `text_field` of each record,
-    with the record's other fields. Streams: nothing is read before it is needed."""
+    with the record's own labels (its `labels_field`, if it has one) and its other fields.
+    Streams: nothing is read before it is needed."""
     fmt = input_format(path, fmt)
     if fmt == "txt":
         from .request import check_text
@@ -220,7 +224,8 @@ def read_texts(path: str, fmt: Optional[str] = None, text_field: str = "text") -
         return
     for record in read_records(path, fmt, required=(text_field,)):
         text = field_text(record, text_field)
-        yield TextRow(record.where, text, {k: v for k, v in record.fields.items() if k != text_field})
+        yield TextRow(record.where, text, {k: v for k, v in record.fields.items() if k not in (text_field, labels_field)},
+                      record.fields.get(labels_field) if labels_field is not None else None)
 
 
 # ---- writing -------------------------------------------------------------------------------------
@@ -314,6 +319,14 @@ def check_output(output: Optional[str], inputs: Sequence[Optional[str]] = ()) ->
 def carried(extra: dict[str, Any]) -> dict[str, Any]:
     """An input record's other fields as output columns; names that an output field takes get INPUT_PREFIX."""
     return {(INPUT_PREFIX + k if k in RESULT_FIELDS else k): v for k, v in extra.items()}
+
+
+def output_columns(request, fmt: str, own_labels: bool = False) -> Optional[tuple[str, ...]]:
+    """The labels whose scores become one CSV column each: the request's, when every row has them
+    all (no per-row labels, no top-k); else None and the scores stay one JSON column."""
+    if fmt != "csv" or request.label_set is None or request.top_k is not None or own_labels:
+        return None
+    return request.labels
 
 
 def result_row(result: dict[str, Any], extra: dict[str, Any], fmt: str,

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence, Union
 
 from .errors import UsageError
-from .candidates import Candidates, best, ranked, score_candidates
-from .scorer import NSPScorer, Pair
+from .candidates import best, ranked
+from .pipeline import label_rows
+from .request import build_request
+from .scorer import NSPScorer
 
 EntityCandidates = Union[Mapping[str, str], Sequence[Sequence[str]]]
 
@@ -56,12 +58,16 @@ def check_candidates(candidates: EntityCandidates, where: str = "candidates") ->
 
 
 def link(scorer: NSPScorer, contexts: Sequence[str], candidates: Sequence[EntityCandidates]) -> list[LinkResult]:
-    """One LinkResult per mention context; all pairs of the call are scored together, through the
-    same candidates-contrast path as classification (one pair per candidate entity)."""
+    """One LinkResult per mention context: per-row classification where each context's labels are
+    its candidate entities, each with its description as the prompt sentence after the context
+    (both sides are data, cut by the paper's rule); the same path, one scoring call for all pairs."""
     if len(contexts) != len(candidates):
         raise UsageError(f"link needs one candidate list per context, got {len(contexts)} and {len(candidates)}")
-    checked = [check_candidates(c, f"candidates[{i}]") for i, c in enumerate(candidates)]
-    sets = [Candidates.of((entity, [Pair(text, description)]) for entity, description in cands)
-            for text, cands in zip(contexts, checked)]
-    rows = score_candidates(scorer.score, sets)
-    return [LinkResult(text, best(s.names, row), ranked(s.names, row)) for text, s, row in zip(contexts, sets, rows)]
+    request = build_request(None, labels_per_row=True, placement="suffix", multi_label=True, threshold=0.0,
+                            cut_prompts=True)
+    label_sets = [request.labels_for({entity: {"description": text} for entity, text in
+                                      check_candidates(c, f"candidates[{i}]")}, f"candidates[{i}]")
+                  for i, c in enumerate(candidates)]
+    rows = label_rows(scorer, request, contexts, label_sets)
+    return [LinkResult(text, best(labels.names, row), ranked(labels.names, row))
+            for text, labels, row in zip(contexts, label_sets, rows)]

@@ -8,15 +8,16 @@ its prompt sentences once and turns a text into its `Candidates` (the pairs to s
 """
 from __future__ import annotations
 
+import json
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from .candidates import Candidates
-from .errors import UsageError
+from .errors import DataError, UsageError
 from .mapping import COMBINE_RULES
 from .scorer import Pair
-from .templates import LabelsArg, Template, check_placement, check_unicode, label_words
+from .templates import LabelSpec, LabelsArg, Template, check_placement, check_unicode, label_specs
 
 DEFAULT_TEMPLATE = "{label}"
 # characters that carry no content for the NSP head: controls, format (zero-width), separators
@@ -60,44 +61,158 @@ def check_texts(texts: Union[str, Sequence[str]]) -> tuple[list[str], bool]:
     return items, single
 
 
-def prompt_pair(prompt: str, text: str, placement: str) -> Pair:
-    """The NSP pair of a prompt sentence and a text: prompt first ("prefix", the paper's) or second."""
-    return Pair(prompt, text, prompt="first") if placement == "prefix" else Pair(text, prompt, prompt="second")
+def prompt_pair(prompt: str, text: str, placement: str, cut: bool = False) -> Pair:
+    """The NSP pair of a prompt sentence and a text: prompt first ("prefix", the paper's) or second.
+    The prompt side is never cut, unless `cut` (entity linking: a description is data too)."""
+    if placement == "prefix":
+        return Pair(prompt, text, prompt=None if cut else "first")
+    return Pair(text, prompt, prompt=None if cut else "second")
+
+
+LONG_TEXT_MODES = ("truncate", "chunk")
+AGGREGATES = ("max", "mean")
+DEFAULT_OVERLAP = 32  # tokens a window repeats from the one before (whole sentences where they fit)
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """One text's candidate labels: names, verbalizations, descriptions, and each label's prompt
+    sentences (every template × every word, then its descriptions as they are), rendered once."""
+
+    names: tuple[str, ...]
+    words: tuple[tuple[str, ...], ...]
+    descriptions: tuple[tuple[str, ...], ...]
+    prompts: tuple[tuple[str, ...], ...]
+
+    @property
+    def pairs_per_window(self) -> int:
+        return sum(len(ps) for ps in self.prompts)
+
+    def to_dict(self) -> dict:
+        return {name: (list(ws) if not ds else {"words": list(ws), "descriptions": list(ds)})
+                for name, ws, ds in zip(self.names, self.words, self.descriptions)}
 
 
 @dataclass(frozen=True)
 class ClassifyRequest:
     """What to classify texts into, and how. Build it with `build_request` (which validates it).
 
-    `words[i]` are the verbalizations of `labels[i]`; `prompts[i]` the prompt sentences of that
-    label (every template × every word), rendered once; a label's score combines its prompts'
-    P(IsNext) by `combine`. `prompt` names the prompt set variant it came from, if any.
+    `label_set` holds the labels every text is classified into, unless a text brings its own
+    (`labels_for`, per-row labels); it is None when every text must. A label's score combines its
+    prompts' P(IsNext) by `combine`. With `long_text="chunk"` a long text is read in windows
+    (`overlap` tokens repeated between neighbours) and a label's score is the `aggregate` (max or
+    mean) of its per-window scores. `top_k` keeps only the best K labels' scores in a result (the
+    decision still uses all). `prompt` names the prompt set variant it came from, if any.
     """
 
-    labels: tuple[str, ...]
-    words: tuple[tuple[str, ...], ...]
+    label_set: Optional[LabelSet]
     templates: tuple[str, ...]
     placement: str
     combine: str
     multi_label: bool
     threshold: float
     prompt: Optional[str] = None
-    prompts: tuple[tuple[str, ...], ...] = ()
+    long_text: str = "truncate"
+    aggregate: str = "max"
+    overlap: int = DEFAULT_OVERLAP
+    top_k: Optional[int] = None
+    cut_prompts: bool = False  # entity linking: KB descriptions are data, cut like texts when too long
+    _prompt_words: Optional[tuple[tuple[str, tuple[str, ...]], ...]] = field(default=None, repr=False)
+    _row_cache: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
 
-    def candidates(self, text: str) -> Candidates:
-        """The text's pairs, label by label (the input of candidates-contrast)."""
-        return Candidates(self.labels, tuple(prompt_pair(p, text, self.placement) for ps in self.prompts for p in ps),
-                          tuple(len(ps) for ps in self.prompts), self.combine)
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.label_set.names if self.label_set is not None else ()
+
+    @property
+    def words(self) -> tuple[tuple[str, ...], ...]:
+        return self.label_set.words if self.label_set is not None else ()
+
+    @property
+    def prompts(self) -> tuple[tuple[str, ...], ...]:
+        return self.label_set.prompts if self.label_set is not None else ()
 
     @property
     def pairs_per_text(self) -> int:
-        return sum(len(ps) for ps in self.prompts)
+        """Pairs per text (per window when chunking) with the request's own labels."""
+        return self.label_set.pairs_per_window if self.label_set is not None else 0
+
+    def labels_for(self, value: Any, where: str) -> LabelSet:
+        """A text's own label set (per-row labels: a list, a comma string, or label → word(s)),
+        checked by the same rules as the request's; with a prompt set, names picking its labels.
+        Equal label sets are built once per request (a file's rows often repeat them)."""
+        key = _cache_key(value)
+        cached = self._row_cache.get(key) if key is not None else None
+        if cached is not None:
+            return cached
+        try:
+            labels = split_labels(value) if isinstance(value, str) else value
+            if self._prompt_words is not None:
+                specs = label_specs(_prompt_labels(self.prompt, dict(self._prompt_words), labels))
+            else:
+                specs = label_specs(labels)
+            made = _label_set(specs, [Template.parse(t) for t in self.templates], self.multi_label)
+        except UsageError as exc:
+            raise UsageError(f"{where}: {exc}") from None
+        if key is not None and len(self._row_cache) < ROW_CACHE_SIZE:
+            self._row_cache[key] = made
+        return made
+
+    def row_labels(self, value: Any, where: str) -> Optional[LabelSet]:
+        """A file row's own labels (its `labels` field: a list, a comma string, or label → word(s)),
+        or None when it has none and the request's apply; a DataError naming `where` (file:line)."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if self.label_set is None:
+                raise DataError(f"{where}: no labels for this row: give it a 'labels' field (a list, or a comma "
+                                f"string such as \"体育,财经\") or pass labels for every row (--labels/--prompt)")
+            return None
+        try:
+            return self.labels_for(value, f"{where}: field 'labels'")
+        except UsageError as exc:
+            raise DataError(str(exc)) from None
+
+    def candidates(self, text: str, label_set: Optional[LabelSet] = None,
+                   windows: Optional[Sequence[str]] = None) -> Candidates:
+        """The text's pairs, label by label, window by window (the input of candidates-contrast).
+        `label_set`: the text's own labels (default: the request's); `windows`: the pieces a long
+        text is read in (default: the text itself)."""
+        labels = label_set if label_set is not None else self.label_set
+        if labels is None:
+            raise UsageError("no labels for this text: give it its own labels, or labels for every text")
+        pieces = tuple(windows) if windows is not None else (text,)
+        pairs = tuple(prompt_pair(p, piece, self.placement, self.cut_prompts)
+                      for ps in labels.prompts for piece in pieces for p in ps)
+        return Candidates(labels.names, pairs, tuple(len(ps) * len(pieces) for ps in labels.prompts), self.combine,
+                          windows=len(pieces), aggregate=self.aggregate)
 
     def to_dict(self) -> dict:
         """The request as plain data (provenance in outputs, the web page, logs)."""
-        return {"labels": {label: list(ws) for label, ws in zip(self.labels, self.words)},
+        return {"labels": self.label_set.to_dict() if self.label_set is not None else None,
                 "templates": list(self.templates), "placement": self.placement, "combine": self.combine,
-                "multi_label": self.multi_label, "threshold": self.threshold, "prompt": self.prompt}
+                "multi_label": self.multi_label, "threshold": self.threshold, "prompt": self.prompt,
+                "long_text": self.long_text, "aggregate": self.aggregate, "overlap": self.overlap,
+                "top_k": self.top_k}
+
+
+ROW_CACHE_SIZE = 4096  # distinct per-row label sets remembered per request
+
+
+def _cache_key(value: Any) -> Optional[str]:
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=False)
+    except (TypeError, ValueError):
+        return None
+
+
+def _label_set(specs: Mapping[str, LabelSpec], templates: Sequence[Template], multi_label: bool) -> LabelSet:
+    """Labels → their prompt sentences; single-label classification needs two candidates."""
+    if len(specs) < 2 and not multi_label:
+        raise UsageError(f"only one label ({next(iter(specs))!r}) given; single-label classification needs at "
+                         "least two candidates (or use multi-label to test one label against a threshold)")
+    prompts = tuple(tuple(t.render(label=w) for t in templates for w in spec.words) + spec.descriptions
+                    for spec in specs.values())
+    return LabelSet(tuple(specs), tuple(s.words for s in specs.values()), tuple(s.descriptions for s in specs.values()),
+                    prompts)
 
 
 def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
@@ -106,31 +221,50 @@ def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     return value
 
 
-def _prompt_labels(variant, labels: Any) -> dict[str, tuple[str, ...]]:
+def _check_count(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UsageError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+    return value
+
+
+def _prompt_labels(key: Optional[str], words: Mapping[str, tuple[str, ...]], labels: Any) -> dict[str, tuple[str, ...]]:
     """A prompt set's label → words, or the subset `labels` (a list of its label names) picks."""
-    words = dict(variant.words)
     if labels is None:
-        return words
+        return dict(words)
     if isinstance(labels, Mapping) or not isinstance(labels, Sequence) or not all(isinstance(w, str) for w in labels):
-        raise UsageError(f"with prompt {variant.key}, labels must be a list of its label names (to pick some); "
+        raise UsageError(f"with prompt {key}, labels must be a list of its label names (to pick some); "
                          f"leave out the prompt to give your own words")
     unknown = [w for w in labels if w not in words]
     if unknown:
-        raise UsageError(f"labels {', '.join(map(repr, unknown))} not in prompt {variant.key} "
+        raise UsageError(f"labels {', '.join(map(repr, unknown))} not in prompt {key} "
                          f"(its labels: {', '.join(words)})")
     return {w: words[w] for w in labels}
+
+
+def is_per_row(labels: Any) -> bool:
+    """Whether `labels` is one label set per text (a list of lists, dicts or comma strings) rather
+    than one label set: a list whose items are not all plain label names."""
+    return (isinstance(labels, Sequence) and not isinstance(labels, str) and len(labels) > 0
+            and any(not isinstance(item, str) for item in labels)
+            and all(isinstance(item, (Sequence, Mapping)) or item is None for item in labels))
 
 
 def build_request(labels: Optional[LabelsArg] = None, *, prompt: Optional[str] = None,
                   template: Union[str, Sequence[str], None] = None, placement: Optional[str] = None,
                   combine: Optional[str] = None, multi_label: bool = False, threshold: float = 0.5,
+                  long_text: str = "truncate", aggregate: str = "max", overlap: int = DEFAULT_OVERLAP,
+                  top_k: Optional[int] = None, labels_per_row: bool = False, cut_prompts: bool = False,
                   prompt_files: bool = True) -> ClassifyRequest:
     """Validate a classification call and build its request (UsageErrors, one line each).
 
-    `labels`: names, or name → verbalization(s); with `prompt` (a named prompt set such as
-    "tnews" or "tnews:news-2021"), a list picking some of its labels. `template`, `placement` and
-    `combine` left as None take the prompt set's (or "{label}", "prefix", "mean"); given, they
-    override it. `prompt_files=False` refuses prompt-set paths (the HTTP server reads no files).
+    `labels`: names, or name → verbalization(s) (or {"words": ..., "description": ...}); with
+    `prompt` (a named prompt set such as "tnews" or "tnews:news-2021"), a list picking some of
+    its labels. `template`, `placement` and `combine` left as None take the prompt set's (or
+    "{label}", "prefix", "mean"); given, they override it. `labels_per_row`: labels may be left
+    out because every text brings its own (`ClassifyRequest.labels_for`). `long_text`: "truncate"
+    (the paper's) or "chunk" (windows of `overlap` tokens overlap; `aggregate` max or mean).
+    `top_k`: keep only the K best labels' scores per result. `prompt_files=False` refuses
+    prompt-set paths (the HTTP server reads no files).
     """
     variant = None
     if prompt is not None:
@@ -146,16 +280,15 @@ def build_request(labels: Optional[LabelsArg] = None, *, prompt: Optional[str] =
         if variant.words is None:
             raise UsageError(f"prompt {variant.key} is a sentence-pair prompt; classification needs a label prompt "
                              f"such as tnews, iflytek, csldcp or eprstmt")
-        words = label_words(_prompt_labels(variant, labels))
-    else:
-        if labels is None:
+        specs: Optional[dict[str, LabelSpec]] = label_specs(_prompt_labels(variant.key, dict(variant.words), labels))
+    elif labels is None:
+        if not labels_per_row:
             raise UsageError("no labels given: pass labels (e.g. 体育,财经, or label → word(s)) or a prompt set name")
-        words = label_words(labels)
+        specs = None
+    else:
+        specs = label_specs(labels)
     if not isinstance(multi_label, bool):
         raise UsageError(f"multi_label must be true or false, got {multi_label!r}")
-    if len(words) < 2 and not multi_label:
-        raise UsageError(f"only one label ({next(iter(words))!r}) given; single-label classification needs at "
-                         "least two candidates (or use multi-label to test one label against a threshold)")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
         raise UsageError(f"threshold must be a probability between 0 and 1, got {threshold!r}")
     if template is None:
@@ -170,6 +303,12 @@ def build_request(labels: Optional[LabelsArg] = None, *, prompt: Optional[str] =
     placement = check_placement(placement if placement is not None else variant.placement if variant else "prefix")
     how = _check_choice("combine", combine if combine is not None else variant.combine if variant else "mean",
                         COMBINE_RULES)
-    prompts = tuple(tuple(t.render(label=w) for t in templates for w in ws) for ws in words.values())
-    return ClassifyRequest(tuple(words), tuple(words.values()), tuple(sources), placement, how, multi_label,
-                           float(threshold), variant.key if variant is not None else None, prompts)
+    _check_choice("long_text", long_text, LONG_TEXT_MODES)
+    _check_choice("aggregate", aggregate, AGGREGATES)
+    _check_count("overlap", overlap, 0)
+    if top_k is not None:
+        _check_count("top_k", top_k, 1)
+    label_set = _label_set(specs, templates, multi_label) if specs is not None else None
+    return ClassifyRequest(label_set, tuple(sources), placement, how, multi_label, float(threshold),
+                           variant.key if variant is not None else None, long_text, aggregate, overlap, top_k,
+                           cut_prompts, tuple(variant.words.items()) if variant is not None else None)

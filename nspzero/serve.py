@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Optional, Union
 
 from .candidates import Candidates, score_candidates, split_by
-from .classifier import ClassificationResult, NSPClassifier, make_result
+from .classifier import ClassificationResult, NSPClassifier
+from .pipeline import build_candidates, make_result
 from .errors import NSPZeroError, UsageError
 from .http_limits import (BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_CONNECTIONS, MAX_PAIRS, BodyTimeoutMiddleware,
                           raise_file_limit, timed_protocol)
-from .request import ClassifyRequest, build_request, check_texts
+from .request import DEFAULT_OVERLAP, ClassifyRequest, LabelSet, build_request, check_texts, is_per_row
+from .scorer import NSPScorer
 
 log = logging.getLogger("nspzero")
 
@@ -49,6 +51,8 @@ def _require_extra() -> None:
 
 
 if fastapi is not None:
+    _LABEL_VALUE = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}},
+                              {"type": "object", "properties": {"words": {}, "description": {}}}]}
 
     class ClassifyBody(BaseModel):
         """Body of POST /classify: the arguments of `NSPClassifier.classify`, as JSON."""
@@ -64,10 +68,14 @@ if fastapi is not None:
         # checked by nspzero.templates.label_words (its messages), shown in the schema as list or dict
         labels: Annotated[Any, WithJsonSchema({"anyOf": [
             {"type": "array", "items": {"type": "string"}},
-            {"type": "object", "additionalProperties": {"anyOf": [
-                {"type": "string"}, {"type": "array", "items": {"type": "string"}}]}},
+            {"type": "object", "additionalProperties": _LABEL_VALUE},
+            {"type": "array", "items": {"anyOf": [{"type": "array", "items": {"type": "string"}},
+                                                  {"type": "object", "additionalProperties": _LABEL_VALUE},
+                                                  {"type": "string"}]}},
             {"type": "null"}]})] = Field(
-            None, description="Label names, or label → verbalization(s). With `prompt`: a list picking some of its labels.")
+            None, description="Label names, or label → verbalization(s) (or {words, description}); or one such "
+                              "list/dict (or comma string) per text in `texts`. With `prompt`: a list picking some "
+                              "of its labels.")
         template: Optional[Union[str, list[str]]] = Field(
             None, description="Template(s) with {label}; several are averaged. Default: the prompt set's, else {label}.")
         placement: Optional[str] = Field(None, description="prefix: prompt first (the paper's default); suffix: text "
@@ -78,6 +86,13 @@ if fastapi is not None:
                                                         "labels, words, template(s) and placement.")
         combine: Optional[str] = Field(None, description="How a label's several pairs combine: mean (default) or "
                                                          "logmean; with `prompt`, the prompt's own rule by default.")
+        long_text: str = Field("truncate", description="truncate: a long text is cut to max_length (the paper's); "
+                                                       "chunk: read in windows on sentence boundaries.")
+        aggregate: str = Field("max", description="long_text chunk: a label's score is the max or mean over windows.")
+        overlap: int = Field(DEFAULT_OVERLAP, description="long_text chunk: tokens repeated between neighbouring "
+                                                          "windows (whole sentences where they fit).")
+        top_k: Optional[int] = Field(None, description="Return only the K best labels' scores per text (the "
+                                                       "decision uses every label).")
 
     class ClassifyResult(BaseModel):
         text: str
@@ -113,20 +128,23 @@ def _failure(exc: BaseException) -> ScoringFailed:
 
 @dataclass
 class Call:
-    """One request's work: the texts and their candidates (built and checked before queueing)."""
+    """One request's work: the texts, their own label sets (None: the request's) and their
+    candidates (windows included), built and checked before queueing."""
 
     request: ClassifyRequest
     texts: list[str]
+    label_sets: list[Optional[LabelSet]]
     sets: list[Candidates]
 
     @classmethod
-    def of(cls, request: ClassifyRequest, texts: list[str]) -> "Call":
-        return cls(request, texts, [request.candidates(t) for t in texts])
+    def of(cls, scorer: NSPScorer, request: ClassifyRequest, texts: list[str],
+           label_sets: Optional[list[Optional[LabelSet]]] = None) -> "Call":
+        label_sets = label_sets if label_sets is not None else [None] * len(texts)
+        return cls(request, texts, label_sets, build_candidates(scorer, request, texts, label_sets))
 
     @property
     def n_pairs(self) -> int:
         return sum(len(s.pairs) for s in self.sets)
-
 
     def pieces(self, max_pairs: int) -> list["Call"]:
         """This call cut into runs of whole texts of at most `max_pairs` pairs (at least one text each),
@@ -135,11 +153,14 @@ class Call:
         start, n = 0, 0
         for i, s in enumerate(self.sets):
             if i > start and n + len(s.pairs) > max_pairs:
-                out.append(Call(self.request, self.texts[start:i], self.sets[start:i]))
+                out.append(self._slice(start, i))
                 start, n = i, 0
             n += len(s.pairs)
-        out.append(Call(self.request, self.texts[start:], self.sets[start:]))
+        out.append(self._slice(start, len(self.sets)))
         return out
+
+    def _slice(self, start: int, end: int) -> "Call":
+        return Call(self.request, self.texts[start:end], self.label_sets[start:end], self.sets[start:end])
 
 
 @dataclass
@@ -282,7 +303,8 @@ class MicroBatcher:
         out: list = []
         for call, call_rows in zip(calls, split_by(rows, [len(call.texts) for call in calls])):
             try:
-                out.append([make_result(call.request, t, row) for t, row in zip(call.texts, call_rows)])
+                out.append([make_result(call.request, t, row, own)
+                            for t, row, own in zip(call.texts, call_rows, call.label_sets)])
             except Exception as exc:  # noqa: BLE001 - fail this request only
                 out.append(ScoringFailed(f"building the results failed: {type(exc).__name__}: {exc}"))
         return out
@@ -388,19 +410,33 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
                 what = "text" if isinstance(texts, str) else f"texts[{i}]"
                 raise _too_large(f"{what} is too long: {len(t)} characters", f"{max_text_chars} characters per text",
                                  "--max-text-chars", hint="shorten it (the model reads at most max_length tokens)")
-        if isinstance(req.labels, (list, dict)) and len(req.labels) > max_labels:
-            raise _too_large(f"too many labels: {len(req.labels)}", f"{max_labels} labels per request", "--max-labels")
-        request = build_request(req.labels, prompt=req.prompt, template=req.template, placement=req.placement,
-                                combine=req.combine, multi_label=req.multi_label, threshold=req.threshold,
-                                prompt_files=False)
-        if len(request.labels) > max_labels:
-            raise _too_large(f"too many labels: {len(request.labels)}", f"{max_labels} labels per request",
-                             "--max-labels")
         items, _ = check_texts(texts)
-        if len(items) * request.pairs_per_text > max_pairs:
-            raise _too_large(f"too many pairs to score: {len(items)} texts × {request.pairs_per_text} prompts = "
-                             f"{len(items) * request.pairs_per_text}", f"{max_pairs} pairs per request", "--max-pairs")
-        call = Call.of(request, items)
+        per_row = is_per_row(req.labels)
+        label_sets = None
+        if per_row:
+            if req.texts is None or len(req.labels) != len(items):
+                raise UsageError(f"labels: one label set per text is needed, got {len(req.labels)} label sets for "
+                                 f"{len(items)} texts (or give one list of labels for all)")
+            for i, own in enumerate(req.labels):
+                if isinstance(own, (list, dict)) and len(own) > max_labels:
+                    raise _too_large(f"too many labels in labels[{i}]: {len(own)}", f"{max_labels} labels per text",
+                                     "--max-labels")
+        elif isinstance(req.labels, (list, dict)) and len(req.labels) > max_labels:
+            raise _too_large(f"too many labels: {len(req.labels)}", f"{max_labels} labels per request", "--max-labels")
+        request = build_request(None if per_row else req.labels, prompt=req.prompt, template=req.template,
+                                placement=req.placement, combine=req.combine, multi_label=req.multi_label,
+                                threshold=req.threshold, long_text=req.long_text, aggregate=req.aggregate,
+                                overlap=req.overlap, top_k=req.top_k, labels_per_row=per_row, prompt_files=False)
+        if per_row:
+            label_sets = [request.labels_for(own, f"labels[{i}]") for i, own in enumerate(req.labels)]
+        sizes = [len(ls.names) for ls in label_sets] if label_sets else [len(request.labels)]
+        if max(sizes) > max_labels:
+            raise _too_large(f"too many labels: {max(sizes)}", f"{max_labels} labels per request", "--max-labels")
+        call = Call.of(classifier.scorer, request, items, label_sets)
+        if call.n_pairs > max_pairs:
+            raise _too_large(f"too many pairs to score: {len(items)} texts × their prompts"
+                             f"{' and windows' if request.long_text == 'chunk' else ''} = {call.n_pairs}",
+                             f"{max_pairs} pairs per request", "--max-pairs")
         try:
             results = await batcher.submit(call)
         except ScoringFailed as exc:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from typing import Iterable, Literal, Mapping, Sequence, Union
+from typing import Any, Iterable, Literal, Mapping, Sequence, Union
 
 from .errors import UsageError
 
 Placement = Literal["prefix", "suffix"]
 PLACEMENTS: tuple[str, ...] = ("prefix", "suffix")
 
-LabelsArg = Union[Sequence[str], Mapping[str, Union[str, Sequence[str]]]]
+LabelsArg = Union[Sequence[str], Mapping[str, Union[str, Sequence[str], Mapping[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,34 @@ def check_placement(placement: str) -> Placement:
     return placement  # type: ignore[return-value]
 
 
-def label_words(labels: LabelsArg) -> dict[str, tuple[str, ...]]:
-    """Normalise `labels` to an ordered mapping label → verbalizations.
+LABEL_SPEC_KEYS = ("words", "description", "descriptions")
 
-    A list gives each label itself as its only word; a dict maps each label to one word or a
-    list of words. Empty, duplicate or non-string labels and words are UsageErrors.
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """A label's verbalizations (put into the template's {label}) and descriptions (whole prompt
+    sentences used as they are, e.g. from a labels file or a knowledge base); at least one of them."""
+
+    words: tuple[str, ...]
+    descriptions: tuple[str, ...] = ()
+
+
+def _strings(value: Any, what: str) -> tuple[str, ...]:
+    """One non-empty string or a list of them, checked; `what` names it in the message."""
+    items = [value] if isinstance(value, str) else list(value) if isinstance(value, Sequence) else None
+    if not items or any(not isinstance(w, str) or not w.strip() for w in items):
+        raise UsageError(f"{what} must be a non-empty string or a list of them, got {value!r}")
+    for w in items:
+        check_unicode(w, f"{what} {w!r}")
+    return tuple(items)
+
+
+def label_specs(labels: LabelsArg) -> dict[str, LabelSpec]:
+    """Normalise `labels` to an ordered mapping label → LabelSpec.
+
+    A list gives each label itself as its only word; a dict maps each label to one word, a list of
+    words, or {"words": ..., "description": ...}. Empty, duplicate or non-string labels, words and
+    descriptions are UsageErrors.
     """
     if isinstance(labels, str):
         raise UsageError(f"labels must be a list or a dict of label names, got the single string {labels!r}; "
@@ -114,8 +137,8 @@ def label_words(labels: LabelsArg) -> dict[str, tuple[str, ...]]:
             items = [(label, label) for label in labels]
         except TypeError:
             raise UsageError(f"labels must be a list or a dict of label names, got {type(labels).__name__}") from None
-    out: dict[str, tuple[str, ...]] = {}
-    for label, words in items:
+    out: dict[str, LabelSpec] = {}
+    for label, value in items:
         if not isinstance(label, str):
             raise UsageError(f"label {label!r} is a {type(label).__name__}; labels must be strings")
         if not label.strip():
@@ -123,12 +146,31 @@ def label_words(labels: LabelsArg) -> dict[str, tuple[str, ...]]:
         check_unicode(label, f"label {label!r}")
         if label in out:
             raise UsageError(f"label {label!r} is given twice; labels must be distinct")
-        word_list = [words] if isinstance(words, str) else list(words) if isinstance(words, Sequence) else None
-        if not word_list or any(not isinstance(w, str) or not w.strip() for w in word_list):
-            raise UsageError(f"label {label!r}: its verbalization must be a non-empty string or a list of them, got {words!r}")
-        for w in word_list:
-            check_unicode(w, f"label {label!r}: verbalization {w!r}")
-        out[label] = tuple(word_list)
+        if isinstance(value, Mapping):
+            unknown = [k for k in value if k not in LABEL_SPEC_KEYS]
+            if unknown or not value:
+                raise UsageError(f"label {label!r}: {'unknown key ' + repr(unknown[0]) if unknown else 'nothing given'}"
+                                 f"; give {{\"words\": ..., \"description\": ...}} (one or both)")
+            words = _strings(value["words"], f"label {label!r}: words") if value.get("words") is not None else ()
+            descriptions = tuple(d for key in ("description", "descriptions") if value.get(key) is not None
+                                 for d in _strings(value[key], f"label {label!r}: {key}"))
+            if not words and not descriptions:
+                raise UsageError(f"label {label!r} has neither words nor a description; give one of them")
+            out[label] = LabelSpec(words, descriptions)
+        else:
+            out[label] = LabelSpec(_strings(value, f"label {label!r}: its verbalization"))
     if not out:
         raise UsageError("no labels given; pass at least two candidate labels")
+    return out
+
+
+def label_words(labels: LabelsArg) -> dict[str, tuple[str, ...]]:
+    """Normalise `labels` to an ordered mapping label → verbalizations (no descriptions: prompt sets
+    and tasks verbalize every label through their templates)."""
+    out = {}
+    for label, spec in label_specs(labels).items():
+        if spec.descriptions or not spec.words:
+            raise UsageError(f"label {label!r}: give its verbalization(s) as a string or a list of strings here "
+                             f"(descriptions are not taken)")
+        out[label] = spec.words
     return out

@@ -5,10 +5,10 @@ from typing import Iterable, List, Optional
 
 import typer
 
-from ..errors import UsageError
-from ..io import (CLASSIFY_COLUMNS, RowWriter, TextRow, check_output, input_format as resolve_input_format, output_format,
-                  read_texts, result_row)
-from ..request import build_request, check_text, split_labels
+from ..errors import DataError, UsageError
+from ..io import (CLASSIFY_COLUMNS, RowWriter, TextRow, check_output, input_format as resolve_input_format, output_columns,
+                  output_format, read_texts, result_row)
+from ..request import DEFAULT_OVERLAP, build_request, check_text, split_labels
 from .app import app
 from .options import NUM_ACTORS_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine, chunks, with_model_options
 
@@ -19,7 +19,10 @@ STREAM_CHUNK = 512  # texts classified per call when streaming a file
 @with_model_options()
 def classify(
     texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify (or use --input)."),
-    labels: Optional[str] = typer.Option(None, "--labels", "-l", help="Comma-separated candidate labels, e.g. 体育,财经."),
+    labels: Optional[str] = typer.Option(None, "--labels", "-l", help="Comma-separated candidate labels, e.g. 体育,财经. "
+                                                                      "A file row's own 'labels' field overrides them."),
+    labels_file: Optional[str] = typer.Option(None, "--labels-file", help="Candidate labels from a file: .txt (a name "
+                                              "per line; name<TAB>word|word<TAB>description), .json or .yaml."),
     prompt: Optional[str] = typer.Option(None, "--prompt", "-p",
                                          help="A named prompt set (e.g. tnews, tnews:news-2021) giving labels, words, "
                                               "templates, placement and combine rule; options given override it."),
@@ -29,6 +32,14 @@ def classify(
     combine: Optional[str] = typer.Option(None, help="How a label's several prompts combine: mean (default) | logmean."),
     multi_label: bool = typer.Option(False, "--multi-label", help="Return every label with score ≥ --threshold."),
     threshold: float = typer.Option(0.5, help="P(IsNext) threshold for --multi-label."),
+    long_text: str = typer.Option("truncate", "--long-text", help="truncate: cut a long text to --max-length (the "
+                                  "paper's); chunk: read it in windows on sentence boundaries."),
+    aggregate: str = typer.Option("max", help="--long-text chunk: a label's score over a text is the max | mean of "
+                                              "its windows' scores."),
+    overlap: int = typer.Option(DEFAULT_OVERLAP, help="--long-text chunk: tokens a window repeats from the one before "
+                                                      "(whole sentences where they fit; at most half a window)."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Output only the K best labels' scores per text (the "
+                                                             "decision still uses every label)."),
     input_path: Optional[str] = typer.Option(None, "--input", "-i",
                                              help="File of texts (.txt/.jsonl/.csv/.tsv/.parquet) or - for stdin."),
     input_format: Optional[str] = typer.Option(None, help="txt|jsonl|csv|tsv|parquet; default from the suffix "
@@ -46,10 +57,18 @@ def classify(
     models: ModelOptions = None,
 ) -> None:
     """Classify texts among candidate labels, zero-shot."""
-    if labels is None and prompt is None:
-        raise UsageError("--labels is required (or --prompt NAME), e.g. --labels 体育,财经")
-    request = build_request(split_labels(labels) if labels is not None else None, prompt=prompt, template=template,
-                            placement=placement, combine=combine, multi_label=multi_label, threshold=threshold)
+    if labels is not None and labels_file is not None:
+        raise UsageError("give --labels or --labels-file, not both")
+    if labels is None and labels_file is None and prompt is None and not input_path:
+        raise UsageError("--labels is required (or --labels-file FILE, or --prompt NAME), e.g. --labels 体育,财经")
+    label_arg = split_labels(labels) if labels is not None else None
+    if labels_file is not None:
+        from ..label_files import read_labels_file
+
+        label_arg = read_labels_file(labels_file)
+    request = build_request(label_arg, prompt=prompt, template=template, placement=placement, combine=combine,
+                            multi_label=multi_label, threshold=threshold, long_text=long_text, aggregate=aggregate,
+                            overlap=overlap, top_k=top_k, labels_per_row=bool(input_path))
     if texts and input_path:
         raise UsageError("give texts as arguments or with --input, not both")
     if not texts and not input_path:
@@ -71,21 +90,33 @@ def classify(
                                  **models.load_args)
         typer.echo(f"{rows} rows classified on Ray → {output}", err=True)
         return
+    own_labels = False
     if texts:
         source: Iterable[TextRow] = [TextRow(f"texts[{i}]", check_text(t, f"texts[{i}]")) for i, t in enumerate(texts)]
         total: Optional[int] = len(texts)
     else:  # a file is read once before the model loads: its errors come at once, and the bar gets an ETA
-        total = None if input_path == "-" else sum(1 for _ in read_texts(input_path, input_format, text_field))
+        total = None
+        if input_path != "-":
+            total, own_labels = 0, False
+            for row in read_texts(input_path, input_format, text_field):
+                total += 1
+                own_labels |= request.row_labels(row.labels, row.where) is not None
         source = read_texts(input_path, input_format, text_field)
+    flat = output_columns(request, fmt, own_labels)
     clf = models.classifier()
     with RowWriter(output, fmt, columns=CLASSIFY_COLUMNS) as writer, _progress(total, request.pairs_per_text) as bar:
         for chunk in chunks(source, STREAM_CHUNK):
-            results = clf.run(request, [r.text for r in chunk], progress=False)
+            label_sets = [request.row_labels(r.labels, r.where) for r in chunk]
+            if flat is not None and any(ls is not None for ls in label_sets):
+                where = next(r.where for r, ls in zip(chunk, label_sets) if ls is not None)
+                raise DataError(f"{where}: this row has its own labels, but the CSV output already has one column per "
+                                f"label of --labels; write .jsonl (or give every row its labels)")
+            results = clf.run(request, [r.text for r in chunk], progress=False, label_sets=label_sets)
             if fmt == "table":
                 _table(results)
             else:
                 for row, result in zip(chunk, results):
-                    writer.write(result_row(result.to_dict(), row.extra, fmt, request.labels))
+                    writer.write(result_row(result.to_dict(), row.extra, fmt, flat))
             bar.update(len(chunk))
 
 

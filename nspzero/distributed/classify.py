@@ -12,7 +12,7 @@ import json
 from typing import Any, Optional, Sequence, Union
 
 from ..errors import NSPZeroError
-from ..io import CLASSIFY_COLUMNS, RowWriter, check_output, output_format, read_texts, result_row
+from ..io import CLASSIFY_COLUMNS, RowWriter, check_output, output_columns, output_format, read_texts, result_row
 from ..request import ClassifyRequest, build_request
 from ..templates import LabelsArg
 from .common import actor_device, check_positive, cluster_resources, from_ray, ray_session, reraise
@@ -34,7 +34,8 @@ class _ClassifyBatch:
     def __call__(self, batch: dict) -> dict:
         import numpy as np
 
-        results = self.clf.run(self.request, [str(t) for t in batch["text"]], progress=False)
+        label_sets = [self.request.labels_for(json.loads(own), "labels") if own else None for own in batch["labels"]]
+        results = self.clf.run(self.request, [str(t) for t in batch["text"]], progress=False, label_sets=label_sets)
         return {"row": batch["row"], "result": np.array([json.dumps(r.to_dict(), ensure_ascii=False) for r in results],
                                                         dtype=object)}
 
@@ -56,18 +57,21 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
     """
     if request is None:
         request = build_request(labels, prompt=prompt, template=template, placement=placement, combine=combine,
-                                multi_label=multi_label, threshold=threshold)
+                                multi_label=multi_label, threshold=threshold, labels_per_row=True)
     check_positive(num_actors=num_actors, rows_per_batch=rows_per_batch)
     check_output(output_path, [input_path])
     fmt = output_format(output_path)
     rows = list(read_texts(input_path, input_format, text_field))
+    own = [request.row_labels(r.labels, r.where) is not None for r in rows]  # checked here: errors name file:line
+    flat = output_columns(request, fmt, any(own))
     if not rows:  # nothing to score: no Ray, no actors, just the empty output
         with RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS):
             return 0
     load_args = {**load_args, "device": actor_device(load_args.get("device"))}
     with ray_session(ray_address) as ray, RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS) as writer:
         res = cluster_resources(ray, num_actors, load_args["device"], read=True)
-        ds = ray.data.from_items([{"row": i, "text": r.text} for i, r in enumerate(rows)],
+        ds = ray.data.from_items([{"row": i, "text": r.text, "labels": json.dumps(r.labels, ensure_ascii=False) if o else ""}
+                                  for i, (r, o) in enumerate(zip(rows, own))],
                                  override_num_blocks=max(1, min(len(rows) // rows_per_batch + 1, 64)))
         ds = ds.map_batches(
             _ClassifyBatch, fn_constructor_kwargs=dict(model=model, load_args=load_args, request=request,
@@ -78,7 +82,7 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
         try:
             for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
                 for i, result in zip(batch["row"], batch["result"]):
-                    writer.write(result_row(json.loads(result), rows[int(i)].extra, fmt, request.labels))
+                    writer.write(result_row(json.loads(result), rows[int(i)].extra, fmt, flat))
         except Exception as exc:
             if isinstance(exc, NSPZeroError) and not from_ray(exc):
                 raise

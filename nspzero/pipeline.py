@@ -1,0 +1,126 @@
+"""The one classification path: texts (each with the request's labels or its own) → windows →
+candidates → scoring in bounded chunks → one row of label scores per text → results.
+
+Every front door ends here (the Python API, the CLI, the server, Ray actors, entity linking).
+Pairs are made and scored CHUNK_PAIRS at a time — texts are taken in order until a chunk is full,
+its pairs scored in one length-sorted call (each distinct pair once) and reduced to label scores
+— so memory stays bounded however many texts × labels a call has.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+from .errors import UsageError
+from .candidates import Candidates, best, ranked, score_candidates
+from .mapping import multi_label as labels_over
+from .request import ClassifyRequest, LabelSet
+from .scorer import NSPScorer
+from .tokens import token_ids
+from .windows import split_windows
+
+CHUNK_PAIRS = 16384  # pairs made, encoded and scored at a time (a few tens of MB); large enough to sort well
+
+
+@dataclass
+class ClassificationResult:
+    """One text's answer: `label` (a list for multi-label, best first) and `scores`
+    (label → combined P(IsNext), highest first; only the best `top_k` when the request says so)."""
+
+    text: str
+    label: Union[str, list[str], None]
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "label": self.label, "scores": self.scores}
+
+
+def make_result(request: ClassifyRequest, text: str, row: np.ndarray,
+                label_set: Optional[LabelSet] = None) -> ClassificationResult:
+    """The mapping step of one text: C-C argmax, or every label over the threshold (best first),
+    decided over all labels; the scores shown are all of them, or the best `request.top_k`."""
+    names = (label_set or request.label_set).names
+    if request.multi_label:
+        label: Union[str, list[str]] = [names[i] for i in labels_over(row[None, :], request.threshold)[0]]
+    else:
+        label = best(names, row)
+    scores = ranked(names, row)
+    if request.top_k is not None and request.top_k < len(scores):
+        scores = dict(list(scores.items())[:request.top_k])
+    return ClassificationResult(text, label, scores)
+
+
+class Windowing:
+    """The windows each text is read in (`long_text="chunk"`), for one scorer and request: a
+    window fits max_length beside the longest prompt of the text's label set, so every label reads
+    the same windows. A text that fits is its own single window (as with truncation)."""
+
+    def __init__(self, scorer: NSPScorer, request: ClassifyRequest) -> None:
+        self.scorer = scorer
+        self.request = request
+        self._budgets: dict[LabelSet, int] = {}
+
+    def budget(self, labels: LabelSet) -> int:
+        """Text tokens left beside the label set's longest prompt ([CLS], [SEP], [SEP] counted)."""
+        if labels not in self._budgets:
+            prompts = {p for ps in labels.prompts for p in ps}
+            ids = token_ids(self.scorer.tokenizer, prompts, self.scorer.max_length)
+            self._budgets[labels] = self.scorer.max_length - 3 - max(len(i) for i in ids.values())
+        return self._budgets[labels]
+
+    def __call__(self, text: str, labels: LabelSet) -> Optional[tuple[str, ...]]:
+        if self.request.long_text != "chunk":
+            return None
+        budget = self.budget(labels)
+        if budget < 1:  # the prompt leaves no room: the scorer refuses it with its own message
+            return None
+        return tuple(split_windows(self.scorer.tokenizer, text, budget, min(self.request.overlap, budget // 2)))
+
+
+def iter_candidates(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],
+                    label_sets: Optional[Sequence[Optional[LabelSet]]] = None) -> Iterator[Candidates]:
+    """Each text's candidates, made when needed: its label set (own, or the request's) × its windows."""
+    if label_sets is not None and len(label_sets) != len(texts):
+        raise UsageError(f"one label set per text is needed: {len(texts)} texts, {len(label_sets)} label sets")
+    windowing = Windowing(scorer, request)
+    for i, text in enumerate(texts):
+        own = label_sets[i] if label_sets is not None else None
+        if own is None and request.label_set is None:
+            raise UsageError(f"texts[{i}] has no labels: give it its own, or labels for every text")
+        labels = own if own is not None else request.label_set
+        yield request.candidates(text, labels, windowing(text, labels))
+
+
+def build_candidates(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],
+                     label_sets: Optional[Sequence[Optional[LabelSet]]] = None) -> list[Candidates]:
+    """Every text's candidates at once (the server checks a request's size before queueing it)."""
+    return list(iter_candidates(scorer, request, texts, label_sets))
+
+
+def label_rows(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],
+               label_sets: Optional[Sequence[Optional[LabelSet]]] = None, progress: Optional[bool] = None,
+               chunk_pairs: int = CHUNK_PAIRS) -> Iterator[np.ndarray]:
+    """One row of combined label scores per text, in order; pairs are made and scored in chunks of
+    about `chunk_pairs` (whole texts; a single text with more pairs is one chunk)."""
+    score = (lambda pairs: scorer.score(pairs, progress=progress))
+    pending: list[Candidates] = []
+    size = 0
+    for cands in iter_candidates(scorer, request, texts, label_sets):
+        if pending and size + len(cands.pairs) > chunk_pairs:
+            yield from score_candidates(score, pending)
+            pending, size = [], 0
+        pending.append(cands)
+        size += len(cands.pairs)
+    if pending:
+        yield from score_candidates(score, pending)
+
+
+def run(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],
+        label_sets: Optional[Sequence[Optional[LabelSet]]] = None, progress: Optional[bool] = None,
+        chunk_pairs: int = CHUNK_PAIRS) -> list[ClassificationResult]:
+    """Checked texts × a built request (and optionally each text's own labels) → one result each."""
+    rows = label_rows(scorer, request, texts, label_sets, progress, chunk_pairs)
+    return [make_result(request, text, row, label_sets[i] if label_sets is not None else None)
+            for i, (text, row) in enumerate(zip(texts, rows))]
