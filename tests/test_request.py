@@ -5,7 +5,7 @@ import json
 import pytest
 
 from nspzero.errors import UsageError
-from nspzero.request import build_request, check_text, has_content
+from nspzero.request import build_request, check_text, has_content, is_per_row
 
 from conftest import run_cli
 
@@ -62,24 +62,49 @@ def test_texts_without_visible_content_are_refused(text):
 
 # ---- every front door gives the same answer ---------------------------------------------------------
 TEXTS = ["今天比赛球队赢了", "这次买的东西很好", "市场上涨公司发布手机"]
+# long enough for several windows at max_length 64 (sentences end with 。 and ！)
+LONG_TEXTS = ["今天比赛球队赢了。" * 9 + "市场上涨公司发布手机！" * 6, "这次买的东西很好",
+              "学校老师学生上文中指其是否相关论文。" * 8]
 REQUESTS = {
     "labels-and-template": dict(labels=["体育", "财经", "科技"], template="这是一则{label}新闻"),
     "variant-with-logmean": dict(prompt="eprstmt:review-ensemble"),
     "placement-override": dict(prompt="eprstmt:review-suffix", placement="prefix"),
     "multi-label": dict(labels=["体育", "财经"], multi_label=True, threshold=0.4),
+    "per-row-labels": dict(labels=[["体育", "财经"], ["好", "差", "不错"], ["科技", "财经"]], template="这是{label}"),
+    "long-text-chunk": dict(labels=["体育", "财经", "教育"], template="这是一则{label}新闻", long_text="chunk",
+                            aggregate="mean", overlap=8),
+    "top-k": dict(labels=["体育", "财经", "科技", "教育"], top_k=2),
 }
+
+
+def _texts(name: str) -> list[str]:
+    return LONG_TEXTS if name == "long-text-chunk" else TEXTS
 
 
 def _cli_args(kw: dict) -> list[str]:
     args = []
-    if "labels" in kw:
+    if "labels" in kw and not is_per_row(kw["labels"]):
         args += ["--labels", ",".join(kw["labels"])]
-    for name in ("prompt", "template", "placement", "threshold"):
+    for name in ("prompt", "template", "placement", "threshold", "aggregate", "overlap"):
         if name in kw:
             args += [f"--{name}", str(kw[name])]
+    if "long_text" in kw:
+        args += ["--long-text", kw["long_text"]]
+    if "top_k" in kw:
+        args += ["--top-k", str(kw["top_k"])]
     if kw.get("multi_label"):
         args.append("--multi-label")
     return args
+
+
+def _input_file(tmp, name: str, kw: dict):
+    """The request's texts as a JSONL file; per-row labels go into each row's 'labels' field."""
+    own = kw["labels"] if is_per_row(kw.get("labels")) else None
+    path = tmp / f"in-{name}.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "text": t, **({"labels": own[i]} if own else {})},
+                                       ensure_ascii=False) + "\n" for i, t in enumerate(_texts(name))),
+                    encoding="utf-8")
+    return path, {k: v for k, v in kw.items() if not (k == "labels" and own)}
 
 
 @pytest.fixture(scope="module")
@@ -99,22 +124,20 @@ def through_every_door(decisive_model_dir, decisive_clf, tmp_path_factory):
 
     model_dir, clf = decisive_model_dir, decisive_clf
     tmp = tmp_path_factory.mktemp("doors")
-    src = tmp / "in.jsonl"
-    src.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(TEXTS)),
-                   encoding="utf-8")
     doors: dict = {"python": {}, "cli": {}, "server": {}, "ray": {}}
     for name, kw in REQUESTS.items():
-        doors["python"][name] = [r.to_dict() for r in clf.classify(TEXTS, **kw)]
+        doors["python"][name] = [r.to_dict() for r in clf.classify(_texts(name), **kw)]
     with TestClient(create_app(clf)) as client:
         for name, kw in REQUESTS.items():
-            response = client.post("/classify", json={"texts": TEXTS, **kw})
+            response = client.post("/classify", json={"texts": _texts(name), **kw})
             assert response.status_code == 200, response.text
             doors["server"][name] = response.json()["results"]
     capsys = _Capture()
     for name, kw in REQUESTS.items():
+        src, file_kw = _input_file(tmp, name, kw)
         out = tmp / f"cli-{name}.jsonl"
         code, _, err = run_cli(["classify", "-m", model_dir, "--max-length", "64", "-i", str(src), "-o", str(out)]
-                               + _cli_args(kw), capsys)
+                               + _cli_args(file_kw), capsys)
         assert code == 0, err
         doors["cli"][name] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     try:
@@ -127,8 +150,11 @@ def through_every_door(decisive_model_dir, decisive_clf, tmp_path_factory):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         for name, kw in REQUESTS.items():
+            src, file_kw = _input_file(tmp, name, kw)
             out = tmp / f"ray-{name}.jsonl"
-            classify_with_ray(str(src), str(out), model_dir, **kw, max_length=64, batch_size=4, device="cpu")
+            request = build_request(file_kw.pop("labels", None), labels_per_row=True, **file_kw)
+            classify_with_ray(str(src), str(out), model_dir, request=request, max_length=64, batch_size=4,
+                              device="cpu")
             doors["ray"][name] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     finally:
         ray.shutdown()
@@ -150,7 +176,7 @@ def test_every_front_door_gives_the_python_answer(through_every_door, door, name
     if door not in through_every_door:
         pytest.skip("Ray is not installed")
     expected, got = through_every_door["python"][name], through_every_door[door][name]
-    assert [r["text"] for r in got] == TEXTS
+    assert [r["text"] for r in got] == _texts(name)
     for want, have in zip(expected, got):
         assert have["label"] == want["label"]
         assert list(have["scores"]) == list(want["scores"])  # the same labels, best first
@@ -167,3 +193,17 @@ def test_the_overrides_took_effect(through_every_door, decisive_clf):
     mean = [r.to_dict() for r in decisive_clf.classify(TEXTS, prompt="eprstmt:review-ensemble", combine="mean")]
     assert max(abs(a["scores"][k] - b["scores"][k])
                for a, b in zip(python["variant-with-logmean"], mean) for k in a["scores"]) > 1e-4
+
+
+def test_chunking_and_top_k_took_effect(through_every_door, decisive_clf):
+    """Chunked long texts score differently from truncated ones (the windows were read), and
+    top-k kept 2 of 4 labels' scores while the decision is the best of all 4."""
+    python = through_every_door["python"]
+    kw = {k: v for k, v in REQUESTS["long-text-chunk"].items() if k not in ("long_text", "aggregate", "overlap")}
+    truncated = [r.to_dict() for r in decisive_clf.classify(LONG_TEXTS, **kw)]
+    assert max(abs(a["scores"][k] - b["scores"][k])
+               for a, b in zip(python["long-text-chunk"], truncated) for k in a["scores"]) > 1e-4
+    full = decisive_clf.classify(TEXTS, labels=REQUESTS["top-k"]["labels"])
+    for top, whole in zip(python["top-k"], full):
+        assert len(top["scores"]) == 2 and top["label"] == whole.label
+        assert top["scores"] == dict(list(whole.scores.items())[:2])
