@@ -214,3 +214,58 @@ def test_sigterm_leaves_the_old_output_and_no_temp_file(model_dir, tmp_path):
     assert proc.returncode == 130, err.decode()
     assert out.read_bytes() == b'{"text": "old"}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl"]
+
+
+def test_a_row_labels_field_overrides_labels_and_csv_keeps_scores_as_json(model_dir, clf, capsys, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "今天比赛", "labels": ["体育", "财经"]}\n{"text": "东西很好", "labels": "好,差,不错"}\n'
+                   '{"text": "市场上涨"}\n', encoding="utf-8")
+    out = tmp_path / "out.csv"
+    code, _, err = run(["classify", "-m", model_dir, "-l", "科技,教育", "-i", str(src), "-o", str(out)], capsys)
+    assert code == 0, err
+    import csv
+
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert list(rows[0]) == ["text", "label", "scores"] and "labels" not in rows[0]
+    for row, (text, labels) in zip(rows, [("今天比赛", ["体育", "财经"]), ("东西很好", ["好", "差", "不错"]),
+                                          ("市场上涨", ["科技", "教育"])]):
+        want = clf.classify(text, labels)
+        assert row["label"] == want.label and json.loads(row["scores"]) == pytest.approx(want.scores, abs=1e-5)
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"text": "今天比赛", "labels": ["体育"]}\n', "in.jsonl:1: field 'labels': only one label ('体育') given"),
+    ('{"text": "今天比赛", "labels": ["体育", "体育"]}\n', "in.jsonl:1: field 'labels': label '体育' is given twice"),
+    ('{"text": "今天比赛", "labels": 3}\n', "in.jsonl:1: field 'labels': labels must be a list or a dict"),
+    ('{"text": "今天比赛", "labels": "体育,财经"}\n{"text": "市场上涨"}\n', "in.jsonl:2: no labels for this row"),
+])
+def test_bad_row_labels_name_file_and_line_before_the_model_loads(capsys, tmp_path, content, message):
+    src = tmp_path / "in.jsonl"
+    src.write_text(content, encoding="utf-8")
+    code, _, err = run(["classify", "-m", str(tmp_path / "no-model"), "-i", str(src)], capsys)
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_top_k_and_long_text_options(model_dir, clf, capsys):
+    text = "今天比赛球队赢了。" * 12
+    code, out, err = run(["classify", "-m", model_dir, "--max-length", "64", "-l", "体育,财经,科技,教育",
+                          "-t", "这是一则{label}新闻", "--long-text", "chunk", "--aggregate", "mean", "--overlap", "0",
+                          "--top-k", "2", text], capsys)
+    assert code == 0, err
+    row = json.loads(out)
+    want = clf.classify(text, ["体育", "财经", "科技", "教育"], template="这是一则{label}新闻", long_text="chunk",
+                        aggregate="mean", overlap=0, top_k=2)
+    assert row["label"] == want.label and list(row["scores"]) == list(want.scores) and len(want.scores) == 2
+    assert row["scores"] == pytest.approx(want.scores, abs=1e-5)
+
+
+def test_labels_file_gives_names_words_and_descriptions(model_dir, clf, capsys, tmp_path):
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({"体育": {"words": ["体育", "比赛"]}, "财经": {"description": "这是一则财经新闻"},
+                                  "科技": "科技"}, ensure_ascii=False), encoding="utf-8")
+    code, out, err = run(["classify", "-m", model_dir, "--labels-file", str(labels), "今天比赛"], capsys)
+    assert code == 0, err
+    want = clf.classify("今天比赛", {"体育": ["体育", "比赛"], "财经": {"description": "这是一则财经新闻"}, "科技": "科技"})
+    assert json.loads(out)["scores"] == pytest.approx(want.scores, abs=1e-5)
+    code, _, err = run(["classify", "-m", model_dir, "--labels-file", str(labels), "-l", "a,b", "x"], capsys)
+    assert code == 2 and "give --labels or --labels-file, not both" in err

@@ -1,0 +1,122 @@
+"""The one classification path: chunked long texts against a hand-computed reference (windows,
+aggregation), per-row labels against separate calls, bounded scoring chunks, top-k."""
+import numpy as np
+import pytest
+
+from nspzero import pipeline
+from nspzero.errors import UsageError
+from nspzero.request import build_request
+
+SENTENCE = "今天比赛球队赢了。"   # 9 tokens in the test vocab
+TEMPLATE = "这是一则{label}新闻"    # 8 tokens with a two-character label: at max_length 64, 53 are left for text
+
+
+def _combined(values, how):
+    return max(values) if how == "max" else float(np.mean(values))
+
+
+@pytest.mark.parametrize("aggregate", ["max", "mean"])
+@pytest.mark.parametrize("overlap, windows", [
+    (0, [SENTENCE * 5, SENTENCE * 5, SENTENCE * 2]),   # 5 sentences (45 tokens) fit in 53; a 6th would not
+    (10, [SENTENCE * 5, SENTENCE * 5, SENTENCE * 4]),  # the last sentence (9 ≤ 10 tokens) starts the next window
+])
+def test_chunked_scores_equal_the_hand_computed_windows_and_aggregate(clf, reference, aggregate, overlap, windows):
+    text = SENTENCE * 12
+    result = clf.classify(text, ["体育", "财经"], template=TEMPLATE, long_text="chunk", aggregate=aggregate,
+                          overlap=overlap)
+    assert clf.scorer.max_length == 64
+    for label in ("体育", "财经"):
+        prompt = TEMPLATE.format(label=label)
+        expected = _combined([reference(prompt, w) for w in windows], aggregate)
+        assert abs(result.scores[label] - expected) <= 1e-5
+
+
+def test_several_prompts_combine_per_window_then_windows_aggregate(clf, reference):
+    text = SENTENCE * 7
+    windows = [SENTENCE * 5, SENTENCE * 3]  # budget: 64 - 3 - 9 (the longer template) = 52 → 5 sentences
+    templates = ["这是一则{label}新闻", "这是{label}"]  # combine="logmean": geometric mean per window
+    result = clf.classify(text, ["体育", "财经"], template=templates, combine="logmean", long_text="chunk",
+                          aggregate="max", overlap=0)
+    for label in ("体育", "财经"):
+        per_window = [float(np.exp(np.mean([np.log(reference(t.format(label=label), w)) for t in templates])))
+                      for w in windows]
+        assert abs(result.scores[label] - max(per_window)) <= 1e-5
+
+
+def test_a_text_that_fits_is_scored_exactly_as_with_truncation(clf):
+    texts = ["今天比赛球队赢了", "市场上涨公司发布手机"]
+    chunked = clf.classify(texts, ["体育", "财经"], template=TEMPLATE, long_text="chunk")
+    truncated = clf.classify(texts, ["体育", "财经"], template=TEMPLATE)
+    assert [r.scores for r in chunked] == [r.scores for r in truncated]
+
+
+def test_suffix_placement_reads_windows_too(clf, reference):
+    text = SENTENCE * 7
+    result = clf.classify(text, ["体育", "财经"], template=TEMPLATE, placement="suffix", long_text="chunk",
+                          aggregate="mean", overlap=0)
+    for label in ("体育", "财经"):
+        expected = np.mean([reference(w, TEMPLATE.format(label=label)) for w in (SENTENCE * 5, SENTENCE * 2)])
+        assert abs(result.scores[label] - expected) <= 1e-5
+
+
+def test_per_row_labels_equal_separate_calls(clf):
+    texts = ["今天比赛球队赢了", "这次买的东西很好", "市场上涨公司发布手机"]
+    rows = [["体育", "财经"], {"好": ["很好", "不错"], "差": "很差"}, ["科技", "财经", "教育"]]
+    together = clf.classify(texts, rows, template="这是{label}")
+    for text, labels, got in zip(texts, rows, together):
+        alone = clf.classify(text, labels, template="这是{label}")
+        assert got.label == alone.label and list(got.scores) == list(alone.scores)
+        assert max(abs(got.scores[k] - alone.scores[k]) for k in alone.scores) <= 1e-5
+
+
+def test_per_row_labels_are_scored_in_one_call(clf, monkeypatch):
+    calls = []
+    original = clf.scorer.score
+    monkeypatch.setattr(clf.scorer, "score", lambda pairs, **kw: calls.append(len(pairs)) or original(pairs, **kw))
+    clf.classify(["今天比赛", "东西很好"], [["体育", "财经"], ["好", "差", "不错"]])
+    assert calls == [5]
+
+
+def test_a_label_description_is_a_whole_prompt_sentence(clf):
+    text = "今天比赛球队赢了"
+    by_template = clf.classify(text, ["体育", "财经"], template=TEMPLATE)
+    by_description = clf.classify(text, {"体育": {"description": "这是一则体育新闻"},
+                                         "财经": {"description": "这是一则财经新闻"}})
+    assert by_description.scores == by_template.scores
+
+
+def test_scoring_chunks_bound_the_pairs_per_call_and_change_nothing(clf, monkeypatch):
+    texts = [f"今天比赛{'球队赢了' * (i % 3)}{i}" for i in range(7)]
+    labels = ["体育", "财经", "科技"]
+    request = build_request(labels, template=["这是{label}", "{label}"])   # 6 pairs per text
+    whole = [r.scores for r in pipeline.run(clf.scorer, request, texts)]
+    sizes = []
+    original = clf.scorer.score
+    monkeypatch.setattr(clf.scorer, "score", lambda pairs, **kw: sizes.append(len(pairs)) or original(pairs, **kw))
+    chunked = [r.scores for r in pipeline.run(clf.scorer, request, texts, chunk_pairs=13)]
+    assert sizes == [12, 12, 12, 6] and max(sizes) <= 13   # whole texts, never over the bound
+    for a, b in zip(whole, chunked):
+        assert max(abs(a[k] - b[k]) for k in a) <= 1e-6
+
+
+def test_top_k_keeps_the_best_scores_and_decides_over_all(clf):
+    labels = ["体育", "财经", "科技", "教育", "汽车"]
+    full = clf.classify("今天比赛球队赢了", labels, multi_label=True, threshold=0.0)
+    top = clf.classify("今天比赛球队赢了", labels, multi_label=True, threshold=0.0, top_k=2)
+    assert top.scores == dict(list(full.scores.items())[:2])
+    assert top.label == full.label and len(top.label) == 5   # the decision still used every label
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(long_text="split"), "long_text must be one of truncate, chunk"),
+    (dict(aggregate="median"), "aggregate must be one of max, mean"),
+    (dict(overlap=-1), "overlap must be an integer ≥ 0"),
+    (dict(top_k=0), "top_k must be an integer ≥ 1"),
+    (dict(labels=[["体育", "财经"]]), "one label set per text is needed, got 1 label sets for 2 texts"),
+    (dict(labels=[["体育", "财经"], ["好"]]), "labels[1]: only one label ('好') given"),
+])
+def test_bad_options_are_refused_in_one_line(clf, kwargs, message):
+    kwargs = {"labels": ["体育", "财经"], **kwargs}
+    with pytest.raises(UsageError) as info:
+        clf.classify(["今天比赛", "东西很好"], **kwargs)
+    assert message in str(info.value)
