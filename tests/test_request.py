@@ -60,6 +60,57 @@ def test_texts_without_visible_content_are_refused(text):
         check_text(text, "texts[0]")
 
 
+# ---- per-row labels --------------------------------------------------------------------------------
+@pytest.mark.parametrize("value, per_row", [
+    (["体育", "财经"], False), ({"体育": "体育"}, False), ("体育,财经", False), ([], False),
+    ([["体育", "财经"], ["好", "差"]], True), ([{"好": "很好", "差": "很差"}], True), (["体育,财经", ["好", "差"]], True),
+    ([None, ["好", "差"]], True),
+])
+def test_per_row_labels_are_told_from_one_label_set(value, per_row):
+    assert is_per_row(value) is per_row
+
+
+def test_a_row_label_set_follows_the_request_rules_and_is_built_once():
+    request = build_request(["体育", "财经"], template="这是一则{label}新闻")
+    own = request.labels_for("好,差", "a.jsonl:3: field 'labels'")
+    assert own.names == ("好", "差") and own.prompts == (("这是一则好新闻",), ("这是一则差新闻",))
+    assert request.labels_for("好,差", "elsewhere") is own
+    assert request.row_labels(None, "a.jsonl:4") is None and request.row_labels("", "a.jsonl:5") is None
+    with pytest.raises(UsageError, match=r"^labels\[2\]: only one label \('好'\) given"):
+        request.labels_for(["好"], "labels[2]")
+
+
+def test_row_labels_errors_are_data_errors_naming_the_row():
+    from nspzero.errors import DataError
+
+    request = build_request(None, labels_per_row=True)
+    assert request.label_set is None and request.labels == ()
+    with pytest.raises(DataError, match=r"^a.jsonl:4: no labels for this row"):
+        request.row_labels(None, "a.jsonl:4")
+    with pytest.raises(DataError, match=r"^a.jsonl:5: field 'labels': label '体育' is given twice"):
+        request.row_labels(["体育", "体育"], "a.jsonl:5")
+
+
+def test_with_a_prompt_set_row_labels_pick_its_labels():
+    request = build_request(prompt="eprstmt")
+    picked = request.labels_for(list(request.labels)[:2], "row")
+    assert picked.names == request.labels[:2] and picked.prompts == request.prompts[:2]
+    with pytest.raises(UsageError, match=r"row: labels 'nope' not in prompt eprstmt"):
+        request.labels_for(["nope", request.labels[0]], "row")
+
+
+def test_descriptions_are_prompt_sentences_beside_templated_words():
+    request = build_request({"体育": {"words": ["体育", "比赛"], "description": "这是一则运动新闻"}, "财经": "财经"},
+                            template="这是{label}")
+    assert request.prompts == (("这是体育", "这是比赛", "这是一则运动新闻"), ("这是财经",))
+    assert request.to_dict()["labels"]["体育"] == {"words": ["体育", "比赛"], "descriptions": ["这是一则运动新闻"]}
+    for bad, message in [({"a": {"wordz": "x"}, "b": "b"}, "label 'a': unknown key 'wordz'"),
+                         ({"a": {}, "b": "b"}, "label 'a': nothing given"),
+                         ({"a": {"description": ""}, "b": "b"}, "label 'a': description must be a non-empty string")]:
+        with pytest.raises(UsageError, match=message):
+            build_request(bad)
+
+
 # ---- every front door gives the same answer ---------------------------------------------------------
 TEXTS = ["今天比赛球队赢了", "这次买的东西很好", "市场上涨公司发布手机"]
 # long enough for several windows at max_length 64 (sentences end with 。 and ！)
