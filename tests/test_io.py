@@ -194,3 +194,18 @@ def test_a_failed_report_leaves_the_previous_report(model_dir, tmp_path, capsys,
     assert code == 1 and "No space left on device" in err and len(err.strip().splitlines()) == 1, err
     assert (out / "report.html").read_bytes() == old
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_records_labels_field_is_read_apart_from_the_carried_fields(tmp_path):
+    from nspzero.io import read_texts
+
+    src = tmp_path / "in.csv"
+    src.write_text('id,text,labels\n1,今天比赛,"体育,财经"\n2,市场上涨,\n', encoding="utf-8")
+    rows = list(read_texts(str(src)))
+    assert [(r.text, r.labels, r.extra) for r in rows] == [("今天比赛", "体育,财经", {"id": "1"}),
+                                                           ("市场上涨", "", {"id": "2"})]
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text('{"text": "今天比赛", "labels": ["体育", "财经"], "id": 1}\n', encoding="utf-8")
+    assert [(r.labels, r.extra) for r in read_texts(str(jsonl))] == [(["体育", "财经"], {"id": 1})]
+    assert [(r.labels, r.extra) for r in read_texts(str(jsonl), labels_field=None)] == [
+        (None, {"labels": ["体育", "财经"], "id": 1})]

@@ -307,6 +307,7 @@ def test_a_big_request_is_scored_in_pieces_taking_turns_with_small_ones(local):
 
         def score(self, pairs, **kwargs):
             order.append(sorted({p.second for p in pairs}))
+            time.sleep(0.2)  # a piece takes a while (as a real one does): the small request arrives meanwhile
             return local.scorer.score(pairs, **kwargs)
 
     app = create_app(NSPClassifier(Recording()), window_ms=0, max_batch_pairs=4)
