@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nspzero import windows as windows_module
 from nspzero.errors import UsageError
 from nspzero.tokens import token_ids
 from nspzero.windows import sentence_ends, split_windows, window_spans
@@ -38,6 +39,18 @@ def _tokenizer(folder, words):
 def tok(tmp_path_factory):
     """The tests' tiny vocab: every character or word of it is one token, anything else [UNK]."""
     return _tokenizer(tmp_path_factory.mktemp("vocab"), VOCAB)
+
+
+@pytest.fixture(scope="module")
+def other_toks(tmp_path_factory):
+    """The tiny vocab with BERT's other normalizer settings: cased (accents kept), and CJK runs as
+    words (tokenize_chinese_chars=False)."""
+    from transformers import BertTokenizer
+
+    folder = tmp_path_factory.mktemp("vocab-other")
+    _tokenizer(folder, VOCAB + PIECES)
+    return [BertTokenizer.from_pretrained(str(folder), do_lower_case=False),
+            BertTokenizer.from_pretrained(str(folder), tokenize_chinese_chars=False)]
 
 
 @pytest.fixture(scope="module")
@@ -247,19 +260,21 @@ def test_a_slow_tokenizer_is_refused(tok):
 
 class CountingTokenizer:
     def __init__(self, inner):
-        self.inner, self.calls, self.is_fast = inner, 0, True
+        self.inner, self.calls = inner, 0
 
     def __call__(self, *args, **kwargs):
         self.calls += 1
         return self.inner(*args, **kwargs)
 
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
 
 def test_the_text_is_tokenized_once(tok):
     text = "".join(f"今天比赛{'球队' * (i % 7)}赢了。\n" for i in range(5000))   # ~70 k characters
     counting = CountingTokenizer(tok)
-    windows = split_windows(counting, text, 50, 10)
-    assert counting.calls == 1
-    assert len(windows) > 1000
+    assert len(split_windows(counting, text, 50, 10)) > 1000
+    assert counting.calls == 1   # one call, with the text in pieces of ~8 k characters
     check_windows(tok, text[:3000], 50, 10)
 
 
@@ -273,11 +288,29 @@ ATOMS = (list("今天比赛球队赢了市场上涨公司发布手机我们这�
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(atoms=st.lists(st.sampled_from(ATOMS), max_size=80), budget=st.integers(1, 30), data=st.data())
-def test_windows_properties_on_random_texts(tok, piece_tok, atoms, budget, data):
+def test_windows_properties_on_random_texts(tok, piece_tok, other_toks, atoms, budget, data):
     text = "".join(atoms)
     overlap = data.draw(st.integers(0, budget - 1))
-    for tokenizer in (tok, piece_tok):
+    for tokenizer in [tok, piece_tok] + other_toks:
         check_windows(tokenizer, text, budget, overlap)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_long_texts_are_tokenized_in_pieces_with_the_same_tokens(tok, piece_tok, other_toks, monkeypatch, seed):
+    """Tokenizing in pieces (cut before whitespace, or between CJK characters and punctuation)
+    gives exactly the offsets and word boundaries of tokenizing the text whole."""
+    monkeypatch.setattr(windows_module, "PIECE_CHARS", 16)
+    rng = random.Random(seed)
+    pool = ATOMS if seed % 2 else [a for a in ATOMS if a.strip() and a not in ("x", "12")] + ["今天" * 30]
+    text = "".join(rng.choice(pool) for _ in range(400))
+    for tokenizer in [tok, piece_tok] + other_toks:
+        bounds, word = windows_module._encode(tokenizer, text)
+        enc = tokenizer(text, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True)
+        assert bounds.tolist() == [list(o) for o in enc["offset_mapping"]]
+        whole = enc.word_ids()
+        assert [word[k] != word[k - 1] for k in range(1, len(whole))] == \
+               [whole[k] != whole[k - 1] for k in range(1, len(whole))]
+    assert len(windows_module._piece_cuts(text, True)) > 10
 
 
 def _greedy_reference(tokenizer, text, budget):
