@@ -7,7 +7,8 @@ reading the file by eye: every problem is one UsageError naming `file:line` (or 
 what to do. Formats, by suffix:
 
 * .txt — one label per line: `name`, `name<TAB>word1|word2` or `name<TAB>word1|word2<TAB>description`
-  (the words field may be empty when a description follows); blank lines and `#` lines are skipped.
+  (the words field may be empty when a description follows); blank lines and `#` lines are skipped
+  (a label whose name starts with `#` needs .json or .yaml); spaces around fields are dropped.
 * .json / .yaml / .yml — a list of names; a mapping name → word, [words] or
   {words: word or [words], description: text or [texts]}; or a list of
   {name, words, description} objects (names and objects may be mixed in one list).

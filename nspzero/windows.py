@@ -12,9 +12,11 @@ pieces, and those windows are re-tokenized to check that they still fit.
 """
 from __future__ import annotations
 
+import numbers
 import re
-from itertools import chain
 from bisect import bisect_left, bisect_right
+from itertools import chain
+
 import numpy as np
 
 from .errors import UsageError
@@ -43,11 +45,15 @@ def sentence_ends(text: str) -> list[int]:
     return [match.end() for match in _SENTENCE_END.finditer(text)]
 
 
+def _whole(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check(budget: int, overlap: int) -> None:
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+    if not _whole(budget) or budget < 1:
         raise UsageError(f"the window budget must be a whole number of tokens ≥ 1, got {budget!r}; make max_length "
                          f"larger than the prompt (max_length - 3 - the longest prompt's tokens must be ≥ 1)")
-    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+    if not _whole(overlap) or overlap < 0:
         raise UsageError(f"the window overlap must be a whole number of tokens ≥ 0, got {overlap!r}")
     if overlap >= budget:
         raise UsageError(f"the window overlap ({overlap} tokens) must be smaller than the window budget ({budget} "
@@ -117,6 +123,7 @@ def window_spans(tokenizer, text: str, budget: int, overlap: int = 0) -> list[tu
     A text that fits is one span (0, len(text)). Otherwise each span runs from its first token's
     first character to its last token's last character (whitespace between windows is in none)."""
     _check(budget, overlap)
+    budget, overlap = int(budget), int(overlap)
     bounds, word = _encode(tokenizer, text)
     n = len(word)
     if n <= budget:

@@ -169,7 +169,10 @@ def test_english_reference_windows(tok, budget, overlap, expected):
 
 
 def test_spans_locate_the_windows(tok):
+    import numpy as np
+
     assert window_spans(tok, CN, 14, 5) == [(0, 14), (9, 21)]
+    assert window_spans(tok, CN, np.int64(14), np.int32(5)) == [(0, 14), (9, 21)]
     assert window_spans(tok, EN, 11) == [(0, 36), (37, 48)]
 
 
