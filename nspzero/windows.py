@@ -16,6 +16,7 @@ import numbers
 import re
 from bisect import bisect_left, bisect_right
 from itertools import chain
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -60,37 +61,53 @@ def _check(budget: int, overlap: int) -> None:
                          f"tokens), or no window could move on; lower the overlap")
 
 
-def _encode(tokenizer, text: str):
-    """Token offsets (n × 2 array) and word ids of the whole text, never special tokens ("[SEP]" in
-    the text is text, as the scorer tokenizes it).
+def _encode(tokenizer, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each text's token offsets (n × 2 array) and word ids, in one tokenizer call, never special
+    tokens ("[SEP]" in a text is text, as the scorer tokenizes it).
 
-    A long text goes to the tokenizer as one batch of ~8 k-character pieces cut where BERT's
-    pre-tokenizer surely splits (see tokens.is_safe_cut), which gives the same tokens as the whole
-    text at half the cost: the Rust tokenizer is slower per character on one huge string."""
+    A long text goes to the tokenizer as ~8 k-character pieces cut where BERT's pre-tokenizer
+    surely splits (see tokens.is_safe_cut), which gives the same tokens as the whole text at half
+    the cost: the Rust tokenizer is slower per character on one huge string."""
     if not getattr(tokenizer, "is_fast", False):
         raise UsageError("splitting long texts into windows needs a fast (Rust) tokenizer, for its character "
                          "offsets; load the model's tokenizer with AutoTokenizer (use_fast=True)")
-    cuts = [0, len(text)]
-    if len(text) > 2 * PIECE_CHARS and supports_prefix(tokenizer):
-        normalizer = getattr(tokenizer.backend_tokenizer, "normalizer", None)
-        cuts = _piece_cuts(text, cjk_words=getattr(normalizer, "handle_chinese_chars", False) is True)
-    pieces = [text[a:b] for a, b in zip(cuts, cuts[1:])]
+    prefix_ok: Optional[bool] = None
+    cjk_words = False
+    pieces: list[str] = []
+    layout: list[list[int]] = []     # per text: where its pieces start in it
+    for text in texts:
+        cuts = [0, len(text)]
+        if len(text) > 2 * PIECE_CHARS:
+            if prefix_ok is None:
+                normalizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "normalizer", None)
+                prefix_ok = supports_prefix(tokenizer)
+                cjk_words = getattr(normalizer, "handle_chinese_chars", False) is True
+            if prefix_ok:
+                cuts = _piece_cuts(text, cjk_words)
+        pieces.extend(text[a:b] for a, b in zip(cuts, cuts[1:]))
+        layout.append(cuts[:-1])
+    if not pieces:
+        return []
     encoding = tokenizer(pieces, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True,
                          return_attention_mask=False, return_token_type_ids=False, truncation=False, verbose=False)
-    bounds, words, word_base = [], [], 0
-    for index, (start, offsets) in enumerate(zip(cuts, encoding["offset_mapping"])):
-        n = len(offsets)
-        if not n:
-            continue
-        piece_bounds = np.fromiter(chain.from_iterable(offsets), dtype=np.int64, count=2 * n).reshape(n, 2)
-        piece_words = np.fromiter((-1 if w is None else w for w in encoding.word_ids(index)), dtype=np.int64,
-                                  count=n)
-        bounds.append(piece_bounds + start)
-        words.append(piece_words + word_base)   # word ids restart in each piece: keep them distinct
-        word_base += int(piece_words.max()) + 1
-    if not bounds:
-        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(bounds), np.concatenate(words)
+    all_offsets = encoding["offset_mapping"]
+    out, index = [], 0
+    for starts in layout:
+        bounds, words, word_base = [], [], 0
+        for start in starts:
+            offsets = all_offsets[index]
+            n = len(offsets)
+            if n:
+                piece_bounds = np.fromiter(chain.from_iterable(offsets), dtype=np.int64, count=2 * n).reshape(n, 2)
+                piece_words = np.fromiter((-1 if w is None else w for w in encoding.word_ids(index)),
+                                          dtype=np.int64, count=n)
+                bounds.append(piece_bounds + start)
+                words.append(piece_words + word_base)   # word ids restart in each piece: keep them distinct
+                word_base += int(piece_words.max()) + 1
+            index += 1
+        out.append((np.concatenate(bounds), np.concatenate(words)) if bounds else
+                   (np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)))
+    return out
 
 
 def _piece_cuts(text: str, cjk_words: bool) -> list[int]:
@@ -122,9 +139,23 @@ def window_spans(tokenizer, text: str, budget: int, overlap: int = 0) -> list[tu
 
     A text that fits is one span (0, len(text)). Otherwise each span runs from its first token's
     first character to its last token's last character (whitespace between windows is in none)."""
+    return window_spans_many(tokenizer, [text], budget, overlap)[0]
+
+
+def window_spans_many(tokenizer, texts: Sequence[str], budget: int, overlap: int = 0) -> list[list[tuple[int, int]]]:
+    """`window_spans` of each text, with all texts tokenized in one tokenizer call."""
     _check(budget, overlap)
-    budget, overlap = int(budget), int(overlap)
-    bounds, word = _encode(tokenizer, text)
+    texts = list(texts)
+    if any(not isinstance(text, str) for text in texts):
+        bad = next(text for text in texts if not isinstance(text, str))
+        raise UsageError(f"texts must be strings, got {type(bad).__name__} {bad!r}"[:200])
+    encoded = _encode(tokenizer, texts)
+    return [_spans(tokenizer, text, bounds, word, int(budget), int(overlap))
+            for text, (bounds, word) in zip(texts, encoded)]
+
+
+def _spans(tokenizer, text: str, bounds: np.ndarray, word: np.ndarray, budget: int,
+           overlap: int) -> list[tuple[int, int]]:
     n = len(word)
     if n <= budget:
         return [(0, len(text))]
@@ -205,4 +236,12 @@ def split_windows(tokenizer, text: str, budget: int, overlap: int = 0) -> list[s
     start). For BERT, budget = max_length - 3 - the prompt's tokens ([CLS] and two [SEP]).
     Raises UsageError when budget < 1, overlap < 0, overlap ≥ budget, or the tokenizer is not fast."""
     return [text[start:end] for start, end in window_spans(tokenizer, text, budget, overlap)]
+
+
+def split_windows_many(tokenizer, texts: Sequence[str], budget: int, overlap: int = 0) -> list[list[str]]:
+    """`split_windows` of each text, with all texts tokenized in one tokenizer call (one call per
+    text would cost more than the tokenizing for short texts)."""
+    texts = list(texts)
+    return [[text[start:end] for start, end in spans]
+            for text, spans in zip(texts, window_spans_many(tokenizer, texts, budget, overlap))]
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from nspzero import windows as windows_module
 from nspzero.errors import UsageError
 from nspzero.tokens import token_ids
-from nspzero.windows import sentence_ends, split_windows, window_spans
+from nspzero.windows import sentence_ends, split_windows, split_windows_many, window_spans, window_spans_many
 
 from conftest import VOCAB, one_line
 
@@ -281,6 +281,21 @@ def test_the_text_is_tokenized_once(tok):
     check_windows(tok, text[:3000], 50, 10)
 
 
+def test_many_texts_in_one_tokenizer_call(tok, monkeypatch):
+    monkeypatch.setattr(windows_module, "PIECE_CHARS", 16)   # the long text goes in pieces too
+    texts = [CN, "", EN, "短", CN * 5, "  \n", EN + "\n" + CN]
+    counting = CountingTokenizer(tok)
+    assert split_windows_many(counting, texts, 12, 5) == [split_windows(tok, t, 12, 5) for t in texts]
+    assert counting.calls == 1
+    assert window_spans_many(tok, texts, 12, 5) == [window_spans(tok, t, 12, 5) for t in texts]
+    assert split_windows_many(tok, [], 12) == [] and split_windows_many(tok, iter([CN]), 21) == [[CN]]
+    with pytest.raises(UsageError) as info:
+        split_windows_many(tok, [CN, None], 12)
+    one_line(info, "texts must be strings, got NoneType None")
+    with pytest.raises(UsageError):
+        split_windows_many(tok, [CN], 0)
+
+
 # --- properties on random texts -------------------------------------------------------------
 
 ATOMS = (list("今天比赛球队赢了市场上涨公司发布手机我们这是一则新闻") + ["hello", "world", "good", "the", "movie"]
@@ -307,7 +322,7 @@ def test_long_texts_are_tokenized_in_pieces_with_the_same_tokens(tok, piece_tok,
     pool = ATOMS if seed % 2 else [a for a in ATOMS if a.strip() and a not in ("x", "12")] + ["今天" * 30]
     text = "".join(rng.choice(pool) for _ in range(400))
     for tokenizer in [tok, piece_tok] + other_toks:
-        bounds, word = windows_module._encode(tokenizer, text)
+        (bounds, word), = windows_module._encode(tokenizer, [text])
         enc = tokenizer(text, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True)
         assert bounds.tolist() == [list(o) for o in enc["offset_mapping"]]
         whole = enc.word_ids()
