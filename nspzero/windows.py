@@ -130,6 +130,7 @@ def _piece_cuts(text: str, cjk_words: bool) -> list[int]:
 
 
 def _count(tokenizer, text: str) -> int:
+    """How many tokens the scorer will see for `text` (only windows cut inside a word need this)."""
     return len(tokenizer(text, add_special_tokens=False, split_special_tokens=True, truncation=False,
                          verbose=False)["input_ids"])
 
@@ -156,6 +157,8 @@ def window_spans_many(tokenizer, texts: Sequence[str], budget: int, overlap: int
 
 def _spans(tokenizer, text: str, bounds: np.ndarray, word: np.ndarray, budget: int,
            overlap: int) -> list[tuple[int, int]]:
+    """The windows of one text, from its token offsets and word ids: a walk over token indices
+    (cuts found by bisection in sorted lists), so the cost is O(tokens + windows · log tokens)."""
     n = len(word)
     if n <= budget:
         return [(0, len(text))]
