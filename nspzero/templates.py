@@ -120,6 +120,12 @@ def _strings(value: Any, what: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _given(value: Any) -> bool:
+    """A words/description entry that is there: not None and not an empty list (a label file's
+    description-only label has words=())."""
+    return value is not None and not (isinstance(value, (list, tuple)) and not value)
+
+
 def label_specs(labels: LabelsArg) -> dict[str, LabelSpec]:
     """Normalise `labels` to an ordered mapping label → LabelSpec.
 
@@ -151,8 +157,8 @@ def label_specs(labels: LabelsArg) -> dict[str, LabelSpec]:
             if unknown or not value:
                 raise UsageError(f"label {label!r}: {'unknown key ' + repr(unknown[0]) if unknown else 'nothing given'}"
                                  f"; give {{\"words\": ..., \"description\": ...}} (one or both)")
-            words = _strings(value["words"], f"label {label!r}: words") if value.get("words") is not None else ()
-            descriptions = tuple(d for key in ("description", "descriptions") if value.get(key) is not None
+            words = _strings(value["words"], f"label {label!r}: words") if _given(value.get("words")) else ()
+            descriptions = tuple(d for key in ("description", "descriptions") if _given(value.get(key))
                                  for d in _strings(value[key], f"label {label!r}: {key}"))
             if not words and not descriptions:
                 raise UsageError(f"label {label!r} has neither words nor a description; give one of them")
