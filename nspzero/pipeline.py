@@ -17,7 +17,7 @@ from .errors import UsageError
 from .candidates import Candidates, best, ranked, score_candidates
 from .mapping import multi_label as labels_over
 from .request import ClassifyRequest, LabelSet
-from .scorer import NSPScorer
+from .scorer import PROGRESS_MIN_PAIRS, NSPScorer
 from .tokens import token_ids
 from .windows import split_windows
 
@@ -103,18 +103,46 @@ def label_rows(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str]
                label_sets: Optional[Sequence[Optional[LabelSet]]] = None, progress: Optional[bool] = None,
                chunk_pairs: int = CHUNK_PAIRS) -> Iterator[np.ndarray]:
     """One row of combined label scores per text, in order; pairs are made and scored in chunks of
-    about `chunk_pairs` (whole texts; a single text with more pairs is one chunk)."""
-    score = (lambda pairs: scorer.score(pairs, progress=progress))
+    about `chunk_pairs` (whole texts; a single text with more pairs is one chunk). A call of one
+    chunk shows the scorer's pair bar; a call of several shows one bar over its texts instead."""
+    bar = _texts_bar(request, texts, label_sets, progress, chunk_pairs)
+    inner = False if bar is not None else progress
     pending: list[Candidates] = []
     size = 0
-    for cands in iter_candidates(scorer, request, texts, label_sets):
-        if pending and size + len(cands.pairs) > chunk_pairs:
-            yield from score_candidates(score, pending)
-            pending, size = [], 0
-        pending.append(cands)
-        size += len(cands.pairs)
-    if pending:
-        yield from score_candidates(score, pending)
+    try:
+        for cands in iter_candidates(scorer, request, texts, label_sets):
+            if pending and size + len(cands.pairs) > chunk_pairs:
+                yield from _score_chunk(scorer, pending, inner, bar)
+                pending, size = [], 0
+            pending.append(cands)
+            size += len(cands.pairs)
+        if pending:
+            yield from _score_chunk(scorer, pending, inner, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _score_chunk(scorer: NSPScorer, pending: list[Candidates], progress: Optional[bool], bar) -> list[np.ndarray]:
+    rows = score_candidates(lambda pairs: scorer.score(pairs, progress=progress), pending)
+    if bar is not None:
+        bar.update(len(pending))
+    return rows
+
+
+def _texts_bar(request: ClassifyRequest, texts: Sequence[str], label_sets, progress: Optional[bool],
+               chunk_pairs: int):
+    """A bar over the call's texts when it takes several chunks (and progress is not off)."""
+    if progress is False:
+        return None
+    own = label_sets if label_sets is not None else [None] * len(texts)
+    estimate = sum((ls or request.label_set).pairs_per_window for ls in own
+                   if ls is not None or request.label_set is not None)
+    if estimate <= chunk_pairs or (progress is None and estimate < PROGRESS_MIN_PAIRS):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=len(texts), desc="classifying", unit="text", leave=False)
 
 
 def run(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],
