@@ -409,7 +409,8 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
             if len(t) > max_text_chars:
                 what = "text" if isinstance(texts, str) else f"texts[{i}]"
                 raise _too_large(f"{what} is too long: {len(t)} characters", f"{max_text_chars} characters per text",
-                                 "--max-text-chars", hint="shorten it (the model reads at most max_length tokens)")
+                                 "--max-text-chars", hint="shorten it (with long_text truncate the model reads at most "
+                                                           "max_length tokens of it)")
         items, _ = check_texts(texts)
         per_row = is_per_row(req.labels)
         label_sets = None

@@ -184,6 +184,20 @@ def test_typed_labels_show_the_api_scores_as_bars(page, server, shots):
     page.screenshot(path=str(shots / "page-typed-labels.png"), full_page=True)
 
 
+def test_long_texts_can_be_read_in_windows(page, server):
+    """The page sends long_text/aggregate (the server's windows are tested in test_request and
+    test_pipeline; this server's texts are too short for more than one window)."""
+    page.get_by_test_id("text").fill(TEXTS[0])
+    page.get_by_test_id("labels").fill("体育,财经")
+    page.get_by_test_id("template").fill(TEMPLATE)
+    page.get_by_test_id("long-text").select_option("chunk-mean")
+    with page.expect_request(lambda r: r.url.endswith("/classify") and r.method == "POST") as sent:
+        classify(page)
+    body = json.loads(sent.value.post_data)
+    assert (body["long_text"], body["aggregate"]) == ("chunk", "mean")
+    assert_page_equals_api(shown(page), api(server, body))
+
+
 def test_a_prompt_set_and_placement_and_multi_label(page, server, shots):
     page.get_by_test_id("text").fill(TEXTS[0])
     page.get_by_test_id("prompt").select_option("tnews:news-2021")

@@ -14,7 +14,7 @@
   };
   // Form fields an API message can point at, by the words it starts with / names.
   const FIELD_WORDS = [
-    ["template", /\btemplates?\b/], ["placement", /\bplacement\b/], ["threshold", /\bthreshold\b/],
+    ["template", /\btemplates?\b/], ["placement", /\bplacement\b/], ["long-text", /\blong_text\b|\baggregate\b|\boverlap\b/], ["threshold", /\bthreshold\b/],
     ["prompt", /\bprompt( set)?\b/], ["text", /\btexts?\b|\btexts\[\d+\]/], ["labels", /\blabels?\b/],
   ];
 
@@ -124,6 +124,11 @@
     const template = $("template").value;
     if (template.trim()) body.template = template;
     if ($("placement").value) body.placement = $("placement").value;
+    const longText = $("long-text").value;
+    if (longText !== "truncate") {
+      body.long_text = "chunk";
+      body.aggregate = longText === "chunk-mean" ? "mean" : "max";
+    }
     if ($("multi-label").checked) {
       body.multi_label = true;
       const t = $("threshold").value.trim();
