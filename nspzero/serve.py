@@ -415,7 +415,7 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
         per_row = is_per_row(req.labels)
         label_sets = None
         if per_row:
-            if req.texts is None or len(req.labels) != len(items):
+            if len(req.labels) != len(items):
                 raise UsageError(f"labels: one label set per text is needed, got {len(req.labels)} label sets for "
                                  f"{len(items)} texts (or give one list of labels for all)")
             for i, own in enumerate(req.labels):

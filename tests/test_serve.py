@@ -179,6 +179,18 @@ BAD = {
                         "--max-labels"),
     "oversized text": ({"texts": ["今天", "好" * (MAX_TEXT_CHARS + 1)], "labels": ["体育", "财经"]}, 413,
                        "--max-text-chars"),
+    "per-row labels, one set short": ({"texts": ["今天", "东西"], "labels": [["体育", "财经"]]}, 422,
+                                      "one label set per text is needed, got 1 label sets for 2 texts"),
+    "per-row labels, a bad set": ({"texts": ["今天", "东西"], "labels": [["体育", "财经"], ["好"]]}, 422,
+                                  "labels[1]: only one label ('好') given"),
+    "per-row labels, too many": ({"texts": ["今天", "东西"], "labels": [["体育", "财经"],
+                                                                      [f"类{i}" for i in range(MAX_LABELS + 1)]]},
+                                 413, "too many labels in labels[1]"),
+    "per-row labels, two for one text": ({"text": "今天", "labels": [["体育", "财经"], ["好", "差"]]}, 422,
+                                         "got 2 label sets for 1 texts"),
+    "bad long_text": ({"texts": ["今天"], "labels": ["体育", "财经"], "long_text": "split"}, 422,
+                      "long_text must be one of truncate, chunk"),
+    "bad top_k": ({"texts": ["今天"], "labels": ["体育", "财经"], "top_k": 0}, 422, "top_k must be an integer ≥ 1"),
 }
 
 
