@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from nspzero.bench import build_random_model, load_workloads  # noqa: E402
+from nspzero.bench import build_random_model, cpu_name, load_workloads  # noqa: E402
 from nspzero.loading import load_nsp_model  # noqa: E402
 from nspzero.quantize import KEEP_FP32, dynamic_int8, quantize_int8  # noqa: E402
 from nspzero.scorer import NSPScorer  # noqa: E402
@@ -36,17 +35,6 @@ from nspzero.scorer import NSPScorer  # noqa: E402
 GROUPS = {"query": "*.attention.self.query", "key": "*.attention.self.key", "value": "*.attention.self.value",
           "attention out": "*.attention.output.dense", "FFN in": "*.intermediate.dense",
           "FFN out": "*.layer.*.output.dense"}
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def per_channel_dynamic(model):
