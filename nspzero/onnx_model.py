@@ -6,6 +6,7 @@ path (encoding, length-sorted batches, softmax) and nothing about scoring is wri
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from types import SimpleNamespace
 from typing import Optional
@@ -47,6 +48,7 @@ class OnnxNSPModel:
         ort = import_onnxruntime()
         self.folder, self.config, self.variant = folder, config, variant
         path = os.path.join(folder, file or (INT8_FILE if variant == "int8" else FP32_FILE))
+        self.path, self.name_or_path, self._digest = path, folder, None
         if not os.path.isfile(path):
             raise UsageError(f"{folder} has no {os.path.basename(path)}; export it with `nspzero export-onnx` "
                              f"(it writes model.onnx and model.int8.onnx), or use dtype float32")
@@ -79,6 +81,17 @@ class OnnxNSPModel:
 
     def modules(self):
         return iter(())
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The ONNX file's sha256 as the one "tensor": the evaluation cache fingerprints a model by its
+        state dict, so two exported models (or fp32 and int8) never share cached scores."""
+        if self._digest is None:
+            digest = hashlib.sha256()
+            with open(self.path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            self._digest = torch.frombuffer(bytearray(digest.digest()), dtype=torch.uint8)
+        return {f"onnx:{os.path.basename(self.path)}": self._digest}
 
     def __call__(self, input_ids: torch.Tensor, token_type_ids: Optional[torch.Tensor] = None,
                  attention_mask: Optional[torch.Tensor] = None, position_ids: Optional[torch.Tensor] = None,

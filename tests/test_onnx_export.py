@@ -116,3 +116,11 @@ def test_a_failed_export_leaves_nothing(model_dir, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         export_onnx(model_dir, tmp_path / "empty")
     assert os.listdir(tmp_path) == ["empty"] and os.listdir(tmp_path / "empty") == []
+
+
+def test_cache_fingerprints_tell_fp32_int8_and_torch_apart(model_dir, exported):
+    from nspzero.cache import scorer_fingerprint
+
+    prints = {scorer_fingerprint(NSPScorer.from_pretrained(exported, dtype=d)) for d in ("float32", "int8")}
+    prints.add(scorer_fingerprint(NSPScorer.from_pretrained(model_dir)))
+    assert len(prints) == 3
