@@ -79,10 +79,10 @@ def onnx_variants(model, folder: str) -> dict[str, Callable[[], object]]:
     export_fp32(model, fp32)
     nodes = [n.name for n in onnx.load(fp32).graph.node if n.op_type in ("MatMul", "Gemm")
              and any(p in n.name for p in ONNX_FP32_NODES)]
-    flavours = {"ORT int8 per-channel, head fp32 (export-onnx)": dict(weight_type=QuantType.QInt8,
+    flavours = {"ORT int8 per-channel 8-bit weights, head fp32": dict(weight_type=QuantType.QInt8,
                                                                       nodes_to_exclude=nodes),
-                "ORT int8 per-channel, head fp32, reduce_range": dict(weight_type=QuantType.QInt8, reduce_range=True,
-                                                                      nodes_to_exclude=nodes),
+                "ORT int8 per-channel 7-bit weights, head fp32 (export-onnx)": dict(
+                    weight_type=QuantType.QInt8, reduce_range=True, nodes_to_exclude=nodes),
                 "ORT int8 u8u8 per-channel, head fp32": dict(weight_type=QuantType.QUInt8, nodes_to_exclude=nodes)}
     out: dict[str, Callable[[], object]] = {"ORT fp32": lambda: _session(folder, "model.onnx", model.config)}
     for i, (name, kwargs) in enumerate(flavours.items()):
