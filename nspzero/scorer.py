@@ -211,15 +211,15 @@ class NSPScorer:
                              f"got {max_length!r}")
         self.tokenizer = tokenizer
         self.name = name
-        self.device = resolve_device(device)
+        onnx = getattr(model, "is_onnx", False)  # an exported folder runs on ONNX Runtime's CPU provider
+        self.device = resolve_device("cpu" if onnx and device in (None, "auto") else device)
         self.dtype = dtype
         self.max_length = max_length
         self.batch_size = batch_size
         self.model = self._prepare(model)
         self._warn_slow_precision()
         # "auto" compiles after AUTO_COMPILE_AFTER_S seconds of forward passes (fp32/bf16 only)
-        self.compile: Union[bool, str] = (compile if dtype in ("float32", "bfloat16")
-                                          and not getattr(self.model, "is_onnx", False) else False)
+        self.compile: Union[bool, str] = compile if dtype in ("float32", "bfloat16") and not onnx else False
         self._compiled: Optional[Callable[..., object]] = None
         self.forward_seconds = 0.0
 
