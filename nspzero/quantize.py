@@ -53,13 +53,15 @@ class Int8Linear(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         rows = x.reshape(-1, shape[-1]).float()
-        if self.per_token:
-            scale = rows.abs().amax(dim=1, keepdim=True).clamp_min(1e-6)
-            out = torch.ops.quantized.linear_dynamic(rows / scale, self._packed, True).mul_(scale)
+        if self.per_token:  # row max |x| from amax/amin (no |x| temporary; aminmax(dim) is 6x slower here)
+            scale = torch.maximum(rows.amax(dim=1, keepdim=True), rows.amin(dim=1, keepdim=True).neg_())
+            scale.clamp_min_(1e-6)
+            out = torch.ops.quantized.linear_dynamic(rows * scale.reciprocal(), self._packed, True)
+            out = out.mul_(scale) if self.bias is None else torch.addcmul(self.bias, out, scale)  # one pass
         else:
             out = torch.ops.quantized.linear_dynamic(rows, self._packed, True)
-        if self.bias is not None:
-            out.add_(self.bias)
+            if self.bias is not None:
+                out.add_(self.bias)
         return out.reshape(*shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
