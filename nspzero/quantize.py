@@ -1,25 +1,27 @@
 """What dtype="int8" means: an fp32 NSP model → the same model with int8 Linear layers, for CPUs.
 
-Why not plain `torch.ao.quantization.quantize_dynamic` (kept as `dynamic_int8` for comparison): it
-quantises each weight matrix with one scale and each batch's activations with one range, and on CPUs
-without VNNI (AVX2) fbgemm keeps activations to 7 bits so that its u8×s8 pair sums cannot saturate
-int16. On BERT-base shape that gives max |ΔP| ≈ 1.3-1.9e-2. `Int8Linear` keeps fbgemm's fast kernel
-(≈2× an fp32 matmul on AVX2) and lowers the error where it is free:
+Why not plain `torch.ao.quantization.quantize_dynamic` (kept as dtype "int8-dynamic"): it quantises
+each weight matrix with one scale and each batch's activations with one range, and on CPUs without
+VNNI (AVX2) fbgemm keeps activations to 7 bits so that its u8×s8 pair sums cannot saturate int16.
+On random BERT-base (TNEWS × 15 labels) that gives max |ΔP| 1.2e-2. `Int8Linear` keeps fbgemm's
+kernel (~2× an fp32 matmul on AVX2) and lowers the error where it is cheap:
 
 * per-channel weights: one scale per output row instead of one per matrix;
 * per-token activation ranges: each row (token) is divided by its own max |x| before the kernel
-  quantises the batch, so the kernel's one range is every token's own, and the output row is scaled
-  back; this costs two elementwise passes, not a matmul;
-* layers run on one token per pair (the pooler, the NSP head) stay fp32 (`KEEP_FP32`): they cost
-  nothing and their error lands on the logits undamped.
+  quantises the batch, so the kernel's one range is every token's own, and the output row is
+  scaled back (~5% of a forward pass);
+* the pooler and the NSP head stay fp32 (`KEEP_FP32`): they run on one token per pair, so they
+  cost nothing, and quantised alone they gave max |ΔP| 4.0e-3, as much as any encoder layer group.
 
-Measured by quantising one group of layers at a time (benchmarks/bench_int8.py, random weights,
-BERT-base shape), the error is spread evenly over the 12 layers and comes mostly from the two FFN
-matmuls; no small set of encoder layers is worth keeping fp32 at ≥ 1.6× speed, so `KEEP_FP32` lists the
-head only. Activations stay at 7 bits (fbgemm's reduce_range): 8 bits with 8-bit weights saturate on
-AVX2 (measured: single-layer max error ×6), and 8-bit activations with 7-bit weights are no better.
-Random weights have no outlier features; a trained checkpoint can differ, so check it with
-`nspzero bench --model`.
+Measured with benchmarks/bench_int8.py (random BERT-base, 2-core AVX2 EPYC): max |ΔP| 6.9e-3 (mean
+1.9e-3) against 1.2e-2 (4.1e-3), at ~0.9-0.95x the previous int8's speed. Quantising one group at a
+time (96 pairs), the error is spread evenly over the 12 layers (max 1.8-2.8e-3 each) and comes
+mostly from the two FFN matmuls (5.1e-3 and 4.3e-3 alone; value 1.1e-3, attention output 1.8e-3,
+query/key 2-3e-4), which are two thirds of the work: keeping every FFN-in fp32 only reached 6.8e-3
+at 1.28x fp32, so no encoder layer is kept fp32. Activations stay at 7 bits: with 8 bits and 8-bit
+weights fbgemm saturates on AVX2 (one BERT-base-shaped layer: max error ×6), and 8-bit activations
+with 7-bit weights are no better (the sum of the bits is what counts). Random weights have no
+outlier features; a trained checkpoint can differ, so check it with `nspzero bench --model`.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from typing import Sequence
 
 import torch
 
-# Linear layers (module names, fnmatch patterns) left in fp32 by `quantize_int8`: see the docstring.
+# Linear layers (module names, fnmatch patterns) left in fp32 by `quantize_int8`: see the module docstring.
 KEEP_FP32: tuple[str, ...] = ("bert.pooler.*", "cls.*")
 
 
