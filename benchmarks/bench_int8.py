@@ -32,9 +32,8 @@ from nspzero.loading import load_nsp_model  # noqa: E402
 from nspzero.quantize import KEEP_FP32, dynamic_int8, quantize_int8  # noqa: E402
 from nspzero.scorer import NSPScorer  # noqa: E402
 
-GROUPS = {"query": "*.attention.self.query", "key": "*.attention.self.key", "value": "*.attention.self.value",
-          "attention out": "*.attention.output.dense", "FFN in": "*.intermediate.dense",
-          "FFN out": "*.layer.*.output.dense"}
+GROUPS = {"query": ".attention.self.query", "key": ".attention.self.key", "value": ".attention.self.value",
+          "attention out": ".attention.output.dense", "FFN in": ".intermediate.dense", "FFN out": ".output.dense"}
 
 
 def per_channel_dynamic(model):
@@ -168,21 +167,20 @@ def run(args, tmp: str) -> None:
 
 def sensitivity(model, score, ref) -> None:
     """|ΔP| with only one group of Linear layers int8 (per-channel + per-token), the rest fp32."""
-    import fnmatch
-
     names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
-    groups = dict(GROUPS)
-    groups.update({f"layer {i}": f"bert.encoder.layer.{i}.*" for i in range(model.config.num_hidden_layers)})
-    groups["pooler + NSP head"] = ""
+    head = ("bert.pooler.", "cls.")
+    groups: dict[str, Callable[[str], bool]] = {
+        label: (lambda n, suffix=suffix, ffn_out=label == "FFN out":
+                n.endswith(suffix) and not (ffn_out and ".attention." in n))
+        for label, suffix in GROUPS.items()}
+    groups.update({f"layer {i}": (lambda n, i=i: n.startswith(f"bert.encoder.layer.{i}."))
+                   for i in range(model.config.num_hidden_layers)})
+    groups["pooler + NSP head"] = lambda n: n.startswith(head)
     print("\n| only this group int8 | max abs ΔP | mean abs ΔP |\n|---|---|---|")
-    for label, pattern in groups.items():
-        if label == "pooler + NSP head":
-            chosen = [n for n in names if n.startswith(("bert.pooler", "cls."))]
-        else:
-            chosen = [n for n in names if fnmatch.fnmatchcase(n, pattern) and not n.startswith(("bert.pooler", "cls."))]
-        keep = tuple(n for n in names if n not in chosen)
+    for label, chosen in groups.items():
+        keep = tuple(n for n in names if not chosen(n))
         diff = np.abs(score(quantize_int8(model, keep)) - ref)
-        print(f"| {label} ({len(chosen)} layers) | {diff.max():.1e} | {diff.mean():.1e} |", flush=True)
+        print(f"| {label} ({len(names) - len(keep)} layers) | {diff.max():.1e} | {diff.mean():.1e} |", flush=True)
 
 
 if __name__ == "__main__":
