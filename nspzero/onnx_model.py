@@ -96,15 +96,15 @@ class OnnxNSPModel:
     def __call__(self, input_ids: torch.Tensor, token_type_ids: Optional[torch.Tensor] = None,
                  attention_mask: Optional[torch.Tensor] = None, position_ids: Optional[torch.Tensor] = None,
                  **_ignored) -> SimpleNamespace:
-        ids = input_ids.cpu().numpy().astype(np.int64)
+        def array(tensor: Optional[torch.Tensor], default: np.ndarray) -> np.ndarray:
+            return default if tensor is None else tensor.cpu().numpy().astype(np.int64)
+
+        ids = array(input_ids, None)
         n, width = ids.shape
-        feeds = {
-            "input_ids": ids,
-            "token_type_ids": np.zeros_like(ids) if token_type_ids is None else token_type_ids.cpu().numpy().astype(np.int64),
-            "attention_mask": np.ones_like(ids) if attention_mask is None else attention_mask.cpu().numpy().astype(np.int64),
-            "position_ids": (np.broadcast_to(np.arange(width, dtype=np.int64), (n, width)).copy() if position_ids is None
-                             else position_ids.cpu().numpy().astype(np.int64)),
-        }
+        feeds = {"input_ids": ids,
+                 "token_type_ids": array(token_type_ids, np.zeros_like(ids)),
+                 "attention_mask": array(attention_mask, np.ones_like(ids)),
+                 "position_ids": array(position_ids, np.tile(np.arange(width, dtype=np.int64), (n, 1)))}
         logits = self.session.run(["logits"], feeds)[0]
         return SimpleNamespace(logits=torch.from_numpy(np.asarray(logits, dtype=np.float32)))
 

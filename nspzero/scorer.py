@@ -20,7 +20,7 @@ from .errors import ModelError, UsageError
 from .loading import load_nsp_model
 from .tokens import token_ids
 
-DTYPES = ("float32", "bfloat16", "float16", "int8", "int8-dynamic")  # int8: see quantize.py; int8-dynamic: the previous int8
+DTYPES = ("float32", "bfloat16", "float16", "int8", "int8-dynamic")  # int8-dynamic: the previous int8
 PROGRESS_MIN_PAIRS = 512  # calls smaller than this stay silent
 # compile="auto": compile once this many seconds have gone into forward passes, when the one-off
 # compilation (~30-60 s for BERT-base on CPU) is sure to pay for itself at ~1.15x on the rest
@@ -198,7 +198,8 @@ class NSPScorer:
                  dtype: str = "float32", max_length: int = 256, batch_size: int = 32,
                  name: str = "<model>", compile: Union[bool, str] = False) -> None:
         if dtype not in DTYPES:
-            raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+            raise UsageError(f"dtype must be one of {', '.join(DTYPES[:-1])}, got {dtype!r} ({DTYPES[-1]}, the previous "
+                             f"int8, is kept for comparison)")
         if not (isinstance(compile, bool) or compile == "auto"):
             raise UsageError(f"compile must be True, False or 'auto', got {compile!r}")
         if compile is True and dtype not in ("float32", "bfloat16"):

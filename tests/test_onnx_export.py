@@ -17,8 +17,7 @@ from nspzero.onnx_export import export_onnx  # noqa: E402
 
 TEXTS = ["今天比赛球队赢了", "市场上涨公司发布手机，电脑游戏玩家也很多", "这次买的东西很差", "老师学生上学校"]
 PAIRS = [Pair(f"这是一则{w}新闻", t, prompt="first") for t in TEXTS for w in ["体育", "财经", "科技"]]
-PAIRS += [Pair("改朝换代", "他们今天[BLANK]比赛球队赢了".replace("[BLANK]", ""), anchor=2),  # soft positions
-          Pair("今天比赛", "球队赢了")]
+PAIRS += [Pair("改朝换代", "他们今天比赛球队赢了", anchor=2), Pair("今天比赛", "球队赢了")]  # soft positions; S-C
 
 
 @pytest.fixture(scope="module")

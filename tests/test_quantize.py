@@ -9,8 +9,8 @@ import torch
 from nspzero import NSPScorer, Pair
 from nspzero.quantize import KEEP_FP32, Int8Linear, dynamic_int8, quantize_int8
 
-PAIRS = [Pair(f"这是一则{w}新闻", t, prompt="first") for t in ["今天比赛球队赢了", "市场上涨公司发布手机", "这次买的东西很差",
-                                                            "老师学生上学校", "电脑游戏玩家"] for w in ["体育", "财经", "科技"]]
+TEXTS = ["今天比赛球队赢了", "市场上涨公司发布手机", "这次买的东西很差", "老师学生上学校", "电脑游戏玩家"]
+PAIRS = [Pair(f"这是一则{w}新闻", t, prompt="first") for t in TEXTS for w in ["体育", "财经", "科技"]]
 
 
 def reference_int8(linear: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
