@@ -66,6 +66,12 @@ class Int8Linear(torch.nn.Module):
                 out.add_(self.bias)
         return out.reshape(*shape[:-1], self.out_features)
 
+    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
+        """The int8 weight (with its per-channel scales) is in the state dict, unpacked on demand: the
+        evaluation cache fingerprints a model by its state dict."""
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + "weight"] = torch.ops.quantized.linear_unpack(self._packed)[0]
+
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, per_token={self.per_token}"
 

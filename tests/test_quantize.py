@@ -89,3 +89,11 @@ def test_int8_on_cuda_is_refused(model_dir):
     if torch.cuda.is_available():
         with pytest.raises(UsageError, match="CPU only"):
             NSPScorer.from_pretrained(model_dir, dtype="int8", device="cuda")
+
+
+def test_the_state_dict_holds_the_int8_weights():
+    """The evaluation cache hashes the state dict: the quantised weights must be in it."""
+    linear = torch.nn.Linear(16, 8)
+    state = Int8Linear(linear).state_dict()
+    assert set(state) == {"weight", "bias"} and state["weight"].is_quantized
+    torch.testing.assert_close(state["weight"].dequantize(), linear.weight.detach(), atol=0.01, rtol=0)
