@@ -13,8 +13,9 @@ kernel (~2× an fp32 matmul on AVX2) and lowers the error where it is cheap:
 * the pooler and the NSP head stay fp32 (`KEEP_FP32`): they run on one token per pair, so they
   cost nothing, and quantised alone they gave max |ΔP| 4.0e-3, as much as any encoder layer group.
 
-Measured with benchmarks/bench_int8.py (random BERT-base, 2-core AVX2 EPYC): max |ΔP| 6.9e-3 (mean
-1.9e-3) against 1.2e-2 (4.1e-3), at ~0.9-0.95x the previous int8's speed. Quantising one group at a
+Measured with benchmarks/bench_int8.py (random BERT-base, 2-core AVX2 EPYC): max |ΔP| 7.9e-3 (mean
+2.0e-3; 6.9e-3 / 1.9e-3 with an earlier x / scale instead of x * (1 / scale): rounding) against
+1.2e-2 (4.1e-3), at 0.86-0.92x the previous int8's speed (1.36-1.47x fp32 against 1.51-1.60x). Quantising one group at a
 time (96 pairs), the error is spread evenly over the 12 layers (max 1.8-2.8e-3 each) and comes
 mostly from the two FFN matmuls (5.1e-3 and 4.3e-3 alone; value 1.1e-3, attention output 1.8e-3,
 query/key 2-3e-4), which are two thirds of the work: keeping every FFN-in fp32 only reached 6.8e-3
