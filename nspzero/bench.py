@@ -53,6 +53,20 @@ class PathResult:
     scores: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), for the tables: speed figures mean little without it."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def encoder_flops(lengths: Sequence[int], config) -> float:
     """Multiply-adds ×2 of BERT's encoder over unpadded lengths: useful work, whatever the padding."""
     h, i, n = config.hidden_size, config.intermediate_size, config.num_hidden_layers
@@ -176,15 +190,18 @@ def run_benchmark(model: Optional[str] = None, config_path: Optional[str] = None
                   rounds: int = 2, max_length: int = 128, batch_size: int = 32, include_pipeline: bool = True,
                   dtypes: Optional[Sequence[str]] = None, log: Callable[[str], None] = print,
                   compile: bool = False) -> dict:
-    """`dtypes` None: int8, plus bfloat16 where the CPU has native bf16 (else it is ~100x slower).
-    `compile`: also time the torch.compile'd fp32 (and bf16) paths (compiled during the warm-up)."""
+    """`dtypes` None: int8 beside the previous int8 (int8-dynamic), plus bfloat16 where the CPU has native
+    bf16 (else it is ~100x slower). `compile`: also time the torch.compile'd fp32 (and bf16) paths
+    (compiled during the warm-up)."""
     from .scorer import cpu_has_native_bf16
 
     if dtypes is None:
-        dtypes = ("bfloat16", "int8") if cpu_has_native_bf16() else ("int8",)
+        dtypes = ("int8", "int8-dynamic")
+        if cpu_has_native_bf16():
+            dtypes = ("bfloat16",) + dtypes
         if "bfloat16" not in dtypes:
             log("skipping the bfloat16 path: this CPU has no native bf16 matmul (AVX-512 BF16/AMX); "
-                "force it with --dtypes bfloat16,int8")
+                "force it with --dtypes bfloat16,int8,int8-dynamic")
     tmp = None
     if model is None:
         tmp = tempfile.mkdtemp(prefix="nspzero-bench-")
@@ -263,6 +280,7 @@ def _summary(results, workloads, lengths, flops, peak, fp32, data_dir, random_we
                 row["tasks"][w.name].update(max_abs_dp=float(np.max(np.abs(ref - got))), top1_agreement=float(top))
         rows.append(row)
     out = {"model": "random weights" if random_weights else model, "threads": torch.get_num_threads(),
+           "cpu": cpu_name(), "capability": getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")(),
            "peak_gflops": peak, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            "mean_tokens_per_pair": {w.name: float(np.mean(lengths[w.name])) for w in workloads},
            "pairs": {w.name: len(w.pairs) for w in workloads}, "paths": rows,
@@ -312,7 +330,7 @@ def format_table(summary: dict) -> str:
               f"(%peak of bf16 paths is against the bf16 peak); threads {summary['threads']}; peak RSS "
               f"{summary['peak_rss_mb']:.0f} MB; mean tokens/pair: "
               + ", ".join(f"{k} {v:.1f}" for k, v in summary["mean_tokens_per_pair"].items())
-              + f"; model: {summary['model']}."]
+              + f"; model: {summary['model']}; CPU: {summary['cpu']} ({summary['capability']})."]
     return "\n".join(lines)
 
 

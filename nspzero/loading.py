@@ -205,7 +205,8 @@ def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
     A checkpoint with any weight missing — above all `cls.seq_relationship.*`, the NSP head —
     is refused instead of running with random weights. A folder holding Google's
     `bert_model.ckpt.*` + `bert_config.json` + `vocab.txt` (or a UER-py `.bin` with a vocab.txt
-    beside it) is converted in memory. Hub names are tried only when the hub answers within ~1.5 s
+    beside it) is converted in memory; a folder from `nspzero export-onnx` (model.onnx) gives an
+    `onnx_model.OnnxNSPModel` run by ONNX Runtime. Hub names are tried only when the hub answers within ~1.5 s
     (or from the local cache: HF_HUB_OFFLINE=1 or no connection), so an offline machine fails fast.
     """
     from transformers import AutoConfig, AutoModelForNextSentencePrediction, AutoTokenizer
@@ -223,6 +224,10 @@ def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
                 return _load_foreign(name, foreign)
             raise ModelError(f"model directory {name!r} does not exist; pass a folder holding config.json, the weights "
                              f"and vocab.txt, or a hub name such as bert-base-chinese")
+        from .onnx_model import is_onnx_folder, load_onnx_folder
+
+        if is_onnx_folder(name):  # written by `nspzero export-onnx`: run by ONNX Runtime
+            return load_onnx_folder(name)
         foreign = detect_source(name)
         if foreign and (os.path.isfile(name) or not _has_transformers_weights(name)):
             return _load_foreign(name, foreign)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Literal, Optional, Sequence, Union
 
@@ -21,7 +20,7 @@ from .errors import ModelError, UsageError
 from .loading import load_nsp_model
 from .tokens import token_ids
 
-DTYPES = ("float32", "bfloat16", "float16", "int8")
+DTYPES = ("float32", "bfloat16", "float16", "int8", "int8-dynamic")  # int8-dynamic: the previous int8
 PROGRESS_MIN_PAIRS = 512  # calls smaller than this stay silent
 # compile="auto": compile once this many seconds have gone into forward passes, when the one-off
 # compilation (~30-60 s for BERT-base on CPU) is sure to pay for itself at ~1.15x on the rest
@@ -199,7 +198,8 @@ class NSPScorer:
                  dtype: str = "float32", max_length: int = 256, batch_size: int = 32,
                  name: str = "<model>", compile: Union[bool, str] = False) -> None:
         if dtype not in DTYPES:
-            raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+            raise UsageError(f"dtype must be one of {', '.join(DTYPES[:-1])}, got {dtype!r} ({DTYPES[-1]}, the previous "
+                             f"int8, is kept for comparison)")
         if not (isinstance(compile, bool) or compile == "auto"):
             raise UsageError(f"compile must be True, False or 'auto', got {compile!r}")
         if compile is True and dtype not in ("float32", "bfloat16"):
@@ -212,14 +212,15 @@ class NSPScorer:
                              f"got {max_length!r}")
         self.tokenizer = tokenizer
         self.name = name
-        self.device = resolve_device(device)
+        onnx = getattr(model, "is_onnx", False)  # an exported folder runs on ONNX Runtime's CPU provider
+        self.device = resolve_device("cpu" if onnx and device in (None, "auto") else device)
         self.dtype = dtype
         self.max_length = max_length
         self.batch_size = batch_size
         self.model = self._prepare(model)
         self._warn_slow_precision()
         # "auto" compiles after AUTO_COMPILE_AFTER_S seconds of forward passes (fp32/bf16 only)
-        self.compile: Union[bool, str] = compile if dtype in ("float32", "bfloat16") else False
+        self.compile: Union[bool, str] = compile if dtype in ("float32", "bfloat16") and not onnx else False
         self._compiled: Optional[Callable[..., object]] = None
         self.forward_seconds = 0.0
 
@@ -232,14 +233,18 @@ class NSPScorer:
         """Move to the device and apply the precision. bfloat16 stores only the Linear weights in
         bf16 (autocast would cast them on every call, to the same values); LayerNorm, embeddings and
         softmax stay fp32 under autocast, which keeps max |ΔP| near 1.6e-3 (a plain `.to(bf16)` ≈ 4e-3)."""
+        if getattr(model, "is_onnx", False):  # an exported folder (onnx_model): ONNX Runtime, fp32 or int8
+            if self.dtype not in ("float32", "int8"):
+                raise UsageError(f"an exported ONNX model runs in float32 or int8 (model.int8.onnx), not {self.dtype}")
+            return model.to(self.device).with_variant(self.dtype)
         if self.dtype == "float16" and self.device.type != "cuda":
             raise UsageError("dtype float16 needs a CUDA device; on CPU use bfloat16")
-        if self.dtype == "int8":
+        if self.dtype in ("int8", "int8-dynamic"):
             if self.device.type != "cpu":
-                raise UsageError("dtype int8 (dynamic quantisation) runs on CPU only; use bfloat16/float16 on GPU")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+                raise UsageError(f"dtype {self.dtype} runs on CPU only; use bfloat16/float16 on GPU")
+            from .quantize import dynamic_int8, quantize_int8
+
+            model = quantize_int8(model.float()) if self.dtype == "int8" else dynamic_int8(model)
         model = model.to(self.device)
         if self.dtype == "float16":
             model = model.half()

@@ -18,8 +18,9 @@ def bench(
     rounds: int = typer.Option(2, help="Interleaved timing rounds (the best round counts)."),
     max_length: int = typer.Option(128, help="Max tokens per pair."),
     batch_size: int = typer.Option(32, help="Pairs per forward pass."),
-    dtypes: Optional[str] = typer.Option(None, help="Reduced precisions to compare, e.g. bfloat16,int8 (default: int8, "
-                                                    "plus bfloat16 where the CPU has native bf16)."),
+    dtypes: Optional[str] = typer.Option(None, help="Reduced precisions to compare, e.g. bfloat16,int8 (default: int8 "
+                                                    "and the previous int8-dynamic, plus bfloat16 where the CPU has "
+                                                    "native bf16)."),
     no_pipeline: bool = typer.Option(False, "--no-pipeline", help="Skip transformers' NLI pipeline baseline."),
     json_path: Optional[str] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
     compile_model: bool = typer.Option(False, "--compile", help="Also time the torch.compile'd fp32 (and bf16) paths."),

@@ -1,0 +1,130 @@
+"""An exported ONNX folder (see `onnx_export`) run by ONNX Runtime, shaped like the torch NSP model.
+
+NSPScorer calls `model(**batch).logits` and reads `model.config`; `OnnxNSPModel` answers the same
+calls from an `onnxruntime.InferenceSession`, so an exported folder goes through the one scoring code
+path (encoding, length-sorted batches, softmax) and nothing about scoring is written twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from types import SimpleNamespace
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .errors import ModelError, UsageError
+
+FP32_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask", "position_ids")
+EXTRA_MISSING = "ONNX models need the 'onnx' extra: pip install 'nspzero[onnx]' (it installs onnxruntime)"
+
+
+def is_onnx_folder(path: str) -> bool:
+    """Whether `path` is a folder written by `nspzero export-onnx` (it holds model.onnx)."""
+    return os.path.isdir(path) and os.path.isfile(os.path.join(path, FP32_FILE))
+
+
+def import_onnxruntime():
+    """onnxruntime, or a UsageError naming the extra to install."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise UsageError(EXTRA_MISSING) from None
+    return onnxruntime
+
+
+class OnnxNSPModel:
+    """`model(input_ids=…, token_type_ids=…, attention_mask=…, position_ids=None)` → `.logits`
+    (a float32 torch tensor), backed by ONNX Runtime on the CPU. `variant` "float32" runs model.onnx,
+    "int8" model.int8.onnx; `with_variant` gives the other one (NSPScorer picks it from its dtype)."""
+
+    is_onnx = True
+
+    def __init__(self, folder: str, config, variant: str = "float32", threads: Optional[int] = None,
+                 file: Optional[str] = None) -> None:
+        ort = import_onnxruntime()
+        self.folder, self.config, self.variant = folder, config, variant
+        path = os.path.join(folder, file or (INT8_FILE if variant == "int8" else FP32_FILE))
+        self.path, self.name_or_path, self._digest = path, folder, None
+        if not os.path.isfile(path):
+            raise UsageError(f"{folder} has no {os.path.basename(path)}; export it with `nspzero export-onnx` "
+                             f"(it writes model.onnx and model.int8.onnx), or use dtype float32")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise ModelError(f"could not load {path}: {first}; export the folder again with `nspzero export-onnx`") \
+                from None
+        names = {i.name for i in self.session.get_inputs()}
+        if names != set(INPUT_NAMES):
+            raise ModelError(f"{path} takes inputs {sorted(names)}, not {list(INPUT_NAMES)}: it was not written by "
+                             f"`nspzero export-onnx`; export the model again")
+
+    def with_variant(self, variant: str) -> "OnnxNSPModel":
+        return self if variant == self.variant else OnnxNSPModel(self.folder, self.config, variant)
+
+    # the torch.nn.Module calls NSPScorer and the benchmark make on a model
+    def eval(self) -> "OnnxNSPModel":
+        return self
+
+    def to(self, device) -> "OnnxNSPModel":
+        if torch.device(device).type != "cpu":
+            raise UsageError("an exported ONNX model runs on CPU only here; use --device cpu (or the torch checkpoint "
+                             "on a GPU)")
+        return self
+
+    def modules(self):
+        return iter(())
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The ONNX file's sha256 as the one "tensor": the evaluation cache fingerprints a model by its
+        state dict, so two exported models (or fp32 and int8) never share cached scores."""
+        if self._digest is None:
+            digest = hashlib.sha256()
+            with open(self.path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            self._digest = torch.frombuffer(bytearray(digest.digest()), dtype=torch.uint8)
+        return {f"onnx:{os.path.basename(self.path)}": self._digest}
+
+    def __call__(self, input_ids: torch.Tensor, token_type_ids: Optional[torch.Tensor] = None,
+                 attention_mask: Optional[torch.Tensor] = None, position_ids: Optional[torch.Tensor] = None,
+                 **_ignored) -> SimpleNamespace:
+        def array(tensor: Optional[torch.Tensor], default: np.ndarray) -> np.ndarray:
+            return default if tensor is None else tensor.cpu().numpy().astype(np.int64)
+
+        ids = array(input_ids, None)
+        n, width = ids.shape
+        feeds = {"input_ids": ids,
+                 "token_type_ids": array(token_type_ids, np.zeros_like(ids)),
+                 "attention_mask": array(attention_mask, np.ones_like(ids)),
+                 "position_ids": array(position_ids, np.tile(np.arange(width, dtype=np.int64), (n, 1)))}
+        logits = self.session.run(["logits"], feeds)[0]
+        return SimpleNamespace(logits=torch.from_numpy(np.asarray(logits, dtype=np.float32)))
+
+
+def load_onnx_folder(folder: str):
+    """(tokenizer, OnnxNSPModel fp32) from an exported folder, or a ModelError naming what is missing."""
+    from transformers import AutoTokenizer, BertConfig
+
+    from .quiet import quiet_transformers
+
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        raise ModelError(f"{folder} holds {FP32_FILE} but no config.json; export the model again with "
+                         f"`nspzero export-onnx`")
+    import_onnxruntime()
+    with quiet_transformers():
+        try:
+            config = BertConfig.from_json_file(os.path.join(folder, "config.json"))
+            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+        except Exception as exc:  # noqa: BLE001 - config/tokenizer files broken in many ways
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise ModelError(f"could not read the config or tokenizer in {folder}: {first}; export the model again")\
+                from None
+    return tokenizer, OnnxNSPModel(folder, config)

@@ -1,0 +1,125 @@
+"""export-onnx writes a folder that loads with --model and scores like torch (fp32 within 1e-5, int8 within
+its measured bound); the export is atomic and its errors are one line."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+from conftest import run_cli  # noqa: E402
+
+from nspzero import NSPScorer, Pair  # noqa: E402
+from nspzero.errors import ModelError, UsageError  # noqa: E402
+from nspzero.onnx_export import export_onnx  # noqa: E402
+
+TEXTS = ["今天比赛球队赢了", "市场上涨公司发布手机，电脑游戏玩家也很多", "这次买的东西很差", "老师学生上学校"]
+PAIRS = [Pair(f"这是一则{w}新闻", t, prompt="first") for t in TEXTS for w in ["体育", "财经", "科技"]]
+PAIRS += [Pair("改朝换代", "他们今天比赛球队赢了", anchor=2), Pair("今天比赛", "球队赢了")]  # soft positions; S-C
+
+
+@pytest.fixture(scope="module")
+def exported(model_dir, tmp_path_factory):
+    return str(export_onnx(model_dir, tmp_path_factory.mktemp("onnx") / "out"))
+
+
+def test_the_folder_holds_both_models_config_and_tokenizer(exported):
+    files = set(os.listdir(exported))
+    assert {"model.onnx", "model.int8.onnx", "config.json", "vocab.txt"} <= files
+    assert not [f for f in os.listdir(os.path.dirname(exported)) if ".exporting-" in f]
+
+
+def test_exported_fp32_scores_equal_torch(model_dir, exported):
+    ref = NSPScorer.from_pretrained(model_dir, max_length=64, batch_size=4).score(PAIRS)
+    onnx = NSPScorer.from_pretrained(exported, max_length=64, batch_size=4)
+    assert getattr(onnx.model, "is_onnx", False) and onnx.model.variant == "float32"
+    assert np.abs(onnx.score(PAIRS) - ref).max() < 1e-5
+
+
+def test_exported_int8_is_within_its_bound(model_dir, exported):
+    """ONNX Runtime int8 on the tiny model: measured max |ΔP| 2.7e-4 (random BERT-base shape: see README)."""
+    ref = NSPScorer.from_pretrained(model_dir, max_length=64, batch_size=4).score(PAIRS)
+    int8 = NSPScorer.from_pretrained(exported, max_length=64, batch_size=4, dtype="int8")
+    assert int8.model.variant == "int8"
+    assert np.abs(int8.score(PAIRS) - ref).max() < 1e-3
+
+
+def test_classifier_runs_on_the_exported_folder(model_dir, exported):
+    from nspzero import NSPClassifier
+
+    labels = ["体育", "财经", "科技"]
+    ref = NSPClassifier.from_pretrained(model_dir).classify(TEXTS, labels, template="这是一则{label}新闻")
+    got = NSPClassifier.from_pretrained(exported).classify(TEXTS, labels, template="这是一则{label}新闻")
+    assert [r.label for r in ref] == [g.label for g in got]
+
+
+def test_exported_folder_refuses_other_dtypes(exported):
+    with pytest.raises(UsageError, match="float32 or int8"):
+        NSPScorer.from_pretrained(exported, dtype="bfloat16")
+
+
+def test_missing_int8_file_is_named(exported, tmp_path):
+    import shutil
+
+    folder = tmp_path / "fp32-only"
+    shutil.copytree(exported, folder)
+    os.remove(folder / "model.int8.onnx")
+    assert NSPScorer.from_pretrained(str(folder)).score(PAIRS[:2]).shape == (2,)
+    with pytest.raises(UsageError, match="no model.int8.onnx"):
+        NSPScorer.from_pretrained(str(folder), dtype="int8")
+
+
+def test_broken_folders_are_model_errors(exported, tmp_path):
+    import shutil
+
+    no_config = tmp_path / "no-config"
+    shutil.copytree(exported, no_config)
+    os.remove(no_config / "config.json")
+    with pytest.raises(ModelError, match="no config.json"):
+        NSPScorer.from_pretrained(str(no_config))
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(exported, corrupt)
+    (corrupt / "model.onnx").write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="could not load .*model.onnx"):
+        NSPScorer.from_pretrained(str(corrupt))
+
+
+def test_missing_onnxruntime_names_the_extra(exported, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(UsageError, match=r"pip install 'nspzero\[onnx\]'"):
+        NSPScorer.from_pretrained(exported)
+
+
+def test_cli_export_and_its_errors(model_dir, exported, tmp_path, capsys):
+    code, out, err = run_cli(["export-onnx", "--model", model_dir, str(tmp_path / "new"), "--no-int8"], capsys)
+    assert code == 0, err
+    assert "wrote" in out and sorted(f for f in os.listdir(tmp_path / "new") if f.endswith(".onnx")) == ["model.onnx"]
+    code, _, err = run_cli(["export-onnx", "--model", model_dir, exported], capsys)
+    assert code == 2 and "already exists and is not an empty folder" in err and "Traceback" not in err
+    code, _, err = run_cli(["export-onnx", "--model", model_dir, str(tmp_path / "no" / "such" / "out")], capsys)
+    assert code == 2 and "does not exist; create it first" in err
+    code, _, err = run_cli(["export-onnx", "--model", str(tmp_path / "missing"), str(tmp_path / "o")], capsys)
+    assert code == 1 and "does not exist" in err and not (tmp_path / "o").exists()
+
+
+def test_a_failed_export_leaves_nothing(model_dir, tmp_path, monkeypatch):
+    import nspzero.onnx_export as onnx_export
+
+    def boom(*_args):
+        raise RuntimeError("quantisation failed")
+
+    monkeypatch.setattr(onnx_export, "quantize_int8", boom)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RuntimeError):
+        export_onnx(model_dir, tmp_path / "empty")
+    assert os.listdir(tmp_path) == ["empty"] and os.listdir(tmp_path / "empty") == []
+
+
+def test_cache_fingerprints_tell_fp32_int8_and_torch_apart(model_dir, exported):
+    from nspzero.cache import scorer_fingerprint
+
+    prints = {scorer_fingerprint(NSPScorer.from_pretrained(exported, dtype=d)) for d in ("float32", "int8")}
+    prints.add(scorer_fingerprint(NSPScorer.from_pretrained(model_dir)))
+    assert len(prints) == 3
