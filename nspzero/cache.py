@@ -32,7 +32,7 @@ log = logging.getLogger("nspzero")
 # bump when tokenization or encoding changes what a pair's score is (2: special-token strings in
 # user text are text, label prompts are never truncated)
 FINGERPRINT_VERSION = "2"
-MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".index.json")
+MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".index.json", ".onnx")
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                    "added_tokens.json")
 MEMO_NAME = "file-hashes.json"

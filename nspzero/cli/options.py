@@ -59,13 +59,15 @@ def _model_parameters(max_length: int, compile_default: str) -> list[inspect.Par
     options = {
         "model": (Optional[str], typer.Option(None, "--model", "-m",
                                               help="Hub name, local folder (transformers, Google TF1 bert_model.ckpt, "
-                                                   "UER-py .bin) of a BERT with an NSP head. Default: $NSP_MODEL, "
+                                                   "UER-py .bin, or an export-onnx folder) of a BERT with an NSP "
+                                                   "head. Default: $NSP_MODEL, "
                                                    "~/.config/nspzero/config.yaml 'model:', else bert-base-chinese.")),
         "device": (Optional[str], typer.Option(None, help="cpu, cuda, cuda:N or auto (default).")),
         "dtype": (str, typer.Option("float32", help="float32 (exact, default) | bfloat16 | float16 (GPU) | "
-                                                    "int8 (CPU).")),
+                                                    "int8 (CPU) | int8-dynamic (CPU, the previous int8).")),
         "max_length": (int, typer.Option(max_length, help="Max tokens per pair; longer texts are cut from their "
-                                                          "end (the prompt never is).")),
+                                                          "end (the prompt never is), or read in windows with "
+                                                          "--long-text chunk.")),
         "batch_size": (int, typer.Option(32, help="Pairs per forward pass.")),
         "compile_model": (str, typer.Option(compile_default, "--compile",
                                             help="torch.compile the model (~1.15x faster on CPU after ~30-60 s of "
