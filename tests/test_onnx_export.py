@@ -55,6 +55,25 @@ def test_classifier_runs_on_the_exported_folder(model_dir, exported):
     assert [r.label for r in ref] == [g.label for g in got]
 
 
+def test_the_server_and_long_texts_run_on_the_exported_folder(model_dir, exported):
+    """The one classification path (windows, per-row labels) and the server, on ONNX Runtime."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from nspzero import NSPClassifier
+    from nspzero.serve import create_app
+
+    body = {"texts": ["今天比赛球队赢了。" * 12, "东西很好"], "labels": [["体育", "财经"], ["好", "差"]],
+            "template": "这是{label}", "long_text": "chunk"}
+    want = NSPClassifier.from_pretrained(model_dir, max_length=64).classify(
+        body["texts"], body["labels"], template=body["template"], long_text="chunk")
+    with TestClient(create_app(NSPClassifier.from_pretrained(exported, max_length=64))) as client:
+        response = client.post("/classify", json=body)
+    assert response.status_code == 200, response.text
+    for got, w in zip(response.json()["results"], want):
+        assert got["label"] == w.label and max(abs(got["scores"][k] - w.scores[k]) for k in w.scores) < 1e-5
+
+
 def test_exported_folder_refuses_other_dtypes(exported):
     with pytest.raises(UsageError, match="float32 or int8"):
         NSPScorer.from_pretrained(exported, dtype="bfloat16")
