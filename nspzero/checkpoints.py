@@ -410,30 +410,14 @@ def convert_checkpoint(src: str | os.PathLike, out_dir: str | os.PathLike, *, co
     `BertForNextSentencePrediction.from_pretrained`. It is built in a temporary folder beside OUT_DIR and
     renamed into place, so a failure leaves nothing at OUT_DIR. OUT_DIR must not exist or be an empty
     folder (UsageError otherwise: nothing is overwritten). Bad checkpoints raise ModelError."""
-    out = Path(os.path.expanduser(os.fspath(out_dir))).absolute()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UsageError(f"{out} already exists and is not an empty folder; choose a new OUT_DIR (nothing is "
-                         f"overwritten)")
-    if not out.parent.is_dir():
-        raise UsageError(f"the folder {out.parent} does not exist; create it first")
-    checkpoint = load_checkpoint(os.fspath(src), config=config, vocab=vocab, source=source)
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.converting-", dir=out.parent))
-    except OSError as exc:
-        raise UsageError(f"cannot write in {out.parent}: {exc.strerror or exc}") from None
+    from .folders import atomic_folder, new_folder
     from .quiet import quiet_transformers
 
-    try:
+    out = new_folder(out_dir)
+    checkpoint = load_checkpoint(os.fspath(src), config=config, vocab=vocab, source=source)
+    with atomic_folder(out, "converting") as tmp:
         with quiet_transformers():
             checkpoint.model.save_pretrained(tmp)
             tokenizer_for(checkpoint.vocab, checkpoint.do_lower_case).save_pretrained(tmp)
         shutil.copyfile(checkpoint.vocab, tmp / "vocab.txt")  # transformers 5 saves tokenizer.json only
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, out)  # atomic; replaces only a missing or empty OUT_DIR
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelError(f"could not write {out}: {exc.strerror or exc}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 from .errors import UsageError
 from .templates import check_unicode
-from .yamlcheck import read_yaml, type_name
+from .yamlcheck import decode_utf8, read_yaml, type_name
 
 SUFFIXES = {".txt": "txt", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 OBJECT_KEYS = ("words", "description")           # the value of `name: {...}` in a mapping
@@ -101,12 +101,7 @@ def read_labels_file(path: str) -> dict[str, dict]:
 
 def _decode(content: bytes, path: str) -> str:
     """UTF-8 text without its byte-order mark (Windows editors write one)."""
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = content[:exc.start].count(b"\n") + 1
-        raise UsageError(f"{path}:{line}: not UTF-8 (byte 0x{content[exc.start]:02x} at offset {exc.start}); save the "
-                         f"file as UTF-8") from None
+    text = decode_utf8(content, path)
     return text[1:] if text.startswith(_BOM) else text
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
-from .errors import ModelError, UsageError
+from .errors import UsageError
 from .onnx_model import FP32_FILE, INPUT_NAMES, INT8_FILE, import_onnxruntime
 
 log = logging.getLogger("nspzero")
@@ -37,14 +36,6 @@ class _LogitsOnly(torch.nn.Module):
     def forward(self, input_ids, token_type_ids, attention_mask, position_ids):
         return self.model(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
                           position_ids=position_ids).logits
-
-
-def _check_out(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UsageError(f"{out} already exists and is not an empty folder; choose a new OUT folder (nothing is "
-                         f"overwritten)")
-    if not out.parent.is_dir():
-        raise UsageError(f"the folder {out.parent} does not exist; create it first")
 
 
 def export_fp32(model: torch.nn.Module, path: str) -> None:
@@ -88,11 +79,11 @@ def export_onnx(model: str, out_dir: str | os.PathLike, *, int8: bool = True) ->
 
     OUT_DIR must not exist or be an empty folder (UsageError: nothing is overwritten); onnxruntime
     and onnx must be installed (`pip install 'nspzero[onnx]'`)."""
+    from .folders import atomic_folder, new_folder
     from .loading import load_nsp_model
     from .quiet import quiet_transformers
 
-    out = Path(os.path.expanduser(os.fspath(out_dir))).absolute()
-    _check_out(out)
+    out = new_folder(out_dir, "OUT folder")
     import_onnxruntime()
     try:
         import onnx  # noqa: F401 - the int8 step and the exporter read/write ONNX protobufs
@@ -102,11 +93,7 @@ def export_onnx(model: str, out_dir: str | os.PathLike, *, int8: bool = True) ->
     tokenizer, nsp = load_nsp_model(model)
     if getattr(nsp, "is_onnx", False):
         raise UsageError(f"{model} is already an exported ONNX folder; export from the torch checkpoint")
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.exporting-", dir=out.parent))
-    except OSError as exc:
-        raise UsageError(f"cannot write in {out.parent}: {exc.strerror or exc}") from None
-    try:
+    with atomic_folder(out, "exporting") as tmp:
         export_fp32(nsp.float().eval(), str(tmp / FP32_FILE))
         if int8:
             quantize_int8(str(tmp / FP32_FILE), str(tmp / INT8_FILE))
@@ -116,12 +103,4 @@ def export_onnx(model: str, out_dir: str | os.PathLike, *, int8: bool = True) ->
         vocab = getattr(tokenizer, "vocab_file", None)
         if vocab and os.path.isfile(vocab) and not (tmp / "vocab.txt").exists():
             shutil.copyfile(vocab, tmp / "vocab.txt")
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, out)  # atomic; replaces only a missing or empty OUT_DIR
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelError(f"could not write {out}: {exc.strerror or exc}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

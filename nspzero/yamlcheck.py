@@ -53,15 +53,20 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
 
 
+def decode_utf8(content: bytes, where: str) -> str:
+    """A user file's bytes as text; not UTF-8 is a one-line UsageError naming `where:line` and the byte."""
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = content[:exc.start].count(b"\n") + 1
+        raise UsageError(f"{where}:{line}: not UTF-8 (byte 0x{content[exc.start]:02x} at offset {exc.start}); "
+                         f"save the file as UTF-8") from None
+
+
 def read_yaml(content: Union[str, bytes], where: str) -> Any:
     """Parse one YAML document; every problem is a one-line UsageError naming `where:line`."""
     if isinstance(content, bytes):
-        try:
-            content = content.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = content[:exc.start].count(b"\n") + 1
-            raise UsageError(f"{where}:{line}: not UTF-8 (byte 0x{content[exc.start]:02x} at offset {exc.start}); "
-                             f"save the file as UTF-8") from None
+        content = decode_utf8(content, where)
     loader_class = type("Loader", (_Loader,), {"where": where})
     loader = loader_class(content)
     try:
