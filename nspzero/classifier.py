@@ -104,13 +104,7 @@ class NSPClassifier:
                                 combine=combine, multi_label=multi_label, threshold=threshold, long_text=long_text,
                                 aggregate=aggregate, overlap=overlap, top_k=top_k, labels_per_row=per_row)
         items, single = check_texts(texts)
-        label_sets = None
-        if per_row:
-            if len(labels) != len(items):
-                raise UsageError(f"labels: one label set per text is needed, got {len(labels)} label sets for "
-                                 f"{len(items)} texts (or give one list of labels for all)")
-            label_sets = [None if value is None else request.labels_for(value, f"labels[{i}]")
-                          for i, value in enumerate(labels)]
+        label_sets = request.labels_per_text(labels, len(items)) if per_row else None
         results = self.run(request, items, progress, label_sets)
         if normalize:
             results = [normalized(r) for r in results]

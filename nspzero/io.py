@@ -31,8 +31,8 @@ OUTPUT_FORMATS = ("jsonl", "json", "csv", "parquet", "table")
 STDOUT_FORMATS = ("jsonl", "json", "csv", "table")
 CSV_FIELD_LIMIT = 2**31 - 1  # csv's default (131072 characters) would reject long texts
 RESULT_FIELDS = ("text", "label", "scores", "entity")
-CLASSIFY_COLUMNS = ("text", "label", "scores")
-LABELS_FIELD = "labels"  # an input record's own candidate labels (per-row labels)  # what a classification output has, even with no rows
+CLASSIFY_COLUMNS = ("text", "label", "scores")  # what a classification output has, even with no rows
+LABELS_FIELD = "labels"  # an input record's own candidate labels (per-row labels)
 PARQUET_ROWS_PER_GROUP = 4096
 INPUT_PREFIX = "input_"      # an input column whose name an output field takes is carried as input_<name>
 

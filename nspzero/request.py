@@ -158,6 +158,15 @@ class ClassifyRequest:
             self._row_cache[key] = made
         return made
 
+    def labels_per_text(self, values: Sequence[Any], n_texts: int) -> list[Optional[LabelSet]]:
+        """Per-row labels given as one list (or dict, or comma string) per text, as the Python API
+        and the server take them: one checked label set each, named `labels[i]` in errors. A None
+        item takes the request's labels (a per-row call has none, so the text is then refused)."""
+        if len(values) != n_texts:
+            raise UsageError(f"labels: one label set per text is needed, got {len(values)} label sets for "
+                             f"{n_texts} texts (or give one list of labels for all)")
+        return [None if value is None else self.labels_for(value, f"labels[{i}]") for i, value in enumerate(values)]
+
     def row_labels(self, value: Any, where: str) -> Optional[LabelSet]:
         """A file row's own labels (its `labels` field: a list, a comma string, or label → word(s)),
         or None when it has none and the request's apply; a DataError naming `where` (file:line)."""

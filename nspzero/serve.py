@@ -415,9 +415,6 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
         per_row = is_per_row(req.labels)
         label_sets = None
         if per_row:
-            if len(req.labels) != len(items):
-                raise UsageError(f"labels: one label set per text is needed, got {len(req.labels)} label sets for "
-                                 f"{len(items)} texts (or give one list of labels for all)")
             for i, own in enumerate(req.labels):
                 if isinstance(own, (list, dict)) and len(own) > max_labels:
                     raise _too_large(f"too many labels in labels[{i}]: {len(own)}", f"{max_labels} labels per text",
@@ -429,9 +426,9 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
                                 threshold=req.threshold, long_text=req.long_text, aggregate=req.aggregate,
                                 overlap=req.overlap, top_k=req.top_k, labels_per_row=per_row, prompt_files=False)
         if per_row:
-            label_sets = [request.labels_for(own, f"labels[{i}]") for i, own in enumerate(req.labels)]
-        sizes = [len(ls.names) for ls in label_sets] if label_sets else [len(request.labels)]
-        if max(sizes) > max_labels:
+            label_sets = request.labels_per_text(req.labels, len(items))
+        sizes = [len(ls.names) for ls in label_sets if ls is not None] if label_sets else [len(request.labels)]
+        if max(sizes, default=0) > max_labels:
             raise _too_large(f"too many labels: {max(sizes)}", f"{max_labels} labels per request", "--max-labels")
         call = Call.of(classifier.scorer, request, items, label_sets)
         if call.n_pairs > max_pairs:

@@ -114,6 +114,7 @@ def test_top_k_keeps_the_best_scores_and_decides_over_all(clf):
     (dict(top_k=0), "top_k must be an integer ≥ 1"),
     (dict(labels=[["体育", "财经"]]), "one label set per text is needed, got 1 label sets for 2 texts"),
     (dict(labels=[["体育", "财经"], ["好"]]), "labels[1]: only one label ('好') given"),
+    (dict(labels=[None, ["好", "差"]]), "texts[0] has no labels"),
 ])
 def test_bad_options_are_refused_in_one_line(clf, kwargs, message):
     kwargs = {"labels": ["体育", "财经"], **kwargs}

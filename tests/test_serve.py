@@ -188,6 +188,7 @@ BAD = {
                                  413, "too many labels in labels[1]"),
     "per-row labels, two for one text": ({"text": "今天", "labels": [["体育", "财经"], ["好", "差"]]}, 422,
                                          "got 2 label sets for 1 texts"),
+    "per-row labels, all null": ({"texts": ["今天", "东西"], "labels": [None, None]}, 422, "texts[0] has no labels"),
     "bad long_text": ({"texts": ["今天"], "labels": ["体育", "财经"], "long_text": "split"}, 422,
                       "long_text must be one of truncate, chunk"),
     "bad top_k": ({"texts": ["今天"], "labels": ["体育", "财经"], "top_k": 0}, 422, "top_k must be an integer ≥ 1"),
