@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Literal, Optional, Sequence, Union
@@ -16,6 +17,7 @@ from typing import Callable, Iterable, Iterator, Literal, Optional, Sequence, Un
 import numpy as np
 import torch
 
+from .backends import BACKENDS, onednn_available, use_onednn
 from .errors import ModelError, UsageError
 from .loading import load_nsp_model
 from .tokens import token_ids
@@ -28,6 +30,12 @@ AUTO_COMPILE_AFTER_S = 300.0
 # then time this many batches both ways (compiled and eager, on the same batches) and keep the
 # faster: on some CPUs (AVX2, eager already near the matmul peak) compiling is ~5% slower
 AUTO_TRIAL_BATCHES = 4
+# backend="auto" (fp32 on CPU): once this many seconds have gone into forward passes, time the Linear
+# layers through torch's default kernels and through oneDNN on the same AUTO_TRIAL_BATCHES batches and
+# keep the faster (see backends.py); short calls never pay for the trial or the packed weights
+AUTO_BACKEND_AFTER_S = 2.0
+# oneDNN must beat torch's kernels by this fraction to be kept: never slower than torch by noise
+BACKEND_MARGIN = 0.03
 # a label prompt must leave room for at least this many text tokens, or the pair is a usage error
 MIN_TEXT_TOKENS = 8
 DEVICE_TYPES = ("cpu", "cuda")
@@ -196,7 +204,8 @@ class NSPScorer:
 
     def __init__(self, tokenizer, model: torch.nn.Module, *, device: Optional[str] = None,
                  dtype: str = "float32", max_length: int = 256, batch_size: int = 32,
-                 name: str = "<model>", compile: Union[bool, str] = False) -> None:
+                 name: str = "<model>", compile: Union[bool, str] = False,
+                 backend: Optional[str] = None) -> None:
         if dtype not in DTYPES:
             raise UsageError(f"dtype must be one of {', '.join(DTYPES[:-1])}, got {dtype!r} ({DTYPES[-1]}, the previous "
                              f"int8, is kept for comparison)")
@@ -204,6 +213,10 @@ class NSPScorer:
             raise UsageError(f"compile must be True, False or 'auto', got {compile!r}")
         if compile is True and dtype not in ("float32", "bfloat16"):
             raise UsageError(f"compile works with dtype float32 or bfloat16, not {dtype}")
+        backend = os.environ.get("NSPZERO_BACKEND", "auto") if backend is None else backend
+        if backend not in BACKENDS:
+            raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r} (NSPZERO_BACKEND or "
+                             f"backend=)")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
         limit = getattr(model.config, "max_position_embeddings", 512)
@@ -223,6 +236,7 @@ class NSPScorer:
         self.compile: Union[bool, str] = compile if dtype in ("float32", "bfloat16") and not onnx else False
         self._compiled: Optional[Callable[..., object]] = None
         self.forward_seconds = 0.0
+        self.backend = self._initial_backend(backend, onnx)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, **kwargs) -> "NSPScorer":
@@ -253,6 +267,29 @@ class NSPScorer:
                 if isinstance(module, torch.nn.Linear):
                     module.to(torch.bfloat16)
         return model.eval()
+
+    def _initial_backend(self, asked: str, onnx: bool) -> str:
+        """What runs the model: "onnxruntime" for an exported folder; "torch" where the choice does not
+        apply (GPU, reduced precision, compile=True: inductor packs its own weights); else `asked`, with
+        "auto" settled by a timed trial in `forward` (see AUTO_BACKEND_AFTER_S)."""
+        if onnx:
+            return "onnxruntime"
+        if self.device.type != "cpu" or self.dtype != "float32" or self.compile is True or not onednn_available():
+            if asked == "onednn":
+                raise UsageError(f"backend onednn runs fp32 on a CPU with a oneDNN-enabled torch, not dtype "
+                                 f"{self.dtype} on {self.device} (compile={self.compile}); use backend auto")
+            return "torch"
+        if asked == "onednn":
+            use_onednn(self.model)
+        return asked
+
+    @property
+    def engine(self) -> str:
+        """One line saying which path scores: backend, dtype, device (for logs and the bench table)."""
+        backend = {"torch": "torch default kernels", "onednn": "oneDNN prepacked Linear",
+                   "onnxruntime": "ONNX Runtime", "auto": "torch kernels until the oneDNN trial",
+                   "trial": "timing torch vs oneDNN"}[self.backend]
+        return f"{backend}, {self.dtype}, {self.device}" + (", torch.compile" if self.compile is True else "")
 
     def _warn_slow_precision(self) -> None:
         if self.dtype == "bfloat16" and self.device.type == "cpu" and not cpu_has_native_bf16():
@@ -358,16 +395,24 @@ class NSPScorer:
     @torch.inference_mode()
     def forward(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
         """One padded batch → P(IsNext) per row (softmax taken in float32)."""
-        if self.compile == "auto" and self.forward_seconds >= AUTO_COMPILE_AFTER_S:
+        if self.compile == "auto" and self.forward_seconds >= AUTO_COMPILE_AFTER_S and self.backend == "torch":
             log.warning("scoring has taken %.0f s so far: compiling the model (torch.compile) and timing it "
                         "against eager on the next %d batches, to keep the faster (a one-off pause of ~30-60 s "
                         "for BERT-base; --compile off to skip)", self.forward_seconds, AUTO_TRIAL_BATCHES)
             self.compile = "trial"
             self._trial_seconds = [0.0, 0.0]  # compiled, eager
             self._trial_batches = -1          # the first compiled call includes compiling: not timed
+        if self.backend == "auto" and self.forward_seconds >= AUTO_BACKEND_AFTER_S:
+            use_onednn(self.model)
+            self.backend = "trial"
+            self._backend_seconds = [0.0, 0.0]  # torch, oneDNN
+            self._backend_batches = -1          # the first call warms oneDNN's kernels: not timed
         start = time.perf_counter()
         with self._autocast():
-            logits = self._trial(batch) if self.compile == "trial" else self._run(batch).logits
+            if self.backend == "trial":
+                logits = self._backend_trial(batch)
+            else:
+                logits = self._trial(batch) if self.compile == "trial" else self._run(batch).logits
         out = torch.softmax(logits.float(), dim=-1)[:, 0].cpu().numpy().astype(np.float64)
         self.forward_seconds += time.perf_counter() - start
         if not np.isfinite(out).all():  # one check per batch, on a few numbers already on the CPU
@@ -375,6 +420,34 @@ class NSPScorer:
                              f"of {len(out)} pairs: its weights are probably corrupt (NaN/inf in the checkpoint) or "
                              f"dtype {self.dtype} overflowed; check the checkpoint, or use dtype float32")
         return out
+
+    def _backend_trial(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """backend="auto" after its budget: the same batch through torch's kernels and through oneDNN,
+        timed, for AUTO_TRIAL_BATCHES batches (torch's logits are returned meanwhile); then oneDNN is kept
+        only if it was faster by BACKEND_MARGIN, said in one log line."""
+        start = time.perf_counter()
+        use_onednn(self.model, False)
+        logits = self.model(**batch).logits
+        middle = time.perf_counter()
+        use_onednn(self.model)
+        self.model(**batch)
+        end = time.perf_counter()
+        self._backend_batches += 1
+        if self._backend_batches > 0:
+            self._backend_seconds[0] += middle - start
+            self._backend_seconds[1] += end - middle
+        if self._backend_batches >= AUTO_TRIAL_BATCHES:
+            torch_s, onednn_s = self._backend_seconds
+            self.backend = "onednn" if onednn_s < (1 - BACKEND_MARGIN) * torch_s else "torch"
+            if self.backend == "torch":
+                use_onednn(self.model, False)  # frees the packed weights
+            elif self.compile == "auto":  # inductor would pack the weights again; oneDNN already has them
+                self.compile = False
+            log.info("fp32 Linear layers: %.1f ms per batch with torch's kernels, %.1f ms with oneDNN (prepacked) "
+                     "over %d batches: running %s", 1000 * torch_s / AUTO_TRIAL_BATCHES,
+                     1000 * onednn_s / AUTO_TRIAL_BATCHES, AUTO_TRIAL_BATCHES,
+                     "oneDNN" if self.backend == "onednn" else "torch's kernels")
+        return logits
 
     def _trial(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """compile="auto" after its budget: the same batch through the compiled and the eager model,

@@ -1,0 +1,78 @@
+"""Which kernels run an fp32 model's Linear layers on the CPU: torch's default or oneDNN, prepacked.
+
+Why a choice: torch sends fp32 `Linear` to MKL on x86. On some CPUs MKL takes a path at about half
+the speed of oneDNN's kernels (an AMD EPYC: 220 against 450-510 GFLOP/s), on others the two are equal
+(docs/speed.md). Which one wins is measured on the machine, never guessed: the scorer times both on the
+same batches (`NSPScorer`, backend "auto") and keeps the faster. Both are exact fp32 (|ΔP| ~1e-7).
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+BACKENDS = ("auto", "torch", "onednn")
+# oneDNN picks its packed layout for about this many rows (tokens per batch); any row count works
+PACK_ROWS = 1024
+
+
+def onednn_available() -> bool:
+    """Whether this torch build can run a Linear through oneDNN with a prepacked weight."""
+    return bool(torch.backends.mkldnn.is_available()) and hasattr(torch.ops.mkldnn, "_linear_pointwise") \
+        and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+
+
+class OneDNNLinear(torch.nn.Linear):
+    """A Linear that keeps its parameters (so its state_dict, which the evaluation cache fingerprints,
+    is unchanged) and, while `packed` is set, multiplies with oneDNN on a prepacked copy of the weight.
+    The copy costs the Linear weights' size once more in memory; `unpack` frees it."""
+
+    packed: "torch.Tensor | None"
+
+    @classmethod
+    def from_linear(cls, linear: torch.nn.Linear) -> "OneDNNLinear":
+        new = cls.__new__(cls)
+        torch.nn.Module.__init__(new)
+        new.in_features, new.out_features = linear.in_features, linear.out_features
+        new.weight, new.bias = linear.weight, linear.bias  # the same Parameters: no copy
+        new.packed = None
+        return new
+
+    def pack(self) -> None:
+        if self.packed is None:
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.detach(), PACK_ROWS)
+
+    def unpack(self) -> None:
+        self.packed = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.packed is None or x.dtype != torch.float32 or x.device.type != "cpu":
+            return torch.nn.functional.linear(x, self.weight, self.bias)
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+
+
+def _fp32_cpu_linears(model: torch.nn.Module) -> Iterator[tuple[torch.nn.Module, str, torch.nn.Linear]]:
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, torch.nn.Linear) and child.weight.dtype == torch.float32 \
+                    and child.weight.device.type == "cpu":
+                yield module, name, child
+
+
+def use_onednn(model: torch.nn.Module, on: bool = True) -> int:
+    """Run `model`'s fp32 CPU Linear layers through oneDNN (`on`) or torch's default (frees the packed
+    copies). The first call swaps each `torch.nn.Linear` for a `OneDNNLinear` in place; returns how
+    many Linear layers are now packed."""
+    count = 0
+    for parent, name, linear in _fp32_cpu_linears(model):
+        if not isinstance(linear, OneDNNLinear):
+            if not on or type(linear) is not torch.nn.Linear:
+                continue
+            linear = OneDNNLinear.from_linear(linear)
+            setattr(parent, name, linear)
+        if on:
+            linear.pack()
+            count += 1
+        else:
+            linear.unpack()
+    return count
