@@ -24,8 +24,9 @@ def onednn_available() -> bool:
 
 class OneDNNLinear(torch.nn.Linear):
     """A Linear that keeps its parameters (so its state_dict, which the evaluation cache fingerprints,
-    is unchanged) and, while `packed` is set, multiplies with oneDNN on a prepacked copy of the weight.
-    The copy costs the Linear weights' size once more in memory; `unpack` frees it."""
+    is unchanged) and, while `active`, multiplies with oneDNN on a prepacked copy of the weight. The
+    copy costs the Linear weights' size once more in memory (`unpack` frees it) and is taken when packed:
+    weights changed in place afterwards need `use_onednn` again."""
 
     packed: "torch.Tensor | None"
 
@@ -35,18 +36,18 @@ class OneDNNLinear(torch.nn.Linear):
         torch.nn.Module.__init__(new)
         new.in_features, new.out_features = linear.in_features, linear.out_features
         new.weight, new.bias = linear.weight, linear.bias  # the same Parameters: no copy
-        new.packed = None
+        new.packed, new.active = None, False
         return new
 
     def pack(self) -> None:
-        if self.packed is None:
-            self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.detach(), PACK_ROWS)
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.detach(), PACK_ROWS)
+        self.active = True
 
     def unpack(self) -> None:
-        self.packed = None
+        self.packed, self.active = None, False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.packed is None or x.dtype != torch.float32 or x.device.type != "cpu":
+        if not self.active or self.packed is None or x.dtype != torch.float32 or x.device.type != "cpu":
             return torch.nn.functional.linear(x, self.weight, self.bias)
         return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
 
@@ -60,9 +61,9 @@ def _fp32_cpu_linears(model: torch.nn.Module) -> Iterator[tuple[torch.nn.Module,
 
 
 def use_onednn(model: torch.nn.Module, on: bool = True) -> int:
-    """Run `model`'s fp32 CPU Linear layers through oneDNN (`on`) or torch's default (frees the packed
-    copies). The first call swaps each `torch.nn.Linear` for a `OneDNNLinear` in place; returns how
-    many Linear layers are now packed."""
+    """Run `model`'s fp32 CPU Linear layers through oneDNN (`on`: packs the current weights) or through
+    torch's default kernels (frees the packed copies). The first call swaps each `torch.nn.Linear` for a
+    `OneDNNLinear` in place; returns how many Linear layers are now packed."""
     count = 0
     for parent, name, linear in _fp32_cpu_linears(model):
         if not isinstance(linear, OneDNNLinear):
@@ -76,3 +77,10 @@ def use_onednn(model: torch.nn.Module, on: bool = True) -> int:
         else:
             linear.unpack()
     return count
+
+
+def set_active(model: torch.nn.Module, on: bool) -> None:
+    """Switch packed layers between oneDNN and torch's kernels without repacking (for a timed trial)."""
+    for module in model.modules():
+        if isinstance(module, OneDNNLinear) and module.packed is not None:
+            module.active = on

@@ -1,7 +1,7 @@
 """`nspzero export-onnx`: an NSP checkpoint → a folder that ONNX Runtime runs without torch.
 
-The folder holds model.onnx (fp32), model.int8.onnx (ONNX Runtime dynamic int8, per-channel 7-bit
-weights, the pooler and NSP head kept fp32: see `quantize_int8`), config.json and the tokenizer files, and
+The folder holds model.onnx (fp32), model.int8.onnx (ONNX Runtime dynamic int8, per-channel weights, 7-bit
+only on CPUs without VNNI, the pooler and NSP head kept fp32: see `quantize_int8`), config.json and the tokenizer files, and
 loads back with `--model OUT/` (see `onnx_model`). It is written in a temporary folder beside OUT and
 renamed into place, as `nspzero convert` does, so a failure leaves nothing at OUT.
 """
@@ -12,6 +12,7 @@ import os
 import shutil
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -54,22 +55,35 @@ def export_fp32(model: torch.nn.Module, path: str) -> None:
                           opset_version=OPSET)
 
 
-def quantize_int8(fp32_path: str, int8_path: str) -> None:
-    """ONNX Runtime dynamic int8: per-channel weights in 7 bits (reduce_range), activations in 8 bits
-    per tensor at run time; MatMuls of ONNX_FP32_NODES stay fp32. 7-bit weights keep ONNX Runtime's
-    u8×s8 kernel from saturating on CPUs without VNNI (AVX2): measured on random BERT-base, max |ΔP|
-    6.1e-3 against 8.6e-3 with 8-bit weights, at the same speed (benchmarks/bench_int8.py)."""
+def fp32_node_names(graph) -> list[str]:
+    """Names to pass as ONNX Runtime's nodes_to_exclude for ONNX_FP32_NODES. Each Gemm is listed under
+    its own name and as `<name>_MatMul`: the quantizer rewrites a Gemm into a MatMul of that name before
+    it reads the list, so the plain name alone excludes nothing."""
+    names = []
+    for node in graph.node:
+        if node.op_type in ("MatMul", "Gemm") and any(p in node.name for p in ONNX_FP32_NODES):
+            names += [node.name] + ([node.name + "_MatMul"] if node.op_type == "Gemm" else [])
+    return names
+
+
+def quantize_int8(fp32_path: str, int8_path: str, reduce_range: Optional[bool] = None) -> None:
+    """ONNX Runtime dynamic int8: per-channel 8-bit weights, activations in 8 bits per tensor at run
+    time; MatMuls of ONNX_FP32_NODES stay fp32. `reduce_range` (7-bit weights, against the u8×s8
+    kernel saturating) None follows the exporting CPU: only without VNNI (see quantize.vnni_cpu;
+    figures in docs/speed.md). A file exported on a VNNI CPU and run on an AVX2 one loses accuracy."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from .quantize import vnni_cpu
+
     graph = onnx.load(fp32_path, load_external_data=False).graph
-    keep = [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm") and any(p in n.name for p in ONNX_FP32_NODES)]
     quiet = logging.getLogger()
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # onnxruntime's "consider pre-processing" warning goes to the root logger
     try:
-        quantize_dynamic(fp32_path, int8_path, per_channel=True, reduce_range=True, weight_type=QuantType.QInt8,
-                         nodes_to_exclude=keep)
+        quantize_dynamic(fp32_path, int8_path, per_channel=True,
+                         reduce_range=(not vnni_cpu()) if reduce_range is None else reduce_range,
+                         weight_type=QuantType.QInt8, nodes_to_exclude=fp32_node_names(graph))
     finally:
         quiet.setLevel(level)
 

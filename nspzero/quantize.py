@@ -1,35 +1,28 @@
 """What dtype="int8" means: an fp32 NSP model → the same model with int8 Linear layers, for CPUs.
 
 Why not plain `torch.ao.quantization.quantize_dynamic` (kept as dtype "int8-dynamic"): it quantises
-each weight matrix with one scale and each batch's activations with one range, and on CPUs without
-VNNI (AVX2) fbgemm keeps activations to 7 bits so that its u8×s8 pair sums cannot saturate int16.
-On random BERT-base (TNEWS × 15 labels) that gives max |ΔP| 1.2e-2. `Int8Linear` keeps fbgemm's
-kernel (~2× an fp32 matmul on AVX2) and lowers the error where it is cheap:
+each weight matrix with one scale and each batch's activations with one range, which costs accuracy.
+`Int8Linear` keeps fbgemm's dynamic kernel and lowers the error where it is cheap:
 
 * per-channel weights: one scale per output row instead of one per matrix;
 * per-token activation ranges: each row (token) is divided by its own max |x| before the kernel
   quantises the batch, so the kernel's one range is every token's own, and the output row is
-  scaled back (~5% of a forward pass);
+  scaled back;
 * the pooler and the NSP head stay fp32 (`KEEP_FP32`): they run on one token per pair, so they
-  cost nothing, and quantised alone they gave max |ΔP| 4.0e-3, as much as any encoder layer group.
+  cost nothing, and their error lands on the logits undamped;
+* activations in 8 bits where the CPU has VNNI (`vnni_cpu`); 7 bits (fbgemm's reduce_range) only on
+  CPUs without it (AVX2), where u8×s8 pair sums saturate int16 — on VNNI 7 bits only cost accuracy.
 
-Measured with benchmarks/bench_int8.py (random BERT-base, 2-core AVX2 EPYC): max |ΔP| 7.9e-3 (mean
-2.0e-3; 6.9e-3 / 1.9e-3 with an earlier x / scale instead of x * (1 / scale): rounding) against
-1.2e-2 (4.1e-3), at 0.86-0.92x the previous int8's speed (1.36-1.47x fp32 against 1.51-1.60x). Quantising one group at a
-time (96 pairs), the error is spread evenly over the 12 layers (max 1.8-2.8e-3 each) and comes
-mostly from the two FFN matmuls (5.1e-3 and 4.3e-3 alone; value 1.1e-3, attention output 1.8e-3,
-query/key 2-3e-4), which are two thirds of the work: keeping every FFN-in fp32 only reached 6.8e-3
-at 1.28x fp32, so no encoder layer is kept fp32. Activations stay at 7 bits: with 8 bits and 8-bit
-weights fbgemm saturates on AVX2 (one BERT-base-shaped layer: max error ×6), and 8-bit activations
-with 7-bit weights are no better (the sum of the bits is what counts). Random weights have no
-outlier features; a trained checkpoint can differ, so check it with `nspzero bench --model`.
+The measurements behind each choice (per-group sensitivity, speed against fp32 and CTranslate2, the
+outlier-feature variant) are in docs/speed.md, made with benchmarks/bench_int8.py; check a trained
+checkpoint with `nspzero bench --model`.
 """
 from __future__ import annotations
 
 import copy
 import fnmatch
 import warnings
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 
@@ -37,10 +30,20 @@ import torch
 KEEP_FP32: tuple[str, ...] = ("bert.pooler.*", "cls.*")
 
 
-class Int8Linear(torch.nn.Module):
-    """A Linear with per-channel int8 weights and per-token int8 activations (fbgemm dynamic kernel)."""
+def vnni_cpu() -> bool:
+    """Whether this CPU has VNNI (AVX-512 VNNI / AVX-VNNI): int8 dot products accumulate in int32, so
+    8-bit activations cannot saturate and `reduce_range` (7 bits) is not needed."""
+    try:
+        return bool(torch.cpu._is_vnni_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
-    def __init__(self, linear: torch.nn.Linear, per_token: bool = True) -> None:
+
+class Int8Linear(torch.nn.Module):
+    """A Linear with per-channel int8 weights and per-token int8 activations (fbgemm dynamic kernel).
+    `reduce_range` None follows the CPU: 7-bit activations only without VNNI."""
+
+    def __init__(self, linear: torch.nn.Linear, per_token: bool = True, reduce_range: Optional[bool] = None) -> None:
         super().__init__()
         weight = linear.weight.detach().float()
         self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -52,6 +55,7 @@ class Int8Linear(torch.nn.Module):
             self._packed = torch.ops.quantized.linear_prepack(qweight, None)
         self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float().clone())
         self.per_token = per_token
+        self.reduce_range = (not vnni_cpu()) if reduce_range is None else reduce_range
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
@@ -59,10 +63,10 @@ class Int8Linear(torch.nn.Module):
         if self.per_token:  # row max |x| from amax/amin (no |x| temporary; aminmax(dim) is 6x slower here)
             scale = torch.maximum(rows.amax(dim=1, keepdim=True), rows.amin(dim=1, keepdim=True).neg_())
             scale.clamp_min_(1e-6)
-            out = torch.ops.quantized.linear_dynamic(rows * scale.reciprocal(), self._packed, True)
+            out = torch.ops.quantized.linear_dynamic(rows * scale.reciprocal(), self._packed, self.reduce_range)
             out = out.mul_(scale) if self.bias is None else torch.addcmul(self.bias, out, scale)  # one pass
         else:
-            out = torch.ops.quantized.linear_dynamic(rows, self._packed, True)
+            out = torch.ops.quantized.linear_dynamic(rows, self._packed, self.reduce_range)
             if self.bias is not None:
                 out.add_(self.bias)
         return out.reshape(*shape[:-1], self.out_features)
@@ -74,7 +78,8 @@ class Int8Linear(torch.nn.Module):
         destination[prefix + "weight"] = torch.ops.quantized.linear_unpack(self._packed)[0]
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, per_token={self.per_token}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, per_token={self.per_token}, "
+                f"reduce_range={self.reduce_range}")
 
 
 def _replace_linears(model: torch.nn.Module, make, keep: Sequence[str]) -> torch.nn.Module:
@@ -87,12 +92,13 @@ def _replace_linears(model: torch.nn.Module, make, keep: Sequence[str]) -> torch
 
 
 def quantize_int8(model: torch.nn.Module, keep_fp32: Sequence[str] = KEEP_FP32, per_token: bool = True,
-                  inplace: bool = False) -> torch.nn.Module:
+                  inplace: bool = False, reduce_range: Optional[bool] = None) -> torch.nn.Module:
     """nspzero's int8: a copy of `model` (CPU, fp32) where every Linear but `keep_fp32` (module-name
-    patterns) is an `Int8Linear`. `inplace=True` changes `model` itself (no copy of the weights)."""
+    patterns) is an `Int8Linear`. `inplace=True` changes `model` itself: no copy of the fp32 weights,
+    and each fp32 Linear is freed as its int8 twin replaces it (the scorer's way: lower peak memory)."""
     if not inplace:
         model = copy.deepcopy(model)
-    return _replace_linears(model, lambda lin: Int8Linear(lin, per_token), keep_fp32).eval()
+    return _replace_linears(model, lambda lin: Int8Linear(lin, per_token, reduce_range), keep_fp32).eval()
 
 
 def dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator, Literal, Optional, Sequence, Un
 import numpy as np
 import torch
 
-from .backends import BACKENDS, onednn_available, use_onednn
+from .backends import BACKENDS, onednn_available, set_active, use_onednn
 from .errors import ModelError, UsageError
 from .loading import load_nsp_model
 from .tokens import token_ids
@@ -213,6 +213,7 @@ class NSPScorer:
             raise UsageError(f"compile must be True, False or 'auto', got {compile!r}")
         if compile is True and dtype not in ("float32", "bfloat16"):
             raise UsageError(f"compile works with dtype float32 or bfloat16, not {dtype}")
+        explicit = backend is not None  # NSPZERO_BACKEND is a preference: where it cannot apply, torch runs
         backend = os.environ.get("NSPZERO_BACKEND", "auto") if backend is None else backend
         if backend not in BACKENDS:
             raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r} (NSPZERO_BACKEND or "
@@ -236,7 +237,7 @@ class NSPScorer:
         self.compile: Union[bool, str] = compile if dtype in ("float32", "bfloat16") and not onnx else False
         self._compiled: Optional[Callable[..., object]] = None
         self.forward_seconds = 0.0
-        self.backend = self._initial_backend(backend, onnx)
+        self.backend = self._initial_backend(backend, onnx, explicit)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, **kwargs) -> "NSPScorer":
@@ -258,7 +259,8 @@ class NSPScorer:
                 raise UsageError(f"dtype {self.dtype} runs on CPU only; use bfloat16/float16 on GPU")
             from .quantize import dynamic_int8, quantize_int8
 
-            model = quantize_int8(model.float()) if self.dtype == "int8" else dynamic_int8(model)
+            # in place: a copy would hold the fp32 and the int8 weights at once (peak memory)
+            model = quantize_int8(model.float(), inplace=True) if self.dtype == "int8" else dynamic_int8(model)
         model = model.to(self.device)
         if self.dtype == "float16":
             model = model.half()
@@ -268,14 +270,14 @@ class NSPScorer:
                     module.to(torch.bfloat16)
         return model.eval()
 
-    def _initial_backend(self, asked: str, onnx: bool) -> str:
+    def _initial_backend(self, asked: str, onnx: bool, explicit: bool) -> str:
         """What runs the model: "onnxruntime" for an exported folder; "torch" where the choice does not
         apply (GPU, reduced precision, compile=True: inductor packs its own weights); else `asked`, with
         "auto" settled by a timed trial in `forward` (see AUTO_BACKEND_AFTER_S)."""
         if onnx:
             return "onnxruntime"
         if self.device.type != "cpu" or self.dtype != "float32" or self.compile is True or not onednn_available():
-            if asked == "onednn":
+            if asked == "onednn" and explicit:
                 raise UsageError(f"backend onednn runs fp32 on a CPU with a oneDNN-enabled torch, not dtype "
                                  f"{self.dtype} on {self.device} (compile={self.compile}); use backend auto")
             return "torch"
@@ -426,10 +428,10 @@ class NSPScorer:
         timed, for AUTO_TRIAL_BATCHES batches (torch's logits are returned meanwhile); then oneDNN is kept
         only if it was faster by BACKEND_MARGIN, said in one log line."""
         start = time.perf_counter()
-        use_onednn(self.model, False)
+        set_active(self.model, False)
         logits = self.model(**batch).logits
         middle = time.perf_counter()
-        use_onednn(self.model)
+        set_active(self.model, True)
         self.model(**batch)
         end = time.perf_counter()
         self._backend_batches += 1

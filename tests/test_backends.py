@@ -72,3 +72,6 @@ def test_backend_env_variable_and_refusals(model_dir, monkeypatch):
     with pytest.raises(UsageError, match="backend onednn runs fp32"):
         NSPScorer.from_pretrained(model_dir, device="cpu", dtype="bfloat16", backend="onednn")
     assert NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8").backend == "torch"
+    monkeypatch.setenv("NSPZERO_BACKEND", "onednn")  # a preference: where it cannot apply, torch runs
+    assert NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8").backend == "torch"
+    assert NSPScorer.from_pretrained(model_dir, device="cpu").backend == "onednn"

@@ -142,3 +142,28 @@ def test_cache_fingerprints_tell_fp32_int8_and_torch_apart(model_dir, exported):
     prints = {scorer_fingerprint(NSPScorer.from_pretrained(exported, dtype=d)) for d in ("float32", "int8")}
     prints.add(scorer_fingerprint(NSPScorer.from_pretrained(model_dir)))
     assert len(prints) == 3
+
+
+def test_int8_file_keeps_the_pooler_and_head_fp32_and_quantises_the_encoder(exported):
+    """ONNX Runtime renames each Gemm to <name>_MatMul before reading nodes_to_exclude: both names are
+    excluded, so the pooler and NSP head stay float MatMuls while every encoder MatMul is quantised."""
+    import onnx
+
+    nodes = onnx.load(os.path.join(exported, "model.int8.onnx")).graph.node
+    head = [n for n in nodes if n.name.startswith(("/model/bert/pooler/", "/model/cls/"))]
+    assert head and not [n.name for n in head if "Integer" in n.op_type or "Quantize" in n.op_type]
+    assert {n.op_type for n in head} >= {"MatMul"}
+    integer = [n.name for n in nodes if n.op_type == "MatMulInteger"]
+    assert len(integer) == 2 * 6 and all("/encoder/" in name for name in integer)
+
+
+def test_fp32_node_names_lists_each_gemm_under_both_names():
+    from types import SimpleNamespace
+
+    from nspzero.onnx_export import fp32_node_names
+
+    graph = SimpleNamespace(node=[SimpleNamespace(name="/model/cls/seq_relationship/Gemm", op_type="Gemm"),
+                                  SimpleNamespace(name="/model/bert/pooler/dense/MatMul", op_type="MatMul"),
+                                  SimpleNamespace(name="/model/bert/encoder/layer.0/MatMul", op_type="MatMul")])
+    assert fp32_node_names(graph) == ["/model/cls/seq_relationship/Gemm", "/model/cls/seq_relationship/Gemm_MatMul",
+                                      "/model/bert/pooler/dense/MatMul"]

@@ -13,27 +13,30 @@ TEXTS = ["今天比赛球队赢了", "市场上涨公司发布手机", "这次�
 PAIRS = [Pair(f"这是一则{w}新闻", t, prompt="first") for t in TEXTS for w in ["体育", "财经", "科技"]]
 
 
-def reference_int8(linear: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+def reference_int8(linear: torch.nn.Linear, x: torch.Tensor, reduce_range: bool) -> torch.Tensor:
     """By hand: weights rounded per output row to 127 levels each side; each row of x divided by its max |x|,
-    the batch quantised to 7 bits (0..127, one range, as fbgemm does on AVX2), multiplied, scaled back."""
+    the batch quantised to 7 bits (0..127, one range, as fbgemm does on AVX2) or 8 (VNNI), multiplied,
+    scaled back."""
     w = linear.weight.detach()
     w_scale = w.abs().amax(1, keepdim=True) / 127
     w_q = torch.round(w / w_scale).clamp(-127, 127) * w_scale
     a = x.abs().amax(1, keepdim=True)
     rows = x * a.reciprocal()
-    scale, zero = torch._choose_qparams_per_tensor(rows, True)
+    scale, zero = torch._choose_qparams_per_tensor(rows, reduce_range)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         x_q = torch.quantize_per_tensor(rows, scale, zero, torch.quint8).dequantize()
     return (x_q @ w_q.T) * a + linear.bias.detach()
 
 
-def test_int8_linear_equals_the_hand_computed_scheme():
+@pytest.mark.parametrize("reduce_range", [None, True, False])
+def test_int8_linear_equals_the_hand_computed_scheme(reduce_range):
     torch.manual_seed(0)
     linear = torch.nn.Linear(48, 20)
     x = torch.randn(3, 7, 48) * torch.linspace(0.1, 5, 7)[None, :, None]  # rows of very different ranges
-    got = Int8Linear(linear)(x)
-    want = reference_int8(linear, x.reshape(-1, 48)).reshape(3, 7, 20)
+    layer = Int8Linear(linear, reduce_range=reduce_range)
+    got = layer(x)
+    want = reference_int8(linear, x.reshape(-1, 48), layer.reduce_range).reshape(3, 7, 20)
     assert got.shape == (3, 7, 20)
     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
     # and it is an approximation of the fp32 layer at int8 precision
@@ -97,3 +100,32 @@ def test_the_state_dict_holds_the_int8_weights():
     state = Int8Linear(linear).state_dict()
     assert set(state) == {"weight", "bias"} and state["weight"].is_quantized
     torch.testing.assert_close(state["weight"].dequantize(), linear.weight.detach(), atol=0.01, rtol=0)
+
+
+def test_activation_bits_follow_the_cpu(monkeypatch):
+    """7-bit activations (fbgemm's reduce_range) only without VNNI; with 8 bits the error is smaller."""
+    import nspzero.quantize as quantize
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(256, 256)
+    for vnni, reduce_range in ((True, False), (False, True)):
+        monkeypatch.setattr(quantize, "vnni_cpu", lambda vnni=vnni: vnni)
+        assert Int8Linear(linear).reduce_range is reduce_range
+        assert f"reduce_range={reduce_range}" in repr(quantize_int8(torch.nn.Sequential(linear)))
+    monkeypatch.undo()
+    if quantize.vnni_cpu():
+        x = torch.randn(64, 256)
+        exact = linear(x)
+        err8 = (Int8Linear(linear, reduce_range=False)(x) - exact).abs().max()
+        err7 = (Int8Linear(linear, reduce_range=True)(x) - exact).abs().max()
+        assert err8 < err7
+
+
+def test_scorer_int8_quantises_in_place_without_a_copy(model_dir):
+    """A copy would hold the fp32 and the int8 weights at once (peak memory)."""
+    from nspzero.loading import load_nsp_model
+
+    tokenizer, model = load_nsp_model(model_dir)
+    scorer = NSPScorer(tokenizer, model, dtype="int8", max_length=64)
+    assert scorer.model is model
+    assert isinstance(model.bert.encoder.layer[0].intermediate.dense, Int8Linear)
