@@ -1,5 +1,9 @@
-"""Throughput benchmark: nspzero's scoring paths against a naive baseline and transformers'
-zero-shot NLI pipeline, on the same pairs, in one interleaved run, reported as ratios.
+"""Throughput benchmark: nspzero's scoring paths against a naive baseline, transformers' zero-shot
+NLI pipeline and (with `peers`) CTranslate2 and ONNX Runtime, on the same pairs, in one interleaved
+run, reported as ratios with each figure's spread over rounds.
+
+"% of peak" is against the fastest fp32 GEMM this torch has (MKL via torch.mm or oneDNN, whichever
+is faster here), so it never flatters a path that uses the slower kernel.
 
 The model is a BERT with random weights of a real shape (default bert-base-chinese) unless
 `--model` names a checkpoint; agreement of reduced precisions with fp32 should be checked on
@@ -73,23 +77,46 @@ def encoder_flops(lengths: Sequence[int], config) -> float:
     return float(sum(n * (8 * L * h * h + 4 * L * h * i + 4 * L * L * h) for L in lengths))
 
 
-def peak_matmul_gflops(dtype: torch.dtype, max_size: int = 2048, repeats: int = 5, budget_s: float = 3.0) -> float:
-    """Large square matmuls after warm-up: the machine's practical peak for that dtype. The size
-    grows from 256 while a matmul takes under `budget_s` / 8 (emulated bf16 is ~100x slower)."""
-    best_rate, size = 0.0, 256
+SPREAD_WARN = 0.10  # rounds that disagree by more than this are reported as a warning
+
+
+def _gemm_kernels(a: torch.Tensor, b: torch.Tensor) -> dict[str, Callable[[], object]]:
+    """The GEMMs torch offers for a @ b.T: torch.mm (MKL on x86) and oneDNN with a prepacked b."""
+    kernels: dict[str, Callable[[], object]] = {"torch.mm": lambda: torch.mm(a, b.t())}
+    from .backends import onednn_available
+
+    if onednn_available():
+        try:
+            packed = torch.ops.mkldnn._reorder_linear_weight(b, a.shape[0])
+            kernels["oneDNN"] = lambda: torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")
+        except RuntimeError:  # a dtype this oneDNN build cannot pack
+            pass
+    return kernels
+
+
+def peak_matmul(dtype: torch.dtype, max_size: int = 2048, repeats: int = 5, budget_s: float = 3.0
+                ) -> tuple[float, str]:
+    """(GFLOP/s, kernel): large square matmuls after warm-up through each GEMM torch has, the best —
+    the machine's practical peak for that dtype. The size grows from 256 while a matmul takes under
+    `budget_s` / 8 (emulated bf16 is ~100x slower)."""
+    best_rate, best_kernel, size = 0.0, "torch.mm", 256
     while size <= max_size:
         a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
-        torch.mm(a, b)
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            torch.mm(a, b)
-            best = min(best, time.perf_counter() - start)
-        best_rate = max(best_rate, 2 * size ** 3 / best / 1e9)
-        if best * repeats > budget_s / 8:
+        slowest = 0.0
+        for kernel, run in _gemm_kernels(a, b).items():
+            run()
+            best = float("inf")
+            for _ in range(repeats):
+                start = time.perf_counter()
+                run()
+                best = min(best, time.perf_counter() - start)
+            if 2 * size ** 3 / best / 1e9 > best_rate:
+                best_rate, best_kernel = 2 * size ** 3 / best / 1e9, kernel
+            slowest = max(slowest, best)
+        if slowest * repeats > budget_s / 8:
             break
         size *= 2
-    return best_rate
+    return best_rate, best_kernel
 
 
 def build_random_model(directory: str, config_path: Optional[str], vocab_path: Optional[str], seed: int = 0) -> str:
@@ -189,10 +216,10 @@ def run_benchmark(model: Optional[str] = None, config_path: Optional[str] = None
                   data_dir: Optional[str] = None, tasks: Sequence[str] = ("tnews", "iflytek"), pairs_per_task: int = 240,
                   rounds: int = 2, max_length: int = 128, batch_size: int = 32, include_pipeline: bool = True,
                   dtypes: Optional[Sequence[str]] = None, log: Callable[[str], None] = print,
-                  compile: bool = False) -> dict:
+                  compile: bool = False, peers: bool = False) -> dict:
     """`dtypes` None: int8 beside the previous int8 (int8-dynamic), plus bfloat16 where the CPU has native
     bf16 (else it is ~100x slower). `compile`: also time the torch.compile'd fp32 (and bf16) paths
-    (compiled during the warm-up)."""
+    (compiled during the warm-up). `peers`: also CTranslate2 and ONNX Runtime where installed (peers.py)."""
     from .scorer import cpu_has_native_bf16
 
     if dtypes is None:
@@ -208,18 +235,24 @@ def run_benchmark(model: Optional[str] = None, config_path: Optional[str] = None
         model = build_random_model(tmp, config_path, vocab_path)
     try:
         return _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size, include_pipeline,
-                    dtypes, log, random_weights=tmp is not None, compile=compile)
+                    dtypes, log, random_weights=tmp is not None, compile=compile, peers=peers)
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size, include_pipeline, dtypes, log,
-         random_weights, compile=False) -> dict:
+         random_weights, compile=False, peers=False) -> dict:
     log(f"threads: {torch.get_num_threads()}; measuring peak matmul …")
-    peak = {"float32": peak_matmul_gflops(torch.float32), "bfloat16": peak_matmul_gflops(torch.bfloat16)}
+    peak, peak_kernel = {}, {}
+    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        peak[name], peak_kernel[name] = peak_matmul(dtype)
     fp32 = NSPScorer.from_pretrained(model, max_length=max_length, batch_size=batch_size)
-    scorers = {"nspzero fp32": fp32}
+    scorers = {"nspzero fp32": fp32}  # the default path: backend "auto" settles during the first round
+    for backend, label in (("torch", "torch kernels"), ("onednn", "oneDNN")):
+        if fp32.backend == "auto":
+            scorers[f"nspzero fp32 {label}"] = NSPScorer.from_pretrained(model, max_length=max_length,
+                                                                         batch_size=batch_size, backend=backend)
     for dtype in dtypes:
         scorers[f"nspzero {dtype}"] = NSPScorer.from_pretrained(model, max_length=max_length, batch_size=batch_size,
                                                                 dtype=dtype)
@@ -240,6 +273,14 @@ def _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size,
             return np.zeros(len(w.pairs))  # its entailment scores come from another head: timing only
         paths["transformers NLI pipeline bs=1"] = lambda w: run_pipe(w, 1)
         paths["transformers NLI pipeline bs=32"] = lambda w: run_pipe(w, 32)
+    workdir = tempfile.mkdtemp(prefix="nspzero-peers-") if peers else None
+    if peers:
+        from .peers import ctranslate2_peers, onnxruntime_peers
+
+        log("converting the model for CTranslate2 and ONNX Runtime …")
+        for name, fn in {**ctranslate2_peers(fp32, workdir, log),
+                         **onnxruntime_peers(model, workdir, max_length, batch_size, log)}.items():
+            paths[name] = lambda w, fn=fn: fn(w.pairs)
 
     lengths = {w.name: [len(e.input_ids) for e in fp32.encode(w.pairs)] for w in workloads}
     flops = {w.name: encoder_flops(lengths[w.name], fp32.model.config) for w in workloads}
@@ -257,7 +298,26 @@ def _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size,
                 results[name].seconds.setdefault(w.name, []).append(time.perf_counter() - start)
                 results[name].scores[w.name] = scores
             log(f"round {r + 1}/{rounds} {w.name}: done")
-    return _summary(results, workloads, lengths, flops, peak, fp32, data_dir, random_weights, model)
+    if workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    summary = _summary(results, workloads, lengths, flops, peak, fp32, data_dir, random_weights, model)
+    summary["peak_kernel"] = peak_kernel
+    for line in spread_warnings(summary):
+        log(line)
+    return summary
+
+
+def spread_warnings(summary: dict) -> list[str]:
+    """One warning per path whose rounds disagree by more than SPREAD_WARN (slowest vs fastest round of
+    any task): on a busy machine one run can say 0.5x and the next 1.1x, and the reader must know."""
+    out = []
+    for row in summary["paths"]:
+        spread = max(t["spread"] for t in row["tasks"].values())
+        if spread > SPREAD_WARN:
+            out.append(f"warning: {row['path']}: rounds disagree by {100 * spread:.0f}% (slowest vs fastest round): "
+                       f"the machine was busy or the rounds too short; its ratios are uncertain — rerun with more "
+                       f"--rounds or --pairs on an idle machine")
+    return out
 
 
 def _summary(results, workloads, lengths, flops, peak, fp32, data_dir, random_weights, model) -> dict:
@@ -270,16 +330,18 @@ def _summary(results, workloads, lengths, flops, peak, fp32, data_dir, random_we
             pairs_s = len(w.pairs) / secs
             dtype = "bfloat16" if "bfloat16" in name else "float32"
             row["tasks"][w.name] = {"pairs_per_s": pairs_s, "seconds": secs,
+                                    "spread": max(res.seconds[w.name]) / secs - 1,
                                     "gflops": flops[w.name] / secs / 1e9,
                                     "fraction_of_peak": flops[w.name] / secs / 1e9 / peak[dtype],
                                     "vs_fp32": (min(base.seconds[w.name]) / secs)}
-            if name.startswith("nspzero") and name != "nspzero fp32":
+            if name != "nspzero fp32" and "pipeline" not in name:  # the pipeline's scores are not NSP scores
                 ref, got = base.scores[w.name], res.scores[w.name]
                 n_words = len(w.words)
                 top = np.mean(ref.reshape(-1, n_words).argmax(1) == got.reshape(-1, n_words).argmax(1))
                 row["tasks"][w.name].update(max_abs_dp=float(np.max(np.abs(ref - got))), top1_agreement=float(top))
         rows.append(row)
     out = {"model": "random weights" if random_weights else model, "threads": torch.get_num_threads(),
+           "default_engine": fp32.engine,
            "cpu": cpu_name(), "capability": getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")(),
            "peak_gflops": peak, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            "mean_tokens_per_pair": {w.name: float(np.mean(lengths[w.name])) for w in workloads},
@@ -314,7 +376,7 @@ def _projection(rows, fp32: NSPScorer, data_dir) -> dict:
 def format_table(summary: dict) -> str:
     tasks = list(summary["pairs"])
     head = ["path"] + [f"{t} pairs/s" for t in tasks] + [f"{t} ×fp32" for t in tasks] + \
-        [f"{t} %peak" for t in tasks] + ["max|ΔP|", "top-1 agree", "FewCLUE h"]
+        [f"{t} %peak" for t in tasks] + ["spread", "max|ΔP|", "top-1 agree", "FewCLUE h"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in summary["paths"]:
         t = row["tasks"]
@@ -322,12 +384,16 @@ def format_table(summary: dict) -> str:
         agree = [t[k].get("top1_agreement") for k in tasks if "top1_agreement" in t[k]]
         cells = [row["path"]] + [f"{t[k]['pairs_per_s']:.1f}" for k in tasks] + \
             [f"{t[k]['vs_fp32']:.2f}" for k in tasks] + [f"{100 * t[k]['fraction_of_peak']:.0f}%" for k in tasks] + \
-            [f"{max(dps):.1e}" if dps else "—", f"{min(agree):.2f}" if agree else "—",
+            [f"±{100 * max(t[k]['spread'] for k in tasks):.0f}%", f"{max(dps):.1e}" if dps else "—", f"{min(agree):.2f}" if agree else "—",
              f"{summary['projection_hours'][row['path']]:.1f}" if row["path"] in summary["projection_hours"] else "—"]
         lines.append("| " + " | ".join(cells) + " |")
     peak = summary["peak_gflops"]
-    lines += ["", f"peak matmul: fp32 {peak['float32']:.0f} GFLOP/s, bf16 {peak['bfloat16']:.0f} GFLOP/s "
-              f"(%peak of bf16 paths is against the bf16 peak); threads {summary['threads']}; peak RSS "
+    kernel = summary.get("peak_kernel", {})
+    lines += ["", f"nspzero fp32 (the default) ran: {summary['default_engine']}. Figures: best of the rounds; "
+              f"spread: slowest round vs fastest (the worst task).",
+              f"peak matmul: fp32 {peak['float32']:.0f} GFLOP/s ({kernel.get('float32', 'torch.mm')}), bf16 "
+              f"{peak['bfloat16']:.0f} GFLOP/s ({kernel.get('bfloat16', 'torch.mm')}) (%peak of bf16 paths is "
+              f"against the bf16 peak); threads {summary['threads']}; peak RSS "
               f"{summary['peak_rss_mb']:.0f} MB; mean tokens/pair: "
               + ", ".join(f"{k} {v:.1f}" for k, v in summary["mean_tokens_per_pair"].items())
               + f"; model: {summary['model']}; CPU: {summary['cpu']} ({summary['capability']})."]

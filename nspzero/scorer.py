@@ -25,10 +25,10 @@ from .tokens import token_ids
 DTYPES = ("float32", "bfloat16", "float16", "int8", "int8-dynamic")  # int8-dynamic: the previous int8
 PROGRESS_MIN_PAIRS = 512  # calls smaller than this stay silent
 # compile="auto": compile once this many seconds have gone into forward passes, when the one-off
-# compilation (~30-60 s for BERT-base on CPU) is sure to pay for itself at ~1.15x on the rest
+# compilation is sure to pay for itself on the rest (timings in docs/speed.md)
 AUTO_COMPILE_AFTER_S = 300.0
 # then time this many batches both ways (compiled and eager, on the same batches) and keep the
-# faster: on some CPUs (AVX2, eager already near the matmul peak) compiling is ~5% slower
+# faster: on some CPUs (eager already near the matmul peak) compiling is slower
 AUTO_TRIAL_BATCHES = 4
 # backend="auto" (fp32 on CPU): once this many seconds have gone into forward passes, time the Linear
 # layers through torch's default kernels and through oneDNN on the same AUTO_TRIAL_BATCHES batches and
@@ -247,7 +247,7 @@ class NSPScorer:
     def _prepare(self, model: torch.nn.Module) -> torch.nn.Module:
         """Move to the device and apply the precision. bfloat16 stores only the Linear weights in
         bf16 (autocast would cast them on every call, to the same values); LayerNorm, embeddings and
-        softmax stay fp32 under autocast, which keeps max |ΔP| near 1.6e-3 (a plain `.to(bf16)` ≈ 4e-3)."""
+        softmax stay fp32 under autocast, which keeps |ΔP| well below a plain `.to(bf16)`'s (docs/speed.md)."""
         if getattr(model, "is_onnx", False):  # an exported folder (onnx_model): ONNX Runtime, fp32 or int8
             if self.dtype not in ("float32", "int8"):
                 raise UsageError(f"an exported ONNX model runs in float32 or int8 (model.int8.onnx), not {self.dtype}")
@@ -484,8 +484,8 @@ class NSPScorer:
         return self.model(**batch)
 
     def _run_compiled(self, batch: dict[str, torch.Tensor]):
-        """The torch.compile'd model's output (inductor, dynamic shapes, frozen weights: ~1.15× on
-        CPU, |ΔP| ~1e-7; compiled once per process, ~30-45 s for BERT-base), or None when the
+        """The torch.compile'd model's output (inductor, dynamic shapes, frozen weights; compiled once
+        per process: speed and cost in docs/speed.md), or None when the
         compilation failed (e.g. no C++ compiler, an unsupported Python): then compiling is off, with
         one warning. Errors that are not compilation errors propagate as they are."""
         import torch._dynamo

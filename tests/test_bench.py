@@ -41,12 +41,46 @@ def test_benchmark_runs_at_small_size(tmp_path, capsys):
     table = capsys.readouterr().out
     summary = json.loads(out.read_text())
     paths = [row["path"] for row in summary["paths"]]
-    assert paths == ["nspzero fp32", "nspzero int8", "pad-to-max fp32", "transformers NLI pipeline bs=1",
-                     "transformers NLI pipeline bs=32"]
-    int8 = summary["paths"][1]["tasks"]["tnews"]
+    assert paths == ["nspzero fp32", "nspzero fp32 torch kernels", "nspzero fp32 oneDNN", "nspzero int8",
+                     "pad-to-max fp32", "transformers NLI pipeline bs=1", "transformers NLI pipeline bs=32"]
+    rows = {row["path"]: row["tasks"]["tnews"] for row in summary["paths"]}
+    assert rows["nspzero fp32 oneDNN"]["max_abs_dp"] < 1e-5 and rows["nspzero fp32 torch kernels"]["max_abs_dp"] < 1e-5
+    assert "max_abs_dp" not in rows["transformers NLI pipeline bs=1"]  # its scores come from another head
+    assert all(row["spread"] == 0 for row in rows.values())  # one round: no spread
+    assert summary["peak_kernel"]["float32"] in ("torch.mm", "oneDNN") and summary["default_engine"]
+    int8 = rows["nspzero int8"]
     assert 0 <= int8["max_abs_dp"] < 1 and 0 <= int8["top1_agreement"] <= 1
     assert summary["peak_gflops"]["float32"] > 0 and summary["mean_tokens_per_pair"]["tnews"] > 3
-    assert "| nspzero fp32 |" in table
+    assert "| nspzero fp32 |" in table and "±0%" in table and "nspzero fp32 (the default) ran:" in table
+
+
+def test_spread_over_rounds_warns_above_ten_percent():
+    from nspzero.bench import spread_warnings
+
+    def summary(*spreads):
+        return {"paths": [{"path": f"p{i}", "tasks": {"tnews": {"spread": s}, "iflytek": {"spread": 0.0}}}
+                          for i, s in enumerate(spreads)]}
+    assert spread_warnings(summary(0.0, 0.09, 0.10)) == []
+    lines = spread_warnings(summary(0.05, 0.53))
+    assert len(lines) == 1 and lines[0].startswith("warning: p1: rounds disagree by 53%") and "--rounds" in lines[0]
+
+
+def test_bench_peers_score_the_same_pairs(tmp_path, capsys):
+    """CTranslate2 and ONNX Runtime beside nspzero, each with its max |ΔP| against nspzero fp32."""
+    pytest.importorskip("ctranslate2")
+    pytest.importorskip("onnxruntime")
+    from nspzero.bench import run_benchmark
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"vocab_size": 200, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                  "intermediate_size": 64, "max_position_embeddings": 512}))
+    summary = run_benchmark(config_path=str(config), tasks=["tnews"], pairs_per_task=12, rounds=1, dtypes=(),
+                            include_pipeline=False, peers=True, log=lambda m: None)
+    rows = {row["path"]: row["tasks"]["tnews"] for row in summary["paths"]}
+    for name in ("CTranslate2 float32", "ONNX Runtime fp32"):
+        assert rows[name]["max_abs_dp"] < 1e-5 and rows[name]["pairs_per_s"] > 0
+    for name in ("CTranslate2 int8_float32", "ONNX Runtime int8"):
+        assert 0 < rows[name]["max_abs_dp"] < 1e-2
 
 
 def test_bfloat16_keeps_only_linear_weights_in_bf16(decisive_model_dir):

@@ -1,4 +1,5 @@
-"""`nspzero bench`: throughput of nspzero's paths vs a pad-to-max baseline and transformers' NLI pipeline."""
+"""`nspzero bench`: throughput of nspzero's paths vs a pad-to-max baseline, transformers' NLI pipeline and
+(--peers) CTranslate2 and ONNX Runtime."""
 from typing import Optional
 
 import typer
@@ -24,6 +25,9 @@ def bench(
     no_pipeline: bool = typer.Option(False, "--no-pipeline", help="Skip transformers' NLI pipeline baseline."),
     json_path: Optional[str] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
     compile_model: bool = typer.Option(False, "--compile", help="Also time the torch.compile'd fp32 (and bf16) paths."),
+    peers: bool = typer.Option(False, "--peers", help="Also run CTranslate2 (float32, int8_float32) and ONNX Runtime "
+                                                      "(fp32, int8) on the same pairs, where installed "
+                                                      "(pip install 'nspzero[peers]')."),
 ) -> None:
     """Throughput of nspzero's paths vs a pad-to-max baseline and transformers' NLI pipeline, side by side."""
     from ..bench import check_inputs, format_table, run_benchmark, save_json
@@ -36,7 +40,7 @@ def bench(
                             rounds=rounds, max_length=max_length, batch_size=batch_size,
                             include_pipeline=not no_pipeline,
                             dtypes=[d.strip() for d in dtypes.split(",")] if dtypes else None,
-                            log=lambda m: typer.echo(m, err=True), compile=compile_model)
+                            log=lambda m: typer.echo(m, err=True), compile=compile_model, peers=peers)
     typer.echo(format_table(summary))
     if json_path:
         save_json(summary, json_path)
