@@ -53,7 +53,9 @@ def torch_variants(model) -> dict[str, Callable[[], torch.nn.Module]]:
         "torch int8 dynamic (previous int8)": lambda: dynamic_int8(model),
         "torch int8 dynamic, per-channel weights": lambda: per_channel_dynamic(model),
         "per-channel, head fp32, per-batch range": lambda: quantize_int8(model, per_token=False),
-        "per-channel + per-token, head fp32 (int8)": lambda: quantize_int8(model),
+        "per-channel + per-token, head fp32 (int8; 8-bit activations on VNNI)": lambda: quantize_int8(model),
+        "the same with 7-bit activations (reduce_range, the AVX2 setting)": lambda: quantize_int8(model,
+                                                                                               reduce_range=True),
         "int8 + FFN of layers 10-11 fp32": lambda: quantize_int8(model, KEEP_FP32 + last_two_ffn),
         "int8 + every FFN-in fp32": lambda: quantize_int8(model, KEEP_FP32 + ("*.intermediate.dense",)),
     }

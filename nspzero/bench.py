@@ -119,8 +119,27 @@ def peak_matmul(dtype: torch.dtype, max_size: int = 2048, repeats: int = 5, budg
     return best_rate, best_kernel
 
 
-def build_random_model(directory: str, config_path: Optional[str], vocab_path: Optional[str], seed: int = 0) -> str:
-    """Save a random BertForPreTraining of the given shape (and the real vocab if given)."""
+OUTLIER_SCALE = 20.0  # how much larger the outlier features are than the rest (trained BERTs: ~10-30x)
+
+
+def add_outlier_features(model: torch.nn.Module, count: int, scale: float = OUTLIER_SCALE) -> list[int]:
+    """Give `count` hidden features a `scale`x larger magnitude in every encoder LayerNorm's output, as
+    trained BERTs have (a few dimensions dominate the residual stream): what makes int8 activations
+    hard, and what random weights lack. Returns the feature indexes."""
+    hidden = model.config.hidden_size
+    dims = [(i + 1) * hidden // (count + 1) for i in range(count)]
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.LayerNorm) and ".encoder." in f".{name}.":
+                module.weight[dims] *= scale
+                module.bias[dims] += scale / 10
+    return dims
+
+
+def build_random_model(directory: str, config_path: Optional[str], vocab_path: Optional[str], seed: int = 0,
+                       outliers: int = 0) -> str:
+    """Save a random BertForPreTraining of the given shape (and the real vocab if given), with
+    `outliers` large-magnitude hidden features (see add_outlier_features)."""
     from transformers import BertConfig, BertForPreTraining, BertTokenizer
 
     from .quiet import quiet_transformers
@@ -136,7 +155,10 @@ def build_random_model(directory: str, config_path: Optional[str], vocab_path: O
             handle.write("\n".join(tokens[:config.vocab_size]) + "\n")
     torch.manual_seed(seed)
     with quiet_transformers():  # no "Writing model shards" bars
-        BertForPreTraining(config).save_pretrained(directory)
+        model = BertForPreTraining(config)
+        if outliers:
+            add_outlier_features(model, outliers)
+        model.save_pretrained(directory)
         BertTokenizer.from_pretrained(directory).save_pretrained(directory)
     return directory
 
@@ -216,10 +238,11 @@ def run_benchmark(model: Optional[str] = None, config_path: Optional[str] = None
                   data_dir: Optional[str] = None, tasks: Sequence[str] = ("tnews", "iflytek"), pairs_per_task: int = 240,
                   rounds: int = 2, max_length: int = 128, batch_size: int = 32, include_pipeline: bool = True,
                   dtypes: Optional[Sequence[str]] = None, log: Callable[[str], None] = print,
-                  compile: bool = False, peers: bool = False) -> dict:
+                  compile: bool = False, peers: bool = False, outliers: int = 0) -> dict:
     """`dtypes` None: int8 beside the previous int8 (int8-dynamic), plus bfloat16 where the CPU has native
     bf16 (else it is ~100x slower). `compile`: also time the torch.compile'd fp32 (and bf16) paths
-    (compiled during the warm-up). `peers`: also CTranslate2 and ONNX Runtime where installed (peers.py)."""
+    (compiled during the warm-up). `peers`: also CTranslate2 and ONNX Runtime where installed (peers.py).
+    `outliers`: give the random model that many large-magnitude hidden features (add_outlier_features)."""
     from .scorer import cpu_has_native_bf16
 
     if dtypes is None:
@@ -232,10 +255,13 @@ def run_benchmark(model: Optional[str] = None, config_path: Optional[str] = None
     tmp = None
     if model is None:
         tmp = tempfile.mkdtemp(prefix="nspzero-bench-")
-        model = build_random_model(tmp, config_path, vocab_path)
+        model = build_random_model(tmp, config_path, vocab_path, outliers=outliers)
     try:
-        return _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size, include_pipeline,
-                    dtypes, log, random_weights=tmp is not None, compile=compile, peers=peers)
+        summary = _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size, include_pipeline,
+                       dtypes, log, random_weights=tmp is not None, compile=compile, peers=peers)
+        if tmp and outliers:
+            summary["model"] += f", {outliers} outlier features ({OUTLIER_SCALE:.0f}x)"
+        return summary
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

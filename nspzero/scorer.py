@@ -199,6 +199,34 @@ def score_distinct(pairs: Sequence[Pair], score_chunks: Callable[[list[Pair]], I
     return scores[where]
 
 
+class TimedTrial:
+    """Two ways of running the same batches, timed side by side: the first call of each is a warm-up
+    (compiling, kernel set-up) and not timed, then AUTO_TRIAL_BATCHES batches count."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0]
+        self.batches = -1
+
+    def run(self, first: Callable[[], object], second: Callable[[], object]) -> tuple[object, object, bool]:
+        """(first's result, second's result, whether the trial is over); second is not run when first
+        returns None (it could not run)."""
+        start = time.perf_counter()
+        a = first()
+        if a is None:
+            return None, None, False
+        middle = time.perf_counter()
+        b = second()
+        end = time.perf_counter()
+        self.batches += 1
+        if self.batches > 0:
+            self.seconds[0] += middle - start
+            self.seconds[1] += end - middle
+        return a, b, self.batches >= AUTO_TRIAL_BATCHES
+
+    def per_batch_ms(self) -> tuple[float, float]:
+        return 1000 * self.seconds[0] / AUTO_TRIAL_BATCHES, 1000 * self.seconds[1] / AUTO_TRIAL_BATCHES
+
+
 class NSPScorer:
     """Scores sentence pairs with P(IsNext) = softmax(NSP logits)[0]."""
 
@@ -397,18 +425,17 @@ class NSPScorer:
     @torch.inference_mode()
     def forward(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
         """One padded batch → P(IsNext) per row (softmax taken in float32)."""
-        if self.compile == "auto" and self.forward_seconds >= AUTO_COMPILE_AFTER_S and self.backend == "torch":
+        if self.compile == "auto" and self.forward_seconds >= AUTO_COMPILE_AFTER_S and self.backend in ("torch", "auto"):
+            self.backend = "torch"  # inductor packs its own weights: the compiled model runs plain Linear layers
             log.warning("scoring has taken %.0f s so far: compiling the model (torch.compile) and timing it "
                         "against eager on the next %d batches, to keep the faster (a one-off pause of ~30-60 s "
                         "for BERT-base; --compile off to skip)", self.forward_seconds, AUTO_TRIAL_BATCHES)
             self.compile = "trial"
-            self._trial_seconds = [0.0, 0.0]  # compiled, eager
-            self._trial_batches = -1          # the first compiled call includes compiling: not timed
+            self._compile_trial_timer = TimedTrial()  # compiled, eager
         if self.backend == "auto" and self.forward_seconds >= AUTO_BACKEND_AFTER_S:
             use_onednn(self.model)
             self.backend = "trial"
-            self._backend_seconds = [0.0, 0.0]  # torch, oneDNN
-            self._backend_batches = -1          # the first call warms oneDNN's kernels: not timed
+            self._backend_trial_timer = TimedTrial()  # torch, oneDNN
         start = time.perf_counter()
         with self._autocast():
             if self.backend == "trial":
@@ -427,52 +454,37 @@ class NSPScorer:
         """backend="auto" after its budget: the same batch through torch's kernels and through oneDNN,
         timed, for AUTO_TRIAL_BATCHES batches (torch's logits are returned meanwhile); then oneDNN is kept
         only if it was faster by BACKEND_MARGIN, said in one log line."""
-        start = time.perf_counter()
-        set_active(self.model, False)
-        logits = self.model(**batch).logits
-        middle = time.perf_counter()
-        set_active(self.model, True)
-        self.model(**batch)
-        end = time.perf_counter()
-        self._backend_batches += 1
-        if self._backend_batches > 0:
-            self._backend_seconds[0] += middle - start
-            self._backend_seconds[1] += end - middle
-        if self._backend_batches >= AUTO_TRIAL_BATCHES:
-            torch_s, onednn_s = self._backend_seconds
-            self.backend = "onednn" if onednn_s < (1 - BACKEND_MARGIN) * torch_s else "torch"
+        def run(onednn: bool):
+            set_active(self.model, onednn)
+            return self.model(**batch).logits
+
+        logits, _, done = self._backend_trial_timer.run(lambda: run(False), lambda: run(True))
+        if done:
+            torch_ms, onednn_ms = self._backend_trial_timer.per_batch_ms()
+            self.backend = "onednn" if onednn_ms < (1 - BACKEND_MARGIN) * torch_ms else "torch"
             if self.backend == "torch":
                 use_onednn(self.model, False)  # frees the packed weights
             elif self.compile == "auto":  # inductor would pack the weights again; oneDNN already has them
                 self.compile = False
             log.info("fp32 Linear layers: %.1f ms per batch with torch's kernels, %.1f ms with oneDNN (prepacked) "
-                     "over %d batches: running %s", 1000 * torch_s / AUTO_TRIAL_BATCHES,
-                     1000 * onednn_s / AUTO_TRIAL_BATCHES, AUTO_TRIAL_BATCHES,
+                     "over %d batches: running %s", torch_ms, onednn_ms, AUTO_TRIAL_BATCHES,
                      "oneDNN" if self.backend == "onednn" else "torch's kernels")
         return logits
 
     def _trial(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """compile="auto" after its budget: the same batch through the compiled and the eager model,
         timed, for AUTO_TRIAL_BATCHES batches; then the faster is kept, said in one log line."""
-        start = time.perf_counter()
-        compiled = self._run_compiled(batch)
+        compiled, _, done = self._compile_trial_timer.run(lambda: self._run_compiled(batch),
+                                                          lambda: self.model(**batch))
         if compiled is None:  # compilation failed: _run_compiled warned and turned compiling off
             return self.model(**batch).logits
-        middle = time.perf_counter()
-        self.model(**batch)
-        end = time.perf_counter()
-        self._trial_batches += 1
-        if self._trial_batches > 0:
-            self._trial_seconds[0] += middle - start
-            self._trial_seconds[1] += end - middle
-        if self._trial_batches >= AUTO_TRIAL_BATCHES:
-            compiled_s, eager_s = self._trial_seconds
-            self.compile = compiled_s < eager_s
+        if done:
+            compiled_ms, eager_ms = self._compile_trial_timer.per_batch_ms()
+            self.compile = compiled_ms < eager_ms
             if not self.compile:
                 self._compiled = None
             log.warning("torch.compile: %.1f ms per batch compiled vs %.1f ms eager over %d batches: keeping the "
-                        "%s model", 1000 * compiled_s / AUTO_TRIAL_BATCHES, 1000 * eager_s / AUTO_TRIAL_BATCHES,
-                        AUTO_TRIAL_BATCHES, "compiled" if self.compile else "eager")
+                        "%s model", compiled_ms, eager_ms, AUTO_TRIAL_BATCHES, "compiled" if self.compile else "eager")
         return compiled.logits
 
     def _run(self, batch: dict[str, torch.Tensor]):

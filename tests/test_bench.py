@@ -232,3 +232,21 @@ def test_bench_refuses_bad_inputs_in_one_line(tmp_path, capsys, args, message):
     (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
     code, _, err = run_cli(["bench"] + [a.replace("{tmp}", str(tmp_path)) for a in args], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_outlier_features_are_large_in_every_encoder_layer_norm():
+    import torch
+    from transformers import BertConfig, BertForPreTraining
+
+    from nspzero.bench import OUTLIER_SCALE, add_outlier_features
+
+    torch.manual_seed(0)
+    model = BertForPreTraining(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                          intermediate_size=64)).eval()
+    dims = add_outlier_features(model, 2)
+    assert len(set(dims)) == 2
+    with torch.no_grad():
+        hidden = model.bert(input_ids=torch.tensor([[2, 7, 9, 11, 3]])).last_hidden_state[0].abs()
+    others = [d for d in range(32) if d not in dims]
+    assert hidden[:, dims].mean() > OUTLIER_SCALE / 2 * hidden[:, others].mean()
+    assert torch.equal(model.bert.embeddings.LayerNorm.weight, torch.ones(32))  # embeddings untouched

@@ -25,6 +25,8 @@ def bench(
     no_pipeline: bool = typer.Option(False, "--no-pipeline", help="Skip transformers' NLI pipeline baseline."),
     json_path: Optional[str] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
     compile_model: bool = typer.Option(False, "--compile", help="Also time the torch.compile'd fp32 (and bf16) paths."),
+    outliers: int = typer.Option(0, help="Give the random model this many large-magnitude hidden features, as trained "
+                                         "BERTs have (reduced precision is harder on them)."),
     peers: bool = typer.Option(False, "--peers", help="Also run CTranslate2 (float32, int8_float32) and ONNX Runtime "
                                                       "(fp32, int8) on the same pairs, where installed "
                                                       "(pip install 'nspzero[peers]')."),
@@ -34,13 +36,16 @@ def bench(
 
     if pairs < 1 or rounds < 1:
         raise UsageError("--pairs and --rounds must be positive")
+    if outliers < 0 or (outliers and model):
+        raise UsageError("--outliers takes a count of 0 or more, for the random model only (not with --model)")
     check_inputs(config, vocab, data_dir)
     summary = run_benchmark(model=model, config_path=config, vocab_path=vocab, data_dir=data_dir,
                             tasks=[t.strip() for t in tasks.split(",") if t.strip()], pairs_per_task=pairs,
                             rounds=rounds, max_length=max_length, batch_size=batch_size,
                             include_pipeline=not no_pipeline,
                             dtypes=[d.strip() for d in dtypes.split(",")] if dtypes else None,
-                            log=lambda m: typer.echo(m, err=True), compile=compile_model, peers=peers)
+                            log=lambda m: typer.echo(m, err=True), compile=compile_model, peers=peers,
+                            outliers=outliers)
     typer.echo(format_table(summary))
     if json_path:
         save_json(summary, json_path)
