@@ -1,9 +1,9 @@
 """Which kernels run an fp32 model's Linear layers on the CPU: torch's default or oneDNN, prepacked.
 
 Why a choice: torch sends fp32 `Linear` to MKL on x86. On some CPUs MKL takes a path at about half
-the speed of oneDNN's kernels (an AMD EPYC: 220 against 450-510 GFLOP/s), on others the two are equal
-(docs/speed.md). Which one wins is measured on the machine, never guessed: the scorer times both on the
-same batches (`NSPScorer`, backend "auto") and keeps the faster. Both are exact fp32 (|ΔP| ~1e-7).
+the speed of oneDNN's kernels, on others the two are equal (measurements in docs/speed.md). Which
+one wins is measured on the machine, never guessed: the scorer times both on the same batches
+(`NSPScorer`, backend "auto") and keeps the faster. Both are exact fp32.
 """
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ def peak_matmul(dtype: torch.dtype, max_size: int = 2048, repeats: int = 5, budg
                 ) -> tuple[float, str]:
     """(GFLOP/s, kernel): large square matmuls after warm-up through each GEMM torch has, the best —
     the machine's practical peak for that dtype. The size grows from 256 while a matmul takes under
-    `budget_s` / 8 (emulated bf16 is ~100x slower)."""
+    `budget_s` / 8 (emulated bf16 is far slower)."""
     best_rate, best_kernel, size = 0.0, "torch.mm", 256
     while size <= max_size:
         a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
@@ -119,7 +119,7 @@ def peak_matmul(dtype: torch.dtype, max_size: int = 2048, repeats: int = 5, budg
     return best_rate, best_kernel
 
 
-OUTLIER_SCALE = 20.0  # how much larger the outlier features are than the rest (trained BERTs: ~10-30x)
+OUTLIER_SCALE = 20.0  # how much larger the outlier features are than the rest
 
 
 def add_outlier_features(model: torch.nn.Module, count: int, scale: float = OUTLIER_SCALE) -> list[int]:
@@ -240,7 +240,7 @@ def run_benchmark(model: Optional[str] = None, config_path: Optional[str] = None
                   dtypes: Optional[Sequence[str]] = None, log: Callable[[str], None] = print,
                   compile: bool = False, peers: bool = False, outliers: int = 0) -> dict:
     """`dtypes` None: int8 beside the previous int8 (int8-dynamic), plus bfloat16 where the CPU has native
-    bf16 (else it is ~100x slower). `compile`: also time the torch.compile'd fp32 (and bf16) paths
+    bf16 (else it is far slower). `compile`: also time the torch.compile'd fp32 (and bf16) paths
     (compiled during the warm-up). `peers`: also CTranslate2 and ONNX Runtime where installed (peers.py).
     `outliers`: give the random model that many large-magnitude hidden features (add_outlier_features)."""
     from .scorer import cpu_has_native_bf16
@@ -335,7 +335,7 @@ def _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size,
 
 def spread_warnings(summary: dict) -> list[str]:
     """One warning per path whose rounds disagree by more than SPREAD_WARN (slowest vs fastest round of
-    any task): on a busy machine one run can say 0.5x and the next 1.1x, and the reader must know."""
+    any task): on a busy machine two runs can disagree by 2x, and the reader must know."""
     out = []
     for row in summary["paths"]:
         spread = max(t["spread"] for t in row["tasks"].values())

@@ -52,19 +52,28 @@ class OnnxNSPModel:
         if not os.path.isfile(path):
             raise UsageError(f"{folder} has no {os.path.basename(path)}; export it with `nspzero export-onnx` "
                              f"(it writes model.onnx and model.int8.onnx), or use dtype float32")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            raise ModelError(f"could not load {path}: {first}; export the folder again with `nspzero export-onnx`") \
-                from None
-        names = {i.name for i in self.session.get_inputs()}
-        if names != set(INPUT_NAMES):
-            raise ModelError(f"{path} takes inputs {sorted(names)}, not {list(INPUT_NAMES)}: it was not written by "
-                             f"`nspzero export-onnx`; export the model again")
+        self._ort, self._threads, self._session = ort, threads, None
+
+    @property
+    def session(self):
+        """The ONNX Runtime session, built on first use: the loader hands the scorer an fp32 model that
+        `with_variant("int8")` replaces, and building both would hold the fp32 weights for nothing."""
+        if self._session is None:
+            options = self._ort.SessionOptions()
+            options.intra_op_num_threads = self._threads or torch.get_num_threads()
+            options.inter_op_num_threads = 1
+            try:
+                session = self._ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+                raise ModelError(f"could not load {self.path}: {first}; export the folder again with "
+                                 f"`nspzero export-onnx`") from None
+            names = {i.name for i in session.get_inputs()}
+            if names != set(INPUT_NAMES):
+                raise ModelError(f"{self.path} takes inputs {sorted(names)}, not {list(INPUT_NAMES)}: it was not "
+                                 f"written by `nspzero export-onnx`; export the model again")
+            self._session = session
+        return self._session
 
     def with_variant(self, variant: str) -> "OnnxNSPModel":
         return self if variant == self.variant else OnnxNSPModel(self.folder, self.config, variant)

@@ -30,6 +30,9 @@ def ctranslate2_peers(scorer: NSPScorer, workdir: str, log: Callable[[str], None
         log("skipping CTranslate2: pip install ctranslate2 (or the 'peers' extra)")
         return {}
     model = scorer.model
+    if getattr(model, "is_onnx", False) or not hasattr(model, "bert") or not hasattr(model, "cls"):
+        log("skipping CTranslate2: it converts a torch BERT checkpoint (bench a transformers folder)")
+        return {}
     encoder_dir = os.path.join(workdir, "ct2-source")
     model.bert.save_pretrained(encoder_dir)
     with open(os.path.join(encoder_dir, "config.json"), encoding="utf-8") as handle:
@@ -74,6 +77,11 @@ def onnxruntime_peers(model_dir: str, workdir: str, max_length: int, batch_size:
         log("skipping ONNX Runtime: pip install onnxruntime onnx (the 'onnx' extra)")
         return {}
     from .onnx_export import export_onnx
+    from .onnx_model import is_onnx_folder
+
+    if is_onnx_folder(model_dir):
+        log("skipping the ONNX Runtime peers: the model is already an ONNX folder (nspzero fp32 runs it)")
+        return {}
 
     folder = str(export_onnx(model_dir, os.path.join(workdir, "onnx")))
     peers: dict[str, PeerFn] = {}

@@ -279,7 +279,9 @@ class NSPScorer:
         if getattr(model, "is_onnx", False):  # an exported folder (onnx_model): ONNX Runtime, fp32 or int8
             if self.dtype not in ("float32", "int8"):
                 raise UsageError(f"an exported ONNX model runs in float32 or int8 (model.int8.onnx), not {self.dtype}")
-            return model.to(self.device).with_variant(self.dtype)
+            model = model.to(self.device).with_variant(self.dtype)
+            model.session  # noqa: B018 - build it now: a broken file is a load error, not a scoring one
+            return model
         if self.dtype == "float16" and self.device.type != "cuda":
             raise UsageError("dtype float16 needs a CUDA device; on CPU use bfloat16")
         if self.dtype in ("int8", "int8-dynamic"):

@@ -167,3 +167,20 @@ def test_fp32_node_names_lists_each_gemm_under_both_names():
                                   SimpleNamespace(name="/model/bert/encoder/layer.0/MatMul", op_type="MatMul")])
     assert fp32_node_names(graph) == ["/model/cls/seq_relationship/Gemm", "/model/cls/seq_relationship/Gemm_MatMul",
                                       "/model/bert/pooler/dense/MatMul"]
+
+
+def test_int8_folder_never_builds_the_fp32_session(exported, monkeypatch):
+    """Building model.onnx's session first and then the int8 one held the fp32 weights for nothing."""
+    import onnxruntime
+
+    built = []
+    real = onnxruntime.InferenceSession
+
+    def recording(path, *args, **kwargs):
+        built.append(os.path.basename(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", recording)
+    scorer = NSPScorer.from_pretrained(exported, max_length=64, dtype="int8")
+    assert built == ["model.int8.onnx"]
+    assert np.isfinite(scorer.score(PAIRS[:3])).all() and built == ["model.int8.onnx"]
