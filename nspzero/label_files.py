@@ -25,7 +25,7 @@ from collections import Counter
 from typing import Any, Optional
 
 from .errors import UsageError
-from .templates import check_unicode
+from .templates import DistinctLabels, check_unicode, has_content, same_label
 from .yamlcheck import decode_utf8, read_yaml, type_name
 
 SUFFIXES = {".txt": "txt", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
@@ -57,16 +57,16 @@ class _Labels:
 
     def __init__(self) -> None:
         self.labels: dict[str, dict] = {}
-        self.places: dict[str, _Where] = {}
+        self.names = DistinctLabels()
 
     def add(self, name: str, words: tuple[str, ...], descriptions: tuple[str, ...], where: _Where) -> None:
-        if name in self.labels:
-            raise UsageError(f"{where}: label {name!r} is given twice (first at {self.places[name].short}); keep "
+        first = self.names.earlier(name, where)
+        if first is not None:
+            raise UsageError(f"{where}: {same_label(first[0], name)} (first at {first[1].short}); keep "
                              f"one, with all its words and descriptions")
         if not words and not descriptions:
             words = (name,)
         self.labels[name] = {"words": words, "descriptions": descriptions}
-        self.places[name] = where
 
 
 def read_labels_file(path: str) -> dict[str, dict]:
@@ -122,13 +122,16 @@ def _from_txt(text: str, path: str) -> dict[str, dict]:
         if not name:
             raise UsageError(f"{where}: the line starts with a tab, so the label has no name; put the name first "
                              f"({TXT_FORMAT})")
+        if not has_content(name):
+            raise UsageError(f"{where}: a label name is empty once invisible characters are removed "
+                             f"({ascii(name[:20])}); every label needs a visible name")
         if "|" in name:
             raise UsageError(f"{where}: label name {name!r} holds '|'; separate the name from its words with a TAB, "
                              f"not spaces ({TXT_FORMAT})")
         words: tuple[str, ...] = ()
         if len(fields) > 1 and fields[1].strip():
             words = tuple([word.strip() for word in fields[1].split("|")])
-            if not all(words):
+            if not all(map(has_content, words)):
                 raise UsageError(f"{where}: label {name!r} has an empty word in {fields[1].strip()!r}; remove the "
                                  f"extra '|'")
         descriptions = (fields[2].strip(),) if len(fields) > 2 and fields[2].strip() else ()
@@ -243,9 +246,11 @@ def _name(value: Any, where: _Where) -> str:
         return str(value)
     if not isinstance(value, str):
         raise UsageError(f"{where}: a label name must be a string, got {type_name(value)} {value!r}"[:300])
-    if not value.strip():
-        raise UsageError(f"{where}: a label name is empty; every label needs a name")
-    return check_unicode(value, f"{where}: label name {value!r}")
+    check_unicode(value, f"{where}: label name {value!r}")
+    if not has_content(value):
+        raise UsageError(f"{where}: a label name is empty{' once invisible characters are removed' if value.strip() else ''}"
+                         f"; every label needs a name")
+    return value
 
 
 def _value(value: Any, name: str, where: _Where) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -291,7 +296,7 @@ def _strings(value: Any, name: str, field: str, where: _Where) -> tuple[str, ...
             hint = " (quote it)" if isinstance(item, (int, float, bool)) else ""
             raise UsageError(f"{where}: label {name!r}: {place} must be {what}, got {type_name(item)} "
                              f"{item!r}{hint}"[:300])
-        if not item.strip():
-            raise UsageError(f"{where}: label {name!r}: {place} is empty; write it or remove it")
         check_unicode(item, f"{where}: label {name!r}: {place}")
+        if not has_content(item):
+            raise UsageError(f"{where}: label {name!r}: {place} is empty; write it or remove it")
     return tuple(items)

@@ -9,7 +9,6 @@ its prompt sentences once and turns a text into its `Candidates` (the pairs to s
 from __future__ import annotations
 
 import json
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
 
@@ -17,22 +16,15 @@ from .candidates import Candidates
 from .errors import DataError, UsageError
 from .mapping import COMBINE_RULES
 from .scorer import Pair
-from .templates import LabelSpec, LabelsArg, Template, check_placement, check_unicode, label_specs
+from .templates import LabelSpec, LabelsArg, Template, check_placement, check_unicode, has_content, label_specs
 
 DEFAULT_TEMPLATE = "{label}"
-# characters that carry no content for the NSP head: controls, format (zero-width), separators
-_EMPTY_CATEGORIES = ("Cc", "Cf", "Zs", "Zl", "Zp", "Cs", "Co", "Cn")
 
 
 def split_labels(value: str) -> list[str]:
     """'体育,财经' → ['体育', '财经'] (ASCII or full-width commas); blanks are kept so that
     validation can name them."""
     return [part.strip() for part in value.replace("，", ",").split(",")]
-
-
-def has_content(text: str) -> bool:
-    """Whether `text` holds anything but whitespace, control, zero-width or other invisible characters."""
-    return any(not ch.isspace() and unicodedata.category(ch) not in _EMPTY_CATEGORIES for ch in text)
 
 
 def check_text(value: Any, where: str) -> str:

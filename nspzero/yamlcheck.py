@@ -13,6 +13,7 @@ from typing import Any, Iterable, Optional, Union
 import yaml
 
 from .errors import UsageError
+from .templates import has_content
 
 # names end up in file names (results, predictions) and in "set:variant" specs
 IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
@@ -139,8 +140,8 @@ def expect_label(value: Any, place: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise UsageError(f"{place} must hold labels (strings or integers), got {type_name(value)} {value!r}"[:300])
     text = str(value)
-    if not text.strip():
-        raise UsageError(f"{place} holds an empty label")
+    if not has_content(text):
+        raise UsageError(f"{place} holds an empty label (nothing but whitespace or invisible characters)")
     return text
 
 
