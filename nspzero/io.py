@@ -299,15 +299,20 @@ def output_format(output: Optional[str], fmt: Optional[str] = None) -> str:
 
 def check_output(output: Optional[str], inputs: Sequence[Optional[str]] = ()) -> None:
     """Fail before a model loads when `output` cannot be written or is one of the `inputs` (the same
-    file by path, symlink or hard link): writing it would destroy the data being read."""
+    file by path, symlink or hard link; for an input folder such as a model's, a file in it):
+    writing it would destroy the data being read."""
     if output is None or output == "-":
         return
     target = Path(output)
     if target.is_dir():
         raise DataError(f"cannot write --output {output!r}: Is a directory; give a file name")
     for source in inputs:
-        if source and source != "-" and target.exists() and os.path.exists(source) and os.path.samefile(target, source):
-            raise UsageError(f"--output {output!r} is the input file {source!r}; write the results elsewhere")
+        if not source or source == "-" or not target.exists() or not os.path.exists(source):
+            continue
+        if os.path.samefile(target, source) or (os.path.isdir(source) and
+                                                target.resolve().is_relative_to(Path(source).resolve())):
+            what = "in the input folder" if os.path.isdir(source) else "the input file"
+            raise UsageError(f"--output {output!r} is {what} {source!r}; write the results elsewhere")
     parent = target.parent
     if not parent.is_dir():
         what = "is a file, not a folder" if parent.exists() else "does not exist"

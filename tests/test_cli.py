@@ -269,3 +269,37 @@ def test_labels_file_gives_names_words_and_descriptions(model_dir, clf, capsys, 
     assert json.loads(out)["scores"] == pytest.approx(want.scores, abs=1e-5)
     code, _, err = run(["classify", "-m", model_dir, "--labels-file", str(labels), "-l", "a,b", "x"], capsys)
     assert code == 2 and "give --labels or --labels-file, not both" in err
+
+
+@pytest.mark.parametrize("which", ["labels file", "prompt file", "model file"])
+def test_output_that_is_another_input_of_the_run_is_refused_before_the_model_loads(capsys, tmp_path, which):
+    labels = tmp_path / "labels.json"
+    labels.write_text('["体育", "财经"]', encoding="utf-8")
+    prompt = tmp_path / "p.json"     # a prompt set is YAML, and JSON is YAML: a file an output could name
+    prompt.write_text('{"name": "p", "words": {"w": {"a": "体育", "b": "财经"}}, '
+                      '"variants": {"x": {"template": "{label}", "words": "w"}}}', encoding="utf-8")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}", encoding="utf-8")
+    target = {"labels file": labels, "prompt file": prompt, "model file": model / "config.json"}[which]
+    before = target.read_bytes()
+    args = ["classify", "-m", str(model), "今天比赛", "-o", str(target)]
+    args += ["--prompt", f"{prompt}:x"] if which == "prompt file" else ["--labels-file", str(labels)]
+    code, _, err = run(args, capsys)
+    assert code == 2 and ("the input file" in err or "in the input folder" in err), err
+    assert target.read_bytes() == before
+
+
+def test_report_refuses_to_write_over_the_results_it_reads(tmp_path, capsys):
+    (tmp_path / "results.json").write_text('{"tasks": {}}', encoding="utf-8")
+    code, _, err = run(["report", str(tmp_path), "-o", str(tmp_path / "results.json")], capsys)
+    assert code == 2 and "is the input file" in err
+    assert (tmp_path / "results.json").read_text(encoding="utf-8") == '{"tasks": {}}'
+
+
+def test_eval_refuses_an_output_folder_holding_the_model_before_it_loads(capsys, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "runs" / "model").mkdir(parents=True)
+    code, _, err = run(["eval", "-m", str(tmp_path / "runs" / "model"), "-d", str(tmp_path / "data"),
+                        "-o", str(tmp_path / "runs"), "--tasks", "eprstmt"], capsys)
+    assert code == 2 and "is or holds the input" in err and "model" in err, err

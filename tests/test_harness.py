@@ -165,3 +165,32 @@ def test_pair_counts_include_variant_and_calibration_rows(model_dir, tmp_path):
     again = evaluate(scorer, EvalSettings(str(data), ["eprstmt"], compare_prompts=True, calibration=["content-free"]),
                      tmp_path / "more")["tasks"]["eprstmt"]
     assert again["pairs"] == more["pairs"] and again["pairs_scored"] == 0
+
+
+@pytest.mark.parametrize("fault", ["results.md", "report"])
+def test_a_fault_while_writing_the_outputs_leaves_the_previous_run_whole(scorer, data_dir, tmp_path, monkeypatch,
+                                                                         fault):
+    """eval's files are one unit: predictions, results.json, results.md and the report change together."""
+    out = tmp_path / "out"
+    evaluate(scorer, EvalSettings(data_dir, ["eprstmt"], report=True), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert {"eprstmt.predictions.jsonl", "results.json", "results.md", "report.html"} <= before.keys()
+
+    def fails(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    import nspzero.html_report
+
+    monkeypatch.setattr(*((nspzero.html_report, "render_report", fails) if fault == "report" else
+                          ("nspzero.harness.results_markdown", fails)))
+    with pytest.raises(Exception, match="No space left on device"):
+        evaluate(scorer, EvalSettings(data_dir, ["eprstmt", "tnews"], report=True), out)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_eval_refuses_an_output_folder_holding_its_data(scorer, data_dir):
+    from nspzero.errors import UsageError
+
+    with pytest.raises(UsageError, match="is or holds the input"):
+        evaluate(scorer, EvalSettings(data_dir, ["eprstmt"]), data_dir)

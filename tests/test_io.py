@@ -209,3 +209,12 @@ def test_a_records_labels_field_is_read_apart_from_the_carried_fields(tmp_path):
     assert [(r.labels, r.extra) for r in read_texts(str(jsonl))] == [(["体育", "财经"], {"id": 1})]
     assert [(r.labels, r.extra) for r in read_texts(str(jsonl), labels_field=None)] == [
         (None, {"labels": ["体育", "财经"], "id": 1})]
+
+
+def test_output_inside_an_input_folder_is_refused_only_over_an_existing_file(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    with pytest.raises(UsageError, match="is in the input folder .*model'; write the results elsewhere"):
+        check_output(str(model / "config.json"), [str(model)])
+    check_output(str(model / "new.jsonl"), [str(model)])   # a new file beside the model destroys nothing

@@ -75,7 +75,7 @@ def classify(
         raise UsageError("no texts: pass them as arguments, or use --input FILE (or --input - for stdin)")
     if input_path:
         resolve_input_format(input_path, input_format)
-    check_output(output, [input_path])
+    check_output(output, [input_path, labels_file, prompt and prompt.partition(":")[0], models.model])
     fmt = output_format(output, fmt)
     if fmt == "table" and output:
         raise UsageError("--format table is for the terminal; write a file as .jsonl, .json, .csv or .parquet")
