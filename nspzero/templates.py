@@ -171,13 +171,15 @@ class LabelSpec:
 def _strings(value: Any, what: str) -> tuple[str, ...]:
     """One non-empty string or a list of them, checked; `what` names it in the message."""
     items = [value] if isinstance(value, str) else list(value) if isinstance(value, Sequence) else None
+    from .yamlcheck import shown  # messages show values bounded (a YAML alias may make them huge)
+
     if not items or any(not isinstance(w, str) for w in items):
-        raise UsageError(f"{what} must be a non-empty string or a list of them, got {value!r}")
+        raise UsageError(f"{what} must be a non-empty string or a list of them, got {shown(value)}")
     for w in items:
         check_unicode(w, f"{what} {w!r}")
         if not has_content(w):
-            raise UsageError(f"{what} must be a non-empty string or a list of them, got {value!r} (nothing but "
-                             f"whitespace or invisible characters)")
+            raise UsageError(f"{what} must be a non-empty string or a list of them, got {shown(value)} (nothing "
+                             f"but whitespace or invisible characters)")
     return tuple(items)
 
 

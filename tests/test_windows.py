@@ -412,3 +412,16 @@ def test_real_english_vocab(tmp_path_factory):
     # a word of many pieces, longer than the budget, is cut between its pieces
     windows = split_windows(tokenizer, "pneumonoultramicroscopicsilicovolcanoconiosis", 4)
     assert len(windows) > 1 and "".join(windows) == "pneumonoultramicroscopicsilicovolcanoconiosis"
+
+
+def test_a_text_longer_than_the_chunk_limit_is_refused_before_it_is_tokenized(monkeypatch):
+    import nspzero.windows as windows
+
+    class NoTokenizer:
+        def __call__(self, *args, **kwargs):
+            raise AssertionError("tokenized before the size check")
+
+    monkeypatch.setattr(windows, "MAX_CHUNK_CHARS", 100)
+    with pytest.raises(UsageError, match=r"^a text of 101 characters is longer than long_text='chunk' reads \(100 "
+                                         r"characters, about 10 windows\); split it into parts first$"):
+        windows.split_windows(NoTokenizer(), "字" * 101, 10)
