@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ import torch
 
 from .errors import ModelError, UsageError
 from .tf_bundle import TFBundle, bundle_prefix
+from .yamlcheck import shown
 
 log = logging.getLogger("nspzero")
 
@@ -116,8 +118,29 @@ def uer_name(key: str) -> Optional[str]:
 # reading each format
 # ---------------------------------------------------------------------------------------------
 
-def google_state_dict(prefix: str) -> dict[str, torch.Tensor]:
-    """transformers-named float32 tensors of a Google BERT bundle (skipped variables are never read)."""
+# embeddings → the config sizes of their (rows, columns); None: not checked (a UER config's
+# max_seq_length, read as max_position_embeddings, may be shorter than the table)
+_EMBEDDING_SIZES = {"bert.embeddings.word_embeddings.weight": ("vocab_size", "hidden_size"),
+                    "bert.embeddings.position_embeddings.weight": (None, "hidden_size"),
+                    "bert.embeddings.token_type_embeddings.weight": ("type_vocab_size", "hidden_size")}
+
+
+def check_shape(where: str, key: str, name: str, shape: tuple[int, ...], matrix: bool, settings: dict) -> None:
+    """Before a tensor is read: a matrix (kernel, embeddings, NSP head) has two dimensions, and an
+    embedding's agree with the config, when one is given (a wrong index or config is found here)."""
+    sizes = _EMBEDDING_SIZES.get(name)
+    if (matrix or sizes or name == "cls.seq_relationship.weight") and len(shape) != 2:
+        raise ModelError(f"{where}: {key} has shape {list(shape)}; it must be a matrix (2 dimensions), the checkpoint "
+                         f"is corrupt or not a BERT")
+    for size, key_size in zip(shape, sizes or ()):
+        if key_size is not None and settings.get(key_size) not in (None, size):
+            raise ModelError(f"{where}: {key} has shape {list(shape)} but the config says {key_size}="
+                             f"{settings[key_size]}; pass the config that belongs to this checkpoint")
+
+
+def google_state_dict(prefix: str, settings: Optional[dict] = None) -> dict[str, torch.Tensor]:
+    """transformers-named float32 tensors of a Google BERT bundle (skipped variables are never read);
+    every shape is checked against `settings` (the config) and the shard before it is read."""
     bundle = TFBundle(prefix)
     bundle.check_shards()
     state: dict[str, torch.Tensor] = {}
@@ -125,6 +148,7 @@ def google_state_dict(prefix: str) -> dict[str, torch.Tensor]:
         name, transpose = google_name(tf_name)
         if name is None:
             continue
+        check_shape(bundle.index_path, tf_name, name, bundle.entries[tf_name].shape, transpose, settings or {})
         array = bundle.read(tf_name)
         tensor = torch.from_numpy(array).float()
         if transpose:
@@ -154,6 +178,10 @@ def uer_state_dict(path: str) -> dict[str, torch.Tensor]:
         raw = raw["state_dict"]
     if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
         raise ModelError(f"{path} is not a state dict of tensors; pass UER-py's saved model (.bin)")
+    odd = next((k for k in raw if not isinstance(k, str)), None)
+    if odd is not None:
+        raise ModelError(f"{path} has a {type(odd).__name__} key ({shown(odd)}) where a state dict has parameter "
+                         f"names; pass UER-py's saved model (.bin)")
     if any(k.startswith(("target.sop_linear", "target.sop.")) for k in raw):
         raise ModelError(f"{path} has a sentence-order-prediction target (target.sop_*), not next-sentence "
                          f"prediction; NSP-BERT needs a BERT pre-trained with NSP")
@@ -199,10 +227,30 @@ def read_config_file(path: str) -> dict:
            "max_position_embeddings"}
     for key, value in data.items():
         out.setdefault(uer.get(key, key), value)
+    for key, value in out.items():
+        kind = CONFIG_TYPES.get(key)
+        if kind is not None and value is not None and not _is(value, kind):
+            raise ModelError(f"config {path}: {key} must be {kind}, got {type(value).__name__} {shown(value)}; pass "
+                             f"the checkpoint's own bert_config.json")
     if data.get("layernorm_positioning", "post") != "post":
         raise ModelError(f"config {path}: layernorm_positioning {data['layernorm_positioning']!r} is not BERT's "
                          f"post-LayerNorm; this is not a BERT model")
     return out
+
+
+_SIZE, _NUMBER, _TEXT = "a positive integer", "a number", "a string"
+CONFIG_TYPES = {**dict.fromkeys(("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                                 "intermediate_size", "max_position_embeddings", "type_vocab_size"), _SIZE),
+                "layer_norm_eps": _NUMBER, "initializer_range": _NUMBER, "hidden_act": _TEXT}
+
+
+def _is(value: object, kind: str) -> bool:
+    """Whether a config value has the type the model needs (JSON's true is no number here)."""
+    if kind == _TEXT:
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return kind == _NUMBER and math.isfinite(value) or kind == _SIZE and isinstance(value, int) and value > 0
 
 
 def _find_config(src: str, explicit: Optional[str]) -> Optional[str]:
@@ -281,6 +329,7 @@ def build_config(state: dict[str, torch.Tensor], settings: dict, where: str):
     def shape(name: str) -> tuple[int, ...]:
         if name not in state:
             raise ModelError(f"{where} has no {name.replace('.weight', '')} weights; it is not a complete BERT")
+        check_shape(where, name, name, tuple(state[name].shape), True, {})  # sizes: compared below
         return tuple(state[name].shape)
 
     vocab_size, hidden = shape("bert.embeddings.word_embeddings.weight")
@@ -380,7 +429,7 @@ def load_checkpoint(src: str, *, config: Optional[str] = None, vocab: Optional[s
         if prefix is None:
             raise ModelError(f"{src} has no TensorFlow checkpoint index (bert_model.ckpt.index)")
         where = prefix + ".index"
-        state = google_state_dict(prefix)
+        state = google_state_dict(prefix, settings)
     else:
         where = _uer_file(src)
         state = uer_state_dict(where)

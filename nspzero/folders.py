@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from .errors import DataError, ModelError, UsageError
+from .errors import DataError, ModelError, NSPZeroError, UsageError
 
 
 def new_folder(out_dir: str | os.PathLike, name: str = "OUT_DIR") -> Path:
@@ -43,12 +43,20 @@ def atomic_folder(out: Path, tag: str) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, 0o755)
         os.replace(tmp, out)  # atomic; replaces only a missing or empty folder
-    except OSError as exc:
+    except NSPZeroError:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelError(f"could not write {out}: {exc.strerror or exc}") from None
+        raise
+    except Exception as exc:  # noqa: BLE001 - a full disk is an OSError, or a writer's own error (safetensors')
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+        raise ModelError(f"could not write {out}: {reason}; nothing was written there") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 # ---- replacing an existing folder as one unit (nspzero eval's output folder) ----------------------
@@ -91,6 +99,8 @@ def replaced_folder(out: str | os.PathLike) -> Iterator[Path]:
             _link_others(out, stage)
         os.chmod(stage, 0o777 & ~_umask())
         _swap(stage, out)
+    except NSPZeroError:
+        raise
     except OSError as exc:
         raise DataError(f"could not write {out}: {exc.strerror or exc}; its previous files are unchanged") from None
     finally:
