@@ -198,6 +198,31 @@ def _load_foreign(name: str, source: str) -> tuple["object", torch.nn.Module]:
 
 
 def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
+    """Load (tokenizer, NSP model) from a hub name or a local directory, or raise ModelError; the
+    tokenizer of every format (torch, TF1, UER, ONNX) is checked against the model (`check_tokenizer`).
+    See `_load_nsp_model`."""
+    tokenizer, model = _load_nsp_model(name_or_path)
+    check_tokenizer(tokenizer, os.path.expanduser(str(name_or_path)), getattr(model.config, "vocab_size", 0))
+    return tokenizer, model
+
+
+def check_tokenizer(tokenizer, name: str, vocab_size: int) -> None:
+    """At load, not at the first long text: a vocabulary far smaller than the model's (every text
+    [UNK]), one with ids past its embeddings (an IndexError, or ONNX Runtime's Gather error, at the
+    first text using them), or one without [CLS]/[SEP]/[PAD] is refused."""
+    if len(tokenizer) < vocab_size // 2:
+        raise ModelError(f"the tokenizer of {name!r} knows {len(tokenizer)} tokens but the model has "
+                         f"{vocab_size}: its vocab.txt (or tokenizer.json) is missing or wrong, so every text "
+                         f"would become [UNK]; put the checkpoint's vocab.txt beside config.json")
+    _check_vocab_tokens(tokenizer, name, vocab_size)
+    top = max(tokenizer.get_vocab().values(), default=-1)
+    if vocab_size and top >= vocab_size:
+        raise ModelError(f"the vocabulary of {name!r} has token ids up to {top} but the model has {vocab_size} "
+                         f"embeddings; it is not this model's vocabulary (put the checkpoint's own vocab.txt beside "
+                         f"config.json)")
+
+
+def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
     """Load (tokenizer, NSP model) from a hub name or a local directory, or raise ModelError.
 
     Uses the NSP-only model class (no masked-LM head to compute), never `trust_remote_code`,
@@ -293,10 +318,5 @@ def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
                              if local and os.path.isfile(os.path.join(name, f))) or "vocab.txt"
             raise ModelError(f"could not load the tokenizer of {name!r} ({files}): {_first_line(exc)}; restore the "
                              f"checkpoint's tokenizer files (vocab.txt alone is enough)") from None
-    if len(tokenizer) < getattr(config, "vocab_size", 0) // 2:
-        raise ModelError(f"the tokenizer of {name!r} knows {len(tokenizer)} tokens but the model has "
-                         f"{config.vocab_size}: its vocab.txt (or tokenizer.json) is missing or wrong, so every text "
-                         f"would become [UNK]; put the checkpoint's vocab.txt beside config.json")
-    _check_vocab_tokens(tokenizer, name, getattr(config, "vocab_size", 0))
     model.eval()
     return tokenizer, model

@@ -82,6 +82,21 @@ class OnnxNSPModel:
     def modules(self):
         return iter(())
 
+    def loaded_files(self) -> list[str]:
+        """The ONNX file and the external-data files it names: every file the session reads (the
+        evaluation cache fingerprints them all)."""
+        try:
+            import onnx
+            from onnx.external_data_helper import _get_all_tensors
+
+            proto = onnx.load(self.path, load_external_data=False)
+            names = {entry.value for tensor in _get_all_tensors(proto) for entry in tensor.external_data
+                     if entry.key == "location"}
+        except Exception:  # noqa: BLE001 - without onnx (or on a file it cannot parse): the files named like it
+            base = os.path.basename(self.path)
+            names = {n for n in os.listdir(self.folder) if n.startswith(base) and n != base}
+        return [self.path] + sorted(os.path.join(os.path.dirname(self.path), n) for n in names)
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The ONNX file's sha256 as the one "tensor": the evaluation cache fingerprints a model by its
         state dict, so two exported models (or fp32 and int8) never share cached scores."""

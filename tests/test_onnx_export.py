@@ -131,7 +131,7 @@ def test_a_failed_export_leaves_nothing(model_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(onnx_export, "quantize_int8", boom)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ModelError, match=r"could not write .*empty: quantisation failed; nothing was written there"):
         export_onnx(model_dir, tmp_path / "empty")
     assert os.listdir(tmp_path) == ["empty"] and os.listdir(tmp_path / "empty") == []
 
@@ -142,3 +142,52 @@ def test_cache_fingerprints_tell_fp32_int8_and_torch_apart(model_dir, exported):
     prints = {scorer_fingerprint(NSPScorer.from_pretrained(exported, dtype=d)) for d in ("float32", "int8")}
     prints.add(scorer_fingerprint(NSPScorer.from_pretrained(model_dir)))
     assert len(prints) == 3
+
+
+# ---- every format gets the same load checks; the cache sees every file the model reads --------------
+def _without(folder, token=None, extra=0):
+    """The folder's vocab.txt without `token`, or with `extra` tokens more, read from vocab.txt alone."""
+    vocab = folder / "vocab.txt"
+    lines = vocab.read_text(encoding="utf-8").splitlines()
+    lines = [t for t in lines if t != token] + [f"extra{i}" for i in range(extra)]
+    vocab.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for name in ("tokenizer.json",):
+        if (folder / name).exists():
+            os.remove(folder / name)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torch"])
+def test_a_vocab_without_sep_or_larger_than_the_embeddings_is_refused_at_load(model_dir, exported, tmp_path, fmt):
+    import shutil
+
+    source = exported if fmt == "onnx" else model_dir
+    no_sep, too_big = tmp_path / "no-sep", tmp_path / "too-big"
+    shutil.copytree(source, no_sep)
+    shutil.copytree(source, too_big)
+    _without(no_sep, token="[SEP]")
+    _without(too_big, extra=5)
+    with pytest.raises(ModelError, match=r"has no (\[CLS\]/)?\[SEP\]"):
+        NSPScorer.from_pretrained(str(no_sep))
+    with pytest.raises(ModelError, match=r"has token ids up to \d+ but the model has \d+ embeddings"):
+        NSPScorer.from_pretrained(str(too_big))
+
+
+def test_the_cache_fingerprint_covers_an_onnx_external_data_file(exported, tmp_path):
+    import shutil
+
+    import onnx
+
+    from nspzero.cache import scorer_fingerprint
+
+    folder = tmp_path / "external"
+    shutil.copytree(exported, folder)
+    proto = onnx.load(str(folder / "model.onnx"))
+    onnx.save_model(proto, str(folder / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="weights.bin", size_threshold=0)
+    scorer = NSPScorer.from_pretrained(str(folder))
+    assert str(folder / "weights.bin") in scorer.model.loaded_files()
+    before = scorer_fingerprint(scorer)
+    data = bytearray((folder / "weights.bin").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (folder / "weights.bin").write_bytes(bytes(data))
+    assert scorer_fingerprint(NSPScorer.from_pretrained(str(folder))) != before
