@@ -303,3 +303,21 @@ def test_eval_refuses_an_output_folder_holding_the_model_before_it_loads(capsys,
     code, _, err = run(["eval", "-m", str(tmp_path / "runs" / "model"), "-d", str(tmp_path / "data"),
                         "-o", str(tmp_path / "runs"), "--tasks", "eprstmt"], capsys)
     assert code == 2 and "is or holds the input" in err and "model" in err, err
+
+
+def test_a_second_ctrl_c_while_exiting_still_exits_130(tmp_path):
+    """Users press Ctrl-C twice: the second one, arriving while nspzero prints that it was
+    interrupted, used to escape main() as a KeyboardInterrupt, and Python then ended the process
+    by SIGINT (exit -2 to a parent, no 130)."""
+    child = tmp_path / "twice.py"
+    child.write_text(
+        "import os, signal, sys\nimport nspzero.cli as cli\n\n\n"
+        "class Stderr:  # the user presses Ctrl-C again as nspzero says it was interrupted\n"
+        "    def __init__(self, real):\n        self.real = real\n\n"
+        "    def write(self, text):\n        os.kill(os.getpid(), signal.SIGINT)\n        return self.real.write(text)\n\n"
+        "    def flush(self):\n        self.real.flush()\n\n\n"
+        "@cli.app.command('stop')\ndef stop() -> None:\n    sys.stderr = Stderr(sys.stderr)\n"
+        "    raise KeyboardInterrupt\n\n\ncli.main(['stop'])\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(child)], capture_output=True, timeout=120)
+    assert proc.returncode == 130, proc.stderr.decode()
+    assert proc.stderr.decode().strip() == "nspzero: interrupted; no output file was changed"
