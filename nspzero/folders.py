@@ -113,7 +113,7 @@ def clean_leftovers(out: Path) -> None:
     for entry in out.parent.glob(f".{glob.escape(out.name)}.*-*-*"):
         kind, _, rest = entry.name[len(out.name) + 2:].partition("-")
         pid = rest.partition("-")[0]
-        if kind not in (STAGING, PREVIOUS) or not pid.isdigit() or _alive(int(pid)) or not entry.is_dir():
+        if kind not in (STAGING, PREVIOUS) or not pid.isdigit() or pid_alive(int(pid)) or not entry.is_dir():
             continue
         if kind == PREVIOUS and not out.exists():
             os.replace(entry, out)
@@ -121,7 +121,8 @@ def clean_leftovers(out: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (its temp files and folders are then left alone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

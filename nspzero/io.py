@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import io
 import json
 import os
@@ -236,7 +237,8 @@ def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+        remove_stale_temps(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
     except OSError as exc:
         raise DataError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     try:  # an OSError here (full disk, I/O error) stays an OSError, with the path and a reassurance added
@@ -255,6 +257,18 @@ def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             raise OSError(exc.errno, f"cannot write {str(path)!r}: {exc.strerror or exc}; the previous file "
                                      f"(if any) is unchanged") from None
         raise
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Remove the temp files beside `path` that a killed run left (kill -9, a killed Ray driver):
+    their names carry the writer's pid, and a pid that no longer runs will never finish them."""
+    from .folders import pid_alive
+
+    for temp in path.parent.glob(f".{glob.escape(path.name)}.*-*.tmp"):
+        pid = temp.name[len(path.name) + 2:].partition("-")[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                temp.unlink()
 
 
 def atomic_write(path: str | os.PathLike, fill: Callable[[IO[bytes]], Any]) -> Path:

@@ -218,3 +218,22 @@ def test_output_inside_an_input_folder_is_refused_only_over_an_existing_file(tmp
     with pytest.raises(UsageError, match="is in the input folder .*model'; write the results elsewhere"):
         check_output(str(model / "config.json"), [str(model)])
     check_output(str(model / "new.jsonl"), [str(model)])   # a new file beside the model destroys nothing
+
+
+def test_temp_files_of_a_killed_writer_are_removed_by_the_next_one(tmp_path):
+    """kill -9 (or a killed Ray driver) leaves its temp file; the next write of that output removes
+    it, and leaves a living writer's and other files' alone."""
+    import subprocess
+    import sys
+
+    from nspzero.io import atomic_write_text
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    stale = tmp_path / f".out.jsonl.{child.pid}-abc.tmp"
+    living = tmp_path / f".out.jsonl.{os.getpid()}-def.tmp"
+    other = tmp_path / f".other.jsonl.{child.pid}-ghi.tmp"
+    for path in (stale, living, other):
+        path.write_text("half")
+    atomic_write_text(tmp_path / "out.jsonl", "new\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([living.name, other.name, "out.jsonl"])
