@@ -35,10 +35,7 @@ def new_folder(out_dir: str | os.PathLike, name: str = "OUT_DIR") -> Path:
 def atomic_folder(out: Path, tag: str) -> Iterator[Path]:
     """A temp folder beside `out` to fill, renamed onto `out` (checked by `new_folder`) when the
     block ends normally: a failure (or Ctrl-C) leaves nothing at `out` and no temp folder."""
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{tag}-", dir=out.parent))
-    except OSError as exc:
-        raise UsageError(f"cannot write in {out.parent}: {exc.strerror or exc}") from None
+    tmp = _folder_beside(out, tag)
     try:
         yield tmp
         os.chmod(tmp, 0o755)
@@ -53,6 +50,14 @@ def atomic_folder(out: Path, tag: str) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _folder_beside(out: Path, tag: str) -> Path:
+    """A new empty folder `.<name>.<tag>-XXXX` beside `out` (same file system: renames are atomic)."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.{tag}-", dir=out.parent))
+    except OSError as exc:
+        raise UsageError(f"cannot write in {out.parent}: {exc.strerror or exc}") from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -89,10 +94,7 @@ def replaced_folder(out: str | os.PathLike) -> Iterator[Path]:
     are removed by the next one (`clean_leftovers`)."""
     out = Path(os.path.realpath(os.path.expanduser(os.fspath(out))))
     clean_leftovers(out)
-    try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.{STAGING}-{os.getpid()}-", dir=out.parent))
-    except OSError as exc:
-        raise DataError(f"cannot write in {out.parent}: {exc.strerror or exc}") from None
+    stage = _folder_beside(out, f"{STAGING}-{os.getpid()}")
     try:
         yield stage
         if out.is_dir():
