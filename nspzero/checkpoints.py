@@ -20,9 +20,8 @@ from typing import Optional
 
 import torch
 
-from .errors import ModelError, UsageError
+from .errors import ModelError, UsageError, shown
 from .tf_bundle import TFBundle, bundle_prefix
-from .yamlcheck import shown
 
 log = logging.getLogger("nspzero")
 

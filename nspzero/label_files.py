@@ -24,9 +24,9 @@ import re
 from collections import Counter
 from typing import Any, Optional
 
-from .errors import UsageError
+from .errors import UsageError, shown
 from .templates import DistinctLabels, check_unicode, has_content, same_label
-from .yamlcheck import decode_utf8, read_yaml, shown, type_name
+from .yamlcheck import decode_utf8, read_yaml, type_name
 
 SUFFIXES = {".txt": "txt", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 OBJECT_KEYS = ("words", "description")           # the value of `name: {...}` in a mapping

@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union
 
-from .errors import UsageError
+from .errors import UsageError, shown
 
 Placement = Literal["prefix", "suffix"]
 PLACEMENTS: tuple[str, ...] = ("prefix", "suffix")
@@ -171,8 +171,6 @@ class LabelSpec:
 def _strings(value: Any, what: str) -> tuple[str, ...]:
     """One non-empty string or a list of them, checked; `what` names it in the message."""
     items = [value] if isinstance(value, str) else list(value) if isinstance(value, Sequence) else None
-    from .yamlcheck import shown  # messages show values bounded (a YAML alias may make them huge)
-
     if not items or any(not isinstance(w, str) for w in items):
         raise UsageError(f"{what} must be a non-empty string or a list of them, got {shown(value)}")
     for w in items:

@@ -8,12 +8,11 @@ naming `file:line` and the field, never a traceback and never a silently coerced
 from __future__ import annotations
 
 import re
-import reprlib
 from typing import Any, Iterable, Optional, Union
 
 import yaml
 
-from .errors import UsageError
+from .errors import UsageError, shown
 from .templates import has_content
 
 # names end up in file names (results, predictions) and in "set:variant" specs
@@ -21,34 +20,6 @@ IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 # values a YAML document may hold once its aliases are expanded: a few-hundred-byte file of nested
 # aliases ("billion laughs") would otherwise expand to billions when walked or shown in a message
 MAX_YAML_VALUES = 1_000_000
-
-
-SHOWN_CHARS = 160  # the longest a value is shown in a message
-
-
-class _Bounded(reprlib.Repr):
-    """reprlib's bounded repr, also for dict and list subclasses (YAML mappings, JSON objects),
-    which reprlib would hand to the builtin (unbounded) repr."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.maxlevel, self.maxstring, self.maxother, self.maxlong, self.maxlist = 3, 80, 80, 40, 4
-
-    def repr1(self, x: Any, level: int) -> str:
-        if isinstance(x, dict) and type(x) is not dict:
-            return self.repr_dict(x, level)
-        if isinstance(x, list) and type(x) is not list:
-            return self.repr_list(x, level)
-        return super().repr1(x, level)
-
-    def repr_int(self, x: int, level: int) -> str:
-        return super().repr_int(x, level) if x.bit_length() < 1000 else f"<an integer of {x.bit_length()} bits>"
-
-
-def shown(value: Any) -> str:
-    """`value` as a message shows it: a repr of bounded length however big or nested the value is."""
-    text = _Bounded().repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
 
 
 class Mapping(dict):

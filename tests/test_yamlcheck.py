@@ -5,7 +5,8 @@ import time
 import pytest
 
 from nspzero.errors import UsageError
-from nspzero.yamlcheck import MAX_YAML_VALUES, expect_str, read_yaml, shown
+from nspzero.errors import shown
+from nspzero.yamlcheck import MAX_YAML_VALUES, expect_str, read_yaml
 
 LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
     f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
