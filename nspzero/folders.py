@@ -12,6 +12,7 @@ import glob
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
@@ -99,7 +100,7 @@ def replaced_folder(out: str | os.PathLike) -> Iterator[Path]:
         yield stage
         if out.is_dir():
             _link_others(out, stage)
-        os.chmod(stage, 0o777 & ~_umask())
+        os.chmod(stage, stat.S_IMODE(out.stat().st_mode) if out.is_dir() else 0o777 & ~_umask())  # as before
         _swap(stage, out)
     except NSPZeroError:
         raise

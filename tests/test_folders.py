@@ -55,6 +55,7 @@ def _old_run(tmp_path):
 def test_the_new_files_replace_the_old_ones_together_and_the_others_stay(tmp_path, monkeypatch, exchange):
     out = _old_run(tmp_path)
     cache_inode = (out / "cache" / "scores.jsonl").stat().st_ino
+    out.chmod(0o750)
     if not exchange:
         monkeypatch.setattr(folders, "_exchange", lambda a, b: False)
     with replaced_folder(out) as stage:
@@ -63,6 +64,7 @@ def test_the_new_files_replace_the_old_ones_together_and_the_others_stay(tmp_pat
     assert _tree(out) == {"a.predictions.jsonl": b"new predictions", "cache/scores.jsonl": b"cached\n",
                           "notes.txt": b"the user's", "results.json": b"new results"}
     assert (out / "cache" / "scores.jsonl").stat().st_ino == cache_inode   # linked, not copied
+    assert out.stat().st_mode & 0o777 == 0o750                              # the folder keeps its mode
     assert os.listdir(tmp_path) == ["out"]                                  # no staging left
 
 
