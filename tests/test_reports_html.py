@@ -14,7 +14,8 @@ from browser_fixture import RequestLog, chromium
 from fewclue_fixture import write_fewclue
 from nspzero.errors import DataError
 from nspzero.harness import EvalSettings, evaluate
-from nspzero.html_report import render_report, write_report
+from nspzero.reports.diagnostics import short_numbers
+from nspzero.reports.html import render_report_html as render_report, write_report
 from nspzero.scorer import NSPScorer
 
 TASKS = ["eprstmt", "tnews", "ocnli", "chid", "cluewsc"]
@@ -106,8 +107,12 @@ def test_samples_contrast_histograms_show_the_learned_thresholds(eval_dir, repor
         part = section(text, task)
         assert 'data-testid="histograms"' in part
         entry = results["tasks"][task]
-        for t in entry["thresholds"]:
-            assert f"<code>{t!r}</code>" in part
+        shown = short_numbers(entry["thresholds"])
+        assert len(set(shown)) == len(set(entry["thresholds"]))  # still tells them apart
+        for t, number in zip(entry["thresholds"], shown):
+            assert f"<code>{number}</code>" in part and abs(float(number) - t) <= 5e-3 * abs(t)
+            assert len(number.lstrip("-0.").replace(".", "")) <= 6  # a few digits, not 15
+            assert f"<code>{t!r}</code>" not in part
         assert part.count('class="threshold"') == len(entry["thresholds"])
         for label in entry["label_order"]:
             n = sum(r["gold"] == label for r in rows_of(eval_dir, task))
