@@ -1,4 +1,4 @@
-"""nspzero/html_report.py: the HTML report of a real eval output folder (the harness on the tiny
+"""nspzero/reports/html.py: the HTML report of a real eval output folder (the harness on the tiny
 model over the FewCLUE-shaped fixture), checked as text, then opened from disk in Chromium."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 import shutil
 from collections import Counter
 
+import markupsafe
 import pytest
 
 from browser_fixture import RequestLog, chromium
@@ -185,3 +186,83 @@ def test_the_report_opens_from_disk_in_a_browser(report, tmp_path_factory):
     assert errors == []
     assert requests.urls and all(u.startswith("file://") for u in requests.urls), requests.urls
     assert requests.external() == []
+
+
+# ---------------------------------------------------------------- crafted results: nothing runs
+
+EVIL = ['<script>window.__pwned = "script"</script>', '"</script><script>window.__pwned = "close"</script>',
+        'x" onmouseover="window.__pwned=\'attr\'" data-x="', "</title><svg onload=\"window.__pwned='svg'\">",
+        "<img src=x onerror=\"window.__pwned='img'\">", "{{ 7*7 }}"]
+
+
+def crafted_folder(tmp_path):
+    """A results.json whose every string field (task names, labels, model, settings, variants,
+    calibrations, texts) carries markup that would run if it reached the page unescaped."""
+    labels = EVIL[:3]
+    tasks = {}
+    for k, name in enumerate(EVIL):
+        tasks[name] = {"accuracy": 0.5, "examples": 4, "type": "classification", "prompt": EVIL[(k + 1) % 6],
+                       "split": EVIL[(k + 2) % 6], "reference": 50.0, "dev_split": EVIL[(k + 3) % 6],
+                       "thresholds": [0.3, 0.6], "label_order": labels,
+                       "variants": {EVIL[k]: {"templates": [EVIL[(k + 4) % 6]], "combine": EVIL[(k + 5) % 6],
+                                              "accuracy": 0.5}},
+                       "calibrated": {EVIL[k]: 0.25}, "batched_accuracy": {EVIL[(k + 1) % 6]: 0.5}}
+    results = {"model": EVIL[3], "config_hash": EVIL[0], "versions": {EVIL[1]: EVIL[2]},
+               "settings": {"split": EVIL[4], "dtype": EVIL[0], "device": EVIL[1], "engine": EVIL[2],
+                            "calibration": [EVIL[0]], "data_dir": str(tmp_path / "gone")},
+               "tasks": tasks}
+    (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    safe = [n for n in EVIL if "/" not in n]
+    for name in safe:  # the names without a slash can be file names: their predictions are read
+        rows = [{"index": i, "gold": labels[i % 3], "prediction": labels[(i + 1) % 3], "score": 0.2 * (i + 1),
+                 "scores": None} for i in range(4)]
+        rows += [{"index": 9, "gold": labels[0], "prediction": EVIL[4], "scores": {EVIL[4]: 0.9, labels[0]: 0.1}}]
+        (tmp_path / f"{name}.predictions.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    return tmp_path, safe
+
+
+def test_crafted_results_run_no_script_in_a_browser(tmp_path):
+    folder, readable = crafted_folder(tmp_path)
+    assert readable  # some tasks have predictions: confusion tables, histograms, examples get the markup too
+    path = write_report(folder)
+    text = path.read_text(encoding="utf-8")
+    assert "<script" not in text and "<img" not in text and "onmouseover=" not in text.replace("onmouseover=&#34;", "")
+    with chromium() as browser:
+        context = browser.new_context()
+        page = context.new_page()
+        dialogs, errors = [], []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(path.as_uri())
+        page.mouse.move(10, 10)
+        for box in page.locator("section.task h2, th, td, text, rect").all()[:200]:
+            box.hover(force=True, timeout=2000)  # fires any onmouseover that made it into an attribute
+        assert page.evaluate("window.__pwned") is None
+        assert page.evaluate("document.querySelectorAll('script, img, iframe, object, embed').length") == 0
+        handlers = page.evaluate("""[...document.querySelectorAll('*')].flatMap(
+            n => [...n.attributes].filter(a => a.name.startsWith('on')).map(a => n.tagName + ' ' + a.name))""")
+        assert handlers == []
+        # every crafted name is shown as the text it is
+        assert sorted(page.locator("section.task h2").all_inner_texts()) == sorted(EVIL)
+        titles = page.evaluate("[...document.querySelectorAll('svg title')].map(t => t.textContent)")
+        assert f"nspzero {EVIL[3]}: 50.0%" in titles
+        context.close()
+    assert dialogs == [] and errors == []
+
+
+def test_the_report_forbids_script_by_content_security_policy(eval_dir, report, tmp_path):
+    """Even a value that slipped past the escaping could not run: the page's CSP allows no script."""
+    from nspzero.reports.html import CSP
+
+    text = report.read_text(encoding="utf-8")
+    assert f'<meta http-equiv="Content-Security-Policy" content="{markupsafe.escape(CSP)}">' in text
+    assert "default-src 'none'" in CSP and "script-src" not in CSP
+    slipped = tmp_path / "slipped.html"  # what a template bug would produce
+    slipped.write_text(text.replace("</h1>", '</h1><script>window.__pwned = 1</script>'
+                                    '<img src="x" onerror="window.__pwned = 2">', 1), encoding="utf-8")
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(slipped.as_uri())
+        page.wait_for_load_state("load")
+        assert page.evaluate("window.__pwned") is None
+        page.close()
