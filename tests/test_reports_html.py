@@ -266,3 +266,64 @@ def test_the_report_forbids_script_by_content_security_policy(eval_dir, report, 
         page.wait_for_load_state("load")
         assert page.evaluate("window.__pwned") is None
         page.close()
+
+
+# ---------------------------------------------------------------- layout in a real browser
+
+def layout_folder(tmp_path, n_classes):
+    """A task with `n_classes` long label names (one filled column: everything predicted as the
+    last class) and a samples-contrast task whose thresholds sit close together."""
+    names = [f"category number {k:02d} with a long name" for k in range(n_classes)]
+    rows = [{"index": i, "gold": names[i % n_classes], "prediction": names[-1],
+             "scores": {n: (0.9 if n == names[-1] else 0.1) for n in names}} for i in range(3 * n_classes)]
+    order = ["contradiction", "neutral", "entailment", "unrelated", "other"]
+    thresholds = [0.4935084283351898, 0.4936551117897034, 0.80, 0.8512345678901234]
+    sc_rows = [{"index": i, "gold": order[i % 5], "prediction": order[(i + 1) % 5], "score": 0.3 + 0.05 * (i % 12)}
+               for i in range(40)]
+    results = {"model": "m", "settings": {}, "tasks": {
+        "wide": {"accuracy": 1 / n_classes, "examples": len(rows), "label_order": names},
+        "pairs": {"accuracy": 0.0, "examples": 40, "thresholds": thresholds, "label_order": order}}}
+    (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    (tmp_path / "wide.predictions.jsonl").write_text("\n".join(map(json.dumps, rows)), encoding="utf-8")
+    (tmp_path / "pairs.predictions.jsonl").write_text("\n".join(map(json.dumps, sc_rows)), encoding="utf-8")
+    return write_report(tmp_path)
+
+
+@pytest.mark.parametrize("n_classes", [15, 119])
+def test_a_wide_confusion_matrix_stays_inside_its_card(tmp_path, n_classes):
+    path = layout_folder(tmp_path, n_classes)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(path.as_uri())
+        card = page.locator("#task-wide").bounding_box()
+        holder = page.locator("#task-wide [data-testid=confusion-scroll]").bounding_box()
+        assert card["x"] <= holder["x"] and holder["x"] + holder["width"] <= card["x"] + card["width"]
+        assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")  # no page-wide scroll
+        fits = page.evaluate("""(() => { const s = document.querySelector('#task-wide [data-testid=confusion-scroll]');
+                                 return s.scrollWidth <= s.clientWidth; })()""")
+        if n_classes == 15:  # fits without scrolling: the filled last column is on screen
+            assert fits
+            last = page.locator("#task-wide [data-testid=confusion] tbody tr").first.locator("td").nth(n_classes - 1)
+            box = last.bounding_box()
+            assert last.inner_text() == "3" and box["x"] + box["width"] <= holder["x"] + holder["width"]
+        page.close()
+
+
+def test_threshold_labels_cross_no_line_and_no_other_label(tmp_path):
+    path = layout_folder(tmp_path, 3)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(path.as_uri())
+        boxes = page.evaluate("""(() => {
+            const svg = document.querySelector('#task-pairs [data-testid=histograms]');
+            const box = (n) => { const b = n.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height]; };
+            return {labels: [...svg.querySelectorAll('text.thr')].map(box),
+                    lines: [...svg.querySelectorAll('line.threshold')].map(box),
+                    texts: [...svg.querySelectorAll('text.thr')].map(n => n.textContent)}; })()""")
+        page.close()
+    overlap = lambda a, b: a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]  # noqa: E731
+    assert len(boxes["labels"]) == len(boxes["lines"]) == 4
+    for i, label in enumerate(boxes["labels"]):
+        assert not any(overlap(label, [x0 - 0.5, y0, x1 + 0.5, y1]) for x0, y0, x1, y1 in boxes["lines"])
+        assert not any(overlap(label, other) for j, other in enumerate(boxes["labels"]) if j != i)
+    assert [t.rsplit("  ", 1)[1] for t in boxes["texts"]] == ["0.4935", "0.4937", "0.8", "0.8512"]
