@@ -146,3 +146,12 @@ def test_rows_keep_finite_numbers_only():
     with pytest.raises(ValueError):
         Row.model_validate({"gold": "a", "score": math.inf})
     assert Row.model_validate({"gold": 1, "prediction": None}).gold == "1"
+
+
+def test_a_predictions_file_larger_than_any_eval_writes_is_refused(tmp_path, monkeypatch):
+    from nspzero.reports import diagnostics
+
+    monkeypatch.setattr(diagnostics, "MAX_PREDICTIONS_BYTES", 10)
+    write_folder(tmp_path, {"tasks": {"t": {}}}, {"t": [{"gold": "a", "prediction": "a"}]})
+    with pytest.raises(DataError, match=r"t.predictions.jsonl: \d+ bytes, more than an eval writes \(at most 10\)"):
+        folder_diagnostics(tmp_path)

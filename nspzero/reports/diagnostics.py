@@ -118,12 +118,14 @@ def one_line(exc: ValidationError) -> str:
     may be megabytes), plus how many more there are."""
     errors = exc.errors(include_input=False, include_url=False)
     first = errors[0]
-    where = ".".join(_short(str(part), 40) for part in first["loc"]) or "top level"
+    where = ".".join(shorten(part, 40) for part in first["loc"]) or "top level"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: {first['msg'].lower()}{more}"
 
 
-def _short(text: str, limit: int) -> str:
+def shorten(value: Any, limit: int) -> str:
+    """`value` as text of at most `limit` characters (an ellipsis marks the cut)."""
+    text = str(value)
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -142,7 +144,7 @@ def read_results(out_dir: str | os.PathLike[str]) -> Results:
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, deep nesting
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else _short(str(exc), 120)
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else shorten(exc, 120)
         raise DataError(f"{path}: not valid JSON ({reason}); re-run the eval to rewrite it") from None
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict):
         raise DataError(f"{path}: not an nspzero results file (no 'tasks' mapping)")
@@ -154,9 +156,12 @@ def read_results(out_dir: str | os.PathLike[str]) -> Results:
 
 def read_rows(path: Path) -> tuple[Optional[list[Row]], int]:
     """The prediction rows of a task and how many lines were unreadable; (None, 0) when the file is
-    missing or too large to be an eval's."""
-    if not path.is_file() or path.stat().st_size > MAX_PREDICTIONS_BYTES:
+    missing. A file larger than any eval writes is refused (DataError), not read into memory."""
+    if not path.is_file():
         return None, 0
+    if path.stat().st_size > MAX_PREDICTIONS_BYTES:
+        raise DataError(f"{path}: {path.stat().st_size:,} bytes, more than an eval writes "
+                        f"(at most {MAX_PREDICTIONS_BYTES:,}); give the folder of an `nspzero eval` run")
     rows, bad = [], 0
     for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
         if not line.strip():

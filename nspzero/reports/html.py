@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
-from .diagnostics import Diagnostics, Histograms, folder_diagnostics, pct, short_numbers
+from .diagnostics import Diagnostics, Histograms, folder_diagnostics, pct, short_numbers, shorten
 
 # no script, no fetch; inline CSS (the <style> block and the cells' shading) is the only thing allowed
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -45,7 +45,7 @@ def _environment() -> Any:
     env = jinja2.Environment(loader=jinja2.PackageLoader("nspzero.reports", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = pct
-    env.filters["short"] = _short
+    env.filters["short"] = shorten
     return env
 
 
@@ -57,11 +57,6 @@ def render_diagnostics(diagnostics: Diagnostics) -> str:
         bars=_accuracy_bars(diagnostics, reference),
         tasks=[{"t": t, "confusion": _confusion_view(t.confusion) if t.confusion else None,
                 "histograms": _histogram_view(t.histograms) if t.histograms else None} for t in diagnostics.tasks])
-
-
-def _short(text: Any, limit: int = 300) -> str:
-    text = str(text)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _accuracy_bars(d: Diagnostics, reference: dict) -> dict:
@@ -119,7 +114,7 @@ def _histogram_view(h: Histograms) -> dict:
         at = x(t)
         right_half = at > left + width * 0.6
         thresholds.append({"x": at, "y": 8 + line_h * (i + 1) - 3, "anchor": "end" if right_half else "start",
-                           "text_x": at + (-4 if right_half else 4), "label": f"{_short(between, 30)}  {text}"})
+                           "text_x": at + (-4 if right_half else 4), "label": f"{shorten(between, 30)}  {text}"})
     return {"h": h, "left": left, "width": width, "total": left + width + 60, "height": bottom + 30,
             "head": head, "bottom": bottom, "panels": panels, "thresholds": thresholds,
             "ticks": list(zip([x(t) for t in ticks], short_numbers(ticks)))}

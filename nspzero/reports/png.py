@@ -23,7 +23,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .diagnostics import (ClozePositions, Confusion, Histograms, TaskDiagnostics, TaskEntry, rows_from_dicts,
-                          task_diagnostics)
+                          shorten, task_diagnostics)
 
 log = logging.getLogger("nspzero")
 
@@ -151,11 +151,6 @@ def _title(task: TaskDiagnostics, model: Optional[str]) -> str:
     return " · ".join(parts)
 
 
-def _short(label: Any) -> str:
-    text = str(label)
-    return text if len(text) <= MAX_LABEL_CHARS else text[:MAX_LABEL_CHARS - 1] + "…"
-
-
 def _confusion_figure(plt: Any, confusion: Confusion, title: str) -> Any:
     n = len(confusion.classes)
     matrix = confusion.matrix
@@ -170,7 +165,7 @@ def _confusion_figure(plt: Any, confusion: Confusion, title: str) -> Any:
     image = ax.imshow(matrix, cmap="Blues", interpolation="nearest", aspect="equal",
                       vmin=0, vmax=max(1, int(matrix.max())))
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02).set_label("examples")
-    names = [_short(c) for c in confusion.classes]
+    names = [shorten(c, MAX_LABEL_CHARS) for c in confusion.classes]
     ax.set_xticks(range(n), names, fontsize=tick_size, rotation=90 if n > 8 else 45,
                   ha="center" if n > 8 else "right", rotation_mode="anchor" if n <= 8 else "default")
     ax.set_yticks(range(n), names, fontsize=tick_size)
@@ -231,11 +226,11 @@ def _scores_figure(plt: Any, h: Histograms, entry: TaskEntry, title: str) -> Any
             continue
         colour = colours(i % colours.N)
         ax.stairs(h.counts[label], h.edges, fill=True, alpha=0.35, color=colour,
-                  label=f"{_short(label)} (n={h.sizes[label]})")
+                  label=f"{shorten(label, MAX_LABEL_CHARS)} (n={h.sizes[label]})")
         ax.stairs(h.counts[label], h.edges, linewidth=1.2, color=colour)
     for t, text, between in zip(h.thresholds, h.threshold_text, h.between):
         ax.axvline(t, color="0.2", linestyle="--", linewidth=1.0)
-        ax.text(t, 0.98, f"{_short(between)}  {text}", transform=ax.get_xaxis_transform(), rotation=90,
+        ax.text(t, 0.98, f"{shorten(between, 2 * MAX_LABEL_CHARS)}  {text}", transform=ax.get_xaxis_transform(), rotation=90,
                 ha="right", va="top", fontsize=8, color="0.15",
                 bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.7})
     ax.set_ylim(top=ax.get_ylim()[1] * 1.3)  # headroom for the threshold labels

@@ -33,6 +33,7 @@
     for (const [k, v] of Object.entries(attrs || {})) {
       if (k === "class") node.className = v;
       else if (k === "text") node.textContent = v;
+      else if (k === "style") node.style.cssText = v;  // CSSOM, which a CSP without inline styles allows
       else node.setAttribute(k, v);
     }
     for (const child of children) node.append(child);
