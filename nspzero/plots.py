@@ -1,2 +1,2 @@
 """Compatibility: the PNG plots moved to nspzero.reports.png."""
-from .reports.png import plots_available, task_pngs, write_task_plots  # noqa: F401
+from .reports.png import plots_available, plots_for, write_task_plots  # noqa: F401

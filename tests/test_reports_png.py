@@ -194,3 +194,12 @@ def test_an_installed_cjk_font_is_used(tmp_path):
     from matplotlib.ft2font import FT2Font
 
     assert FT2Font(path).get_char_index(ord("体")) != 0  # the font really has the glyph
+
+
+def test_plots_for_gives_the_bytes_write_task_plots_writes(tmp_path):
+    rows, entry = sc_case()
+    pngs = plots.plots_for("ocnli", rows, entry)
+    assert sorted(pngs) == ["ocnli.confusion.png", "ocnli.scores.png"]
+    assert all(data[:8] == PNG_SIGNATURE for data in pngs.values())
+    written = write_task_plots(tmp_path, "ocnli", rows, entry)
+    assert {p.name: p.read_bytes() for p in written} == pngs
