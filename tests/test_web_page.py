@@ -118,3 +118,29 @@ def test_errors_are_placed_by_the_field_of_the_answer(page, tmp_path, mode, fiel
     assert page.locator(f"#field-{holder} [data-testid=error]").count() == 1
     assert page.get_by_test_id(holder).get_attribute("aria-invalid") == "true"
     assert page.get_by_test_id("status").inner_text() == ""
+
+
+def test_the_page_works_under_a_csp_without_inline_script_or_style(browser, server):
+    """The server may send `default-src 'self'` with its HTML: the page needs nothing inline."""
+    context = browser.new_context()
+
+    def strict(route):
+        response = route.fetch()
+        headers = {**response.headers, "content-security-policy": "default-src 'self'; img-src 'self' data:"}
+        route.fulfill(response=response, headers=headers)
+
+    context.route(server + "/", strict)
+    p = context.new_page()
+    refused = []
+    p.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    p.goto(server + "/")
+    p.locator("#prompt option").nth(1).wait_for(state="attached")  # (string predicates would need eval)
+    p.get_by_test_id("text").fill(TEXTS[0])
+    p.get_by_test_id("labels").fill(", ".join(LABELS))
+    p.get_by_test_id("template").fill(TEMPLATE)
+    p.get_by_test_id("classify").click()
+    p.get_by_test_id("result-row").nth(len(LABELS) - 1).wait_for()
+    widths = p.eval_on_selector_all(".bar-fill", "nodes => nodes.map(n => n.getBoundingClientRect().width)")
+    context.close()
+    assert len(widths) == len(LABELS) and max(widths) > 0
+    assert refused == []
