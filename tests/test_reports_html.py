@@ -327,3 +327,15 @@ def test_threshold_labels_cross_no_line_and_no_other_label(tmp_path):
         assert not any(overlap(label, [x0 - 0.5, y0, x1 + 0.5, y1]) for x0, y0, x1, y1 in boxes["lines"])
         assert not any(overlap(label, other) for j, other in enumerate(boxes["labels"]) if j != i)
     assert [t.rsplit("  ", 1)[1] for t in boxes["texts"]] == ["0.4935", "0.4937", "0.8", "0.8512"]
+
+
+def test_the_report_never_overwrites_what_it_reads(eval_dir, tmp_path, capsys):
+    from conftest import run_cli
+
+    before = {p.name: p.read_bytes() for p in eval_dir.iterdir() if p.is_file()}
+    link = tmp_path / "alias.json"
+    link.symlink_to(eval_dir / "results.json")
+    for target in (eval_dir / "results.json", eval_dir / "tnews.predictions.jsonl", link):
+        code, out, err = run_cli(["report", str(eval_dir), "-o", str(target)], capsys)
+        assert code == 2 and err.startswith(f"nspzero: error: --output '{target}' is the input file"), err
+    assert {p.name: p.read_bytes() for p in eval_dir.iterdir() if p.is_file()} == before

@@ -30,10 +30,14 @@ def render_report_html(out_dir: str | os.PathLike[str]) -> str:
 
 def write_report(out_dir: str | os.PathLike[str], output: Optional[str | os.PathLike[str]] = None) -> Path:
     """Write the HTML report of the eval in `out_dir` to `output` (default: OUT_DIR/report.html),
-    atomically; returns its path. Nothing is written when results.json is unreadable."""
-    from ..io import atomic_write_text
+    atomically; returns its path. Nothing is written when results.json is unreadable, or when
+    `output` is one of the files the report reads (results.json, a predictions file)."""
+    from ..io import atomic_write_text, check_output
 
     path = Path(output) if output is not None else Path(out_dir) / "report.html"
+    if path.parent.is_dir():
+        inputs = [Path(out_dir) / "results.json", *Path(out_dir).glob("*.predictions.jsonl")]
+        check_output(str(path), [str(p) for p in inputs])
     atomic_write_text(path, render_report_html(out_dir))
     return path
 
