@@ -17,7 +17,8 @@
   };
   // The request's field names (the `field` of a 422 answer) -> the form field that holds them.
   const API_FIELDS = {
-    texts: "text", labels: "labels", template: "template", templates: "template", placement: "placement",
+    texts: "text", text: "text", labels: "labels", labels_per_text: "labels", template: "template",
+    templates: "template", placement: "placement",
     long_text: "long-text", aggregate: "long-text", overlap: "long-text", threshold: "threshold",
     multi_label: "multi-label", prompt: "prompt",
   };
