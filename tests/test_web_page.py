@@ -144,3 +144,13 @@ def test_the_page_works_under_a_csp_without_inline_script_or_style(browser, serv
     context.close()
     assert len(widths) == len(LABELS) and max(widths) > 0
     assert refused == []
+
+
+def test_an_answer_without_a_field_is_shown_under_the_form_not_guessed_from_its_words(page):
+    page.route("**/classify", lambda route: route.fulfill(
+        status=422, content_type="application/json",
+        body=json.dumps({"detail": "threshold and template and labels are all fine", "field": None})))
+    classify(page)
+    assert page.get_by_test_id("error").inner_text() == "threshold and template and labels are all fine"
+    assert page.locator("#form > [data-testid=error]").count() == 1
+    assert page.locator("[aria-invalid=true]").count() == 0

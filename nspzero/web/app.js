@@ -22,11 +22,6 @@
     long_text: "long-text", aggregate: "long-text", overlap: "long-text", threshold: "threshold",
     multi_label: "multi-label", prompt: "prompt",
   };
-  // Only for a server that answers without `field`: the words its message starts with / names.
-  const FIELD_WORDS = [
-    ["template", /\btemplates?\b/], ["placement", /\bplacement\b/], ["long-text", /\blong_text\b|\baggregate\b|\boverlap\b/], ["threshold", /\bthreshold\b/],
-    ["prompt", /\bprompt( set)?\b/], ["text", /\btexts?\b|\btexts\[\d+\]/], ["labels", /\blabels?\b/],
-  ];
 
   // ---------- helpers ----------
   function el(tag, attrs, ...children) {
@@ -58,30 +53,13 @@
   }
 
   // ---------- errors, shown next to the field they concern ----------
-  /** The form field an API error concerns: the answer's `field` ("texts.3" -> texts) when given. */
-  function fieldOf(message, apiField) {
-    if (typeof apiField === "string" && apiField) {
-      const name = (apiField.match(/^[A-Za-z_]+/) || [""])[0];
-      return formField(API_FIELDS[name] || null);
-    }
-    return formField(fieldFromWords(message));
-  }
-
-  function formField(best) {
+  /** The form field an API error concerns, from the `field` of the server's answer ("texts.3" -> the
+   * text box, or the file in file mode); none (the error shows under the form) when it names none. */
+  function fieldOf(apiField) {
+    if (typeof apiField !== "string" || !apiField) return null;
+    const best = API_FIELDS[(apiField.match(/^[A-Za-z_]+/) || [""])[0]] || null;
     if (best === "text" && state.mode === "file") return "file";
     if (best === "labels" && !$("labels").value.trim() && $("prompt").value) return "prompt";
-    return best;
-  }
-
-  function fieldFromWords(message) {
-    const quoted = message.match(/`(\w+)`/);
-    const text = quoted ? quoted[1] : message.replace(/^invalid request:\s*/, "");
-    let best = null;
-    let bestAt = Infinity;
-    for (const [field, re] of FIELD_WORDS) {
-      const m = re.exec(text);
-      if (m && m.index < bestAt) { best = field; bestAt = m.index; }
-    }
     return best;
   }
 
@@ -480,7 +458,7 @@
     try {
       if (state.mode === "file") await classifyFile(); else await classifyTexts();
     } catch (err) {
-      showError(err.message, err instanceof ApiError ? fieldOf(err.message, err.field) : null);
+      showError(err.message, err instanceof ApiError ? fieldOf(err.field) : null);
       $("results").classList.add("stale");  // earlier answers stay, dimmed: they are not this request's
     } finally {
       button.disabled = false;
