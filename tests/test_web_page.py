@@ -13,7 +13,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
-from test_web import LABELS, MAX_TEXTS, TEMPLATE, TEXTS, browser, classify, page, server  # noqa: E402,F401
+from test_web import LABELS, TEMPLATE, TEXTS, browser, classify, page, server  # noqa: E402,F401 (fixtures)
 
 
 def write_csv(path, header, texts):
