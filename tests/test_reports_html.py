@@ -38,6 +38,13 @@ def report(eval_dir):
     return write_report(eval_dir)
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for the module's browser tests."""
+    with chromium() as b:
+        yield b
+
+
 def rows_of(eval_dir, task):
     return [json.loads(line) for line in (eval_dir / f"{task}.predictions.jsonl").read_text("utf-8").splitlines()]
 
@@ -162,27 +169,26 @@ def test_missing_or_broken_results_are_one_line_errors(tmp_path):
     assert not (tmp_path / "report.html").exists()
 
 
-def test_the_report_opens_from_disk_in_a_browser(report, tmp_path_factory):
+def test_the_report_opens_from_disk_in_a_browser(report, tmp_path_factory, browser):
     shots = tmp_path_factory.mktemp("report-screenshots")
-    with chromium() as browser:
-        context = browser.new_context(viewport={"width": 1200, "height": 1000})
-        requests = RequestLog(context)
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(report.as_uri())
-        table = page.get_by_test_id("results-table")
-        assert table.is_visible()
-        assert table.locator("tbody tr").count() == 1 + 2 + 3  # ours, two calibrations, three paper rows
-        assert page.get_by_test_id("confusion").count() == len(TASKS) - 1  # not for chid
-        assert page.get_by_test_id("cloze-positions").is_visible()
-        assert page.get_by_test_id("histograms").count() == 2
-        box = page.get_by_test_id("accuracy-bars").bounding_box()
-        assert box["width"] > 300 and box["height"] > 100
-        page.screenshot(path=str(shots / "report-top.png"))
-        page.screenshot(path=str(shots / "report-full.png"), full_page=True)
-        page.locator("#task-ocnli").screenshot(path=str(shots / "report-ocnli.png"))
-        context.close()
+    context = browser.new_context(viewport={"width": 1200, "height": 1000})
+    requests = RequestLog(context)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(report.as_uri())
+    table = page.get_by_test_id("results-table")
+    assert table.is_visible()
+    assert table.locator("tbody tr").count() == 1 + 2 + 3  # ours, two calibrations, three paper rows
+    assert page.get_by_test_id("confusion").count() == len(TASKS) - 1  # not for chid
+    assert page.get_by_test_id("cloze-positions").is_visible()
+    assert page.get_by_test_id("histograms").count() == 2
+    box = page.get_by_test_id("accuracy-bars").bounding_box()
+    assert box["width"] > 300 and box["height"] > 100
+    page.screenshot(path=str(shots / "report-top.png"))
+    page.screenshot(path=str(shots / "report-full.png"), full_page=True)
+    page.locator("#task-ocnli").screenshot(path=str(shots / "report-ocnli.png"))
+    context.close()
     assert errors == []
     assert requests.urls and all(u.startswith("file://") for u in requests.urls), requests.urls
     assert requests.external() == []
@@ -221,36 +227,35 @@ def crafted_folder(tmp_path):
     return tmp_path, safe
 
 
-def test_crafted_results_run_no_script_in_a_browser(tmp_path):
+def test_crafted_results_run_no_script_in_a_browser(tmp_path, browser):
     folder, readable = crafted_folder(tmp_path)
     assert readable  # some tasks have predictions: confusion tables, histograms, examples get the markup too
     path = write_report(folder)
     text = path.read_text(encoding="utf-8")
     assert "<script" not in text and "<img" not in text and "onmouseover=" not in text.replace("onmouseover=&#34;", "")
-    with chromium() as browser:
-        context = browser.new_context()
-        page = context.new_page()
-        dialogs, errors = [], []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(path.as_uri())
-        page.mouse.move(10, 10)
-        for box in page.locator("section.task h2, th, td, text, rect").all()[:200]:
-            box.hover(force=True, timeout=2000)  # fires any onmouseover that made it into an attribute
-        assert page.evaluate("window.__pwned") is None
-        assert page.evaluate("document.querySelectorAll('script, img, iframe, object, embed').length") == 0
-        handlers = page.evaluate("""[...document.querySelectorAll('*')].flatMap(
-            n => [...n.attributes].filter(a => a.name.startsWith('on')).map(a => n.tagName + ' ' + a.name))""")
-        assert handlers == []
-        # every crafted name is shown as the text it is
-        assert sorted(page.locator("section.task h2").all_inner_texts()) == sorted(EVIL)
-        titles = page.evaluate("[...document.querySelectorAll('svg title')].map(t => t.textContent)")
-        assert f"nspzero {EVIL[3]}: 50.0%" in titles
-        context.close()
+    context = browser.new_context()
+    page = context.new_page()
+    dialogs, errors = [], []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(path.as_uri())
+    page.mouse.move(10, 10)
+    for box in page.locator("section.task h2, th.col, th.row, td[title], svg text").all()[:40]:
+        box.hover(force=True, timeout=2000)  # fires any onmouseover that made it into an attribute
+    assert page.evaluate("window.__pwned") is None
+    assert page.evaluate("document.querySelectorAll('script, img, iframe, object, embed').length") == 0
+    handlers = page.evaluate("""[...document.querySelectorAll('*')].flatMap(
+        n => [...n.attributes].filter(a => a.name.startsWith('on')).map(a => n.tagName + ' ' + a.name))""")
+    assert handlers == []
+    # every crafted name is shown as the text it is
+    assert sorted(page.locator("section.task h2").all_inner_texts()) == sorted(EVIL)
+    titles = page.evaluate("[...document.querySelectorAll('svg title')].map(t => t.textContent)")
+    assert f"nspzero {EVIL[3]}: 50.0%" in titles
+    context.close()
     assert dialogs == [] and errors == []
 
 
-def test_the_report_forbids_script_by_content_security_policy(eval_dir, report, tmp_path):
+def test_the_report_forbids_script_by_content_security_policy(eval_dir, report, tmp_path, browser):
     """Even a value that slipped past the escaping could not run: the page's CSP allows no script."""
     from nspzero.reports.html import CSP
 
@@ -260,12 +265,11 @@ def test_the_report_forbids_script_by_content_security_policy(eval_dir, report, 
     slipped = tmp_path / "slipped.html"  # what a template bug would produce
     slipped.write_text(text.replace("</h1>", '</h1><script>window.__pwned = 1</script>'
                                     '<img src="x" onerror="window.__pwned = 2">', 1), encoding="utf-8")
-    with chromium() as browser:
-        page = browser.new_page()
-        page.goto(slipped.as_uri())
-        page.wait_for_load_state("load")
-        assert page.evaluate("window.__pwned") is None
-        page.close()
+    page = browser.new_page()
+    page.goto(slipped.as_uri())
+    page.wait_for_load_state("load")
+    assert page.evaluate("window.__pwned") is None
+    page.close()
 
 
 # ---------------------------------------------------------------- layout in a real browser
@@ -290,37 +294,35 @@ def layout_folder(tmp_path, n_classes):
 
 
 @pytest.mark.parametrize("n_classes", [15, 119])
-def test_a_wide_confusion_matrix_stays_inside_its_card(tmp_path, n_classes):
+def test_a_wide_confusion_matrix_stays_inside_its_card(tmp_path, n_classes, browser):
     path = layout_folder(tmp_path, n_classes)
-    with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(path.as_uri())
-        card = page.locator("#task-wide").bounding_box()
-        holder = page.locator("#task-wide [data-testid=confusion-scroll]").bounding_box()
-        assert card["x"] <= holder["x"] and holder["x"] + holder["width"] <= card["x"] + card["width"]
-        assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")  # no page-wide scroll
-        fits = page.evaluate("""(() => { const s = document.querySelector('#task-wide [data-testid=confusion-scroll]');
-                                 return s.scrollWidth <= s.clientWidth; })()""")
-        if n_classes == 15:  # fits without scrolling: the filled last column is on screen
-            assert fits
-            last = page.locator("#task-wide [data-testid=confusion] tbody tr").first.locator("td").nth(n_classes - 1)
-            box = last.bounding_box()
-            assert last.inner_text() == "3" and box["x"] + box["width"] <= holder["x"] + holder["width"]
-        page.close()
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(path.as_uri())
+    card = page.locator("#task-wide").bounding_box()
+    holder = page.locator("#task-wide [data-testid=confusion-scroll]").bounding_box()
+    assert card["x"] <= holder["x"] and holder["x"] + holder["width"] <= card["x"] + card["width"]
+    assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")  # no page-wide scroll
+    fits = page.evaluate("""(() => { const s = document.querySelector('#task-wide [data-testid=confusion-scroll]');
+                             return s.scrollWidth <= s.clientWidth; })()""")
+    if n_classes == 15:  # fits without scrolling: the filled last column is on screen
+        assert fits
+        last = page.locator("#task-wide [data-testid=confusion] tbody tr").first.locator("td").nth(n_classes - 1)
+        box = last.bounding_box()
+        assert last.inner_text() == "3" and box["x"] + box["width"] <= holder["x"] + holder["width"]
+    page.close()
 
 
-def test_threshold_labels_cross_no_line_and_no_other_label(tmp_path):
+def test_threshold_labels_cross_no_line_and_no_other_label(tmp_path, browser):
     path = layout_folder(tmp_path, 3)
-    with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(path.as_uri())
-        boxes = page.evaluate("""(() => {
-            const svg = document.querySelector('#task-pairs [data-testid=histograms]');
-            const box = (n) => { const b = n.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height]; };
-            return {labels: [...svg.querySelectorAll('text.thr')].map(box),
-                    lines: [...svg.querySelectorAll('line.threshold')].map(box),
-                    texts: [...svg.querySelectorAll('text.thr')].map(n => n.textContent)}; })()""")
-        page.close()
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(path.as_uri())
+    boxes = page.evaluate("""(() => {
+        const svg = document.querySelector('#task-pairs [data-testid=histograms]');
+        const box = (n) => { const b = n.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height]; };
+        return {labels: [...svg.querySelectorAll('text.thr')].map(box),
+                lines: [...svg.querySelectorAll('line.threshold')].map(box),
+                texts: [...svg.querySelectorAll('text.thr')].map(n => n.textContent)}; })()""")
+    page.close()
     overlap = lambda a, b: a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]  # noqa: E731
     assert len(boxes["labels"]) == len(boxes["lines"]) == 4
     for i, label in enumerate(boxes["labels"]):
