@@ -40,3 +40,11 @@ def test_variants_and_a_limit_are_explained():
     md = results_markdown(run)
     assert "| tnews | default (default) | `这是{label}` | mean | 50.0 |" in md
     assert "a sample of at most 8 examples per split" in md and "a smoke test" in md
+
+
+def test_a_name_cannot_break_the_table_or_open_html():
+    md = results_markdown(results(**{"a|b\n<script>x</script>": entry(0.5, prompt="p|q")}))
+    row = next(line for line in md.splitlines() if line.startswith("| nspzero |"))
+    assert row.count(" | ") == 3  # method, model, score, one task: no column added by the name
+    assert "| A\\|B &lt;SCRIPT>X&lt;/SCRIPT> |" in md and "<script" not in md.lower()
+    assert "| a\\|b &lt;script>x&lt;/script> | `p\\|q` |" in md
