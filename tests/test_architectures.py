@@ -257,3 +257,84 @@ def test_a_model_without_any_sentence_head_is_refused(tmp_path):
         NSPScorer.from_pretrained(str(folder))
     one_line(exc, "'roberta' model, which has no next-sentence-prediction head (nor a sentence-order one",
              "albert", "docs/models.md")
+
+
+# ---- Google TF1 ALBERT bundles (tests/fixtures/tf_albert, saved and run by real TensorFlow) ---------------
+
+TF_ALBERT = os.path.join(os.path.dirname(__file__), "fixtures", "tf_albert")
+
+
+def _tf_inputs():
+    expected = np.load(os.path.join(TF_ALBERT, "expected.npz"))
+    batch = {k: torch.tensor(expected[k]) for k in ("input_ids", "token_type_ids", "attention_mask")}
+    return batch, expected["sop_logits"]
+
+
+def test_albert_variable_names_map_to_the_sop_model():
+    from nspzero.checkpoints import albert_name
+
+    layer = "bert/encoder/transformer/group_0/inner_group_0"
+    body = "albert.encoder.albert_layer_groups.0.albert_layers.0"
+    assert albert_name("bert/embeddings/word_embeddings") == ("albert.embeddings.word_embeddings.weight", False)
+    assert albert_name("bert/encoder/embedding_hidden_mapping_in/kernel") == \
+        ("albert.encoder.embedding_hidden_mapping_in.weight", True)
+    assert albert_name(f"{layer}/attention_1/self/query/kernel") == (f"{body}.attention.query.weight", True)
+    assert albert_name(f"{layer}/attention_1/output/dense/bias") == (f"{body}.attention.dense.bias", False)
+    assert albert_name(f"{layer}/LayerNorm/gamma") == (f"{body}.attention.LayerNorm.weight", False)
+    assert albert_name(f"{layer}/ffn_1/intermediate/output/dense/kernel") == (f"{body}.ffn_output.weight", True)
+    assert albert_name(f"{layer}/LayerNorm_1/beta") == (f"{body}.full_layer_layer_norm.bias", False)
+    assert albert_name("module/bert/pooler/dense/kernel") == ("albert.pooler.weight", True)  # a TF-Hub export
+    assert albert_name("cls/seq_relationship/output_weights") == ("sop_classifier.classifier.weight", False)
+    for skipped in ("cls/predictions/output_bias", "global_step", "bert/pooler/dense/kernel/adam_m"):
+        assert albert_name(skipped)[0] is None
+
+
+def test_a_google_albert_bundle_scores_like_tensorflow():
+    """The SOP logits of nspzero's in-memory conversion equal those TensorFlow computed (shared layer ×3,
+    factorised embeddings, ALBERT's tanh gelu)."""
+    from nspzero.loading import load_nsp_model
+
+    tokenizer, model = load_nsp_model(TF_ALBERT)
+    batch, want = _tf_inputs()
+    with torch.no_grad():
+        got = model(**batch).logits.numpy()
+    assert np.abs(got - want).max() < 1e-5
+    assert model.config.num_hidden_layers == 3 and model.config.hidden_act == "gelu_new"
+    scorer = NSPScorer(tokenizer, model, device="cpu", max_length=32)
+    p = scorer.score([Pair("这是一则体育新闻", "今天比赛"), Pair("比赛", "很好")])
+    np.testing.assert_allclose(p, torch.softmax(torch.tensor(want), -1)[:, IN_ORDER_INDEX].numpy(), atol=1e-6)
+
+
+def test_convert_writes_an_albert_folder_transformers_loads(tmp_path, capsys):
+    from transformers import AlbertForPreTraining
+
+    out = tmp_path / "albert"
+    code, _, err = run_cli(["convert", TF_ALBERT, str(out)], capsys)
+    assert code == 0, err
+    batch, want = _tf_inputs()
+    with torch.no_grad():
+        sop = AlbertForPreTraining.from_pretrained(str(out)).eval()(**batch).sop_logits.numpy()
+    assert np.abs(sop - want).max() < 1e-5
+    code, printed, err = run_cli(["classify", "-m", str(out), "--max-length", "32", "-l", "体育,财经", "今天比赛"], capsys)
+    assert code == 0 and ("体育" in printed or "财经" in printed), err
+
+
+def test_an_albert_bundle_without_its_config_or_head_is_refused(tmp_path):
+    import shutil
+
+    from checkpoint_writers import write_tf_bundle
+    from nspzero.tf_bundle import TFBundle
+
+    bare = tmp_path / "no-config"
+    shutil.copytree(TF_ALBERT, bare, ignore=shutil.ignore_patterns("albert_config.json"))
+    with pytest.raises(ModelError) as exc:
+        NSPScorer.from_pretrained(str(bare))
+    one_line(exc, "num_hidden_layers must come from the checkpoint's albert_config.json")
+    headless = tmp_path / "no-head"
+    shutil.copytree(TF_ALBERT, headless, ignore=shutil.ignore_patterns("model.ckpt-best.*"))
+    bundle = TFBundle(os.path.join(TF_ALBERT, "model.ckpt-best"))
+    write_tf_bundle(str(headless / "model.ckpt-best"),
+                    {n: bundle.read(n) for n in bundle.entries if n.startswith("bert/")})
+    with pytest.raises(ModelError) as exc:
+        NSPScorer.from_pretrained(str(headless))
+    one_line(exc, "has no sentence-order-prediction head (sop_classifier.classifier)")
