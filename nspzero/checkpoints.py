@@ -339,8 +339,7 @@ def build_config(state: dict[str, torch.Tensor], settings: dict, where: str):
         return tuple(state[name].shape)
 
     vocab_size, hidden = shape("bert.embeddings.word_embeddings.weight")
-    layers = 1 + max((int(m.group(1)) for m in (re.match(r"bert\.encoder\.layer\.(\d+)\.", k) for k in state) if m),
-                     default=-1)
+    layers = _index_count(state, r"bert\.encoder\.layer\.(\d+)\.")
     if layers == 0:
         raise ModelError(f"{where} has no encoder layers; it is not a BERT checkpoint")
     derived = {
@@ -359,6 +358,14 @@ def build_config(state: dict[str, torch.Tensor], settings: dict, where: str):
         heads = max(1, hidden // 64)
         log.warning("no config gives the number of attention heads of %s; assuming hidden_size/64 = %d "
                     "(pass --config with the checkpoint's config if that is wrong)", where, heads)
+    act = _heads_and_activation(heads, hidden, settings, where)
+    return BertConfig(**derived, num_attention_heads=heads, hidden_act=ACTIVATIONS[act],
+                      layer_norm_eps=float(settings.get("layer_norm_eps", 1e-12)),
+                      initializer_range=float(settings.get("initializer_range", 0.02)))
+
+
+def _heads_and_activation(heads, hidden: int, settings: dict, where: str) -> str:
+    """Refuse heads that do not divide the hidden size and an unknown activation; returns the activation."""
     if not isinstance(heads, int) or heads < 1 or hidden % heads:
         raise ModelError(f"{where}: {heads} attention heads do not divide hidden size {hidden}; pass the "
                          f"checkpoint's own config")
@@ -366,9 +373,12 @@ def build_config(state: dict[str, torch.Tensor], settings: dict, where: str):
     if act not in ACTIVATIONS:
         raise ModelError(f"{where}: unknown hidden_act {act!r} in the config; expected one of "
                          f"{', '.join(sorted(ACTIVATIONS))}")
-    return BertConfig(**derived, num_attention_heads=heads, hidden_act=ACTIVATIONS[act],
-                      layer_norm_eps=float(settings.get("layer_norm_eps", 1e-12)),
-                      initializer_range=float(settings.get("initializer_range", 0.02)))
+    return act
+
+
+def _index_count(state: dict[str, torch.Tensor], pattern: str) -> int:
+    """1 + the largest index `pattern`'s group matches in the weight names (0 if none matches)."""
+    return 1 + max((int(m.group(1)) for m in (re.match(pattern, k) for k in state) if m), default=-1)
 
 
 def build_albert_config(state: dict[str, torch.Tensor], settings: dict, where: str):
@@ -384,11 +394,8 @@ def build_albert_config(state: dict[str, torch.Tensor], settings: dict, where: s
     layer = "albert.encoder.albert_layer_groups.0.albert_layers.0."
     vocab_size, embedding = shape("albert.embeddings.word_embeddings.weight")
     hidden = shape("albert.encoder.embedding_hidden_mapping_in.weight")[0]
-    groups = 1 + max(int(m.group(1)) for m in (re.match(r"albert\.encoder\.albert_layer_groups\.(\d+)\.", k)
-                                               for k in state) if m) if any("albert_layer_groups" in k for k in state) \
-        else 0
-    inner = 1 + max((int(m.group(1)) for m in (re.match(r"albert\.encoder\.albert_layer_groups\.0\.albert_layers\.(\d+)\.", k)
-                                               for k in state) if m), default=-1)
+    groups = _index_count(state, r"albert\.encoder\.albert_layer_groups\.(\d+)\.")
+    inner = _index_count(state, r"albert\.encoder\.albert_layer_groups\.0\.albert_layers\.(\d+)\.")
     layers, heads = settings.get("num_hidden_layers"), settings.get("num_attention_heads")
     if groups == 0 or inner == 0:
         raise ModelError(f"{where} has no ALBERT layer (bert/encoder/transformer/group_0/inner_group_0/...); it is not "
@@ -397,13 +404,7 @@ def build_albert_config(state: dict[str, torch.Tensor], settings: dict, where: s
         if not isinstance(value, int) or value < 1:
             raise ModelError(f"{where}: ALBERT shares its layer weights, so {key} must come from the checkpoint's "
                              f"albert_config.json (got {value!r}); put it beside the checkpoint or pass --config")
-    if hidden % heads:
-        raise ModelError(f"{where}: {heads} attention heads do not divide hidden size {hidden}; pass the checkpoint's "
-                         f"own config")
-    act = settings.get("hidden_act", "gelu")
-    if act not in ACTIVATIONS:
-        raise ModelError(f"{where}: unknown hidden_act {act!r} in the config; expected one of "
-                         f"{', '.join(sorted(ACTIVATIONS))}")
+    act = _heads_and_activation(heads, hidden, settings, where)
     # Google's ALBERT modeling.py calls its tanh approximation "gelu": transformers names that gelu_new
     return AlbertConfig(vocab_size=vocab_size, embedding_size=embedding, hidden_size=hidden,
                         num_hidden_layers=layers, num_attention_heads=heads, num_hidden_groups=groups,
