@@ -1,4 +1,5 @@
-"""Foreign BERT checkpoints → a transformers `BertForNextSentencePrediction`, in memory or as a folder.
+"""Foreign checkpoints → a transformers `BertForNextSentencePrediction` (ALBERT: `AlbertForSentenceOrder`),
+in memory or as a folder.
 
 The paper's models come as Google TF1 bundles (`bert_model.ckpt.*`, read by `tf_bundle` without
 TensorFlow) and as UER-py state dicts (`.bin`, key names that changed over UER-py's history). Both are
@@ -509,10 +510,10 @@ def tokenizer_for(vocab: str, do_lower_case: bool = True):
 
 def convert_checkpoint(src: str | os.PathLike, out_dir: str | os.PathLike, *, config: Optional[str] = None,
                        vocab: Optional[str] = None, source: Optional[str] = None) -> Path:
-    """Write a Google TF1 or UER-py BERT checkpoint as a transformers folder; returns OUT_DIR.
+    """Write a Google TF1 (BERT or ALBERT) or UER-py BERT checkpoint as a transformers folder; returns OUT_DIR.
 
     OUT_DIR gets config.json, model.safetensors, vocab.txt and the tokenizer config, and loads with plain
-    `BertForNextSentencePrediction.from_pretrained`. It is built in a temporary folder beside OUT_DIR and
+    `BertForNextSentencePrediction.from_pretrained` (ALBERT: `AlbertForPreTraining`, masked-LM head unset). It is built in a temporary folder beside OUT_DIR and
     renamed into place, so a failure leaves nothing at OUT_DIR. OUT_DIR must not exist or be an empty
     folder (UsageError otherwise: nothing is overwritten). Bad checkpoints raise ModelError."""
     from .folders import atomic_folder, new_folder

@@ -79,4 +79,4 @@ def sentence_head(model_type: Optional[str], name: str) -> SentenceHead:
 
 def head_weights(head: SentenceHead, missing: list[str]) -> list[str]:
     """The names among `missing` that belong to the sentence-relation head."""
-    return [k for k in missing if k.startswith(head.weights) or f".{head.weights}" in k]
+    return [k for k in missing if k.startswith(head.weights)]

@@ -201,7 +201,8 @@ def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
 
     Uses the NSP-only model class (no masked-LM head to compute), never `trust_remote_code`,
     safetensors when present and torch's weights-only loader otherwise (transformers' default).
-    A checkpoint with any weight missing — above all `cls.seq_relationship.*`, the NSP head —
+    A checkpoint with any weight missing — above all its sentence-relation head (`cls.seq_relationship.*`,
+    ALBERT's `sop_classifier.*`, see `heads`) —
     is refused instead of running with random weights. A folder holding Google's
     `bert_model.ckpt.*` + `bert_config.json` + `vocab.txt` (or a UER-py `.bin` with a vocab.txt
     beside it) is converted in memory; a folder from `nspzero export-onnx` (model.onnx) gives an
