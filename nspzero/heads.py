@@ -24,25 +24,21 @@ KNOWN_CHECKPOINTS = ("bert-base-chinese, hfl/chinese-bert-wwm-ext, IDEA-CCNL/Erl
 
 @dataclass(frozen=True)
 class SentenceHead:
-    """One architecture's sentence-relation head: `kind` NSP or SOP, the transformers class that loads
-    encoder + head only (`class_name`, in transformers unless `local`), the head's weight-name prefix."""
+    """One architecture's sentence-relation head: `kind` NSP or SOP, the class that loads encoder + head
+    only (`class_name` in `module`), the head's weight-name prefix."""
 
     model_type: str
     kind: str
     class_name: str
     weights: str
     in_order_index: int = IN_ORDER_INDEX
-    local: bool = False
+    module: str = "transformers"
 
     def model_class(self):
-        """The class to call `from_pretrained` on."""
-        if self.local:
-            from .albert_sop import AlbertForSentenceOrder
+        """The class to call `from_pretrained` on (imported only now: `import nspzero` loads no torch)."""
+        import importlib
 
-            return AlbertForSentenceOrder
-        import transformers
-
-        return getattr(transformers, self.class_name)
+        return getattr(importlib.import_module(self.module), self.class_name)
 
     @property
     def what(self) -> str:
@@ -54,7 +50,7 @@ HEADS: dict[str, SentenceHead] = {h.model_type: h for h in (
     SentenceHead("megatron-bert", "NSP", "MegatronBertForNextSentencePrediction", "cls.seq_relationship."),
     SentenceHead("ernie", "NSP", "ErnieForNextSentencePrediction", "cls.seq_relationship."),
     SentenceHead("mobilebert", "NSP", "MobileBertForNextSentencePrediction", "cls.seq_relationship."),
-    SentenceHead("albert", "SOP", "AlbertForSentenceOrder", "sop_classifier.", local=True),
+    SentenceHead("albert", "SOP", "AlbertForSentenceOrder", "sop_classifier.", module="nspzero.albert_sop"),
 )}
 
 # Architectures with such a head that nspzero still refuses, and why (one line each).

@@ -122,8 +122,10 @@ def test_in_order_index_is_the_label_transformers_documents():
 
 def test_the_albert_head_is_the_pretraining_sop_head(tmp_path):
     """Logit 0 of the loaded model is AlbertForPreTraining's sop_logits[0], weights shared by name."""
+    from nspzero.loading import load_nsp_model
+
     folder = build("albert", str(tmp_path / "albert"))
-    tokenizer, model = __import__("nspzero.loading", fromlist=["x"]).load_nsp_model(folder)
+    tokenizer, model = load_nsp_model(folder)
     full = pretraining_class("albert").from_pretrained(folder).eval()
     enc = tokenizer("今天比赛", "球队赢了", return_tensors="pt")
     with torch.no_grad():
