@@ -163,13 +163,14 @@ class ClassifyRequest:
         return made
 
     def labels_per_text(self, values: Sequence[Any], n_texts: int) -> list[Optional[LabelSet]]:
-        """Per-row labels given as one list (or dict, or comma string) per text, as the Python API
-        and the server take them: one checked label set each, named `labels[i]` in errors. A None
+        """Per-row labels given as one list (or dict, or comma string) per text (`labels_per_text`
+        of the Python API and the server): one checked label set each, named in errors. A None
         item takes the request's labels (a per-row call has none, so the text is then refused)."""
         if len(values) != n_texts:
-            raise UsageError(f"labels: one label set per text is needed, got {len(values)} label sets for "
-                             f"{n_texts} texts (or give one list of labels for all)")
-        return [None if value is None else self.labels_for(value, f"labels[{i}]") for i, value in enumerate(values)]
+            raise UsageError(f"labels_per_text: one label set per text is needed, got {len(values)} label sets for "
+                             f"{n_texts} texts (or give one label set for all in labels)")
+        return [None if value is None else self.labels_for(value, f"labels_per_text[{i}]")
+                for i, value in enumerate(values)]
 
     def row_labels(self, value: Any, where: str) -> Optional[LabelSet]:
         """A file row's own labels (its `labels` field: a list, a comma string, or label → word(s)),
@@ -284,12 +285,24 @@ def field_path(loc: Sequence[Any]) -> str:
     return path
 
 
+_TYPE_TAGS = {"str", "int", "float", "bool", "dict", "list", "none", "tuple"}
+
+
+def _real_loc(loc: Sequence[Any]) -> tuple:
+    """An error's location without pydantic's union-member tags ("str", "list[str]", "function-after[…]")."""
+    return tuple(x for x in loc if x != "body" and not (isinstance(x, str) and (
+        x in _TYPE_TAGS or "[" in x or x.startswith("function-"))))
+
+
 def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, Optional[str]]:
     """Pydantic errors → (one line naming each field, the first field): "top_k: Input should be a
-    valid integer, got True". Inputs are shown cut (`shown`), never whole."""
+    valid integer, got True". A union's alternatives make one message; inputs are shown cut (`shown`)."""
+    merged: dict[tuple, list[Mapping[str, Any]]] = {}
+    for err in errors:
+        merged.setdefault(_real_loc(err.get("loc", ())), []).append(err)
     parts, first = [], None
-    for err in list(errors)[:3]:
-        loc = [x for x in err.get("loc", ()) if x != "body"]
+    for loc, group in list(merged.items())[:3]:
+        err = group[0]
         if err.get("type") == "json_invalid":
             reason = (err.get("ctx") or {}).get("error", "")
             parts.append("the request body is not valid JSON" + (f" at character {loc[0]}" if loc else "")
@@ -297,18 +310,18 @@ def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, Optional[
             continue
         path = field_path(loc)
         first = first if first is not None else (loc[0] if loc and isinstance(loc[0], str) else None)
-        msg = err.get("msg", "invalid value")
-        if err.get("type") == "value_error":
-            msg = str((err.get("ctx") or {}).get("error", msg))
-        elif err.get("type") not in ("missing", "extra_forbidden") and "input" in err:
-            msg += f", got {shown(err['input'])}"
+        msgs = [str((e.get("ctx") or {}).get("error", e.get("msg"))) if e.get("type") == "value_error"
+                else e.get("msg", "invalid value") for e in group]
+        msg = msgs[0] + "".join(" or " + m.removeprefix("Input should be ") for m in msgs[1:])
         if err.get("type") == "extra_forbidden":
             msg = "unknown field (see /docs for the fields a request takes)"
-        if not path and err.get("type") == "missing":
-            msg = "no JSON body; send an object such as {\"texts\": [...], \"labels\": [...]}"
+        elif err.get("type") == "missing":
+            msg = "missing" if path else "no JSON body; send an object such as {\"texts\": [...], \"labels\": [...]}"
+        elif err.get("type") != "value_error" and "input" in err:
+            msg += f", got {shown(err['input'])}"
         parts.append(f"{path}: {msg}" if path else f"request body: {msg}")
-    if len(errors) > 3:
-        parts.append(f"and {len(errors) - 3} more")
+    if len(merged) > 3:
+        parts.append(f"and {len(merged) - 3} more")
     return "; ".join(parts or ["the request does not match the schema (see /docs)"]), first
 
 
@@ -368,13 +381,13 @@ class ClassifyArgs(BaseModel):
     def _one_label_set(cls, value: Any) -> Any:
         """One label set, stated as one: a list of names or a dict; a list of lists is refused
         (per-text label sets go in `labels_per_text`, so nothing is guessed from the shape)."""
-        if value is None or isinstance(value, dict):
+        if value is None:
             return value
         if isinstance(value, str):
             raise ValueError(f"a single string {shown(value)}; give a list of label names (or split it at commas)")
-        if not isinstance(value, list):
+        if not isinstance(value, (list, dict)):
             raise ValueError(f"must be a list of label names or a dict label → word(s), got {type(value).__name__}")
-        if any(isinstance(item, (list, dict)) or item is None for item in value):
+        if isinstance(value, list) and any(isinstance(item, (list, dict)) or item is None for item in value):
             raise ValueError("a list holds label names only; for one label set per text use labels_per_text")
         for name in value:
             if isinstance(name, str) and any(c in name for c in ",，"):
