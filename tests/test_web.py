@@ -339,18 +339,3 @@ def test_mount_web_can_show_an_eval_report(tmp_path):
         assert '<span id="report-link">' in page and 'href="report"' in page
         report = c.get("/report")
         assert report.status_code == 200 and "nspzero zero-shot eval" in report.text and "Positive" in report.text
-
-
-def test_without_fastapi_offline_docs_fall_back_to_the_cdn_and_say_so(monkeypatch, caplog):
-    import fastapi
-    from fastapi.testclient import TestClient
-
-    from nspzero import web
-
-    monkeypatch.setattr(web, "_swagger_static", lambda: None)
-    app = fastapi.FastAPI(docs_url=None, redoc_url=None)
-    with caplog.at_level("WARNING", logger="nspzero"):
-        web.mount_web(app)
-    assert [r.getMessage() for r in caplog.records if r.name == "nspzero"] == [web.NO_OFFLINE_DOCS]
-    with TestClient(app) as c:
-        assert "cdn.jsdelivr.net" in c.get("/docs").text

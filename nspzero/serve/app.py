@@ -183,10 +183,16 @@ def run_server(model: str, host: str = "127.0.0.1", port: int = 8000, dtype: str
     if not _is_loopback(host):
         log.warning("serving on %s: the server has no authentication; anyone who can reach this address can use it",
                     host)
+    uvicorn.run(app, **uvicorn_options(host, port, header_timeout, max_connections))
+
+
+def uvicorn_options(host: str, port: int, header_timeout: float, max_connections: int) -> dict:
+    """uvicorn's settings for `run_server`: the header deadline, and at most as many connections
+    as the file-descriptor limit (raised to its hard limit first) leaves room for (more get 503)."""
     fd_limit = raise_file_limit()
     connections = fitting_connections(max_connections, fd_limit)
     if connections < max_connections:
         log.warning("--max-connections %d lowered to %d: the process may open %d files (ulimit -n)",
                     max_connections, connections, fd_limit)
-    uvicorn.run(app, host=host, port=port, log_level="info", http=timed_protocol(header_timeout),
+    return dict(host=host, port=port, log_level="info", http=timed_protocol(header_timeout),
                 limit_concurrency=connections, timeout_keep_alive=5)
