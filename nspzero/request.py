@@ -319,7 +319,8 @@ def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, Optional[
             msg = "missing" if path else "no JSON body; send an object such as {\"texts\": [...], \"labels\": [...]}"
         elif err.get("type") != "value_error" and "input" in err:
             msg += f", got {shown(err['input'])}"
-        parts.append(f"{path}: {msg}" if path else f"request body: {msg}")
+        parts.append(msg if path and msg.startswith(path + " ") else f"{path}: {msg}" if path else
+                     f"request body: {msg}")
     if len(merged) > 3:
         parts.append(f"and {len(merged) - 3} more")
     return "; ".join(parts or ["the request does not match the schema (see /docs)"]), first
@@ -359,7 +360,8 @@ class ClassifyArgs(BaseModel):
         None, description="prefix: prompt first (the paper's default); suffix: text first. Default: the prompt "
                           "set's, else prefix.")
     multi_label: bool = Field(False, description="Return every label whose score reaches `threshold`.")
-    threshold: float = Field(0.5, ge=0.0, le=1.0, description="P(IsNext) threshold for `multi_label`.")
+    threshold: float = Field(0.5, description="P(IsNext) threshold for `multi_label`, between 0 and 1.",
+                             json_schema_extra={"minimum": 0, "maximum": 1})
     prompt: Optional[str] = Field(None, description="A named prompt set, e.g. tnews or tnews:news-2021: gives "
                                                     "labels, words, template(s) and placement.")
     combine: Optional[Literal["mean", "logmean"]] = Field(
@@ -375,6 +377,24 @@ class ClassifyArgs(BaseModel):
     top_k: Optional[int] = Field(None, ge=1, description="Return only the K best labels' scores per text (the "
                                                         "decision uses every label).")
     normalize: bool = Field(False, description="Divide each text's scores by their sum (the ranking is unchanged).")
+
+    @field_validator("placement", mode="before")
+    @classmethod
+    def _placement(cls, value: Any) -> Any:
+        """The library's own rule and message (templates.check_placement)."""
+        if value is None or not isinstance(value, str):
+            return value
+        try:
+            return check_placement(value)
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("threshold")
+    @classmethod
+    def _probability(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:  # NaN fails too
+            raise ValueError(f"threshold must be a probability between 0 and 1, got {value!r}")
+        return value
 
     @field_validator("labels")
     @classmethod

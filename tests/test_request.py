@@ -35,7 +35,7 @@ def test_a_request_renders_every_template_and_word_once_per_label():
     (dict(), "no labels given"),
     (dict(labels=["a"]), "only one label"),
     (dict(labels=["a", "b"], threshold=True), r"^threshold: Input should be a valid number, got True$"),
-    (dict(labels=["a", "b"], threshold=float("nan")), r"^threshold: Input should be less than or equal to 1"),
+    (dict(labels=["a", "b"], threshold=float("nan")), r"^threshold must be a probability between 0 and 1, got nan$"),
     (dict(labels=["a", "b"], top_k=True), r"^top_k: Input should be a valid integer, got True$"),
     (dict(labels=["a", "b"], overlap=False), r"^overlap: Input should be a valid integer, got False$"),
     (dict(labels=["a", "b"], multi_label="yes"), r"^multi_label: Input should be a valid boolean, got 'yes'$"),
