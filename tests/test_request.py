@@ -315,3 +315,22 @@ def test_chunking_and_top_k_took_effect(through_every_door, decisive_clf):
     for top, whole in zip(python["top-k"], full):
         assert len(top["scores"]) == 2 and top["label"] == whole.label
         assert top["scores"] == dict(list(whole.scores.items())[:2])
+
+
+def test_eval_of_the_equivalent_task_gives_the_python_answer(decisive_clf, tmp_path):
+    """The harness is a front door too: `nspzero eval` on eprstmt scores its texts as
+    `classify(texts, prompt="eprstmt")` does (the task's prompt set), within 1e-5."""
+    from fewclue_fixture import write_fewclue
+
+    from nspzero.harness import EvalSettings, evaluate
+
+    data_dir = write_fewclue(tmp_path / "fewclue", n=6)
+    evaluate(decisive_clf.scorer, EvalSettings(str(data_dir), ["eprstmt"]), tmp_path / "out")
+    rows = [json.loads(line) for line in (tmp_path / "out" / "eprstmt.predictions.jsonl").read_text("utf-8").splitlines()]
+    texts = [json.loads(line)["sentence"]
+             for line in (data_dir / "eprstmt" / "test_public.json").read_text("utf-8").splitlines()]
+    python = decisive_clf.classify(texts, prompt="eprstmt")
+    assert len(rows) == len(python) == 6
+    for row, want in zip(rows, python):
+        assert row["prediction"] == want.label
+        assert max(abs(row["scores"][k] - want.scores[k]) for k in want.scores) <= 1e-5
