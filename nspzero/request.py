@@ -409,7 +409,7 @@ class ClassifyArgs(BaseModel):
             raise ValueError(f"must be a list of label names or a dict label → word(s), got {type(value).__name__}")
         if isinstance(value, list) and any(isinstance(item, (list, dict)) or item is None for item in value):
             raise ValueError("a list holds label names only; for one label set per text use labels_per_text")
-        for name in value:
+        for name in value if isinstance(value, list) else ():  # a list of comma strings reads as per-text sets
             if isinstance(name, str) and any(c in name for c in ",，"):
                 raise ValueError(f"label {shown(name)} holds a comma: give one name per item (for one label set "
                                  f"per text use labels_per_text)")
@@ -434,7 +434,7 @@ class ClassifyArgs(BaseModel):
         if isinstance(kwargs.get("labels_per_text"), list):
             kwargs["labels_per_text"] = [list(v) if isinstance(v, tuple) else v for v in kwargs["labels_per_text"]]
         try:
-            return cls(**{k: v for k, v in kwargs.items() if v is not None or k in ("texts", "text")})
+            return cls(**kwargs)
         except ValidationError as exc:
             raise RequestError(*describe_errors(exc.errors(include_url=False))) from None
 
