@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSche
 
 from .candidates import Candidates
 from .errors import DataError, UsageError
+from .mapping import COMBINE_RULES
 from .scorer import Pair
-from .templates import LabelSpec, LabelsArg, Template, check_placement, check_unicode, label_specs
+from .templates import PLACEMENTS, LabelSpec, LabelsArg, Template, check_placement, check_unicode, label_specs
 
 DEFAULT_TEMPLATE = "{label}"
 # characters that carry no content for the NSP head: controls, format (zero-width), separators
@@ -356,7 +357,7 @@ class ClassifyArgs(BaseModel):
                                                             "comma string such as \"好评,差评\"; null: `labels`).")
     template: Optional[Union[str, list[str]]] = Field(
         None, description="Template(s) with {label}; several are averaged. Default: the prompt set's, else {label}.")
-    placement: Optional[Literal["prefix", "suffix"]] = Field(
+    placement: Optional[Literal[PLACEMENTS]] = Field(
         None, description="prefix: prompt first (the paper's default); suffix: text first. Default: the prompt "
                           "set's, else prefix.")
     multi_label: bool = Field(False, description="Return every label whose score reaches `threshold`.")
@@ -364,13 +365,13 @@ class ClassifyArgs(BaseModel):
                              json_schema_extra={"minimum": 0, "maximum": 1})
     prompt: Optional[str] = Field(None, description="A named prompt set, e.g. tnews or tnews:news-2021: gives "
                                                     "labels, words, template(s) and placement.")
-    combine: Optional[Literal["mean", "logmean"]] = Field(
+    combine: Optional[Literal[COMBINE_RULES]] = Field(
         None, description="How a label's several pairs combine: mean (default) or logmean; with `prompt`, the "
                           "prompt's own rule by default.")
-    long_text: Literal["truncate", "chunk"] = Field(
+    long_text: Literal[LONG_TEXT_MODES] = Field(
         "truncate", description="truncate: a long text is cut to max_length (the paper's); chunk: read in windows "
                                 "on sentence boundaries.")
-    aggregate: Literal["max", "mean"] = Field("max", description="long_text chunk: a label's score is the max or "
+    aggregate: Literal[AGGREGATES] = Field("max", description="long_text chunk: a label's score is the max or "
                                                                  "mean over windows.")
     overlap: int = Field(DEFAULT_OVERLAP, ge=0, description="long_text chunk: tokens repeated between neighbouring "
                                                             "windows (whole sentences where they fit).")
