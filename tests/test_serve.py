@@ -571,3 +571,17 @@ def test_without_fastapi_offline_docs_fall_back_to_the_cdn_and_say_so(local, mon
     assert [r.getMessage() for r in caplog.records if r.name == "nspzero"] == [serve_app.NO_OFFLINE_DOCS]
     with TestClient(app) as c:
         assert "cdn.jsdelivr.net" in c.get("/docs").text
+
+
+def test_cli_serve_takes_allowed_hosts_and_refuses_compile(monkeypatch, model_dir, capsys):
+    from conftest import run_cli
+
+    from nspzero import cli, serve
+
+    seen = {}
+    monkeypatch.setattr(serve, "run_server", lambda model, **kw: seen.update(model=model, **kw))
+    cli.main(["serve", "--model", "m", "--allowed-hosts", "nsp.example, localhost"])
+    assert seen["allowed_hosts"] == ["nsp.example", "localhost"]
+    monkeypatch.undo()
+    code, _, err = run_cli(["serve", "-m", model_dir, "--compile", "on"], capsys)
+    assert code == 2 and "never compiles" in err and len(err.strip().splitlines()) == 1, err

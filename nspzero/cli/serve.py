@@ -33,7 +33,8 @@ def serve(
                                                                    "/report, linked from the page."),
     models: ModelOptions = None,
 ) -> None:
-    """Serve zero-shot classification over HTTP: the page at /, POST /classify, GET /health, docs at /docs."""
+    """Serve zero-shot classification over HTTP: the page at /, POST /classify, POST / (the Hugging Face
+    zero-shot payload), GET /health, docs at /docs."""
     from ..serve import run_server
 
     if results is not None:
