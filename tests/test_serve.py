@@ -193,7 +193,7 @@ BAD = {  # body, status, a piece of `detail`, `field`
     "per-row labels, two for one text": ({"text": "今天", "labels_per_text": [["体育", "财经"], ["好", "差"]]}, 422,
                                          "got 2 label sets for 1 texts", "labels_per_text"),
     "per-row labels, all null": ({"texts": ["今天", "东西"], "labels_per_text": [None, None]}, 422,
-                                 "texts[0] has no labels", None),
+                                 "texts[0] has no labels", "labels_per_text"),
     "bad long_text": ({**T2, "long_text": "split"}, 422, "long_text: Input should be 'truncate' or 'chunk'",
                       "long_text"),
     "bad top_k": ({**T2, "top_k": 0}, 422, "top_k: Input should be greater than or equal to 1", "top_k"),

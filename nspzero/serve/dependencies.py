@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from ..classifier import NSPClassifier
 from ..errors import NSPZeroError
 from ..http_limits import MAX_PAIRS
-from ..request import ClassifyArgs, split_labels
+from ..request import ClassifyArgs, about, split_labels
 from ..scorer import NSPScorer
 from .batcher import Call, MicroBatcher
 from .models import ZeroShotPayload, zero_shot_fields
@@ -129,7 +129,8 @@ def prepare(scorer: NSPScorer, args: ClassifyArgs, limits: Limits) -> Call:
     if len(request.labels) > limits.max_labels:  # a prompt set's labels, known only now
         raise TooLarge(f"too many labels: {len(request.labels)}", f"{limits.max_labels} labels per request",
                        "--max-labels", "labels")
-    call = Call.of(scorer, request, items, label_sets)
+    with about("labels_per_text" if args.labels_per_text is not None else "texts"):  # a text left without labels
+        call = Call.of(scorer, request, items, label_sets)
     if call.n_pairs > limits.max_pairs:
         raise TooLarge(f"too many pairs to score: {len(items)} texts × their prompts"
                        f"{' and windows' if request.long_text == 'chunk' else ''} = {call.n_pairs}",
