@@ -73,7 +73,7 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
     from .batcher import MicroBatcher
     from .dependencies import Limits, TooLarge
     from .routers import router
-    from .security import AllowedHosts, ContentSecurityPolicy  # noqa: I001
+    from .security import AllowedHosts, ContentSecurityPolicy
 
     _check_limits(max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars, max_pairs=max_pairs,
                   window_ms=window_ms, max_batch_pairs=max_batch_pairs)
