@@ -198,7 +198,7 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
         atomic_write_json(stage / "results.json", results)
         atomic_write_text(stage / "results.md", results_markdown(results))
         if settings.report:
-            from .html_report import write_report
+            from .reports.html import write_report
 
             write_report(stage)
     return results

@@ -290,13 +290,6 @@ def test_output_that_is_another_input_of_the_run_is_refused_before_the_model_loa
     assert target.read_bytes() == before
 
 
-def test_report_refuses_to_write_over_the_results_it_reads(tmp_path, capsys):
-    (tmp_path / "results.json").write_text('{"tasks": {}}', encoding="utf-8")
-    code, _, err = run(["report", str(tmp_path), "-o", str(tmp_path / "results.json")], capsys)
-    assert code == 2 and "is the input file" in err
-    assert (tmp_path / "results.json").read_text(encoding="utf-8") == '{"tasks": {}}'
-
-
 def test_eval_refuses_an_output_folder_holding_the_model_before_it_loads(capsys, tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "runs" / "model").mkdir(parents=True)

@@ -179,9 +179,9 @@ def test_a_fault_while_writing_the_outputs_leaves_the_previous_run_whole(scorer,
     def fails(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    import nspzero.html_report
+    import nspzero.reports.html
 
-    monkeypatch.setattr(*((nspzero.html_report, "render_report", fails) if fault == "report" else
+    monkeypatch.setattr(*((nspzero.reports.html, "render_report_html", fails) if fault == "report" else
                           ("nspzero.harness.results_markdown", fails)))
     with pytest.raises(Exception, match="No space left on device"):
         evaluate(scorer, EvalSettings(data_dir, ["eprstmt", "tnews"], report=True), out)

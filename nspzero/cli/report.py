@@ -13,12 +13,6 @@ def report(
                                                                       "(default OUT_DIR/report.html)."),
 ) -> None:
     """Write an eval's HTML report: results beside the paper, confusion matrices, histograms, examples."""
-    from pathlib import Path
+    from ..reports.html import write_report
 
-    from ..html_report import write_report
-    from ..io import check_output
-
-    folder = Path(out_dir)
-    check_output(output, [str(folder / "results.json")] + [str(p) for pattern in ("*.predictions.jsonl", "*.png")
-                                                         for p in folder.glob(pattern)])
     typer.echo(str(write_report(out_dir, output)))
