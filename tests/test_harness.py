@@ -4,12 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fewclue_fixture import write_fewclue
+from fewclue_fixture import FEWCLUE, write_fewclue
 from nspzero.harness import EvalSettings, evaluate
 from nspzero.scorer import NSPScorer
 
 FIXTURE_TASKS = ["eprstmt", "tnews", "ocnli", "csl", "chid", "cluewsc"]
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "fewclue"
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +109,11 @@ def test_a_line_cut_short_in_the_cache_is_ignored(model_dir, data_dir, tmp_path)
     assert second["tasks"]["eprstmt"]["accuracy"] == first["tasks"]["eprstmt"]["accuracy"]
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/fewclue not present")
-def test_cli_eval_all_nine_tasks_on_shared_fewclue(model_dir, tmp_path, capsys):
+def test_cli_eval_all_nine_tasks_on_real_fewclue_rows(model_dir, tmp_path, capsys):
     from nspzero.cli import main
 
     try:
-        main(["eval", "--model", model_dir, "--data-dir", str(SHARED), "--tasks", "all", "--limit", "8",
+        main(["eval", "--model", model_dir, "--data-dir", str(FEWCLUE), "--tasks", "all", "--limit", "8",
               "--output-dir", str(tmp_path)])
     except SystemExit as exc:
         assert not exc.code, capsys.readouterr().err
