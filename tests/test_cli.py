@@ -269,3 +269,34 @@ def test_labels_file_gives_names_words_and_descriptions(model_dir, clf, capsys, 
     assert json.loads(out)["scores"] == pytest.approx(want.scores, abs=1e-5)
     code, _, err = run(["classify", "-m", model_dir, "--labels-file", str(labels), "-l", "a,b", "x"], capsys)
     assert code == 2 and "give --labels or --labels-file, not both" in err
+
+
+HEAVY = ("torch", "transformers", "sklearn")
+LOADED = ("import sys\nfrom nspzero.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+          "print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["classify", "--help"], ["eval", "--help"], ["link", "--help"],
+                                  ["serve", "--help"], ["classify", "--bogus"], ["eval", "--limit", "x"]])
+def test_help_and_usage_errors_import_no_torch(args):
+    """--help and parser errors print at once: torch, transformers and scikit-learn stay unloaded."""
+    done = subprocess.run([sys.executable, "-c", LOADED.format(heavy=HEAVY), *args], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stderr.splitlines()[-1] == "[]", done.stderr
+    assert "Usage" in done.stdout or "nspzero: error:" in done.stderr
+
+
+def test_import_nspzero_is_lazy_and_names_still_work():
+    code = ("import sys, nspzero\nassert 'torch' not in sys.modules\nfrom nspzero import NSPClassifier, UsageError\n"
+            "assert 'torch' in sys.modules and NSPClassifier.__name__ == 'NSPClassifier'\n"
+            "assert 'NSPScorer' in dir(nspzero)\ntry:\n    nspzero.nope\nexcept AttributeError as e:\n    print(e)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "module 'nspzero' has no attribute 'nope'", done.stderr
+
+
+def test_overlap_help_states_the_request_default():
+    from nspzero.request import DEFAULT_OVERLAP
+
+    done = subprocess.run([sys.executable, "-m", "nspzero.cli", "classify", "--help"], capture_output=True, text=True,
+                          timeout=120, env={**__import__("os").environ, "COLUMNS": "200"})
+    assert f"Default {DEFAULT_OVERLAP}." in " ".join(done.stdout.split())

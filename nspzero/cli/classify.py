@@ -8,7 +8,6 @@ import typer
 from ..errors import DataError, UsageError
 from ..io import (CLASSIFY_COLUMNS, RowWriter, TextRow, check_output, input_format as resolve_input_format, output_columns,
                   output_format, read_texts, result_row)
-from ..request import DEFAULT_OVERLAP, build_request, check_text, split_labels
 from .app import app
 from .options import NUM_ACTORS_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine, chunks, with_model_options
 
@@ -36,8 +35,9 @@ def classify(
                                   "paper's); chunk: read it in windows on sentence boundaries."),
     aggregate: str = typer.Option("max", help="--long-text chunk: a label's score over a text is the max | mean of "
                                               "its windows' scores."),
-    overlap: int = typer.Option(DEFAULT_OVERLAP, help="--long-text chunk: tokens a window repeats from the one before "
-                                                      "(whole sentences where they fit; at most half a window)."),
+    overlap: Optional[int] = typer.Option(None, help="--long-text chunk: tokens a window repeats from the one before "
+                                                     "(whole sentences where they fit; at most half a window). "
+                                                     "Default 32."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Output only the K best labels' scores per text (the "
                                                              "decision still uses every label)."),
     input_path: Optional[str] = typer.Option(None, "--input", "-i",
@@ -57,6 +57,8 @@ def classify(
     models: ModelOptions = None,
 ) -> None:
     """Classify texts among candidate labels, zero-shot."""
+    from ..request import build_request, check_text, split_labels  # here, so --help loads no torch
+
     if labels is not None and labels_file is not None:
         raise UsageError("give --labels or --labels-file, not both")
     if labels is None and labels_file is None and prompt is None and not input_path:
@@ -68,7 +70,8 @@ def classify(
         label_arg = read_labels_file(labels_file)
     request = build_request(label_arg, prompt=prompt, template=template, placement=placement, combine=combine,
                             multi_label=multi_label, threshold=threshold, long_text=long_text, aggregate=aggregate,
-                            overlap=overlap, top_k=top_k, labels_per_row=bool(input_path))
+                            top_k=top_k, labels_per_row=bool(input_path),
+                            **({} if overlap is None else {"overlap": overlap}))
     if texts and input_path:
         raise UsageError("give texts as arguments or with --input, not both")
     if not texts and not input_path:

@@ -4,7 +4,6 @@ from typing import Optional
 import typer
 
 from ..errors import DataError, UsageError
-from ..linking import check_candidates
 from ..io import RowWriter, check_output, field_text, output_format, read_records, result_row
 from .app import app
 from .options import ModelOptions, chunks, with_model_options
@@ -28,6 +27,8 @@ def link(
     models: ModelOptions = None,
 ) -> None:
     """Entity linking: pick each mention's entity by P(IsNext) of (context, entity description)."""
+    from ..linking import check_candidates  # here, so --help loads no torch
+
     check_output(output, [input_path])
     fmt = output_format(output, fmt)
     if fmt == "table":
