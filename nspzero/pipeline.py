@@ -17,7 +17,7 @@ from .errors import UsageError
 from .candidates import Candidates, best, ranked, score_candidates
 from .mapping import multi_label as labels_over
 from .request import ClassifyRequest, LabelSet
-from .scorer import PROGRESS_MIN_PAIRS, NSPScorer
+from .scorer import NSPScorer, progress_bar
 from .tokens import token_ids
 from .windows import split_windows
 
@@ -138,11 +138,9 @@ def _texts_bar(request: ClassifyRequest, texts: Sequence[str], label_sets, progr
     own = label_sets if label_sets is not None else [None] * len(texts)
     estimate = sum((ls or request.label_set).pairs_per_window for ls in own
                    if ls is not None or request.label_set is not None)
-    if estimate <= chunk_pairs or (progress is None and estimate < PROGRESS_MIN_PAIRS):
+    if estimate <= chunk_pairs:
         return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=len(texts), desc="classifying", unit="text", leave=False)
+    return progress_bar(progress, estimate, len(texts), "classifying", "text")
 
 
 def run(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],

@@ -300,3 +300,43 @@ def test_overlap_help_states_the_request_default():
     done = subprocess.run([sys.executable, "-m", "nspzero.cli", "classify", "--help"], capture_output=True, text=True,
                           timeout=120, env={**__import__("os").environ, "COLUMNS": "200"})
     assert f"Default {DEFAULT_OVERLAP}." in " ".join(done.stdout.split())
+
+
+def test_table_cuts_long_texts_to_the_terminal_width(model_dir, capsys, monkeypatch):
+    from rich.cells import cell_len
+
+    monkeypatch.setenv("COLUMNS", "80")
+    long_text = "今天比赛球队赢了" * 190   # 1,520 characters
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", "-f", "table", long_text, "市场上涨"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(cell_len(line) for line in lines) <= 80 and len(lines) <= 8, out   # one line per text
+    assert "…" in out and "市场上涨" in out
+
+
+def test_repeated_labels_option_adds_labels(model_dir, capsys):
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育", "-l", "财经，科技", "今天比赛"], capsys)
+    assert code == 0, err
+    assert list(json.loads(out)["scores"]) and set(json.loads(out)["scores"]) == {"体育", "财经", "科技"}
+
+
+@pytest.mark.parametrize("command, default", [("classify", "Default 256, or the model's position limit"),
+                                              ("link", "Default 256, or the model's position limit"),
+                                              ("serve", "Default 256, or the model's position limit"),
+                                              ("eval", "Default 128.")])
+def test_max_length_help_names_its_default_and_only_options_the_command_has(capsys, command, default):
+    code, out, _ = run([command, "--help"], capsys)
+    line = " ".join(out[out.index("--max-length"):out.index("--batch-size")].split())
+    assert code == 0 and default in line
+    assert ("--long-text" in line) == (command == "classify"), line
+
+
+def test_max_length_defaults_to_the_model_positions_when_fewer(tmp_path, capsys):
+    from conftest import build_model_dir
+    from nspzero.scorer import NSPScorer
+
+    short = build_model_dir(tmp_path / "short", max_position=40)
+    assert NSPScorer.from_pretrained(short).max_length == 40
+    assert NSPScorer.from_pretrained(short, max_length=32).max_length == 32
+    code, out, err = run(["classify", "-m", short, "-l", "体育,财经", "今天比赛" * 30], capsys)
+    assert code == 0, err   # 256 would be refused: "max_length must be an integer between 4 and 40"

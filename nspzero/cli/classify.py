@@ -15,11 +15,12 @@ STREAM_CHUNK = 512  # texts classified per call when streaming a file
 
 
 @app.command()
-@with_model_options()
+@with_model_options(long_text=True)
 def classify(
     texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify (or use --input)."),
-    labels: Optional[str] = typer.Option(None, "--labels", "-l", help="Comma-separated candidate labels, e.g. 体育,财经. "
-                                                                      "A file row's own 'labels' field overrides them."),
+    labels: Optional[List[str]] = typer.Option(None, "--labels", "-l",
+                                               help="Candidate labels, comma-separated (体育,财经) or repeated (-l 体育 "
+                                                    "-l 财经). A file row's own 'labels' field overrides them."),
     labels_file: Optional[str] = typer.Option(None, "--labels-file", help="Candidate labels from a file: .txt (a name "
                                               "per line; name<TAB>word|word<TAB>description), .json or .yaml."),
     prompt: Optional[str] = typer.Option(None, "--prompt", "-p",
@@ -59,11 +60,11 @@ def classify(
     """Classify texts among candidate labels, zero-shot."""
     from ..request import build_request, check_text, split_labels  # here, so --help loads no torch
 
-    if labels is not None and labels_file is not None:
+    if labels and labels_file is not None:
         raise UsageError("give --labels or --labels-file, not both")
-    if labels is None and labels_file is None and prompt is None and not input_path:
+    if not labels and labels_file is None and prompt is None and not input_path:
         raise UsageError("--labels is required (or --labels-file FILE, or --prompt NAME), e.g. --labels 体育,财经")
-    label_arg = split_labels(labels) if labels is not None else None
+    label_arg = [label for value in labels for label in split_labels(value)] if labels else None
     if labels_file is not None:
         from ..label_files import read_labels_file
 
@@ -136,15 +137,17 @@ def _progress(total: Optional[int], pairs_per_text: int):
 
 
 def _table(results) -> None:
-    """A rich table on stdout; texts and labels are shown as text (no markup is interpreted)."""
+    """A rich table on stdout, one line per text: a text longer than the terminal's width is cut
+    with "…" (the file formats keep it whole). Texts and labels are shown as text (no markup is
+    interpreted)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     table = Table(show_lines=False)
-    table.add_column("text", overflow="fold", max_width=60)
-    table.add_column("label")
-    table.add_column("top scores")
+    table.add_column("text", overflow="ellipsis", no_wrap=True, ratio=1)
+    table.add_column("label", no_wrap=True)
+    table.add_column("top scores", no_wrap=True)
     for r in results:
         label = ", ".join(r.label) if isinstance(r.label, list) else r.label
         top = "  ".join(f"{k} {v:.3f}" for k, v in list(r.scores.items())[:3])
