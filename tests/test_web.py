@@ -354,3 +354,20 @@ def test_without_fastapi_offline_docs_fall_back_to_the_cdn_and_say_so(monkeypatc
     assert [r.getMessage() for r in caplog.records if r.name == "nspzero"] == [web.NO_OFFLINE_DOCS]
     with TestClient(app) as c:
         assert "cdn.jsdelivr.net" in c.get("/docs").text
+
+
+def test_a_long_text_shows_folded_in_its_card(page, server):
+    """A long text (the 200 characters this server takes) shows its first 160; the rest opens on a click."""
+    long_text = (TEXTS[0] * 200)[:200]
+    page.get_by_test_id("text").fill(long_text + "\n" + TEXTS[1])
+    page.get_by_test_id("labels").fill("体育,财经")
+    classify(page)
+    assert page.get_by_test_id("error").is_hidden(), page.get_by_test_id("error").inner_text()
+    folded, short = page.get_by_test_id("result-text").all()
+    summary = folded.locator("summary")
+    assert summary.inner_text() == long_text[:160] + "… (200 characters; show all)"
+    assert folded.get_attribute("open") is None and short.inner_text() == TEXTS[1]
+    closed_height = folded.bounding_box()["height"]
+    summary.click()
+    assert folded.get_attribute("open") == "" and long_text in folded.inner_text()
+    assert folded.bounding_box()["height"] > closed_height
