@@ -236,6 +236,8 @@ class NSPScorer:
         self.batch_size = batch_size
         self.model = self._prepare(model)
         self._warn_slow_precision()
+        if getattr(model.config, "nspzero_tiny_random", False):
+            log.warning("%s is a tiny model with RANDOM weights (nspzero tiny-model): its scores are meaningless", name)
         # "auto" compiles after AUTO_COMPILE_AFTER_S seconds of forward passes (fp32/bf16 only)
         self.compile: Union[bool, str] = compile if dtype in ("float32", "bfloat16") and not onnx else False
         self._compiled: Optional[Callable[..., object]] = None
