@@ -24,6 +24,7 @@ from typing import Annotated, Any, Optional, Union
 
 from .candidates import Candidates, score_candidates, split_by
 from .classifier import ClassificationResult, NSPClassifier
+from .extras import install_hint
 from .pipeline import build_candidates, make_result
 from .errors import NSPZeroError, UsageError
 from .http_limits import (BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_CONNECTIONS, MAX_PAIRS, BodyTimeoutMiddleware,
@@ -33,7 +34,7 @@ from .scorer import NSPScorer
 
 log = logging.getLogger("nspzero")
 
-EXTRA_MISSING = "nspzero serve needs the 'serve' extra: pip install 'nspzero[serve]'"
+EXTRA_MISSING = f"nspzero serve needs the 'serve' extra: {install_hint('serve')}"
 
 try:  # the 'serve' extra; without it, importing this module still works and run_server says what to install
     import fastapi

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Optional
 
+from ..extras import install_hint
 from ..http_limits import MAX_PAIRS
 
 log = logging.getLogger("nspzero")
@@ -24,7 +25,7 @@ ASSETS = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; 
           "style.css": "text/css; charset=utf-8"}
 DOCS_STATIC = "/docs-static"
 NO_OFFLINE_DOCS = ("/docs loads Swagger UI from a CDN because the 'fastapi-offline' package is missing: "
-                   "pip install 'nspzero[serve]' to serve the docs offline")
+                   f"{install_hint('serve')} to serve the docs offline")
 
 
 def asset_text(name: str) -> str:
