@@ -323,7 +323,8 @@ def output_format(output: Optional[str], fmt: Optional[str] = None) -> str:
     """The format of an output: a file's suffix decides (`fmt` may only confirm it); stdout takes
     `fmt` (default jsonl). Contradictions are usage errors, before anything runs."""
     if fmt is not None and fmt not in OUTPUT_FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
+        raise UsageError(f"--format must be one of {', '.join(STDOUT_FORMATS)} (stdout) or parquet (with --output "
+                         f"FILE.parquet), got {fmt!r}")
     if output is None or output == "-":
         if fmt == "parquet":
             raise UsageError("--format parquet writes a file; add --output FILE.parquet")

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -340,3 +341,18 @@ def test_max_length_defaults_to_the_model_positions_when_fewer(tmp_path, capsys)
     assert NSPScorer.from_pretrained(short, max_length=32).max_length == 32
     code, out, err = run(["classify", "-m", short, "-l", "体育,财经", "今天比赛" * 30], capsys)
     assert code == 0, err   # 256 would be refused: "max_length must be an integer between 4 and 40"
+
+
+@pytest.mark.parametrize("command", ["classify", "link"])
+def test_format_help_names_every_format_the_option_accepts(capsys, command):
+    from nspzero.io import OUTPUT_FORMATS
+
+    code, out, _ = run([command, "--help"], capsys)
+    lines = out.splitlines()
+    start = next(i for i, l in enumerate(lines) if re.match(r"\s+(-f, )?--format ", l))
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    end = next(i for i in range(start + 1, len(lines))    # the next option, at the same indent
+               if len(lines[i]) - len(lines[i].lstrip()) <= indent)
+    text = " ".join(" ".join(lines[start:end]).split())
+    accepted = [f for f in OUTPUT_FORMATS if not (command == "link" and f == "table")]   # link refuses table
+    assert code == 0 and all(f in text for f in accepted), text

@@ -49,8 +49,9 @@ def classify(
     output: Optional[str] = typer.Option(None, "--output", "-o",
                                          help="Write results here; the suffix picks the format (.jsonl, .json, .csv, "
                                               ".parquet). Written in full or not at all."),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="stdout: jsonl (default) | json | csv | table; "
-                                                                   "with --output only to confirm its suffix."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="jsonl (default) | json | csv | table on stdout; "
+                                                                   "with --output it may only confirm the suffix "
+                                                                   "(jsonl, json, csv, parquet)."),
     engine: str = typer.Option("local", help="local (this process) | ray (Ray Data actor pool; needs --input FILE "
                                              "and --output FILE, extra 'ray')."),
     ray_address: Optional[str] = RAY_ADDRESS_OPTION,

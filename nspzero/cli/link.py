@@ -21,7 +21,9 @@ def link(
     output: Optional[str] = typer.Option(None, "--output", "-o",
                                          help="Write results here; the suffix picks the format (.jsonl, .json, "
                                               ".csv, .parquet). Written in full or not at all."),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="stdout: jsonl (default) | json | csv."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="jsonl (default) | json | csv on stdout; with "
+                                                                   "--output it may only confirm the suffix (jsonl, "
+                                                                   "json, csv, parquet)."),
     text_field: str = typer.Option("text", help="Field holding the mention in its context."),
     candidates_field: str = typer.Option("candidates", help='Field holding [{"id": ..., "description": ...}, ...].'),
     models: ModelOptions = None,
