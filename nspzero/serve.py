@@ -479,7 +479,7 @@ def _check_bindable(host: str, port: int) -> None:
 
 
 def run_server(model: str, host: str = "127.0.0.1", port: int = 8000, dtype: str = "float32",
-               device: Optional[str] = None, max_length: int = 256, batch_size: int = 32, max_texts: int = 256,
+               device: Optional[str] = None, max_length: Optional[int] = None, batch_size: int = 32, max_texts: int = 256,
                max_labels: int = 256, max_text_chars: int = 20000, max_pairs: int = MAX_PAIRS,
                compile: Union[bool, str] = False, results_dir: Optional[str] = None,
                header_timeout: float = HEADER_TIMEOUT_S, body_timeout: float = BODY_TIMEOUT_S,
