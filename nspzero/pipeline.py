@@ -9,7 +9,7 @@ its pairs scored in one length-sorted call (each distinct pair once) and reduced
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Sequence, Union
+from typing import Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -104,27 +104,35 @@ def label_rows(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str]
                chunk_pairs: int = CHUNK_PAIRS) -> Iterator[np.ndarray]:
     """One row of combined label scores per text, in order; pairs are made and scored in chunks of
     about `chunk_pairs` (whole texts; a single text with more pairs is one chunk). A call of one
-    chunk shows the scorer's pair bar; a call of several shows one bar over its texts instead."""
+    chunk shows the scorer's pair bar; a call of several shows one bar over its texts instead.
+    Pairs cut to max_length give one warning for the whole call, with the sums over its chunks."""
     bar = _texts_bar(request, texts, label_sets, progress, chunk_pairs)
     inner = False if bar is not None else progress
     pending: list[Candidates] = []
     size = 0
+    cut = [0, 0]   # pairs truncated, distinct pairs scored: summed over the chunks
+
+    def count(n_cut: int, n_total: int) -> None:
+        cut[0] += n_cut
+        cut[1] += n_total
     try:
         for cands in iter_candidates(scorer, request, texts, label_sets):
             if pending and size + len(cands.pairs) > chunk_pairs:
-                yield from _score_chunk(scorer, pending, inner, bar)
+                yield from _score_chunk(scorer, pending, inner, bar, count)
                 pending, size = [], 0
             pending.append(cands)
             size += len(cands.pairs)
         if pending:
-            yield from _score_chunk(scorer, pending, inner, bar)
+            yield from _score_chunk(scorer, pending, inner, bar, count)
     finally:
         if bar is not None:
             bar.close()
+        scorer.warn_truncated(*cut)
 
 
-def _score_chunk(scorer: NSPScorer, pending: list[Candidates], progress: Optional[bool], bar) -> list[np.ndarray]:
-    rows = score_candidates(lambda pairs: scorer.score(pairs, progress=progress), pending)
+def _score_chunk(scorer: NSPScorer, pending: list[Candidates], progress: Optional[bool], bar,
+                 on_truncated: Callable[[int, int], None]) -> list[np.ndarray]:
+    rows = score_candidates(lambda pairs: scorer.score(pairs, progress=progress, on_truncated=on_truncated), pending)
     if bar is not None:
         bar.update(len(pending))
     return rows

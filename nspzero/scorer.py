@@ -451,25 +451,31 @@ class NSPScorer:
     # ---- public -----------------------------------------------------------------------------
     def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
               on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
-              desc: str = "scoring") -> np.ndarray:
+              desc: str = "scoring", on_truncated: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
         """P(IsNext) for every pair, in input order. Identical pairs are scored once.
 
-        `progress`: None shows a bar only for calls of at least PROGRESS_MIN_PAIRS pairs.
-        `on_batch(pairs, scores)` is called after each batch (the harness caches finished work).
-        Errors about one pair name its index in `pairs`.
+        `progress`: see `progress_bar`. `on_batch(pairs, scores)` is called after each batch (the
+        harness caches finished work). Pairs cut to max_length give one warning, or, with
+        `on_truncated`, a call `on_truncated(cut, distinct)` instead, also when none is cut (a caller scoring in chunks
+        sums them into one warning). Errors about one pair name its index in `pairs`.
         """
         first_seen: dict[Pair, int] = {}
         for i, p in enumerate(pairs):
             first_seen.setdefault(p, i)
-        return score_distinct(pairs, lambda unique: self._score_chunks(unique, [first_seen[p] for p in unique]),
+        return score_distinct(pairs, lambda unique: self._score_chunks(unique, [first_seen[p] for p in unique],
+                                                                       on_truncated or self.warn_truncated),
                               progress, on_batch, desc)
 
-    def _score_chunks(self, unique: list[Pair], origin: Optional[Sequence[int]] = None
-                      ) -> Iterator[tuple[list[int], np.ndarray]]:
+    def warn_truncated(self, cut: int, total: int) -> None:
+        """The one warning about pairs cut to max_length (one per call, however it was chunked)."""
+        if cut:
+            log.warning("%d of %d pairs were longer than max_length=%d tokens and were truncated (text cut from its end)",
+                        cut, total, self.max_length)
+
+    def _score_chunks(self, unique: list[Pair], origin: Optional[Sequence[int]],
+                      on_truncated: Callable[[int, int], None]) -> Iterator[tuple[list[int], np.ndarray]]:
         """(indexes into `unique`, their scores), one length-sorted padded batch at a time."""
         encoded = self.encode(unique, origin)
-        if encoded.truncated:
-            log.warning("%d of %d pairs were longer than max_length=%d tokens and were truncated (text cut from its end)",
-                        encoded.truncated, len(unique), self.max_length)
+        on_truncated(encoded.truncated, len(unique))
         for idx in self.batches(encoded):
             yield idx, self.forward(self._collate([encoded[i] for i in idx]))
