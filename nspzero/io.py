@@ -115,12 +115,14 @@ def _display(path: str) -> str:
 def _jsonl(path: str) -> Iterator[Record]:
     name = _display(path)
     lines = iter_lines(path, keep_ends=True)
+    first = True
     for line_no, line in lines:
         if not line.strip():
             continue
-        if line.lstrip().startswith("["):  # one array of objects, as `--output x.json` writes it
+        if first and line.lstrip().startswith("["):  # one array of objects, as `--output x.json` writes it
             yield from _json_array(name, line_no, line + "".join(rest for _, rest in lines))
             return
+        first = False
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -162,9 +164,10 @@ def _json_array(name: str, first_line: int, text: str) -> Iterator[Record]:
         except json.JSONDecodeError as exc:
             raise DataError(f"{name}:{first_line + exc.lineno - 1}: malformed JSON ({exc.msg} at column {exc.colno})") \
                 from None
-        except (RecursionError, ValueError) as exc:
-            raise DataError(f"{name}:{line}: unreadable JSON value ({str(exc).splitlines()[0] if str(exc) else exc!r})") \
-                from None
+        except RecursionError:
+            raise DataError(f"{name}:{line}: JSON nested too deeply; a .json input holds one array of objects") from None
+        except ValueError as exc:  # e.g. an integer with more digits than Python converts
+            raise DataError(f"{name}:{line}: unreadable JSON value ({str(exc).splitlines()[0]})") from None
         if not isinstance(obj, dict):
             raise DataError(f"{name}:{line}: expected a JSON object in the array, got {type(obj).__name__}")
         yield Record(f"{name}:{line}", obj, line)
