@@ -123,18 +123,24 @@ def _jsonl(path: str) -> Iterator[Record]:
             yield from _json_array(name, line_no, line + "".join(rest for _, rest in lines))
             return
         first = False
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{name}:{line_no}: malformed JSON ({exc.msg} at column {exc.colno}); "
-                            f"each line must be one JSON object") from None
-        except RecursionError:
-            raise DataError(f"{name}:{line_no}: JSON nested too deeply; each line must be one JSON object") from None
-        except ValueError as exc:  # e.g. an integer with more digits than Python converts
-            raise DataError(f"{name}:{line_no}: unreadable JSON value ({str(exc).splitlines()[0]})") from None
+        obj = _decoded(lambda: json.loads(line.rstrip("\r\n")), name, line_no, line_no, "each line must be one JSON object")
         if not isinstance(obj, dict):
             raise DataError(f"{name}:{line_no}: expected a JSON object, got {type(obj).__name__}")
         yield Record(f"{name}:{line_no}", obj, line_no)
+
+
+def _decoded(decode: Callable[[], Any], name: str, line: int, first_line: int, rule: str) -> Any:
+    """`decode()`, its JSON errors as one-line DataErrors naming `name:line` (a syntax error its own
+    line, counted from the text's `first_line`) and saying the file's `rule`."""
+    try:
+        return decode()
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{name}:{first_line + exc.lineno - 1}: malformed JSON ({exc.msg} at column {exc.colno}); "
+                        f"{rule}") from None
+    except RecursionError:
+        raise DataError(f"{name}:{line}: JSON nested too deeply; {rule}") from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise DataError(f"{name}:{line}: unreadable JSON value ({str(exc).splitlines()[0]})") from None
 
 
 def _json_array(name: str, first_line: int, text: str) -> Iterator[Record]:
@@ -159,15 +165,8 @@ def _json_array(name: str, first_line: int, text: str) -> Iterator[Record]:
                 raise DataError(f"{name}:{line}: expected ',' or ']' after the array's object, got {char!r}")
             pos, after = pos + 1, ","
             continue
-        try:
-            obj, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{name}:{first_line + exc.lineno - 1}: malformed JSON ({exc.msg} at column {exc.colno})") \
-                from None
-        except RecursionError:
-            raise DataError(f"{name}:{line}: JSON nested too deeply; a .json input holds one array of objects") from None
-        except ValueError as exc:  # e.g. an integer with more digits than Python converts
-            raise DataError(f"{name}:{line}: unreadable JSON value ({str(exc).splitlines()[0]})") from None
+        obj, pos = _decoded(lambda: decoder.raw_decode(text, pos), name, line, first_line,
+                            "a .json input holds one array of objects")
         if not isinstance(obj, dict):
             raise DataError(f"{name}:{line}: expected a JSON object in the array, got {type(obj).__name__}")
         yield Record(f"{name}:{line}", obj, line)

@@ -238,3 +238,9 @@ def test_a_records_labels_field_is_read_apart_from_the_carried_fields(tmp_path):
     assert [(r.labels, r.extra) for r in read_texts(str(jsonl))] == [(["体育", "财经"], {"id": 1})]
     assert [(r.labels, r.extra) for r in read_texts(str(jsonl), labels_field=None)] == [
         (None, {"labels": ["体育", "财经"], "id": 1})]
+
+
+def test_a_json_lines_syntax_error_names_its_own_line(tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"text": "a"}\n{"text": "c"\n{"text": "d"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"in\.jsonl:2: malformed JSON \(Expecting ',' delimiter at column 13\)"):
+        list(read_texts(str(tmp_path / "in.jsonl")))
