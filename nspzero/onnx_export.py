@@ -24,7 +24,7 @@ log = logging.getLogger("nspzero")
 OPSET = 17
 # Nodes whose MatMul/Gemm stay fp32 in model.int8.onnx: the pooler and the NSP head run on one token
 # per pair (no measurable time), and their quantisation error lands on the logits undamped.
-ONNX_FP32_NODES = ("/bert/pooler/", "/cls/")
+ONNX_FP32_NODES = ("/pooler/", "/cls/", "/sop_classifier/")  # of every architecture in heads.HEADS
 
 
 class _LogitsOnly(torch.nn.Module):

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .errors import ModelError, UsageError
+from .heads import IN_ORDER_INDEX  # "B follows A" / "in order": the same logit for every head
 from .loading import load_nsp_model
 from .tokens import token_ids
 
@@ -207,7 +208,7 @@ def score_distinct(pairs: Sequence[Pair], score_chunks: Callable[[list[Pair]], I
 
 
 class NSPScorer:
-    """Scores sentence pairs with P(IsNext) = softmax(NSP logits)[0]."""
+    """Scores sentence pairs with P(IsNext) = softmax(NSP or SOP logits)[IN_ORDER_INDEX] (see `heads`)."""
 
     def __init__(self, tokenizer, model: torch.nn.Module, *, device: Optional[str] = None,
                  dtype: str = "float32", max_length: Optional[int] = None, batch_size: int = 32,
@@ -387,7 +388,7 @@ class NSPScorer:
         start = time.perf_counter()
         with self._autocast():
             logits = self._trial(batch) if self.compile == "trial" else self._run(batch).logits
-        out = torch.softmax(logits.float(), dim=-1)[:, 0].cpu().numpy().astype(np.float64)
+        out = torch.softmax(logits.float(), dim=-1)[:, IN_ORDER_INDEX].cpu().numpy().astype(np.float64)
         self.forward_seconds += time.perf_counter() - start
         if not np.isfinite(out).all():  # one check per batch, on a few numbers already on the CPU
             raise ModelError(f"model {self.name} gave non-finite NSP scores (NaN/inf) for {int((~np.isfinite(out)).sum())} "

@@ -37,7 +37,8 @@ def test_an_installed_package_reads_pips_record(monkeypatch, tmp_path, direct_ur
 
 
 def test_missing_extra_messages_use_the_hint():
-    from nspzero import onnx_model, plots, serve
+    from nspzero import onnx_model, serve
+    from nspzero.reports import png as plots
 
     assert onnx_model.EXTRA_MISSING.endswith(f": {extras.install_hint('onnx')} (it installs onnxruntime)")
     assert plots.INSTALL_HINT == f"plots need matplotlib: {extras.install_hint('plots')}"

@@ -63,10 +63,10 @@ def test_the_server_and_long_texts_run_on_the_exported_folder(model_dir, exporte
     from nspzero import NSPClassifier
     from nspzero.serve import create_app
 
-    body = {"texts": ["今天比赛球队赢了。" * 12, "东西很好"], "labels": [["体育", "财经"], ["好", "差"]],
+    body = {"texts": ["今天比赛球队赢了。" * 12, "东西很好"], "labels_per_text": [["体育", "财经"], ["好", "差"]],
             "template": "这是{label}", "long_text": "chunk"}
     want = NSPClassifier.from_pretrained(model_dir, max_length=64).classify(
-        body["texts"], body["labels"], template=body["template"], long_text="chunk")
+        body["texts"], labels_per_text=body["labels_per_text"], template=body["template"], long_text="chunk")
     with TestClient(create_app(NSPClassifier.from_pretrained(exported, max_length=64))) as client:
         response = client.post("/classify", json=body)
     assert response.status_code == 200, response.text
