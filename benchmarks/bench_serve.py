@@ -153,11 +153,10 @@ def serving(model: str, args, tmp: str, deadline: float, window_ms: float) -> It
         yield url
     finally:
         proc.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        proc.kill()   # nothing happens once it has exited
+        proc.wait()
 
 
 def percentile(values: list[float], q: float) -> float:
