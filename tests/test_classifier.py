@@ -59,7 +59,7 @@ def test_results_do_not_depend_on_batch_size_or_text_order(model_dir):
 @pytest.mark.parametrize("texts, labels, kwargs, message", [
     ([], ["a", "b"], {}, "no texts"),
     (["ok", ""], ["a", "b"], {}, r"texts\[1\] is empty"),
-    (["ok", None], ["a", "b"], {}, r"texts\[1\] is NoneType"),
+    (["ok", None], ["a", "b"], {}, r"texts\[1\]: Input should be a valid string, got None"),
     (["ok"], ["a"], {}, "only one label"),
     (["ok"], ["a", "a"], {}, "given twice"),
     (["ok"], ["a", "b"], {"template": "{label.__class__}"}, "not allowed"),
