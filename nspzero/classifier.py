@@ -34,12 +34,13 @@ class NSPClassifier:
         self.scorer = scorer
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, device: Optional[str] = None, max_length: int = 256,
+    def from_pretrained(cls, name_or_path: str, device: Optional[str] = None, max_length: Optional[int] = None,
                         batch_size: int = 32, dtype: str = "float32",
                         compile: Union[bool, str] = False) -> "NSPClassifier":
         """Load a BERT checkpoint with a trained NSP head from a hub name or a local directory.
         `compile=True` runs the model through torch.compile (faster for long jobs; see NSPScorer);
-        "auto" compiles once scoring has taken AUTO_COMPILE_AFTER_S seconds."""
+        "auto" compiles once scoring has taken AUTO_COMPILE_AFTER_S seconds. `max_length` None: 256
+        tokens per pair, or the model's position limit if that is smaller."""
         return cls(NSPScorer.from_pretrained(name_or_path, device=device, max_length=max_length,
                                              batch_size=batch_size, dtype=dtype, compile=compile))
 
@@ -99,7 +100,8 @@ class NSPClassifier:
         windows on sentence boundaries (`overlap` tokens repeated between neighbours) and a label's
         score is the `aggregate` ("max" or "mean") over the windows. `top_k`: keep only the K best
         labels' scores per result (the decision uses all). `normalize`: divide each text's scores
-        by their sum (the ranking is unchanged).
+        by their sum (the ranking is unchanged). `progress`: True draws a progress bar, False none;
+        None (default) only for a long call (a few seconds or more) when stderr is a terminal.
         """
         args = ClassifyArgs.of(text=texts if isinstance(texts, str) else None,
                                texts=None if isinstance(texts, str) else texts, labels=labels,

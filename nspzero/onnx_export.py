@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from .errors import UsageError
+from .extras import install_hint
 from .onnx_model import FP32_FILE, INPUT_NAMES, INT8_FILE, import_onnxruntime
 
 log = logging.getLogger("nspzero")
@@ -88,7 +89,7 @@ def export_onnx(model: str, out_dir: str | os.PathLike, *, int8: bool = True) ->
     try:
         import onnx  # noqa: F401 - the int8 step and the exporter read/write ONNX protobufs
     except ImportError:
-        raise UsageError("export-onnx needs the 'onnx' extra: pip install 'nspzero[onnx]' (onnx, onnxruntime)") \
+        raise UsageError(f"export-onnx needs the 'onnx' extra: {install_hint('onnx')} (onnx, onnxruntime)") \
             from None
     tokenizer, nsp = load_nsp_model(model)
     if getattr(nsp, "is_onnx", False):

@@ -15,11 +15,12 @@ import numpy as np
 import torch
 
 from .errors import ModelError, UsageError
+from .extras import install_hint
 
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask", "position_ids")
-EXTRA_MISSING = "ONNX models need the 'onnx' extra: pip install 'nspzero[onnx]' (it installs onnxruntime)"
+EXTRA_MISSING = f"ONNX models need the 'onnx' extra: {install_hint('onnx')} (it installs onnxruntime)"
 
 
 def is_onnx_folder(path: str) -> bool:

@@ -20,7 +20,7 @@ from .errors import UsageError
 from .candidates import Candidates, best, ranked, score_candidates
 from .mapping import multi_label as labels_over
 from .request import ClassifyRequest, LabelSet
-from .scorer import PROGRESS_MIN_PAIRS, NSPScorer
+from .scorer import NSPScorer, progress_bar
 from .tokens import token_ids
 from .windows import split_windows
 
@@ -119,10 +119,12 @@ def chunked(items: Iterable[T], size: Callable[[T], int], max_size: int) -> Iter
         yield run
 
 
-def forward(scorer: NSPScorer, candidates: Sequence[Candidates], progress: Optional[bool] = False) -> list[np.ndarray]:
+def forward(scorer: NSPScorer, candidates: Sequence[Candidates], progress: Optional[bool] = False,
+            on_truncated: Optional[Callable[[int, int], None]] = None) -> list[np.ndarray]:
     """The scoring step: every distinct pair of `candidates` in one scoring call → one row of
-    combined label scores per Candidates."""
-    return score_candidates(lambda pairs: scorer.score(pairs, progress=progress), list(candidates))
+    combined label scores per Candidates. `on_truncated`: see `NSPScorer.score`."""
+    return score_candidates(lambda pairs: scorer.score(pairs, progress=progress, on_truncated=on_truncated),
+                            list(candidates))
 
 
 def postprocess(request: ClassifyRequest, texts: Sequence[str], rows: Sequence[np.ndarray],
@@ -137,17 +139,24 @@ def label_rows(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str]
                chunk_pairs: int = CHUNK_PAIRS) -> Iterator[np.ndarray]:
     """One row of combined label scores per text, in order; pairs are made and scored in chunks of
     about `chunk_pairs` (whole texts; a single text with more pairs is one chunk). A call of one
-    chunk shows the scorer's pair bar; a call of several shows one bar over its texts instead."""
+    chunk shows the scorer's pair bar; a call of several shows one bar over its texts instead.
+    Pairs cut to max_length give one warning for the whole call, with the sums over its chunks."""
     bar = _texts_bar(request, texts, label_sets, progress, chunk_pairs)
     inner = False if bar is not None else progress
+    cut = [0, 0]   # pairs truncated, distinct pairs scored: summed over the chunks
+
+    def count(n_cut: int, n_total: int) -> None:
+        cut[0] += n_cut
+        cut[1] += n_total
     try:
         for run_ in chunked(iter_candidates(scorer, request, texts, label_sets), lambda c: len(c.pairs), chunk_pairs):
-            yield from forward(scorer, run_, inner)
+            yield from forward(scorer, run_, inner, count)
             if bar is not None:
                 bar.update(len(run_))
     finally:
         if bar is not None:
             bar.close()
+        scorer.warn_truncated(*cut)
 
 
 def _texts_bar(request: ClassifyRequest, texts: Sequence[str], label_sets, progress: Optional[bool],
@@ -158,11 +167,9 @@ def _texts_bar(request: ClassifyRequest, texts: Sequence[str], label_sets, progr
     own = label_sets if label_sets is not None else [None] * len(texts)
     estimate = sum((ls or request.label_set).pairs_per_window for ls in own
                    if ls is not None or request.label_set is not None)
-    if estimate <= chunk_pairs or (progress is None and estimate < PROGRESS_MIN_PAIRS):
+    if estimate <= chunk_pairs:
         return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=len(texts), desc="classifying", unit="text", leave=False)
+    return progress_bar(progress, estimate, len(texts), "classifying", "text")
 
 
 def run(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],

@@ -561,7 +561,7 @@ CLI_CASES = [
          "threshold must be a probability between 0 and 1, got 1.5"),
     _cli("threshold-negative", C + ["--multi-label", "--threshold", "-0.5", "今天比赛"], 2, "got -0.5"),
     _cli("threshold-not-a-number", C + ["--threshold", "half", "今天比赛"], 2, "Invalid value for '--threshold'"),
-    _cli("format-typo", C + ["--format", "jsnol", "今天比赛"], 2, "--format must be one of jsonl, json, csv, parquet, table, got 'jsnol'"),
+    _cli("format-typo", C + ["--format", "jsnol", "今天比赛"], 2, "--format must be one of jsonl, json, csv, table (stdout) or parquet (with --output FILE.parquet), got 'jsnol'"),
     _cli("dtype-float8", C + ["--dtype", "float8", "今天比赛"], 2, "dtype must be one of float32, bfloat16, float16, int8"),
     _cli("max-length-huge", C + ["--max-length", "100000", "今天比赛"], 2, "max_length must be an integer between 4 and 512"),
     _cli("max-length-not-int", C + ["--max-length", "abc", "今天比赛"], 2, "Invalid value for '--max-length'"),

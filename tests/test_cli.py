@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -314,3 +315,89 @@ def test_a_second_ctrl_c_while_exiting_still_exits_130(tmp_path):
     proc = subprocess.run([sys.executable, str(child)], capture_output=True, timeout=120)
     assert proc.returncode == 130, proc.stderr.decode()
     assert proc.stderr.decode().strip() == "nspzero: interrupted; no output file was changed"
+
+
+HEAVY = ("torch", "transformers", "sklearn")
+LOADED = ("import sys\nfrom nspzero.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+          "print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["classify", "--help"], ["eval", "--help"], ["link", "--help"],
+                                  ["serve", "--help"], ["classify", "--bogus"], ["eval", "--limit", "x"]])
+def test_help_and_usage_errors_import_no_torch(args):
+    """--help and parser errors print at once: torch, transformers and scikit-learn stay unloaded."""
+    done = subprocess.run([sys.executable, "-c", LOADED.format(heavy=HEAVY), *args], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stderr.splitlines()[-1] == "[]", done.stderr
+    assert "Usage" in done.stdout or "nspzero: error:" in done.stderr
+
+
+def test_import_nspzero_is_lazy_and_names_still_work():
+    code = ("import sys, nspzero\nassert 'torch' not in sys.modules\nfrom nspzero import NSPClassifier, UsageError\n"
+            "assert 'torch' in sys.modules and NSPClassifier.__name__ == 'NSPClassifier'\n"
+            "assert 'NSPScorer' in dir(nspzero)\ntry:\n    nspzero.nope\nexcept AttributeError as e:\n    print(e)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "module 'nspzero' has no attribute 'nope'", done.stderr
+
+
+def test_overlap_help_states_the_request_default():
+    from nspzero.request import DEFAULT_OVERLAP
+
+    done = subprocess.run([sys.executable, "-m", "nspzero.cli", "classify", "--help"], capture_output=True, text=True,
+                          timeout=120, env={**__import__("os").environ, "COLUMNS": "200"})
+    assert f"Default {DEFAULT_OVERLAP}." in " ".join(done.stdout.split())
+
+
+def test_table_cuts_long_texts_to_the_terminal_width(model_dir, capsys, monkeypatch):
+    from rich.cells import cell_len
+
+    monkeypatch.setenv("COLUMNS", "80")
+    long_text = "今天比赛球队赢了" * 190   # 1,520 characters
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", "-f", "table", long_text, "市场上涨"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(cell_len(line) for line in lines) <= 80 and len(lines) <= 8, out   # one line per text
+    assert "…" in out and "市场上涨" in out
+
+
+def test_repeated_labels_option_adds_labels(model_dir, capsys):
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育", "-l", "财经，科技", "今天比赛"], capsys)
+    assert code == 0, err
+    assert list(json.loads(out)["scores"]) and set(json.loads(out)["scores"]) == {"体育", "财经", "科技"}
+
+
+@pytest.mark.parametrize("command, default", [("classify", "Default 256, or the model's position limit"),
+                                              ("link", "Default 256, or the model's position limit"),
+                                              ("serve", "Default 256, or the model's position limit"),
+                                              ("eval", "Default 128.")])
+def test_max_length_help_names_its_default_and_only_options_the_command_has(capsys, command, default):
+    code, out, _ = run([command, "--help"], capsys)
+    line = " ".join(out[out.index("--max-length"):out.index("--batch-size")].split())
+    assert code == 0 and default in line
+    assert ("--long-text" in line) == (command == "classify"), line
+
+
+def test_max_length_defaults_to_the_model_positions_when_fewer(tmp_path, capsys):
+    from conftest import build_model_dir
+    from nspzero.scorer import NSPScorer
+
+    short = build_model_dir(tmp_path / "short", max_position=40)
+    assert NSPScorer.from_pretrained(short).max_length == 40
+    assert NSPScorer.from_pretrained(short, max_length=32).max_length == 32
+    code, out, err = run(["classify", "-m", short, "-l", "体育,财经", "今天比赛" * 30], capsys)
+    assert code == 0, err   # 256 would be refused: "max_length must be an integer between 4 and 40"
+
+
+@pytest.mark.parametrize("command", ["classify", "link"])
+def test_format_help_names_every_format_the_option_accepts(capsys, command):
+    from nspzero.io import OUTPUT_FORMATS
+
+    code, out, _ = run([command, "--help"], capsys)
+    lines = out.splitlines()
+    start = next(i for i, l in enumerate(lines) if re.match(r"\s+(-f, )?--format ", l))
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    end = next(i for i in range(start + 1, len(lines))    # the next option, at the same indent
+               if len(lines[i]) - len(lines[i].lstrip()) <= indent)
+    text = " ".join(" ".join(lines[start:end]).split())
+    accepted = [f for f in OUTPUT_FORMATS if not (command == "link" and f == "table")]   # link refuses table
+    assert code == 0 and all(f in text for f in accepted), text

@@ -148,3 +148,12 @@ def test_a_call_of_several_chunks_shows_one_bar_over_its_texts(clf, capsys):
     list(pipeline.label_rows(clf.scorer, request, ["今天比赛", "市场上涨"], progress=True))   # one chunk: the pair bar
     err = capsys.readouterr().err
     assert "scoring" in err and "classifying" not in err
+
+
+def test_a_call_of_several_chunks_warns_once_about_cut_pairs(clf, nspzero_caplog):
+    """Truncation gives one warning per call, its counts summed over the call's chunks."""
+    request = build_request(["体育", "财经"])
+    long = ["今天比赛球队赢了" * 20, "市场上涨公司发布手机" * 20, "东西很好"]   # two texts longer than max_length=64
+    list(pipeline.label_rows(clf.scorer, request, long, chunk_pairs=2))   # three chunks of one text each
+    warnings = [r.getMessage() for r in nspzero_caplog.records if "truncated" in r.getMessage()]
+    assert warnings == ["4 of 6 pairs were longer than max_length=64 tokens and were truncated (text cut from its end)"]

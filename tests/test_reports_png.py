@@ -129,9 +129,11 @@ def test_empty_rows_still_write_a_figure(tmp_path):
 def test_missing_matplotlib_raises_with_install_hint(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     assert plots_available() is False
-    with pytest.raises(ImportError, match=r"pip install 'nspzero\[plots\]'") as info:
+    with pytest.raises(ImportError, match="plots need matplotlib: pip install") as info:
         write_task_plots(tmp_path, "tnews", cc_rows(["x", "y"], 4), {"accuracy": 0.5})
-    assert str(info.value) == "plots need matplotlib: pip install 'nspzero[plots]'"
+    from nspzero.extras import install_hint
+
+    assert str(info.value) == f"plots need matplotlib: {install_hint('plots')}"
     assert list(tmp_path.iterdir()) == []
 
 

@@ -305,21 +305,34 @@ def test_run_server_without_the_extra_says_what_to_install(monkeypatch):
     from nspzero import serve
 
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn → ImportError
-    with pytest.raises(UsageError, match=r"pip install 'nspzero\[serve\]'"):
+    from nspzero.extras import install_hint
+
+    with pytest.raises(UsageError) as info:
         serve.run_server("unused")
+    assert str(info.value) == f"nspzero serve needs the 'serve' extra: {install_hint('serve')}"
 
 
-def test_cli_serve_command_passes_its_options(monkeypatch):
-    from nspzero import cli, serve
+def test_cli_serve_command_passes_every_option(monkeypatch):
+    """Each option, set away from its default, reaches run_server; without options the CLI's
+    defaults are run_server's own (so the two cannot drift apart)."""
+    import inspect
 
-    seen = {}
+    from nspzero import cli, serve, web
+
+    seen, original = {}, serve.run_server
     monkeypatch.setattr(serve, "run_server", lambda model, **kw: seen.update(model=model, **kw))
-    cli.main(["serve", "--model", "m", "--port", "8123", "--max-texts", "5", "--max-labels", "6",
-              "--max-text-chars", "7", "--batch-size", "3", "--max-length", "64", "--max-pairs", "99"])
-    assert seen == dict(model="m", host="127.0.0.1", port=8123, dtype="float32", device=None, max_length=64,
-                        batch_size=3, max_texts=5, max_labels=6, max_text_chars=7, max_pairs=99, compile=False,
-                        results_dir=None, header_timeout=10.0, body_timeout=30.0, max_connections=2048,
-                        allowed_hosts=None)
+    monkeypatch.setattr(web, "report_html", lambda folder: None)
+    cli.main(["serve", "--model", "m", "--host", "0.0.0.0", "--port", "8123", "--max-texts", "5", "--max-labels", "6",
+              "--max-text-chars", "7", "--max-pairs", "99", "--header-timeout", "1.5", "--body-timeout", "2.5",
+              "--max-connections", "11", "--allowed-hosts", "a.example, b.example", "--results", "out/",
+              "--device", "cpu", "--dtype", "bfloat16", "--max-length", "64", "--batch-size", "3"])
+    assert seen == dict(model="m", host="0.0.0.0", port=8123, max_texts=5, max_labels=6, max_text_chars=7, max_pairs=99,
+                        header_timeout=1.5, body_timeout=2.5, max_connections=11, allowed_hosts=["a.example", "b.example"],
+                        results_dir="out/", device="cpu", dtype="bfloat16", max_length=64, batch_size=3, compile=False)
+    seen.clear()
+    cli.main(["serve", "--model", "m"])
+    defaults = {name: p.default for name, p in inspect.signature(original).parameters.items() if name != "model"}
+    assert {k: v for k, v in seen.items() if k != "model"} == defaults
 
 
 def test_a_big_request_is_scored_in_pieces_taking_turns_with_small_ones(local):

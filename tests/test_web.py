@@ -358,3 +358,20 @@ def test_mount_web_can_show_an_eval_report(tmp_path):
         assert '<span id="report-link">' in page and 'href="report"' in page
         report = c.get("/report")
         assert report.status_code == 200 and "nspzero zero-shot eval" in report.text and "Positive" in report.text
+
+
+def test_a_long_text_shows_folded_in_its_card(page, server):
+    """A long text (the 200 characters this server takes) shows its first 160; the rest opens on a click."""
+    long_text = (TEXTS[0] * 200)[:200]
+    page.get_by_test_id("text").fill(long_text + "\n" + TEXTS[1])
+    page.get_by_test_id("labels").fill("体育,财经")
+    classify(page)
+    assert page.get_by_test_id("error").is_hidden(), page.get_by_test_id("error").inner_text()
+    folded, short = page.get_by_test_id("result-text").all()
+    summary = folded.locator("summary")
+    assert summary.inner_text() == long_text[:160] + "… (200 characters; show all)"
+    assert folded.get_attribute("open") is None and short.inner_text() == TEXTS[1]
+    closed_height = folded.bounding_box()["height"]
+    summary.click()
+    assert folded.get_attribute("open") == "" and long_text in folded.inner_text()
+    assert folded.bounding_box()["height"] > closed_height

@@ -22,12 +22,13 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..extras import install_hint
 from .diagnostics import (ClozePositions, Confusion, Histograms, TaskDiagnostics, TaskEntry, rows_from_dicts,
                           shorten, task_diagnostics)
 
 log = logging.getLogger("nspzero")
 
-INSTALL_HINT = "plots need matplotlib: pip install 'nspzero[plots]'"
+INSTALL_HINT = f"plots need matplotlib: {install_hint('plots')}"
 NO_CJK_FONT = ("no CJK font found: Chinese labels in the plots show as empty boxes; install one, e.g. "
                "`apt-get install fonts-noto-cjk` (Debian/Ubuntu), `dnf install google-noto-sans-cjk-fonts` "
                "(Fedora) or `brew install --cask font-noto-sans-cjk` (macOS), then re-run")

@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence, Union
 
 from ..classifier import NSPClassifier
 from ..errors import NSPZeroError, UsageError
+from ..extras import install_hint
 from ..http_limits import (BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_CONNECTIONS, MAX_PAIRS, BodyTimeoutMiddleware,
                            fitting_connections, raise_file_limit, timed_protocol)
 from ..request import describe_errors
@@ -22,9 +23,9 @@ from .security import LOOPBACK_HOSTS
 
 log = logging.getLogger("nspzero")
 
-EXTRA_MISSING = "nspzero serve needs the 'serve' extra: pip install 'nspzero[serve]'"
+EXTRA_MISSING = f"nspzero serve needs the 'serve' extra: {install_hint('serve')}"
 NO_OFFLINE_DOCS = ("/docs loads Swagger UI from a CDN because the 'fastapi-offline' package is missing: "
-                   "pip install 'nspzero[serve]' to serve the docs offline")
+                   f"{install_hint('serve')} to serve the docs offline")
 DOCS_STATIC = "/docs-static"
 
 
@@ -152,7 +153,7 @@ def _check_bindable(host: str, port: int) -> None:
 
 
 def run_server(model: str, host: str = "127.0.0.1", port: int = 8000, dtype: str = "float32",
-               device: Optional[str] = None, max_length: int = 256, batch_size: int = 32, max_texts: int = 256,
+               device: Optional[str] = None, max_length: Optional[int] = None, batch_size: int = 32, max_texts: int = 256,
                max_labels: int = 256, max_text_chars: int = 20000, max_pairs: int = MAX_PAIRS,
                compile: Union[bool, str] = False, results_dir: Optional[str] = None,
                header_timeout: float = HEADER_TIMEOUT_S, body_timeout: float = BODY_TIMEOUT_S,

@@ -150,6 +150,15 @@
   }
 
   // ---------- text mode ----------
+  const FOLD_CHARS = 160;  // a longer text shows its start; the rest opens on a click
+
+  function textBlock(text) {
+    if (text.length <= FOLD_CHARS) return el("div", { class: "text", "data-testid": "result-text", text: text });
+    return el("details", { class: "text", "data-testid": "result-text" },
+      el("summary", { text: text.slice(0, FOLD_CHARS) + "… (" + text.length + " characters; show all)" }),
+      el("div", { text: text }));
+  }
+
   function renderResults(data, ms) {
     const box = $("results");
     box.textContent = "";
@@ -176,8 +185,7 @@
           el("span", { class: "bar-value", text: score.toFixed(4) }));
         bars.append(row);
       }
-      box.append(el("div", { class: "result", "data-testid": "result" },
-        el("div", { class: "text", text: result.text }), answer, bars));
+      box.append(el("div", { class: "result", "data-testid": "result" }, textBlock(result.text), answer, bars));
     }
   }
 
