@@ -21,7 +21,7 @@ from . import __version__
 from .cache import ScoreCache, config_hash, scorer_fingerprint
 from .folders import check_folder_output, clean_leftovers, replaced_folder
 from .io import atomic_write_json, atomic_write_jsonl, atomic_write_text
-from .report import results_markdown
+from .reports.markdown import results_markdown
 from .scorer import NSPScorer, Pair
 from .tasks.base import Example, Task
 from .candidates import split_by
@@ -207,7 +207,7 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
 def _plots(out: Path, name: str, rows: list[dict], entry: dict, model: str) -> None:
     """Plots are optional (matplotlib): a missing library is one notice, never a failure."""
     try:
-        from .plots import write_task_plots
+        from .reports.png import write_task_plots
 
         write_task_plots(out, name, rows, entry, model=model)
     except ImportError as exc:

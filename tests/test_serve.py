@@ -495,12 +495,13 @@ def test_served_html_forbids_inline_script_and_the_report_is_rendered_once(local
 
     from fastapi.testclient import TestClient
 
-    from nspzero import html_report, web
+    from nspzero import web
+    from nspzero.reports import html as report_html
     from nspzero.serve import create_app
 
     (tmp_path / "results.json").write_text(json.dumps({"model": "tiny", "settings": {}, "tasks": {}}), encoding="utf-8")
     renders = []
-    monkeypatch.setattr(html_report, "render_report", lambda folder: renders.append(folder) or "<p>report</p>")
+    monkeypatch.setattr(report_html, "render_report_html", lambda folder: renders.append(folder) or "<p>report</p>")
     web._rendered.cache_clear()
     with TestClient(create_app(local, results_dir=str(tmp_path))) as client:
         pages = [client.get(path) for path in ("/", "/report", "/report", "/docs", "/redoc")]

@@ -69,9 +69,9 @@ def report_html(results_dir: str | os.PathLike[str]) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _rendered(folder: str, stamp: Optional[tuple[int, int]]) -> str:
-    from ..html_report import render_report
+    from ..reports.html import render_report_html
 
-    return render_report(folder)
+    return render_report_html(folder)
 
 
 def mount_web(app: Any, *, limits: Optional[dict[str, int]] = None,
