@@ -72,7 +72,7 @@ def main() -> None:
         heads = []
         for _ in range(n):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+            s.sendall(b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # the head never ends
             heads.append(s)
         print(f"{n} half-sent heads open: normal request", normal_request(port))
         time.sleep(args.header_timeout + 1.5)
@@ -81,7 +81,7 @@ def main() -> None:
         bodies = []
         for _ in range(n):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+            s.sendall(b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
                       b"content-type: application/json\r\n\r\n{\"te")  # the body stalls
             bodies.append(s)
         print(f"{n} stalled bodies open: normal request", normal_request(port))

@@ -170,7 +170,9 @@ def model_digest(model: torch.nn.Module) -> str:
     (a hub name, a model built in memory) every tensor."""
     folder = str(getattr(model, "name_or_path", "") or "")
     if folder and os.path.isdir(folder):
-        weights = _folder_files(folder, lambda n: n.endswith(MODEL_FILE_SUFFIXES))
+        loaded = getattr(model, "loaded_files", None)  # a model that says which files it read (ONNX)
+        weights = [f for f in loaded() if os.path.isfile(f)] if loaded is not None else \
+            _folder_files(folder, lambda n: n.endswith(MODEL_FILE_SUFFIXES))
         if weights:
             digest = hashlib.sha256(b"files:")
             _digest_files(digest, folder, _folder_files(folder, lambda n: n == "config.json") + weights)

@@ -1,7 +1,8 @@
 """Calibration beyond the paper (off by default): correct each label's bias before the argmax.
 
 - content-free (after Zhao et al. 2021, "Calibrate Before Use"): score every label prompt against
-  content-free texts ("N/A", "[MASK]" and a space) and divide each P(IsNext) by that label's
+  two content-free probes, the text "N/A" and BERT's mask token alone (its id, not the text "[MASK]";
+  Zhao et al.'s third, an empty text, has no tokens), and divide each P(IsNext) by that label's mean
   content-free score, so a prompt that "continues" into anything loses its head start;
 - prior: divide by the label's mean P(IsNext) over the unlabeled inputs themselves.
 Both keep the scores' order within a label; only the comparison across labels changes.
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-CONTENT_FREE_TEXTS = ("N/A", "[MASK]")  # (a blank " " has no tokens: the scorer refuses it)
+from .tokens import MASK_TOKEN
+
+CONTENT_FREE_TEXTS = ("N/A", MASK_TOKEN)  # (a blank " " has no tokens: the scorer refuses it)
 CALIBRATIONS = ("content-free", "prior")
 
 

@@ -1,4 +1,5 @@
-"""Foreign BERT checkpoints → a transformers `BertForNextSentencePrediction`, in memory or as a folder.
+"""Foreign checkpoints → a transformers `BertForNextSentencePrediction` (ALBERT: `AlbertForSentenceOrder`),
+in memory or as a folder.
 
 The paper's models come as Google TF1 bundles (`bert_model.ckpt.*`, read by `tf_bundle` without
 TensorFlow) and as UER-py state dicts (`.bin`, key names that changed over UER-py's history). Both are
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -19,7 +21,7 @@ from typing import Optional
 
 import torch
 
-from .errors import ModelError, UsageError
+from .errors import ModelError, UsageError, shown
 from .tf_bundle import TFBundle, bundle_prefix
 
 log = logging.getLogger("nspzero")
@@ -65,6 +67,60 @@ def google_name(tf_name: str) -> tuple[Optional[str], bool]:
     if parts[-1].endswith("_embeddings"):
         out.append("weight")
     return ".".join(out), transpose
+
+
+# Google ALBERT's shared layer (`bert/encoder/transformer/group_G/inner_group_I/...`) → transformers' AlbertLayer.
+_ALBERT_LAYER = {
+    "attention_1/self/query": "attention.query",
+    "attention_1/self/key": "attention.key",
+    "attention_1/self/value": "attention.value",
+    "attention_1/output/dense": "attention.dense",
+    "LayerNorm": "attention.LayerNorm",
+    "ffn_1/intermediate/dense": "ffn",
+    "ffn_1/intermediate/output/dense": "ffn_output",
+    "LayerNorm_1": "full_layer_layer_norm",
+}
+_ALBERT_TOP = {
+    "bert/embeddings/word_embeddings": "albert.embeddings.word_embeddings",
+    "bert/embeddings/position_embeddings": "albert.embeddings.position_embeddings",
+    "bert/embeddings/token_type_embeddings": "albert.embeddings.token_type_embeddings",
+    "bert/embeddings/LayerNorm": "albert.embeddings.LayerNorm",
+    "bert/encoder/embedding_hidden_mapping_in": "albert.encoder.embedding_hidden_mapping_in",
+    "bert/pooler/dense": "albert.pooler",
+    "cls/seq_relationship": "sop_classifier.classifier",
+}
+_TF_LEAF = {"kernel": "weight", "gamma": "weight", "beta": "bias", "bias": "bias", "output_weights": "weight",
+            "output_bias": "bias"}
+
+
+def is_albert_bundle(tf_names) -> bool:
+    """Google ALBERT names its factorised-embedding projection and its shared layer group; BERT has neither."""
+    return any("embedding_hidden_mapping_in" in n or "/transformer/group_" in n for n in tf_names)
+
+
+def albert_name(tf_name: str) -> tuple[Optional[str], bool]:
+    """transformers name (as `heads`' AlbertForSentenceOrder) for a Google ALBERT variable and whether it is
+    a kernel to transpose; (None, _) to skip (optimizer slots, masked-LM head, anything unknown).
+
+    `bert/encoder/transformer/group_0/inner_group_0/ffn_1/intermediate/output/dense/kernel` →
+    `albert.encoder.albert_layer_groups.0.albert_layers.0.ffn_output.weight`; the SOP head
+    `cls/seq_relationship/output_weights` (already [2, H]) → `sop_classifier.classifier.weight`. A TF-Hub
+    export's `module/` prefix is dropped."""
+    name = tf_name[len("module/"):] if tf_name.startswith("module/") else tf_name
+    if name.endswith("_embeddings") and name in _ALBERT_TOP:
+        return f"{_ALBERT_TOP[name]}.weight", False
+    stem, _, leaf = name.rpartition("/")
+    match = re.fullmatch(r"bert/encoder/transformer/group_(\d+)/inner_group_(\d+)/(.+)", stem)
+    if leaf not in _TF_LEAF:  # optimizer slots (.../adam_m), global_step
+        return None, False
+    if match and match.group(3) in _ALBERT_LAYER:
+        out = (f"albert.encoder.albert_layer_groups.{match.group(1)}.albert_layers.{match.group(2)}."
+               f"{_ALBERT_LAYER[match.group(3)]}")
+    elif stem in _ALBERT_TOP:
+        out = _ALBERT_TOP[stem]
+    else:  # the masked-LM head (cls/predictions/...) and anything unknown
+        return None, False
+    return f"{out}.{_TF_LEAF[leaf]}", leaf == "kernel"
 
 
 _UER_LAYER = {
@@ -116,15 +172,38 @@ def uer_name(key: str) -> Optional[str]:
 # reading each format
 # ---------------------------------------------------------------------------------------------
 
-def google_state_dict(prefix: str) -> dict[str, torch.Tensor]:
-    """transformers-named float32 tensors of a Google BERT bundle (skipped variables are never read)."""
+# embeddings → the config sizes of their (rows, columns); None: not checked (a UER config's
+# max_seq_length, read as max_position_embeddings, may be shorter than the table)
+_EMBEDDING_SIZES = {"bert.embeddings.word_embeddings.weight": ("vocab_size", "hidden_size"),
+                    "bert.embeddings.position_embeddings.weight": (None, "hidden_size"),
+                    "bert.embeddings.token_type_embeddings.weight": ("type_vocab_size", "hidden_size")}
+
+
+def check_shape(where: str, key: str, name: str, shape: tuple[int, ...], matrix: bool, settings: dict) -> None:
+    """Before a tensor is read: a matrix (kernel, embeddings, NSP head) has two dimensions, and an
+    embedding's agree with the config, when one is given (a wrong index or config is found here)."""
+    sizes = _EMBEDDING_SIZES.get(name)
+    if (matrix or sizes or name == "cls.seq_relationship.weight") and len(shape) != 2:
+        raise ModelError(f"{where}: {key} has shape {list(shape)}; it must be a matrix (2 dimensions), the checkpoint "
+                         f"is corrupt or not a BERT")
+    for size, key_size in zip(shape, sizes or ()):
+        if key_size is not None and settings.get(key_size) not in (None, size):
+            raise ModelError(f"{where}: {key} has shape {list(shape)} but the config says {key_size}="
+                             f"{settings[key_size]}; pass the config that belongs to this checkpoint")
+
+
+def google_state_dict(prefix: str, settings: Optional[dict] = None) -> dict[str, torch.Tensor]:
+    """transformers-named float32 tensors of a Google BERT or ALBERT bundle (skipped variables are never
+    read); every shape is checked against `settings` (the config) and the shard before it is read."""
     bundle = TFBundle(prefix)
     bundle.check_shards()
     state: dict[str, torch.Tensor] = {}
+    rename = albert_name if is_albert_bundle(bundle.entries) else google_name
     for tf_name in sorted(bundle.entries):
-        name, transpose = google_name(tf_name)
+        name, transpose = rename(tf_name)
         if name is None:
             continue
+        check_shape(bundle.index_path, tf_name, name, bundle.entries[tf_name].shape, transpose, settings or {})
         array = bundle.read(tf_name)
         tensor = torch.from_numpy(array).float()
         if transpose:
@@ -154,6 +233,10 @@ def uer_state_dict(path: str) -> dict[str, torch.Tensor]:
         raw = raw["state_dict"]
     if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
         raise ModelError(f"{path} is not a state dict of tensors; pass UER-py's saved model (.bin)")
+    odd = next((k for k in raw if not isinstance(k, str)), None)
+    if odd is not None:
+        raise ModelError(f"{path} has a {type(odd).__name__} key ({shown(odd)}) where a state dict has parameter "
+                         f"names; pass UER-py's saved model (.bin)")
     if any(k.startswith(("target.sop_linear", "target.sop.")) for k in raw):
         raise ModelError(f"{path} has a sentence-order-prediction target (target.sop_*), not next-sentence "
                          f"prediction; NSP-BERT needs a BERT pre-trained with NSP")
@@ -199,17 +282,37 @@ def read_config_file(path: str) -> dict:
            "max_position_embeddings"}
     for key, value in data.items():
         out.setdefault(uer.get(key, key), value)
+    for key, value in out.items():
+        kind = CONFIG_TYPES.get(key)
+        if kind is not None and value is not None and not _is(value, kind):
+            raise ModelError(f"config {path}: {key} must be {kind}, got {type(value).__name__} {shown(value)}; pass "
+                             f"the checkpoint's own bert_config.json")
     if data.get("layernorm_positioning", "post") != "post":
         raise ModelError(f"config {path}: layernorm_positioning {data['layernorm_positioning']!r} is not BERT's "
                          f"post-LayerNorm; this is not a BERT model")
     return out
 
 
+_SIZE, _NUMBER, _TEXT = "a positive integer", "a number", "a string"
+CONFIG_TYPES = {**dict.fromkeys(("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                                 "intermediate_size", "max_position_embeddings", "type_vocab_size"), _SIZE),
+                "layer_norm_eps": _NUMBER, "initializer_range": _NUMBER, "hidden_act": _TEXT}
+
+
+def _is(value: object, kind: str) -> bool:
+    """Whether a config value has the type the model needs (JSON's true is no number here)."""
+    if kind == _TEXT:
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return kind == _NUMBER and math.isfinite(value) or kind == _SIZE and isinstance(value, int) and value > 0
+
+
 def _find_config(src: str, explicit: Optional[str]) -> Optional[str]:
     if explicit:
         return explicit
     folder = src if os.path.isdir(src) else os.path.dirname(src) or "."
-    for name in ("bert_config.json", "config.json"):
+    for name in ("bert_config.json", "albert_config.json", "config.json"):
         if os.path.isfile(os.path.join(folder, name)):
             return os.path.join(folder, name)
     return None
@@ -221,7 +324,7 @@ def _find_vocab(src: str, explicit: Optional[str]) -> str:
             raise ModelError(f"vocab file {explicit} does not exist")
         return explicit
     folder = src if os.path.isdir(src) else os.path.dirname(src) or "."
-    for name in ("vocab.txt",):
+    for name in ("vocab.txt", "vocab_chinese.txt"):  # the latter: Google's Chinese ALBERT
         if os.path.isfile(os.path.join(folder, name)):
             return os.path.join(folder, name)
     raise ModelError(f"no vocab.txt beside {src}; put the checkpoint's vocab.txt there, or convert it with "
@@ -274,18 +377,23 @@ def _uer_file(src: str) -> str:
 # building the model
 # ---------------------------------------------------------------------------------------------
 
+def _matrix_shape(state: dict[str, torch.Tensor], name: str, where: str, model: str) -> tuple[int, ...]:
+    """The shape of a weight the config is derived from: present, and a matrix (sizes: compared later)."""
+    if name not in state:
+        raise ModelError(f"{where} has no {name.replace('.weight', '')} weights; it is not a complete {model}")
+    check_shape(where, name, name, tuple(state[name].shape), True, {})
+    return tuple(state[name].shape)
+
+
 def build_config(state: dict[str, torch.Tensor], settings: dict, where: str):
     """A BertConfig whose sizes come from the tensors; heads, activation and eps from `settings`."""
     from transformers import BertConfig
 
     def shape(name: str) -> tuple[int, ...]:
-        if name not in state:
-            raise ModelError(f"{where} has no {name.replace('.weight', '')} weights; it is not a complete BERT")
-        return tuple(state[name].shape)
+        return _matrix_shape(state, name, where, "BERT")
 
     vocab_size, hidden = shape("bert.embeddings.word_embeddings.weight")
-    layers = 1 + max((int(m.group(1)) for m in (re.match(r"bert\.encoder\.layer\.(\d+)\.", k) for k in state) if m),
-                     default=-1)
+    layers = _index_count(state, r"bert\.encoder\.layer\.(\d+)\.")
     if layers == 0:
         raise ModelError(f"{where} has no encoder layers; it is not a BERT checkpoint")
     derived = {
@@ -304,6 +412,14 @@ def build_config(state: dict[str, torch.Tensor], settings: dict, where: str):
         heads = max(1, hidden // 64)
         log.warning("no config gives the number of attention heads of %s; assuming hidden_size/64 = %d "
                     "(pass --config with the checkpoint's config if that is wrong)", where, heads)
+    act = _heads_and_activation(heads, hidden, settings, where)
+    return BertConfig(**derived, num_attention_heads=heads, hidden_act=ACTIVATIONS[act],
+                      layer_norm_eps=float(settings.get("layer_norm_eps", 1e-12)),
+                      initializer_range=float(settings.get("initializer_range", 0.02)))
+
+
+def _heads_and_activation(heads, hidden: int, settings: dict, where: str) -> str:
+    """Refuse heads that do not divide the hidden size and an unknown activation; returns the activation."""
     if not isinstance(heads, int) or heads < 1 or hidden % heads:
         raise ModelError(f"{where}: {heads} attention heads do not divide hidden size {hidden}; pass the "
                          f"checkpoint's own config")
@@ -311,27 +427,67 @@ def build_config(state: dict[str, torch.Tensor], settings: dict, where: str):
     if act not in ACTIVATIONS:
         raise ModelError(f"{where}: unknown hidden_act {act!r} in the config; expected one of "
                          f"{', '.join(sorted(ACTIVATIONS))}")
-    return BertConfig(**derived, num_attention_heads=heads, hidden_act=ACTIVATIONS[act],
-                      layer_norm_eps=float(settings.get("layer_norm_eps", 1e-12)),
-                      initializer_range=float(settings.get("initializer_range", 0.02)))
+    return act
+
+
+def _index_count(state: dict[str, torch.Tensor], pattern: str) -> int:
+    """1 + the largest index `pattern`'s group matches in the weight names (0 if none matches)."""
+    return 1 + max((int(m.group(1)) for m in (re.match(pattern, k) for k in state) if m), default=-1)
+
+
+def build_albert_config(state: dict[str, torch.Tensor], settings: dict, where: str):
+    """An AlbertConfig: sizes from the tensors; the layer count, heads and activation from `settings` (one
+    shared layer is stored however often it is applied, so only the config can say how many layers run)."""
+    from transformers import AlbertConfig
+
+    def shape(name: str) -> tuple[int, ...]:
+        return _matrix_shape(state, name, where, "ALBERT")
+
+    layer = "albert.encoder.albert_layer_groups.0.albert_layers.0."
+    vocab_size, embedding = shape("albert.embeddings.word_embeddings.weight")
+    hidden = shape("albert.encoder.embedding_hidden_mapping_in.weight")[0]
+    groups = _index_count(state, r"albert\.encoder\.albert_layer_groups\.(\d+)\.")
+    inner = _index_count(state, r"albert\.encoder\.albert_layer_groups\.0\.albert_layers\.(\d+)\.")
+    layers, heads = settings.get("num_hidden_layers"), settings.get("num_attention_heads")
+    if groups == 0 or inner == 0:
+        raise ModelError(f"{where} has no ALBERT layer (bert/encoder/transformer/group_0/inner_group_0/...); it is not "
+                         f"a complete ALBERT checkpoint")
+    for key, value in (("num_hidden_layers", layers), ("num_attention_heads", heads)):
+        if not isinstance(value, int) or value < 1:
+            raise ModelError(f"{where}: ALBERT shares its layer weights, so {key} must come from the checkpoint's "
+                             f"albert_config.json (got {value!r}); put it beside the checkpoint or pass --config")
+    act = _heads_and_activation(heads, hidden, settings, where)
+    # Google's ALBERT modeling.py calls its tanh approximation "gelu": transformers names that gelu_new
+    return AlbertConfig(vocab_size=vocab_size, embedding_size=embedding, hidden_size=hidden,
+                        num_hidden_layers=layers, num_attention_heads=heads, num_hidden_groups=groups,
+                        inner_group_num=inner, intermediate_size=shape(layer + "ffn.weight")[0],
+                        max_position_embeddings=shape("albert.embeddings.position_embeddings.weight")[0],
+                        type_vocab_size=shape("albert.embeddings.token_type_embeddings.weight")[0],
+                        hidden_act="gelu_new" if act == "gelu" else ACTIVATIONS[act],
+                        layer_norm_eps=float(settings.get("layer_norm_eps", 1e-12)),
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout_prob=0.1)
 
 
 def model_from_state(state: dict[str, torch.Tensor], config, where: str):
-    """BertForNextSentencePrediction holding exactly these weights; a missing pooler or NSP head is refused."""
-    from transformers import BertForNextSentencePrediction
+    """The config's sentence-relation model (heads.HEADS: BERT's NSP or ALBERT's SOP) holding exactly these
+    weights; a missing pooler or head is refused."""
+    from .heads import HEADS
 
-    for needed, what in (("cls.seq_relationship.weight", "next-sentence-prediction head"),
-                         ("bert.pooler.dense.weight", "pooler (which the NSP head reads)")):
-        if needed not in state:
-            raise ModelError(f"{where} has no {what} ({needed.rsplit('.', 1)[0]}); NSP-BERT needs a checkpoint "
-                             f"pre-trained with next-sentence prediction, saved with its NSP target")
+    head = HEADS[config.model_type]
     with torch.device("meta"):  # no random init and no second copy of the weights: they are assigned below
-        model = BertForNextSentencePrediction(config)
+        model = head.model_class()(config)
     expected = model.state_dict()
+    pooler = sorted(k for k in expected if ".pooler." in k)
+    for needed, what in ((sorted(k for k in expected if k.startswith(head.weights)), head.what),
+                         (pooler, f"pooler (which the {head.kind} head reads)")):
+        if any(k not in state for k in needed):
+            raise ModelError(f"{where} has no {what} ({needed[0].rsplit('.', 1)[0]}); NSP-BERT needs a checkpoint "
+                             f"pre-trained with next-sentence (or sentence-order) prediction, saved with that head")
     missing = sorted(k for k in expected if k not in state)
+    kind = config.model_type.upper()
     if missing:
-        raise ModelError(f"{where} lacks {len(missing)} BERT weights (e.g. {', '.join(missing[:3])}); it is not a "
-                         f"complete BERT checkpoint")
+        raise ModelError(f"{where} lacks {len(missing)} {kind} weights (e.g. {', '.join(missing[:3])}); it is not a "
+                         f"complete {kind} checkpoint")
     for name, tensor in expected.items():
         if tuple(state[name].shape) != tuple(tensor.shape):
             raise ModelError(f"{where}: {name} has shape {list(state[name].shape)}, expected "
@@ -380,14 +536,15 @@ def load_checkpoint(src: str, *, config: Optional[str] = None, vocab: Optional[s
         if prefix is None:
             raise ModelError(f"{src} has no TensorFlow checkpoint index (bert_model.ckpt.index)")
         where = prefix + ".index"
-        state = google_state_dict(prefix)
+        state = google_state_dict(prefix, settings)
     else:
         where = _uer_file(src)
         state = uer_state_dict(where)
-    bert_config = build_config(state, settings, where)
+    albert = "albert.embeddings.word_embeddings.weight" in state
+    model_config = (build_albert_config if albert else build_config)(state, settings, where)
     vocab_path = _find_vocab(src, vocab)
-    check_vocab(vocab_path, bert_config.vocab_size)
-    model = model_from_state(state, bert_config, where)
+    check_vocab(vocab_path, model_config.vocab_size)
+    model = model_from_state(state, model_config, where)
     base = os.path.basename(os.path.normpath(src)).lower()
     cased = "cased" in base and "uncased" not in base
     return ForeignCheckpoint(model, vocab_path, source, do_lower_case=not cased)
@@ -404,10 +561,10 @@ def tokenizer_for(vocab: str, do_lower_case: bool = True):
 
 def convert_checkpoint(src: str | os.PathLike, out_dir: str | os.PathLike, *, config: Optional[str] = None,
                        vocab: Optional[str] = None, source: Optional[str] = None) -> Path:
-    """Write a Google TF1 or UER-py BERT checkpoint as a transformers folder; returns OUT_DIR.
+    """Write a Google TF1 (BERT or ALBERT) or UER-py BERT checkpoint as a transformers folder; returns OUT_DIR.
 
     OUT_DIR gets config.json, model.safetensors, vocab.txt and the tokenizer config, and loads with plain
-    `BertForNextSentencePrediction.from_pretrained`. It is built in a temporary folder beside OUT_DIR and
+    `BertForNextSentencePrediction.from_pretrained` (ALBERT: `AlbertForPreTraining`, masked-LM head unset). It is built in a temporary folder beside OUT_DIR and
     renamed into place, so a failure leaves nothing at OUT_DIR. OUT_DIR must not exist or be an empty
     folder (UsageError otherwise: nothing is overwritten). Bad checkpoints raise ModelError."""
     from .folders import atomic_folder, new_folder

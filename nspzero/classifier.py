@@ -16,7 +16,7 @@ from . import pipeline
 from .errors import UsageError
 from .linking import LinkResult, link
 from .pipeline import ClassificationResult, make_result  # noqa: F401  (the public result type lives with the path)
-from .request import DEFAULT_OVERLAP, ClassifyRequest, LabelSet, build_request, check_texts, is_per_row
+from .request import DEFAULT_OVERLAP, ClassifyArgs, ClassifyRequest, LabelSet, build_request, check_texts
 from .scorer import NSPScorer, Pair
 from .templates import LabelsArg, check_unicode
 
@@ -34,12 +34,13 @@ class NSPClassifier:
         self.scorer = scorer
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, device: Optional[str] = None, max_length: int = 256,
+    def from_pretrained(cls, name_or_path: str, device: Optional[str] = None, max_length: Optional[int] = None,
                         batch_size: int = 32, dtype: str = "float32",
                         compile: Union[bool, str] = False) -> "NSPClassifier":
         """Load a BERT checkpoint with a trained NSP head from a hub name or a local directory.
         `compile=True` runs the model through torch.compile (faster for long jobs; see NSPScorer);
-        "auto" compiles once scoring has taken AUTO_COMPILE_AFTER_S seconds."""
+        "auto" compiles once scoring has taken AUTO_COMPILE_AFTER_S seconds. `max_length` None: 256
+        tokens per pair, or the model's position limit if that is smaller."""
         return cls(NSPScorer.from_pretrained(name_or_path, device=device, max_length=max_length,
                                              batch_size=batch_size, dtype=dtype, compile=compile))
 
@@ -80,12 +81,14 @@ class NSPClassifier:
                  multi_label: bool = False, threshold: float = 0.5, progress: Optional[bool] = None,
                  combine: Optional[str] = None, prompt: Optional[str] = None, normalize: bool = False,
                  long_text: str = "truncate", aggregate: str = "max", overlap: int = DEFAULT_OVERLAP,
-                 top_k: Optional[int] = None) -> Union[ClassificationResult, list[ClassificationResult]]:
+                 top_k: Optional[int] = None, labels_per_text: Optional[Sequence[Any]] = None
+                 ) -> Union[ClassificationResult, list[ClassificationResult]]:
         """Classify `texts` among `labels`; a single string gives a single result.
 
         `labels`: a list of names, or a dict name → verbalization(s) (or {"words": ..., "description":
-        ...}, a description being a whole prompt sentence); or one such list/dict per text (per-row
-        labels: `labels=[["体育", "财经"], ["好评", "差评"]]`), all scored in one call. `prompt`: a
+        ...}, a description being a whole prompt sentence). `labels_per_text` instead: one label set
+        per text (a list, a dict, or a comma string: `labels_per_text=[["体育", "财经"], "好评,差评"]`),
+        all scored in one call; a None item takes `labels`. `prompt`: a
         named prompt set (e.g. "tnews" or "tnews:news-2021") giving labels, words, templates,
         placement and combine rule; `labels` then picks some of its labels, and any argument given
         explicitly overrides the set's. `template`: a string with {label}, or a list of them
@@ -97,16 +100,23 @@ class NSPClassifier:
         windows on sentence boundaries (`overlap` tokens repeated between neighbours) and a label's
         score is the `aggregate` ("max" or "mean") over the windows. `top_k`: keep only the K best
         labels' scores per result (the decision uses all). `normalize`: divide each text's scores
-        by their sum (the ranking is unchanged).
+        by their sum (the ranking is unchanged). `progress`: True draws a progress bar, False none;
+        None (default) only for a long call (a few seconds or more) when stderr is a terminal.
         """
-        per_row = is_per_row(labels)
-        request = build_request(None if per_row else labels, prompt=prompt, template=template, placement=placement,
-                                combine=combine, multi_label=multi_label, threshold=threshold, long_text=long_text,
-                                aggregate=aggregate, overlap=overlap, top_k=top_k, labels_per_row=per_row)
-        items, single = check_texts(texts)
-        label_sets = request.labels_per_text(labels, len(items)) if per_row else None
-        results = self.run(request, items, progress, label_sets)
-        if normalize:
+        args = ClassifyArgs.of(text=texts if isinstance(texts, str) else None,
+                               texts=None if isinstance(texts, str) else texts, labels=labels,
+                               labels_per_text=labels_per_text, prompt=prompt, template=template, placement=placement,
+                               combine=combine, multi_label=multi_label, threshold=threshold, long_text=long_text,
+                               aggregate=aggregate, overlap=overlap, top_k=top_k, normalize=normalize)
+        return self.classify_args(args, progress)
+
+    def classify_args(self, args: ClassifyArgs, progress: Optional[bool] = None) -> Union[
+            ClassificationResult, list[ClassificationResult]]:
+        """`classify` for a request already stated as data (what the server and Ray payloads are)."""
+        request = args.to_request()
+        items, single = args.text_list()
+        results = self.run(request, items, progress, args.label_sets(request, len(items)))
+        if args.normalize:
             results = [normalized(r) for r in results]
         return results[0] if single else results
 

@@ -5,6 +5,9 @@ The CLI prints any `NSPZeroError` as one line and exits with its `exit_code`
 """
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
 
 class NSPZeroError(Exception):
     """Base class of every error nspzero raises on purpose."""
@@ -28,3 +31,32 @@ class ModelError(NSPZeroError, OSError):
     """A model could not be loaded, or is not usable for NSP scoring."""
 
     exit_code = 1
+
+
+# ---- showing a value in a message ----------------------------------------------------------
+SHOWN_CHARS = 160  # the longest a value is shown in a message
+
+
+class _Bounded(reprlib.Repr):
+    """reprlib's bounded repr, also for dict and list subclasses (YAML mappings, JSON objects),
+    which reprlib would hand to the builtin (unbounded) repr."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother, self.maxlong, self.maxlist = 3, 80, 80, 40, 4
+
+    def repr1(self, x: Any, level: int) -> str:
+        if isinstance(x, dict) and type(x) is not dict:
+            return self.repr_dict(x, level)
+        if isinstance(x, list) and type(x) is not list:
+            return self.repr_list(x, level)
+        return super().repr1(x, level)
+
+    def repr_int(self, x: int, level: int) -> str:
+        return super().repr_int(x, level) if x.bit_length() < 1000 else f"<an integer of {x.bit_length()} bits>"
+
+
+def shown(value: Any) -> str:
+    """`value` as a message shows it: a repr of bounded length however big or nested the value is."""
+    text = _Bounded().repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"

@@ -1,16 +1,23 @@
-"""Writing a new output folder (a converted checkpoint, an ONNX export) all at once: the folder is
-built beside its destination and renamed into place, so a failure never leaves half a model.
+"""Writing output folders all at once: a new one (a converted checkpoint, an ONNX export) is
+built beside its destination and renamed into place, so a failure never leaves half a model; an
+existing one (an eval's results, predictions, plots and report) is rebuilt beside itself and
+swapped in one rename, so a failure never leaves new files beside old ones.
 Files are io.py's job (`atomic_file`); this module knows only folders."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import glob
 import os
+import secrets
 import shutil
+import stat
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional, Sequence
 
-from .errors import ModelError, UsageError
+from .errors import DataError, ModelError, NSPZeroError, UsageError
 
 
 def new_folder(out_dir: str | os.PathLike, name: str = "OUT_DIR") -> Path:
@@ -29,17 +36,160 @@ def new_folder(out_dir: str | os.PathLike, name: str = "OUT_DIR") -> Path:
 def atomic_folder(out: Path, tag: str) -> Iterator[Path]:
     """A temp folder beside `out` to fill, renamed onto `out` (checked by `new_folder`) when the
     block ends normally: a failure (or Ctrl-C) leaves nothing at `out` and no temp folder."""
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{tag}-", dir=out.parent))
-    except OSError as exc:
-        raise UsageError(f"cannot write in {out.parent}: {exc.strerror or exc}") from None
+    tmp = _folder_beside(out, tag)
     try:
         yield tmp
         os.chmod(tmp, 0o755)
         os.replace(tmp, out)  # atomic; replaces only a missing or empty folder
-    except OSError as exc:
+    except NSPZeroError:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelError(f"could not write {out}: {exc.strerror or exc}") from None
+        raise
+    except Exception as exc:  # noqa: BLE001 - a full disk is an OSError, or a writer's own error (safetensors')
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+        raise ModelError(f"could not write {out}: {reason}; nothing was written there") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _folder_beside(out: Path, tag: str) -> Path:
+    """A new empty folder `.<name>.<tag>-XXXX` beside `out` (same file system: renames are atomic)."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.{tag}-", dir=out.parent))
+    except OSError as exc:
+        raise UsageError(f"cannot write in {out.parent}: {exc.strerror or exc}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+# ---- replacing an existing folder as one unit (nspzero eval's output folder) ----------------------
+STAGING = "staging"   # .<name>.staging-<pid>-XXXX: the next folder, being filled
+PREVIOUS = "previous"  # .<name>.previous-<pid>-XXXX: the last one, moved aside (only without renameat2)
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def check_folder_output(out: str | os.PathLike, inputs: Sequence[Optional[str]], name: str = "--output-dir") -> None:
+    """Refuse, before anything runs, an output folder that is one of the run's inputs or holds one
+    (the data, the model, a prompt file), or holds the current folder: it is replaced whole."""
+    target = Path(os.path.realpath(os.path.expanduser(os.fspath(out))))
+    if Path.cwd().resolve().is_relative_to(target):
+        raise UsageError(f"{name} {os.fspath(out)!r} holds the current folder; it is replaced as a whole when the run "
+                         f"ends, so give a folder of its own (e.g. nspzero-results)")
+    for source in inputs:
+        if source and source != "-" and os.path.exists(source):
+            if Path(os.path.realpath(source)).is_relative_to(target):
+                raise UsageError(f"{name} {os.fspath(out)!r} is or holds the input {source!r}; it is replaced as a "
+                                 f"whole when the run ends, so write the results elsewhere")
+
+
+@contextlib.contextmanager
+def replaced_folder(out: str | os.PathLike) -> Iterator[Path]:
+    """An empty folder beside `out` to fill with the next version of its outputs; when the block
+    ends normally, `out`'s other entries (a cache, other files) are hard-linked beside them and the
+    two folders swap in one atomic rename: readers see every old file or every new one, and a
+    failure (or Ctrl-C, or kill -9) at any point leaves `out` as it was. Leftovers of a killed run
+    are removed by the next one (`clean_leftovers`)."""
+    out = Path(os.path.realpath(os.path.expanduser(os.fspath(out))))
+    clean_leftovers(out)
+    stage = _folder_beside(out, f"{STAGING}-{os.getpid()}")
+    try:
+        yield stage
+        if out.is_dir():
+            _link_others(out, stage)
+        os.chmod(stage, stat.S_IMODE(out.stat().st_mode) if out.is_dir() else 0o777 & ~_umask())  # as before
+        _swap(stage, out)
+    except NSPZeroError:
+        raise
+    except OSError as exc:
+        raise DataError(f"could not write {out}: {exc.strerror or exc}; its previous files are unchanged") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)  # after the swap: the previous version
+
+
+def clean_leftovers(out: Path) -> None:
+    """Remove the staging (and moved-aside) folders beside `out` of runs that no longer live; a
+    moved-aside folder whose run died before the new one took its place is put back."""
+    for entry in out.parent.glob(f".{glob.escape(out.name)}.*-*-*"):
+        kind, _, rest = entry.name[len(out.name) + 2:].partition("-")
+        pid = rest.partition("-")[0]
+        if kind not in (STAGING, PREVIOUS) or not pid.isdigit() or pid_alive(int(pid)) or not entry.is_dir():
+            continue
+        if kind == PREVIOUS and not out.exists():
+            os.replace(entry, out)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (its temp files and folders are then left alone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _link(src: str, dst: str) -> None:
+    """Hard-link (no copy of the bytes, no change to the file); a copy across file systems."""
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def _link_others(out: Path, stage: Path) -> None:
+    """Every entry of `out` that the new version does not write, linked into `stage`."""
+    written = set(os.listdir(stage))
+    for entry in os.scandir(out):
+        if entry.name in written:
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.copytree(entry.path, stage / entry.name, symlinks=True, copy_function=_link)
+        else:
+            _link(entry.path, str(stage / entry.name))
+
+
+def _swap(stage: Path, out: Path) -> None:
+    """`stage` takes `out`'s place and `out`'s old content ends in `stage`: one renameat2
+    RENAME_EXCHANGE on Linux; elsewhere (or on file systems without it) two renames, undone if
+    the second fails, and recovered by `clean_leftovers` if the process dies between them."""
+    if not out.exists():
+        os.rename(stage, out)
+        return
+    if _exchange(stage, out):
+        return
+    aside = out.parent / f".{out.name}.{PREVIOUS}-{os.getpid()}-{secrets.token_hex(4)}"
+    os.rename(out, aside)
+    try:
+        os.rename(stage, out)
+    except BaseException:
+        os.rename(aside, out)
+        raise
+    os.rename(aside, stage)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with Linux's renameat2; False where it is not available."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))

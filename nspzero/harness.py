@@ -19,8 +19,9 @@ import numpy as np
 
 from . import __version__
 from .cache import ScoreCache, config_hash, scorer_fingerprint
+from .folders import check_folder_output, clean_leftovers, replaced_folder
 from .io import atomic_write_json, atomic_write_jsonl, atomic_write_text
-from .report import results_markdown
+from .reports.markdown import results_markdown
 from .scorer import NSPScorer, Pair
 from .tasks.base import Example, Task
 from .candidates import split_by
@@ -46,6 +47,7 @@ class EvalSettings:
     compare_prompts: bool = False      # C-C label tasks: every variant of the vocabulary + ensembles
     calibration: Sequence[str] = ()    # extra rows: "content-free", "prior"
     plots: bool = False
+    report: bool = False               # also OUT/report.html (nspzero report), part of the same unit
 
 
 class PairScoring(Protocol):
@@ -151,7 +153,9 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
     `scorer` names the model and keys the cache; `engine` (default: `scorer`) scores the pairs the
     cache lacks, e.g. a `RayPairScorer` loading the same model on a Ray actor pool."""
     out = Path(output_dir)
+    check_folder_output(out, [settings.data_dir])
     out.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(out.resolve())
     tasks = [load_task(name, settings.prompt_overrides.get(name), settings.soft_positions, _fields_for(name, settings))
              for name in settings.tasks]
     check_distinct_names([t.config for t in tasks])
@@ -183,21 +187,27 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
         cache.close()
     results["seconds"] = round(time.perf_counter() - start, 3)
     _summarise(results)
-    # the outputs are written only once every task is done: a failed or interrupted run leaves the
-    # previous run's outputs as they were (its finished work is in the cache, so a rerun is quick)
-    for name, rows in predictions.items():
-        atomic_write_jsonl(out / f"{name}.predictions.jsonl", rows)
-        if settings.plots:
-            _plots(out, name, rows, results["tasks"][name], scorer.name)
-    atomic_write_json(out / "results.json", results)
-    atomic_write_text(out / "results.md", results_markdown(results))
+    # the outputs are written only once every task is done, into a folder beside `out` that takes
+    # its place in one rename: a failed or interrupted run, at any point, leaves every file of the
+    # previous run as it was (its finished work is in the cache, so a rerun is quick)
+    with replaced_folder(out) as stage:
+        for name, rows in predictions.items():
+            atomic_write_jsonl(stage / f"{name}.predictions.jsonl", rows)
+            if settings.plots:
+                _plots(stage, name, rows, results["tasks"][name], scorer.name)
+        atomic_write_json(stage / "results.json", results)
+        atomic_write_text(stage / "results.md", results_markdown(results))
+        if settings.report:
+            from .reports.html import write_report
+
+            write_report(stage)
     return results
 
 
 def _plots(out: Path, name: str, rows: list[dict], entry: dict, model: str) -> None:
     """Plots are optional (matplotlib): a missing library is one notice, never a failure."""
     try:
-        from .plots import write_task_plots
+        from .reports.png import write_task_plots
 
         write_task_plots(out, name, rows, entry, model=model)
     except ImportError as exc:

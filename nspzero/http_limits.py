@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 HEADER_TIMEOUT_S = 10.0
 BODY_TIMEOUT_S = 30.0
@@ -86,13 +86,28 @@ class BodyTimeoutMiddleware:
         await self.app(scope, timed_receive, guarded_send)
 
 
-def raise_file_limit() -> None:
-    """Let the process open as many sockets as the OS allows it (soft limit up to the hard one)."""
+RESERVED_FDS = 128  # files the process keeps besides connections: model files, logs, pipes, the listening socket
+
+
+def raise_file_limit() -> Optional[int]:
+    """Let the process open as many sockets as the OS allows it (soft limit up to the hard one);
+    returns the limit now in force (None where the platform has none)."""
     try:
         import resource
 
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft != hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     except (ImportError, ValueError, OSError):  # not on this platform, or not allowed: keep the limit
-        pass
+        return None
+    return None if soft == getattr(resource, "RLIM_INFINITY", -1) else soft
+
+
+def fitting_connections(requested: int, fd_limit: Optional[int]) -> int:
+    """The connection cap that the file-descriptor limit allows: past it, accept() fails and the
+    OS, not the cap's 503, decides who is served (1,074 half-open connections made a normal request
+    time out under a 1,024 limit)."""
+    if fd_limit is None:
+        return requested
+    return max(1, min(requested, fd_limit - RESERVED_FDS))

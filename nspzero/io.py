@@ -1,6 +1,7 @@
 """The one reader and the one writer: every command, engine and front door reads and writes here.
 
-Reader: .txt (a text per non-blank line), .jsonl/.json/.ndjson (an object per line), .csv/.tsv
+Reader: .txt (a text per non-blank line), .jsonl/.json/.ndjson (an object per line, or one array of
+objects: what a .json output holds, so an output reads back as an input), .csv/.tsv
 (a header row; quoted newlines kept), .parquet, and stdin ("-"). Every data error names
 file:line. Every record keeps all its fields, so outputs can carry the input's other columns.
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import io
 import json
 import os
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Optional, Sequence
 
 from .errors import DataError, NSPZeroError, UsageError
+from .extras import install_hint
 
 INPUT_SUFFIXES = {".txt": "txt", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
                   ".tsv": "tsv", ".parquet": "parquet"}
@@ -112,21 +115,63 @@ def _display(path: str) -> str:
 
 def _jsonl(path: str) -> Iterator[Record]:
     name = _display(path)
-    for line_no, line in iter_lines(path):
+    lines = iter_lines(path, keep_ends=True)
+    first = True
+    for line_no, line in lines:
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{name}:{line_no}: malformed JSON ({exc.msg} at column {exc.colno}); "
-                            f"each line must be one JSON object") from None
-        except RecursionError:
-            raise DataError(f"{name}:{line_no}: JSON nested too deeply; each line must be one JSON object") from None
-        except ValueError as exc:  # e.g. an integer with more digits than Python converts
-            raise DataError(f"{name}:{line_no}: unreadable JSON value ({str(exc).splitlines()[0]})") from None
+        if first and line.lstrip().startswith("["):  # one array of objects, as `--output x.json` writes it
+            yield from _json_array(name, line_no, line + "".join(rest for _, rest in lines))
+            return
+        first = False
+        obj = _decoded(lambda: json.loads(line.rstrip("\r\n")), name, line_no, line_no, "each line must be one JSON object")
         if not isinstance(obj, dict):
             raise DataError(f"{name}:{line_no}: expected a JSON object, got {type(obj).__name__}")
         yield Record(f"{name}:{line_no}", obj, line_no)
+
+
+def _decoded(decode: Callable[[], Any], name: str, line: int, first_line: int, rule: str) -> Any:
+    """`decode()`, its JSON errors as one-line DataErrors naming `name:line` (a syntax error its own
+    line, counted from the text's `first_line`) and saying the file's `rule`."""
+    try:
+        return decode()
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{name}:{first_line + exc.lineno - 1}: malformed JSON ({exc.msg} at column {exc.colno}); "
+                        f"{rule}") from None
+    except RecursionError:
+        raise DataError(f"{name}:{line}: JSON nested too deeply; {rule}") from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise DataError(f"{name}:{line}: unreadable JSON value ({str(exc).splitlines()[0]})") from None
+
+
+def _json_array(name: str, first_line: int, text: str) -> Iterator[Record]:
+    """The objects of one JSON array (the whole rest of the file), each named by the line it starts on."""
+    decoder = json.JSONDecoder()
+    pos = text.index("[") + 1
+    line, counted, after = first_line, 0, "["   # after: what came last ("[", "," or an object)
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        line += text.count("\n", counted, pos)
+        counted = pos
+        if pos == len(text):
+            raise DataError(f"{name}:{line}: the JSON array is not closed (no ']'); the file may be cut short")
+        char = text[pos]
+        if after != "," and char == "]":
+            if text[pos + 1:].strip():
+                raise DataError(f"{name}:{line}: text after the JSON array's closing ']'; a .json input holds one array")
+            return
+        if after == "object":
+            if char != ",":
+                raise DataError(f"{name}:{line}: expected ',' or ']' after the array's object, got {char!r}")
+            pos, after = pos + 1, ","
+            continue
+        obj, pos = _decoded(lambda: decoder.raw_decode(text, pos), name, line, first_line,
+                            "a .json input holds one array of objects")
+        if not isinstance(obj, dict):
+            raise DataError(f"{name}:{line}: expected a JSON object in the array, got {type(obj).__name__}")
+        yield Record(f"{name}:{line}", obj, line)
+        after = "object"
 
 
 def _csv(path: str, delimiter: str, required: Sequence[str] = ()) -> Iterator[Record]:
@@ -166,7 +211,7 @@ def _parquet(path: str) -> Iterator[Record]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise UsageError("reading .parquet needs pyarrow: pip install pyarrow (or 'nspzero[ray]')") from None
+        raise UsageError(f"reading .parquet needs pyarrow: {install_hint('parquet')} (or pip install pyarrow)") from None
     _open_input(path).close()
     try:
         parquet = pq.ParquetFile(path)
@@ -236,7 +281,8 @@ def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+        remove_stale_temps(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
     except OSError as exc:
         raise DataError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     try:  # an OSError here (full disk, I/O error) stays an OSError, with the path and a reassurance added
@@ -255,6 +301,18 @@ def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             raise OSError(exc.errno, f"cannot write {str(path)!r}: {exc.strerror or exc}; the previous file "
                                      f"(if any) is unchanged") from None
         raise
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Remove the temp files beside `path` that a killed run left (kill -9, a killed Ray driver):
+    their names carry the writer's pid, and a pid that no longer runs will never finish them."""
+    from .folders import pid_alive
+
+    for temp in path.parent.glob(f".{glob.escape(path.name)}.*-*.tmp"):
+        pid = temp.name[len(path.name) + 2:].partition("-")[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                temp.unlink()
 
 
 def atomic_write(path: str | os.PathLike, fill: Callable[[IO[bytes]], Any]) -> Path:
@@ -281,7 +339,8 @@ def output_format(output: Optional[str], fmt: Optional[str] = None) -> str:
     """The format of an output: a file's suffix decides (`fmt` may only confirm it); stdout takes
     `fmt` (default jsonl). Contradictions are usage errors, before anything runs."""
     if fmt is not None and fmt not in OUTPUT_FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
+        raise UsageError(f"--format must be one of {', '.join(STDOUT_FORMATS)} (stdout) or parquet (with --output "
+                         f"FILE.parquet), got {fmt!r}")
     if output is None or output == "-":
         if fmt == "parquet":
             raise UsageError("--format parquet writes a file; add --output FILE.parquet")
@@ -299,15 +358,20 @@ def output_format(output: Optional[str], fmt: Optional[str] = None) -> str:
 
 def check_output(output: Optional[str], inputs: Sequence[Optional[str]] = ()) -> None:
     """Fail before a model loads when `output` cannot be written or is one of the `inputs` (the same
-    file by path, symlink or hard link): writing it would destroy the data being read."""
+    file by path, symlink or hard link; for an input folder such as a model's, a file in it):
+    writing it would destroy the data being read."""
     if output is None or output == "-":
         return
     target = Path(output)
     if target.is_dir():
         raise DataError(f"cannot write --output {output!r}: Is a directory; give a file name")
     for source in inputs:
-        if source and source != "-" and target.exists() and os.path.exists(source) and os.path.samefile(target, source):
-            raise UsageError(f"--output {output!r} is the input file {source!r}; write the results elsewhere")
+        if not source or source == "-" or not target.exists() or not os.path.exists(source):
+            continue
+        if os.path.samefile(target, source) or (os.path.isdir(source) and
+                                                target.resolve().is_relative_to(Path(source).resolve())):
+            what = "in the input folder" if os.path.isdir(source) else "the input file"
+            raise UsageError(f"--output {output!r} is {what} {source!r}; write the results elsewhere")
     parent = target.parent
     if not parent.is_dir():
         what = "is a file, not a folder" if parent.exists() else "does not exist"

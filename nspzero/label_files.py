@@ -24,8 +24,8 @@ import re
 from collections import Counter
 from typing import Any, Optional
 
-from .errors import UsageError
-from .templates import check_unicode
+from .errors import UsageError, shown
+from .templates import DistinctLabels, check_unicode, has_content, same_label
 from .yamlcheck import decode_utf8, read_yaml, type_name
 
 SUFFIXES = {".txt": "txt", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
@@ -33,6 +33,10 @@ OBJECT_KEYS = ("words", "description")           # the value of `name: {...}` in
 ENTRY_KEYS = ("name",) + OBJECT_KEYS             # an object in a list
 TXT_FORMAT = "name, or name<TAB>word1|word2, or name<TAB>word1|word2<TAB>description"
 _BOM = "\ufeff"
+# a labels file's limits, checked before its entries are read: every label is one more NSP pair
+# per text (per template and word), so more labels than this is a run of hours per text on a CPU
+MAX_LABELS = 20_000
+MAX_LABELS_FILE_BYTES = 16 * 2**20
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
 
 
@@ -57,16 +61,16 @@ class _Labels:
 
     def __init__(self) -> None:
         self.labels: dict[str, dict] = {}
-        self.places: dict[str, _Where] = {}
+        self.names = DistinctLabels()
 
     def add(self, name: str, words: tuple[str, ...], descriptions: tuple[str, ...], where: _Where) -> None:
-        if name in self.labels:
-            raise UsageError(f"{where}: label {name!r} is given twice (first at {self.places[name].short}); keep "
+        first = self.names.earlier(name, where)
+        if first is not None:
+            raise UsageError(f"{where}: {same_label(first[0], name)} (first at {first[1].short}); keep "
                              f"one, with all its words and descriptions")
         if not words and not descriptions:
             words = (name,)
         self.labels[name] = {"words": words, "descriptions": descriptions}
-        self.places[name] = where
 
 
 def read_labels_file(path: str) -> dict[str, dict]:
@@ -82,17 +86,23 @@ def read_labels_file(path: str) -> dict[str, dict]:
                          f"{TXT_FORMAT}), .json or .yaml/.yml")
     try:
         with open(path, "rb") as handle:
-            content = handle.read()
+            content = handle.read(MAX_LABELS_FILE_BYTES + 1)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the labels file ({exc.strerror or exc}); check the path") from None
+    if len(content) > MAX_LABELS_FILE_BYTES:
+        raise UsageError(f"{path}: larger than {MAX_LABELS_FILE_BYTES // 2**20} MiB, the most a labels file may be "
+                         f"(at most {MAX_LABELS:,} labels); split it, or give each row its own candidates")
     text = _decode(content, path)
     kind = SUFFIXES[suffix]
     if kind == "txt":
+        _check_count(sum(1 for line in text.split("\n") if line.strip() and not line.lstrip().startswith("#")), path)
         labels = _from_txt(text, path)
     elif kind == "json":
         labels = _from_json(text, path)
     else:
-        labels = _from_data(read_yaml(text, path), path, None)
+        data = read_yaml(text, path)
+        _check_count(len(data) if isinstance(data, (list, dict)) else 0, path)
+        labels = _from_data(data, path, None)
     if not labels:
         raise UsageError(f"{path}: no labels in it; write one label per line ({TXT_FORMAT})" if kind == "txt" else
                          f"{path}: no labels in it; write a list of names, or a mapping name → words")
@@ -122,13 +132,16 @@ def _from_txt(text: str, path: str) -> dict[str, dict]:
         if not name:
             raise UsageError(f"{where}: the line starts with a tab, so the label has no name; put the name first "
                              f"({TXT_FORMAT})")
+        if not has_content(name):
+            raise UsageError(f"{where}: a label name is empty once invisible characters are removed "
+                             f"({ascii(name[:20])}); every label needs a visible name")
         if "|" in name:
             raise UsageError(f"{where}: label name {name!r} holds '|'; separate the name from its words with a TAB, "
                              f"not spaces ({TXT_FORMAT})")
         words: tuple[str, ...] = ()
         if len(fields) > 1 and fields[1].strip():
             words = tuple([word.strip() for word in fields[1].split("|")])
-            if not all(words):
+            if not all(map(has_content, words)):
                 raise UsageError(f"{where}: label {name!r} has an empty word in {fields[1].strip()!r}; remove the "
                                  f"extra '|'")
         descriptions = (fields[2].strip(),) if len(fields) > 2 and fields[2].strip() else ()
@@ -158,7 +171,15 @@ def _from_json(text: str, path: str) -> dict[str, dict]:
         raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg})") from None
     except RecursionError:
         raise UsageError(f"{path}: invalid JSON (nested too deeply)") from None
+    _check_count(len(data) if isinstance(data, (list, dict)) else 0, path)
     return _from_data(data, path, _json_entry_lines(text) if isinstance(data, (list, dict)) else None)
+
+
+def _check_count(count: int, path: str) -> None:
+    """Refuse more than MAX_LABELS entries before any of them is read."""
+    if count > MAX_LABELS:
+        raise UsageError(f"{path}: {count:,} labels; at most {MAX_LABELS:,} are taken (each label is one more NSP "
+                         f"pair per text); split the file, or give each row its own candidates")
 
 
 def _json_entry_lines(text: str) -> list[int]:
@@ -221,7 +242,7 @@ def _from_data(data: Any, path: str, lines: Optional[list[int]]) -> dict[str, di
             labels.add(name, words, descriptions, where)
     else:
         raise UsageError(f"{path}: expected a list of labels or a mapping name → words at the top level, got "
-                         f"{type_name(data)} {data!r}"[:300])
+                         f"{type_name(data)} {shown(data)}")
     return labels.labels
 
 
@@ -242,10 +263,12 @@ def _name(value: Any, where: _Where) -> str:
     if isinstance(value, int):
         return str(value)
     if not isinstance(value, str):
-        raise UsageError(f"{where}: a label name must be a string, got {type_name(value)} {value!r}"[:300])
-    if not value.strip():
-        raise UsageError(f"{where}: a label name is empty; every label needs a name")
-    return check_unicode(value, f"{where}: label name {value!r}")
+        raise UsageError(f"{where}: a label name must be a string, got {type_name(value)} {shown(value)}")
+    check_unicode(value, f"{where}: label name {value!r}")
+    if not has_content(value):
+        raise UsageError(f"{where}: a label name is empty{' once invisible characters are removed' if value.strip() else ''}"
+                         f"; every label needs a name")
+    return value
 
 
 def _value(value: Any, name: str, where: _Where) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -265,7 +288,7 @@ def _check_keys(obj: dict, allowed: tuple[str, ...], where: _Where, what: str) -
     unknown = [key for key in obj if key not in allowed]
     if unknown:
         raise UsageError(f"{where}: {what} has unknown key{'s' if len(unknown) > 1 else ''} "
-                         f"{', '.join(repr(k) for k in unknown)}; the allowed keys are {', '.join(allowed)}"[:400])
+                         f"{shown(unknown)[1:-1]}; the allowed keys are {', '.join(allowed)}")
 
 
 def _fields(obj: dict, name: str, where: _Where) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -290,8 +313,8 @@ def _strings(value: Any, name: str, field: str, where: _Where) -> tuple[str, ...
         if not isinstance(item, str):
             hint = " (quote it)" if isinstance(item, (int, float, bool)) else ""
             raise UsageError(f"{where}: label {name!r}: {place} must be {what}, got {type_name(item)} "
-                             f"{item!r}{hint}"[:300])
-        if not item.strip():
-            raise UsageError(f"{where}: label {name!r}: {place} is empty; write it or remove it")
+                             f"{shown(item)}{hint}")
         check_unicode(item, f"{where}: label {name!r}: {place}")
+        if not has_content(item):
+            raise UsageError(f"{where}: label {name!r}: {place} is empty; write it or remove it")
     return tuple(items)

@@ -22,7 +22,6 @@ from .quiet import quiet_transformers
 
 log = logging.getLogger("nspzero")
 
-NSP_CHECKPOINTS = "bert-base-chinese, hfl/chinese-bert-wwm-ext (Chinese) or bert-base-uncased (English)"
 DEFAULT_MODEL = "bert-base-chinese"
 FILE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".index", ".safetensors", ".json", ".txt", ".h5", ".msgpack")
 HUB_PROBE_TIMEOUT_S = 1.5
@@ -198,21 +197,47 @@ def _load_foreign(name: str, source: str) -> tuple["object", torch.nn.Module]:
 
 
 def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
+    """Load (tokenizer, NSP model) from a hub name or a local directory, or raise ModelError; the
+    tokenizer of every format (torch, TF1, UER, ONNX) is checked against the model (`check_tokenizer`).
+    See `_load_nsp_model`."""
+    tokenizer, model = _load_nsp_model(name_or_path)
+    check_tokenizer(tokenizer, os.path.expanduser(str(name_or_path)), getattr(model.config, "vocab_size", 0))
+    return tokenizer, model
+
+
+def check_tokenizer(tokenizer, name: str, vocab_size: int) -> None:
+    """At load, not at the first long text: a vocabulary far smaller than the model's (every text
+    [UNK]), one with ids past its embeddings (an IndexError, or ONNX Runtime's Gather error, at the
+    first text using them), or one without [CLS]/[SEP]/[PAD] is refused."""
+    if len(tokenizer) < vocab_size // 2:
+        raise ModelError(f"the tokenizer of {name!r} knows {len(tokenizer)} tokens but the model has "
+                         f"{vocab_size}: its vocab.txt (or tokenizer.json) is missing or wrong, so every text "
+                         f"would become [UNK]; put the checkpoint's vocab.txt beside config.json")
+    _check_vocab_tokens(tokenizer, name, vocab_size)
+    top = max(tokenizer.get_vocab().values(), default=-1)
+    if vocab_size and top >= vocab_size:
+        raise ModelError(f"the vocabulary of {name!r} has token ids up to {top} but the model has {vocab_size} "
+                         f"embeddings; it is not this model's vocabulary (put the checkpoint's own vocab.txt beside "
+                         f"config.json)")
+
+
+def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
     """Load (tokenizer, NSP model) from a hub name or a local directory, or raise ModelError.
 
     Uses the NSP-only model class (no masked-LM head to compute), never `trust_remote_code`,
     safetensors when present and torch's weights-only loader otherwise (transformers' default).
-    A checkpoint with any weight missing — above all `cls.seq_relationship.*`, the NSP head —
+    A checkpoint with any weight missing — above all its sentence-relation head (`cls.seq_relationship.*`,
+    ALBERT's `sop_classifier.*`, see `heads`) —
     is refused instead of running with random weights. A folder holding Google's
     `bert_model.ckpt.*` + `bert_config.json` + `vocab.txt` (or a UER-py `.bin` with a vocab.txt
     beside it) is converted in memory; a folder from `nspzero export-onnx` (model.onnx) gives an
     `onnx_model.OnnxNSPModel` run by ONNX Runtime. Hub names are tried only when the hub answers within ~1.5 s
     (or from the local cache: HF_HUB_OFFLINE=1 or no connection), so an offline machine fails fast.
     """
-    from transformers import AutoConfig, AutoModelForNextSentencePrediction, AutoTokenizer
-    from transformers.models.auto.modeling_auto import MODEL_FOR_NEXT_SENTENCE_PREDICTION_MAPPING_NAMES
+    from transformers import AutoConfig, AutoTokenizer
 
     from .checkpoints import detect_source
+    from .heads import KNOWN_CHECKPOINTS, head_weights, sentence_head
 
     name = os.path.expanduser(str(name_or_path))
     local = _is_local_path(name)
@@ -264,12 +289,9 @@ def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
                 raise hub_failure(exc) from None
             raise ModelError(f"could not load model {name!r}: {_first_line(exc)} — fix or restore "
                              f"{os.path.join(name, 'config.json')}") from None
-        if config.model_type not in MODEL_FOR_NEXT_SENTENCE_PREDICTION_MAPPING_NAMES:
-            raise ModelError(f"model {name!r} is a {config.model_type!r} model, which has no next-sentence-prediction "
-                             f"head; use a BERT checkpoint with one, e.g. {NSP_CHECKPOINTS}")
+        head = sentence_head(config.model_type, name)  # the one rule: no trained sentence-relation head, no load
         try:
-            model, info = AutoModelForNextSentencePrediction.from_pretrained(
-                name, config=config, output_loading_info=True, **kwargs)
+            model, info = head.model_class().from_pretrained(name, config=config, output_loading_info=True, **kwargs)
         except Exception as exc:  # noqa: BLE001 - unpickling/deserialising errors come in many types
             if isinstance(exc, ModelError):
                 raise
@@ -278,11 +300,11 @@ def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
                              f"incomplete, download it again") from None
         missing = sorted(info.get("missing_keys", ()))
         if missing:
-            nsp = [k for k in missing if "seq_relationship" in k]
-            what = "its next-sentence-prediction head (" + ", ".join(nsp) + ")" if nsp else ", ".join(missing[:4])
+            in_head = head_weights(head, missing)
+            what = f"its {head.what} (" + ", ".join(in_head) + ")" if in_head else ", ".join(missing[:4])
             raise ModelError(f"model {name!r} has no trained weights for {what}; transformers would initialise them "
-                             f"randomly and the scores would be noise. Use a checkpoint pre-trained with NSP, e.g. "
-                             f"{NSP_CHECKPOINTS}")
+                             f"randomly and the scores would be noise. Use a checkpoint pre-trained with "
+                             f"{head.kind}, e.g. {KNOWN_CHECKPOINTS}")
         if local and not any(os.path.isfile(os.path.join(name, f)) for f in ("vocab.txt", "tokenizer.json")):
             raise ModelError(f"{name!r} has no vocab.txt or tokenizer.json; copy the checkpoint's vocab.txt into it "
                              f"(without it every text would become [UNK])")
@@ -293,10 +315,5 @@ def load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
                              if local and os.path.isfile(os.path.join(name, f))) or "vocab.txt"
             raise ModelError(f"could not load the tokenizer of {name!r} ({files}): {_first_line(exc)}; restore the "
                              f"checkpoint's tokenizer files (vocab.txt alone is enough)") from None
-    if len(tokenizer) < getattr(config, "vocab_size", 0) // 2:
-        raise ModelError(f"the tokenizer of {name!r} knows {len(tokenizer)} tokens but the model has "
-                         f"{config.vocab_size}: its vocab.txt (or tokenizer.json) is missing or wrong, so every text "
-                         f"would become [UNK]; put the checkpoint's vocab.txt beside config.json")
-    _check_vocab_tokens(tokenizer, name, getattr(config, "vocab_size", 0))
     model.eval()
     return tokenizer, model

@@ -9,6 +9,8 @@ from typing import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .errors import UsageError
 
@@ -69,6 +71,10 @@ def equal_split(scores: np.ndarray, n_labels: int) -> np.ndarray:
     return labels
 
 
+class NotFitted(UsageError, NotFittedError):
+    """`predict` before `fit`: a usage error for nspzero, sklearn's NotFittedError for its tools."""
+
+
 class SamplesContrast(BaseEstimator):
     """S-C mapping as a scikit-learn estimator: `fit` learns `thresholds_` on dev scores, `predict`
     applies them (so it composes with sklearn tools: clone, get_params, pipelines).
@@ -77,16 +83,17 @@ class SamplesContrast(BaseEstimator):
     is positions [i·g, (i+1)·g) and the last group takes the rest; threshold i is the highest dev
     score in group i. A score gets the first label i with score < threshold i, else the last label.
     Label 0 is the "low NSP score" label (e.g. contradiction, not-paraphrase, false).
-    `X` is a 1-D array of P(IsNext) or an (n, 1) column of them; `y` is ignored (unsupervised).
+    `X` is an (n, 1) column of P(IsNext), or a 1-D array of them; `y` is ignored (unsupervised).
+    Inputs are validated by sklearn (`validate_data`: finite, real, dense, not empty); the checks
+    of `check_estimator` that cannot apply to one score column are listed in `EXPECTED_FAILED_CHECKS`.
     """
 
     def __init__(self, n_labels: int = 2) -> None:
-        _check_n_labels(n_labels)
-        self.n_labels = n_labels
+        self.n_labels = n_labels  # validated in fit, as sklearn's set_params/clone expect
 
     def fit(self, X: Sequence[float], y: object = None) -> "SamplesContrast":
         _check_n_labels(self.n_labels)
-        arr = _check_scores(X, "dev scores")
+        arr = self._scores(X, "dev scores", reset=True)
         group = len(arr) // self.n_labels
         if group == 0:
             raise UsageError(f"samples-contrast with {self.n_labels} labels needs at least {self.n_labels} dev "
@@ -97,13 +104,41 @@ class SamplesContrast(BaseEstimator):
         return self
 
     def predict(self, X: Sequence[float]) -> np.ndarray:
-        if not hasattr(self, "thresholds_"):
-            raise UsageError("SamplesContrast.predict called before fit; fit it on dev scores first "
-                             "(or use batched_samples_contrast, which needs no dev set)")
-        arr = _check_scores(X, "scores")
+        try:
+            check_is_fitted(self)
+        except NotFittedError:
+            raise NotFitted("SamplesContrast.predict called before fit; fit it on dev scores first "
+                            "(or use batched_samples_contrast, which needs no dev set)") from None
+        arr = self._scores(X, "scores", reset=False)
         below = arr[:, None] < self.thresholds_[None, :]
         # first threshold the score is below; none → the last label
         return np.where(below.any(axis=1), np.argmax(below, axis=1), self.n_labels - 1)
+
+    def _scores(self, X: Sequence[float], what: str, reset: bool) -> np.ndarray:
+        """One score per example, checked by sklearn; its ValueErrors become UsageErrors naming `what`."""
+        if np.ndim(X) == 1:
+            X = np.asarray(X).reshape(-1, 1)
+        try:
+            column = validate_data(self, X, reset=reset, dtype=np.float64)
+        except ValueError as exc:
+            raise UsageError(f"{what}: {str(exc).splitlines()[0]}") from None
+        if column.shape[1] != 1:
+            raise UsageError(f"{what} must be one column of scores (n, 1) or a 1-D array, got shape {column.shape}")
+        return column[:, 0]
+
+
+# sklearn's check_estimator on SamplesContrast: the checks that cannot apply to one score column
+_ONE_COLUMN = "S-C maps one P(IsNext) score per example; data with several features has no meaning here"
+EXPECTED_FAILED_CHECKS = {**dict.fromkeys((
+    "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self", "check_readonly_memmap_input", "check_n_features_in_after_fitting",
+    "check_positive_only_tag_during_fit", "check_estimators_dtypes", "check_dtype_object",
+    "check_pipeline_consistency", "check_estimators_pickle", "check_f_contiguous_array_estimator",
+    "check_methods_sample_order_invariance", "check_methods_subset_invariance", "check_dict_unchanged",
+    "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d",
+    "check_estimators_nan_inf", "check_fit2d_1sample"), _ONE_COLUMN),
+    "check_fit1d": "a 1-D array of scores is accepted on purpose: one score per example is its natural form",
+}
 
 
 def _check_n_labels(n_labels: object) -> None:

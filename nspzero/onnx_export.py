@@ -17,6 +17,7 @@ from typing import Optional
 import torch
 
 from .errors import UsageError
+from .extras import install_hint
 from .onnx_model import FP32_FILE, INPUT_NAMES, INT8_FILE, import_onnxruntime
 
 log = logging.getLogger("nspzero")
@@ -24,7 +25,7 @@ log = logging.getLogger("nspzero")
 OPSET = 17
 # Nodes whose MatMul/Gemm stay fp32 in model.int8.onnx: the pooler and the NSP head run on one token
 # per pair (no measurable time), and their quantisation error lands on the logits undamped.
-ONNX_FP32_NODES = ("/bert/pooler/", "/cls/")
+ONNX_FP32_NODES = ("/pooler/", "/cls/", "/sop_classifier/")  # of every architecture in heads.HEADS
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -102,7 +103,7 @@ def export_onnx(model: str, out_dir: str | os.PathLike, *, int8: bool = True) ->
     try:
         import onnx  # noqa: F401 - the int8 step and the exporter read/write ONNX protobufs
     except ImportError:
-        raise UsageError("export-onnx needs the 'onnx' extra: pip install 'nspzero[onnx]' (onnx, onnxruntime)") \
+        raise UsageError(f"export-onnx needs the 'onnx' extra: {install_hint('onnx')} (onnx, onnxruntime)") \
             from None
     tokenizer, nsp = load_nsp_model(model)
     if getattr(nsp, "is_onnx", False):

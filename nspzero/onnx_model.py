@@ -15,11 +15,12 @@ import numpy as np
 import torch
 
 from .errors import ModelError, UsageError
+from .extras import install_hint
 
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask", "position_ids")
-EXTRA_MISSING = "ONNX models need the 'onnx' extra: pip install 'nspzero[onnx]' (it installs onnxruntime)"
+EXTRA_MISSING = f"ONNX models need the 'onnx' extra: {install_hint('onnx')} (it installs onnxruntime)"
 
 
 def is_onnx_folder(path: str) -> bool:
@@ -90,6 +91,21 @@ class OnnxNSPModel:
 
     def modules(self):
         return iter(())
+
+    def loaded_files(self) -> list[str]:
+        """The ONNX file and the external-data files it names: every file the session reads (the
+        evaluation cache fingerprints them all)."""
+        try:
+            import onnx
+            from onnx.external_data_helper import _get_all_tensors
+
+            proto = onnx.load(self.path, load_external_data=False)
+            names = {entry.value for tensor in _get_all_tensors(proto) for entry in tensor.external_data
+                     if entry.key == "location"}
+        except Exception:  # noqa: BLE001 - without onnx (or on a file it cannot parse): the files named like it
+            base = os.path.basename(self.path)
+            names = {n for n in os.listdir(self.folder) if n.startswith(base) and n != base}
+        return [self.path] + sorted(os.path.join(os.path.dirname(self.path), n) for n in names)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The ONNX file's sha256 as the one "tensor": the evaluation cache fingerprints a model by its

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from .heads import IN_ORDER_INDEX
 from .scorer import NSPScorer, Pair
 
 PeerFn = Callable[[Sequence[Pair]], np.ndarray]
@@ -61,7 +62,7 @@ def ctranslate2_peers(scorer: NSPScorer, workdir: str, log: Callable[[str], None
                 logits = pooled @ weight.T + bias
                 logits -= logits.max(axis=1, keepdims=True)
                 probs = np.exp(logits)
-                result[idx] = probs[:, 0] / probs.sum(axis=1)
+                result[idx] = probs[:, IN_ORDER_INDEX] / probs.sum(axis=1)
             return result
         peers[f"CTranslate2 {compute_type}"] = score
     return peers

@@ -1,7 +1,10 @@
-"""The one classification path: texts (each with the request's labels or its own) → windows →
-candidates → scoring in bounded chunks → one row of label scores per text → results.
+"""The one classification path, shaped like a transformers pipeline: `preprocess` (texts, each with
+the request's labels or its own → windows → candidates: prompts rendered, texts tokenized) →
+`forward` (score the candidates' distinct pairs in one length-sorted call) → `postprocess` (one
+row of label scores per text → results), with ONE chunker (`chunked`) keeping each forward bounded.
 
-Every front door ends here (the Python API, the CLI, the server, Ray actors, entity linking).
+Every front door ends here (the Python API, the CLI, the server's batcher, Ray actors, entity
+linking); the server's batcher only decides when `forward` runs and on which texts.
 Pairs are made and scored CHUNK_PAIRS at a time — texts are taken in order until a chunk is full,
 its pairs scored in one length-sorted call (each distinct pair once) and reduced to label scores
 — so memory stays bounded however many texts × labels a call has.
@@ -9,7 +12,7 @@ its pairs scored in one length-sorted call (each distinct pair once) and reduced
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Sequence, Union
+from typing import Callable, Iterable, Iterator, Optional, Sequence, TypeVar, Union
 
 import numpy as np
 
@@ -17,10 +20,11 @@ from .errors import UsageError
 from .candidates import Candidates, best, ranked, score_candidates
 from .mapping import multi_label as labels_over
 from .request import ClassifyRequest, LabelSet
-from .scorer import PROGRESS_MIN_PAIRS, NSPScorer
+from .scorer import NSPScorer, progress_bar
 from .tokens import token_ids
 from .windows import split_windows
 
+T = TypeVar("T")
 CHUNK_PAIRS = 16384  # pairs made, encoded and scored at a time (a few tens of MB); large enough to sort well
 
 
@@ -93,10 +97,41 @@ def iter_candidates(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence
         yield request.candidates(text, labels, windowing(text, labels))
 
 
-def build_candidates(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],
-                     label_sets: Optional[Sequence[Optional[LabelSet]]] = None) -> list[Candidates]:
-    """Every text's candidates at once (the server checks a request's size before queueing it)."""
+def preprocess(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],
+               label_sets: Optional[Sequence[Optional[LabelSet]]] = None) -> list[Candidates]:
+    """Every text's candidates at once (the server counts a request's pairs before queueing it)."""
     return list(iter_candidates(scorer, request, texts, label_sets))
+
+
+def chunked(items: Iterable[T], size: Callable[[T], int], max_size: int) -> Iterator[list[T]]:
+    """The one chunker: consecutive runs of `items` whose sizes add up to at most `max_size`
+    (an item bigger than that is a run of its own), so that each forward stays bounded."""
+    run: list[T] = []
+    total = 0
+    for item in items:
+        n = size(item)
+        if run and total + n > max_size:
+            yield run
+            run, total = [], 0
+        run.append(item)
+        total += n
+    if run:
+        yield run
+
+
+def forward(scorer: NSPScorer, candidates: Sequence[Candidates], progress: Optional[bool] = False,
+            on_truncated: Optional[Callable[[int, int], None]] = None) -> list[np.ndarray]:
+    """The scoring step: every distinct pair of `candidates` in one scoring call → one row of
+    combined label scores per Candidates. `on_truncated`: see `NSPScorer.score`."""
+    return score_candidates(lambda pairs: scorer.score(pairs, progress=progress, on_truncated=on_truncated),
+                            list(candidates))
+
+
+def postprocess(request: ClassifyRequest, texts: Sequence[str], rows: Sequence[np.ndarray],
+                label_sets: Optional[Sequence[Optional[LabelSet]]] = None) -> list[ClassificationResult]:
+    """The mapping step of each text (`make_result`)."""
+    own = label_sets if label_sets is not None else [None] * len(texts)
+    return [make_result(request, text, row, ls) for text, row, ls in zip(texts, rows, own)]
 
 
 def label_rows(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],
@@ -104,30 +139,24 @@ def label_rows(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str]
                chunk_pairs: int = CHUNK_PAIRS) -> Iterator[np.ndarray]:
     """One row of combined label scores per text, in order; pairs are made and scored in chunks of
     about `chunk_pairs` (whole texts; a single text with more pairs is one chunk). A call of one
-    chunk shows the scorer's pair bar; a call of several shows one bar over its texts instead."""
+    chunk shows the scorer's pair bar; a call of several shows one bar over its texts instead.
+    Pairs cut to max_length give one warning for the whole call, with the sums over its chunks."""
     bar = _texts_bar(request, texts, label_sets, progress, chunk_pairs)
     inner = False if bar is not None else progress
-    pending: list[Candidates] = []
-    size = 0
+    cut = [0, 0]   # pairs truncated, distinct pairs scored: summed over the chunks
+
+    def count(n_cut: int, n_total: int) -> None:
+        cut[0] += n_cut
+        cut[1] += n_total
     try:
-        for cands in iter_candidates(scorer, request, texts, label_sets):
-            if pending and size + len(cands.pairs) > chunk_pairs:
-                yield from _score_chunk(scorer, pending, inner, bar)
-                pending, size = [], 0
-            pending.append(cands)
-            size += len(cands.pairs)
-        if pending:
-            yield from _score_chunk(scorer, pending, inner, bar)
+        for run_ in chunked(iter_candidates(scorer, request, texts, label_sets), lambda c: len(c.pairs), chunk_pairs):
+            yield from forward(scorer, run_, inner, count)
+            if bar is not None:
+                bar.update(len(run_))
     finally:
         if bar is not None:
             bar.close()
-
-
-def _score_chunk(scorer: NSPScorer, pending: list[Candidates], progress: Optional[bool], bar) -> list[np.ndarray]:
-    rows = score_candidates(lambda pairs: scorer.score(pairs, progress=progress), pending)
-    if bar is not None:
-        bar.update(len(pending))
-    return rows
+        scorer.warn_truncated(*cut)
 
 
 def _texts_bar(request: ClassifyRequest, texts: Sequence[str], label_sets, progress: Optional[bool],
@@ -138,17 +167,14 @@ def _texts_bar(request: ClassifyRequest, texts: Sequence[str], label_sets, progr
     own = label_sets if label_sets is not None else [None] * len(texts)
     estimate = sum((ls or request.label_set).pairs_per_window for ls in own
                    if ls is not None or request.label_set is not None)
-    if estimate <= chunk_pairs or (progress is None and estimate < PROGRESS_MIN_PAIRS):
+    if estimate <= chunk_pairs:
         return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=len(texts), desc="classifying", unit="text", leave=False)
+    return progress_bar(progress, estimate, len(texts), "classifying", "text")
 
 
 def run(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],
         label_sets: Optional[Sequence[Optional[LabelSet]]] = None, progress: Optional[bool] = None,
         chunk_pairs: int = CHUNK_PAIRS) -> list[ClassificationResult]:
     """Checked texts × a built request (and optionally each text's own labels) → one result each."""
-    rows = label_rows(scorer, request, texts, label_sets, progress, chunk_pairs)
-    return [make_result(request, text, row, label_sets[i] if label_sets is not None else None)
-            for i, (text, row) in enumerate(zip(texts, rows))]
+    return postprocess(request, texts, list(label_rows(scorer, request, texts, label_sets, progress, chunk_pairs)),
+                       label_sets)

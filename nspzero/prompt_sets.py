@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Optional, Union
 
-from .errors import UsageError
+from .errors import UsageError, shown
 from .mapping import COMBINE_RULES
 from .templates import Template, check_placement, label_words
 from .yamlcheck import (at, expect_choice, expect_identifier, expect_label, expect_mapping, expect_str,
@@ -67,7 +67,7 @@ VARIANT_FIELDS = ("template", "words", "placement", "combine", "first", "second"
 def _key_name(key: object, place: str) -> str:
     """Vocabulary names may be written as numbers ("2022" or 2022); both mean the same name."""
     if isinstance(key, bool) or not isinstance(key, (str, int)):
-        raise UsageError(f"{place}: a name must be a string, got {type_name(key)} {key!r}")
+        raise UsageError(f"{place}: a name must be a string, got {type_name(key)} {shown(key)}")
     return str(key)
 
 
@@ -101,7 +101,7 @@ def _vocabularies(data: dict, where: str) -> dict[str, dict[str, tuple[str, ...]
 
 def _templates(value: object, place: str) -> tuple[str, ...]:
     if not isinstance(value, (str, list)):
-        raise UsageError(f"{place} must be a template string or a list of them, got {type_name(value)} {value!r}"[:300])
+        raise UsageError(f"{place} must be a template string or a list of them, got {type_name(value)} {shown(value)}")
     sources = (value,) if isinstance(value, str) else tuple(value)
     if not sources:
         raise UsageError(f"{place} must give at least one template")

@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 import torch
 
 # Linear layers (module names, fnmatch patterns) left in fp32 by `quantize_int8`: see the module docstring.
-KEEP_FP32: tuple[str, ...] = ("bert.pooler.*", "cls.*")
+KEEP_FP32: tuple[str, ...] = ("*pooler", "*pooler.*", "cls.*", "sop_classifier.*")  # every head in heads.HEADS
 
 
 def vnni_cpu() -> bool:

@@ -1,7 +1,9 @@
 """The one request: a validated, frozen description of a classification call.
 
-Every front door (Python, CLI, HTTP, Ray, the web page) builds a `ClassifyRequest` with
-`build_request` before any model loads, so the rules and messages are the same everywhere:
+Every front door (Python, CLI, HTTP, Ray, the web page) states its call as one `ClassifyArgs`
+(a strict pydantic model: the HTTP body, the Python keywords, what `build_request` validates) and
+builds a `ClassifyRequest` from it before any model loads, so the rules and messages are the same
+everywhere; an error is a `RequestError` naming its field (the server's 422 `field`):
 a named prompt set gives labels, words, templates, placement and combine rule, and whatever the
 caller states explicitly overrides it. Nothing else resolves prompts. The request also renders
 its prompt sentences once and turns a text into its `Candidates` (the pairs to score).
@@ -9,30 +11,26 @@ its prompt sentences once and turns a text into its `Candidates` (the pairs to s
 from __future__ import annotations
 
 import json
-import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence, Union
+from contextlib import contextmanager
+from typing import Annotated, Any, Iterator, Literal, Mapping, Optional, Sequence, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
 from .candidates import Candidates
 from .errors import DataError, UsageError
 from .mapping import COMBINE_RULES
 from .scorer import Pair
-from .templates import LabelSpec, LabelsArg, Template, check_placement, check_unicode, label_specs
+from .templates import (PLACEMENTS, LabelSpec, LabelsArg, Template, check_placement, check_unicode, has_content,
+                        label_specs)
 
 DEFAULT_TEMPLATE = "{label}"
-# characters that carry no content for the NSP head: controls, format (zero-width), separators
-_EMPTY_CATEGORIES = ("Cc", "Cf", "Zs", "Zl", "Zp", "Cs", "Co", "Cn")
 
 
 def split_labels(value: str) -> list[str]:
     """'体育,财经' → ['体育', '财经'] (ASCII or full-width commas); blanks are kept so that
     validation can name them."""
     return [part.strip() for part in value.replace("，", ",").split(",")]
-
-
-def has_content(text: str) -> bool:
-    """Whether `text` holds anything but whitespace, control, zero-width or other invisible characters."""
-    return any(not ch.isspace() and unicodedata.category(ch) not in _EMPTY_CATEGORIES for ch in text)
 
 
 def check_text(value: Any, where: str) -> str:
@@ -159,13 +157,14 @@ class ClassifyRequest:
         return made
 
     def labels_per_text(self, values: Sequence[Any], n_texts: int) -> list[Optional[LabelSet]]:
-        """Per-row labels given as one list (or dict, or comma string) per text, as the Python API
-        and the server take them: one checked label set each, named `labels[i]` in errors. A None
+        """Per-row labels given as one list (or dict, or comma string) per text (`labels_per_text`
+        of the Python API and the server): one checked label set each, named in errors. A None
         item takes the request's labels (a per-row call has none, so the text is then refused)."""
         if len(values) != n_texts:
-            raise UsageError(f"labels: one label set per text is needed, got {len(values)} label sets for "
-                             f"{n_texts} texts (or give one list of labels for all)")
-        return [None if value is None else self.labels_for(value, f"labels[{i}]") for i, value in enumerate(values)]
+            raise UsageError(f"labels_per_text: one label set per text is needed, got {len(values)} label sets for "
+                             f"{n_texts} texts (or give one label set for all in labels)")
+        return [None if value is None else self.labels_for(value, f"labels_per_text[{i}]")
+                for i, value in enumerate(values)]
 
     def row_labels(self, value: Any, where: str) -> Optional[LabelSet]:
         """A file row's own labels (its `labels` field: a list, a comma string, or label → word(s)),
@@ -224,18 +223,6 @@ def _label_set(specs: Mapping[str, LabelSpec], templates: Sequence[Template], mu
                     prompts)
 
 
-def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise UsageError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _check_count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UsageError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    return value
-
-
 def _prompt_labels(key: Optional[str], words: Mapping[str, tuple[str, ...]], labels: Any) -> dict[str, tuple[str, ...]]:
     """A prompt set's label → words, or the subset `labels` (a list of its label names) picks."""
     if labels is None:
@@ -250,12 +237,271 @@ def _prompt_labels(key: Optional[str], words: Mapping[str, tuple[str, ...]], lab
     return {w: words[w] for w in labels}
 
 
-def is_per_row(labels: Any) -> bool:
-    """Whether `labels` is one label set per text (a list of lists, dicts or comma strings) rather
-    than one label set: a list whose items are not all plain label names."""
-    return (isinstance(labels, Sequence) and not isinstance(labels, str) and len(labels) > 0
-            and any(not isinstance(item, str) for item in labels)
-            and all(isinstance(item, (Sequence, Mapping)) or item is None for item in labels))
+class RequestError(UsageError):
+    """A request argument that is wrong: the one-line message, and the `field` it is about (the
+    server answers 422 {"detail", "field"}; the page places the message by `field`)."""
+
+    def __init__(self, message: str, field: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@contextmanager
+def about(field_name: str) -> Iterator[None]:
+    """Library errors raised inside (label and template rules) become RequestErrors naming `field_name`."""
+    try:
+        yield
+    except RequestError:
+        raise
+    except UsageError as exc:
+        raise RequestError(str(exc), field_name) from None
+
+
+SHOWN_CHARS = 60  # an offending value is shown in a message cut to this (never megabytes of input)
+
+
+def shown(value: Any) -> str:
+    """A value for a message: its repr, cut to SHOWN_CHARS (formatted from a cut copy, so that a huge
+    value is never formatted whole)."""
+    if isinstance(value, str) and len(value) > SHOWN_CHARS:
+        return repr(value[:SHOWN_CHARS]) + "…"
+    if isinstance(value, (list, tuple, dict)) and len(value) > 8:
+        return f"a {type(value).__name__} of {len(value)} items"
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """("labels_per_text", 3, "pos") → "labels_per_text[3].pos" (the way messages name a field)."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "dict", "list", "none", "tuple"}
+
+
+def _real_loc(loc: Sequence[Any]) -> tuple:
+    """An error's location without pydantic's union-member tags ("str", "list[str]", "function-after[…]")."""
+    return tuple(x for x in loc if x != "body" and not (isinstance(x, str) and (
+        x in _TYPE_TAGS or "[" in x or x.startswith("function-"))))
+
+
+def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, Optional[str]]:
+    """Pydantic errors → (one line naming each field, the first field): "top_k: Input should be a
+    valid integer, got True". A union's alternatives make one message; inputs are shown cut (`shown`)."""
+    merged: dict[tuple, list[Mapping[str, Any]]] = {}
+    for err in errors:
+        merged.setdefault(_real_loc(err.get("loc", ())), []).append(err)
+    parts, first = [], None
+    for loc, group in list(merged.items())[:3]:
+        err = group[0]
+        if err.get("type") == "json_invalid":
+            reason = (err.get("ctx") or {}).get("error", "")
+            parts.append("the request body is not valid JSON" + (f" at character {loc[0]}" if loc else "")
+                         + (f" ({reason})" if reason else ""))
+            continue
+        path = field_path(loc)
+        first = first if first is not None else (loc[0] if loc and isinstance(loc[0], str) else None)
+        msgs = [str((e.get("ctx") or {}).get("error", e.get("msg"))) if e.get("type") == "value_error"
+                else e.get("msg", "invalid value") for e in group]
+        msg = msgs[0] + "".join(" or " + m.removeprefix("Input should be ") for m in msgs[1:])
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown field (see /docs for the fields a request takes)"
+        elif err.get("type") == "missing":
+            msg = "missing" if path else "no JSON body; send an object such as {\"texts\": [...], \"labels\": [...]}"
+        elif err.get("type") != "value_error" and "input" in err:
+            msg += f", got {shown(err['input'])}"
+        parts.append(msg if path and msg.startswith(path + " ") else f"{path}: {msg}" if path else
+                     f"request body: {msg}")
+    if len(merged) > 3:
+        parts.append(f"and {len(merged) - 3} more")
+    return "; ".join(parts or ["the request does not match the schema (see /docs)"]), first
+
+
+_LABEL_VALUE = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}},
+                          {"type": "object", "properties": {"words": {}, "description": {}}}]}
+_LABEL_SET = {"anyOf": [{"type": "array", "items": {"type": "string"}},
+                        {"type": "object", "additionalProperties": _LABEL_VALUE}]}
+LabelSetArg = Annotated[Any, WithJsonSchema({"anyOf": [_LABEL_SET, {"type": "null"}]})]
+RowLabelsArg = Annotated[Any, WithJsonSchema({"anyOf": [{"type": "array", "items": {"anyOf": [
+    _LABEL_SET, {"type": "string"}, {"type": "null"}]}}, {"type": "null"}]})]
+
+
+class ClassifyArgs(BaseModel):
+    """A classification call as data: the body of POST /classify, the keywords of
+    `NSPClassifier.classify`, what `build_request` validates (strict: `true` is no number, and an
+    unknown field is refused). `to_request()` turns it into a ClassifyRequest."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, json_schema_extra={"examples": [
+        {"texts": ["皇马客场三比一取胜", "央行宣布降准"], "labels": ["体育", "财经"], "template": "这是一则{label}新闻"},
+        {"text": "东西很好", "labels": {"pos": ["很好", "不错"], "neg": "很差"}, "template": "这次买的东西{label}"},
+        {"texts": ["皇马客场三比一取胜", "东西很好"], "labels_per_text": [["体育", "财经"], "好评,差评"]},
+        {"text": "皇马客场三比一取胜", "prompt": "tnews"},
+    ]})
+
+    texts: Optional[list[str]] = Field(None, description="Texts to classify (or `text` for one).")
+    text: Optional[str] = Field(None, description="One text to classify (instead of `texts`).")
+    labels: LabelSetArg = Field(None, description="One label set for every text: label names, or label → "
+                                                  "verbalization(s) (or {words, description}). With `prompt`: a list "
+                                                  "picking some of its labels.")
+    labels_per_text: RowLabelsArg = Field(None, description="One label set per text instead (a list, a dict, or a "
+                                                            "comma string such as \"好评,差评\"; null: `labels`).")
+    template: Optional[Union[str, list[str]]] = Field(
+        None, description="Template(s) with {label}; several are averaged. Default: the prompt set's, else {label}.")
+    placement: Optional[Literal[PLACEMENTS]] = Field(
+        None, description="prefix: prompt first (the paper's default); suffix: text first. Default: the prompt "
+                          "set's, else prefix.")
+    multi_label: bool = Field(False, description="Return every label whose score reaches `threshold`.")
+    threshold: float = Field(0.5, description="P(IsNext) threshold for `multi_label`, between 0 and 1.",
+                             json_schema_extra={"minimum": 0, "maximum": 1})
+    prompt: Optional[str] = Field(None, description="A named prompt set, e.g. tnews or tnews:news-2021: gives "
+                                                    "labels, words, template(s) and placement.")
+    combine: Optional[Literal[COMBINE_RULES]] = Field(
+        None, description="How a label's several pairs combine: mean (default) or logmean; with `prompt`, the "
+                          "prompt's own rule by default.")
+    long_text: Literal[LONG_TEXT_MODES] = Field(
+        "truncate", description="truncate: a long text is cut to max_length (the paper's); chunk: read in windows "
+                                "on sentence boundaries.")
+    aggregate: Literal[AGGREGATES] = Field("max", description="long_text chunk: a label's score is the max or "
+                                                                 "mean over windows.")
+    overlap: int = Field(DEFAULT_OVERLAP, ge=0, description="long_text chunk: tokens repeated between neighbouring "
+                                                            "windows (whole sentences where they fit).")
+    top_k: Optional[int] = Field(None, ge=1, description="Return only the K best labels' scores per text (the "
+                                                        "decision uses every label).")
+    normalize: bool = Field(False, description="Divide each text's scores by their sum (the ranking is unchanged).")
+
+    @field_validator("placement", mode="before")
+    @classmethod
+    def _placement(cls, value: Any) -> Any:
+        """The library's own rule and message (templates.check_placement)."""
+        if value is None or not isinstance(value, str):
+            return value
+        try:
+            return check_placement(value)
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("threshold")
+    @classmethod
+    def _probability(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:  # NaN fails too
+            raise ValueError(f"threshold must be a probability between 0 and 1, got {value!r}")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _one_label_set(cls, value: Any) -> Any:
+        """One label set, stated as one: a list of names or a dict; a list of lists is refused
+        (per-text label sets go in `labels_per_text`, so nothing is guessed from the shape)."""
+        if value is None:
+            return value
+        if isinstance(value, str):
+            raise ValueError(f"a single string {shown(value)}; give a list of label names (or split it at commas)")
+        if not isinstance(value, (list, dict)):
+            raise ValueError(f"must be a list of label names or a dict label → word(s), got {type(value).__name__}")
+        if isinstance(value, list) and any(isinstance(item, (list, dict)) or item is None for item in value):
+            raise ValueError("a list holds label names only; for one label set per text use labels_per_text")
+        for name in value if isinstance(value, list) else ():  # a list of comma strings reads as per-text sets
+            if isinstance(name, str) and any(c in name for c in ",，"):
+                raise ValueError(f"label {shown(name)} holds a comma: give one name per item (for one label set "
+                                 f"per text use labels_per_text)")
+        return value
+
+    @field_validator("labels_per_text")
+    @classmethod
+    def _label_sets(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, list):
+            raise ValueError(f"must be a list with one label set per text, got {type(value).__name__}")
+        return value
+
+    @classmethod
+    def of(cls, **kwargs: Any) -> "ClassifyArgs":
+        """The model from Python keywords (tuples and other sequences taken as lists), or a RequestError."""
+        for key in ("texts", "labels", "labels_per_text", "template"):
+            value = kwargs.get(key)
+            if isinstance(value, Mapping) and not isinstance(value, dict):
+                kwargs[key] = dict(value)
+            elif isinstance(value, Sequence) and not isinstance(value, (str, list)):
+                kwargs[key] = list(value)
+        if isinstance(kwargs.get("labels_per_text"), list):
+            kwargs["labels_per_text"] = [list(v) if isinstance(v, tuple) else v for v in kwargs["labels_per_text"]]
+        try:
+            return cls(**kwargs)
+        except ValidationError as exc:
+            raise RequestError(*describe_errors(exc.errors(include_url=False))) from None
+
+    def text_list(self) -> tuple[list[str], bool]:
+        """(the texts, whether one `text` was given), each checked by `check_text`."""
+        if self.texts is not None and self.text is not None:
+            raise RequestError("give `texts` (a list) or `text` (one string), not both", "texts")
+        if self.texts is None and self.text is None:
+            raise RequestError("no texts: give `texts` (a list of strings) or `text` (one string)", "texts")
+        with about("texts" if self.texts is not None else "text"):
+            return check_texts(self.text if self.text is not None else self.texts)
+
+    def label_sets(self, request: "ClassifyRequest", n_texts: int) -> Optional[list[Optional[LabelSet]]]:
+        """Each text's own label set (None: the request's), or None without `labels_per_text`."""
+        if self.labels_per_text is None:
+            return None
+        with about("labels_per_text"):
+            return request.labels_per_text(self.labels_per_text, n_texts)
+
+    def to_request(self, labels_per_row: bool = False, cut_prompts: bool = False,
+                   prompt_files: bool = True) -> "ClassifyRequest":
+        """The validated request (RequestErrors naming their field). `labels_per_row`: labels may be
+        left out because every text (or file row) brings its own; `prompt_files=False` refuses
+        prompt-set paths (the HTTP server reads no files)."""
+        per_row = labels_per_row or self.labels_per_text is not None
+        variant = None
+        with about("prompt"):
+            if self.prompt is not None:
+                variant = _load_prompt(self.prompt, prompt_files)
+        with about("labels"):
+            if variant is not None:
+                specs: Optional[dict[str, LabelSpec]] = label_specs(
+                    _prompt_labels(variant.key, dict(variant.words), self.labels))
+            elif self.labels is None:
+                if not per_row:
+                    raise UsageError("no labels given: pass labels (e.g. 体育,财经, or label → word(s)) or a prompt "
+                                     "set name")
+                specs = None
+            else:
+                specs = label_specs(self.labels)
+        with about("template"):
+            if self.template is None:
+                sources = list(variant.templates) if variant is not None else [DEFAULT_TEMPLATE]
+            else:
+                sources = [self.template] if isinstance(self.template, str) else list(self.template)
+                if not sources:
+                    raise UsageError("no template given; pass e.g. '{label}' or '这是一则{label}新闻'")
+            templates = [Template.parse(s) for s in sources]
+        placement = check_placement(self.placement or (variant.placement if variant else "prefix"))
+        how = self.combine or (variant.combine if variant else "mean")
+        with about("labels"):
+            label_set = _label_set(specs, templates, self.multi_label) if specs is not None else None
+        return ClassifyRequest(label_set, tuple(sources), placement, how, self.multi_label, float(self.threshold),
+                               variant.key if variant is not None else None, self.long_text, self.aggregate,
+                               self.overlap, self.top_k, cut_prompts,
+                               tuple(variant.words.items()) if variant is not None else None)
+
+
+def _load_prompt(prompt: str, prompt_files: bool):
+    """A named prompt set's variant (a label prompt), or a UsageError."""
+    from .prompt_sets import list_prompt_sets, load_prompt
+
+    if not prompt.strip():
+        raise UsageError(f"prompt must be the name of a prompt set, e.g. tnews or tnews:news-2021, got {prompt!r}")
+    name = prompt.partition(":")[0]
+    if not prompt_files and (name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name):
+        raise UsageError(f"prompt {shown(prompt)}: only named prompt sets are accepted here "
+                         f"({', '.join(list_prompt_sets())}), not files")
+    variant = load_prompt(prompt)
+    if variant.words is None:
+        raise UsageError(f"prompt {variant.key} is a sentence-pair prompt; classification needs a label prompt "
+                         f"such as tnews, iflytek, csldcp or eprstmt")
+    return variant
 
 
 def build_request(labels: Optional[LabelsArg] = None, *, prompt: Optional[str] = None,
@@ -264,7 +510,8 @@ def build_request(labels: Optional[LabelsArg] = None, *, prompt: Optional[str] =
                   long_text: str = "truncate", aggregate: str = "max", overlap: int = DEFAULT_OVERLAP,
                   top_k: Optional[int] = None, labels_per_row: bool = False, cut_prompts: bool = False,
                   prompt_files: bool = True) -> ClassifyRequest:
-    """Validate a classification call and build its request (UsageErrors, one line each).
+    """Validate a classification call (through `ClassifyArgs`) and build its request (RequestErrors,
+    one line each, naming the field).
 
     `labels`: names, or name → verbalization(s) (or {"words": ..., "description": ...}); with
     `prompt` (a named prompt set such as "tnews" or "tnews:news-2021"), a list picking some of
@@ -275,49 +522,7 @@ def build_request(labels: Optional[LabelsArg] = None, *, prompt: Optional[str] =
     `top_k`: keep only the K best labels' scores per result. `prompt_files=False` refuses
     prompt-set paths (the HTTP server reads no files).
     """
-    variant = None
-    if prompt is not None:
-        from .prompt_sets import list_prompt_sets, load_prompt
-
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise UsageError(f"prompt must be the name of a prompt set, e.g. tnews or tnews:news-2021, got {prompt!r}")
-        name = prompt.partition(":")[0]
-        if not prompt_files and (name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name):
-            raise UsageError(f"prompt {prompt!r}: only named prompt sets are accepted here "
-                             f"({', '.join(list_prompt_sets())}), not files")
-        variant = load_prompt(prompt)
-        if variant.words is None:
-            raise UsageError(f"prompt {variant.key} is a sentence-pair prompt; classification needs a label prompt "
-                             f"such as tnews, iflytek, csldcp or eprstmt")
-        specs: Optional[dict[str, LabelSpec]] = label_specs(_prompt_labels(variant.key, dict(variant.words), labels))
-    elif labels is None:
-        if not labels_per_row:
-            raise UsageError("no labels given: pass labels (e.g. 体育,财经, or label → word(s)) or a prompt set name")
-        specs = None
-    else:
-        specs = label_specs(labels)
-    if not isinstance(multi_label, bool):
-        raise UsageError(f"multi_label must be true or false, got {multi_label!r}")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-        raise UsageError(f"threshold must be a probability between 0 and 1, got {threshold!r}")
-    if template is None:
-        sources = list(variant.templates) if variant is not None else [DEFAULT_TEMPLATE]
-    else:
-        if not isinstance(template, (str, Sequence)):
-            raise UsageError(f"template must be a string with {{label}} or a list of them, got {template!r}")
-        sources = [template] if isinstance(template, str) else list(template)
-        if not sources:
-            raise UsageError("no template given; pass e.g. '{label}' or '这是一则{label}新闻'")
-    templates = [Template.parse(s) for s in sources]
-    placement = check_placement(placement if placement is not None else variant.placement if variant else "prefix")
-    how = _check_choice("combine", combine if combine is not None else variant.combine if variant else "mean",
-                        COMBINE_RULES)
-    _check_choice("long_text", long_text, LONG_TEXT_MODES)
-    _check_choice("aggregate", aggregate, AGGREGATES)
-    _check_count("overlap", overlap, 0)
-    if top_k is not None:
-        _check_count("top_k", top_k, 1)
-    label_set = _label_set(specs, templates, multi_label) if specs is not None else None
-    return ClassifyRequest(label_set, tuple(sources), placement, how, multi_label, float(threshold),
-                           variant.key if variant is not None else None, long_text, aggregate, overlap, top_k,
-                           cut_prompts, tuple(variant.words.items()) if variant is not None else None)
+    args = ClassifyArgs.of(labels=labels, prompt=prompt, template=template, placement=placement, combine=combine,
+                           multi_label=multi_label, threshold=threshold, long_text=long_text, aggregate=aggregate,
+                           overlap=overlap, top_k=top_k)
+    return args.to_request(labels_per_row=labels_per_row, cut_prompts=cut_prompts, prompt_files=prompt_files)

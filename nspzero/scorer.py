@@ -19,11 +19,14 @@ import torch
 
 from .backends import BACKENDS, onednn_available, set_active, use_onednn
 from .errors import ModelError, UsageError
+from .heads import IN_ORDER_INDEX  # "B follows A" / "in order": the same logit for every head
 from .loading import load_nsp_model
 from .tokens import token_ids
 
 DTYPES = ("float32", "bfloat16", "float16", "int8", "int8-dynamic")  # int8-dynamic: the previous int8
 PROGRESS_MIN_PAIRS = 512  # calls smaller than this stay silent
+DEFAULT_MAX_LENGTH = 256  # max_length=None: this, or the model's position limit if that is smaller
+PROGRESS_DELAY_S = 3.0    # progress=None: a bar appears only once a call has run this long, on a terminal
 # compile="auto": compile once this many seconds have gone into forward passes, when the one-off
 # compilation is sure to pay for itself on the rest (timings in docs/speed.md)
 AUTO_COMPILE_AFTER_S = 300.0
@@ -167,6 +170,22 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
+def progress_bar(progress: Optional[bool], pairs: int, total: int, desc: str, unit: str):
+    """The library's one rule for a bar, so a script calling classify() in a loop stays quiet, as
+    transformers' pipelines do: True always draws one, False never; None draws one only for a long
+    call (at least PROGRESS_MIN_PAIRS pairs, still running after PROGRESS_DELAY_S) when stderr is a
+    terminal. Returns a tqdm bar or None."""
+    if progress is False or (progress is None and pairs < PROGRESS_MIN_PAIRS):
+        return None
+    import sys
+
+    from tqdm.auto import tqdm
+
+    auto = progress is None
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr,
+                disable=None if auto else False, delay=PROGRESS_DELAY_S if auto else 0)
+
+
 def score_distinct(pairs: Sequence[Pair], score_chunks: Callable[[list[Pair]], Iterable[tuple[Sequence[int], np.ndarray]]],
                    progress: Optional[bool] = None,
                    on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
@@ -174,17 +193,14 @@ def score_distinct(pairs: Sequence[Pair], score_chunks: Callable[[list[Pair]], I
     """The frame every scoring engine shares (in-process batches, a Ray actor pool): each distinct
     pair is scored once by `score_chunks(unique)`, which yields (indexes into `unique`, scores) as
     chunks finish; `on_batch` sees every chunk (the harness caches it), one progress bar counts
-    them (`progress` None: only for PROGRESS_MIN_PAIRS pairs or more), results come in input order."""
+    them (see `progress_bar`), results come in input order."""
     distinct: dict[Pair, int] = {}
     where = np.array([distinct.setdefault(p, len(distinct)) for p in pairs], dtype=np.int64)
     unique = list(distinct)
     scores = np.full(len(unique), np.nan)
     if not unique:
         return scores[where]
-    bar = None
-    if len(unique) >= PROGRESS_MIN_PAIRS if progress is None else progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(unique), desc=desc, unit="pair", leave=False)
+    bar = progress_bar(progress, len(unique), len(unique), desc, "pair")
     try:
         for idx, chunk_scores in score_chunks(unique):
             idx = np.asarray(idx, dtype=np.int64)
@@ -228,10 +244,10 @@ class TimedTrial:
 
 
 class NSPScorer:
-    """Scores sentence pairs with P(IsNext) = softmax(NSP logits)[0]."""
+    """Scores sentence pairs with P(IsNext) = softmax(NSP or SOP logits)[IN_ORDER_INDEX] (see `heads`)."""
 
     def __init__(self, tokenizer, model: torch.nn.Module, *, device: Optional[str] = None,
-                 dtype: str = "float32", max_length: int = 256, batch_size: int = 32,
+                 dtype: str = "float32", max_length: Optional[int] = None, batch_size: int = 32,
                  name: str = "<model>", compile: Union[bool, str] = False,
                  backend: Optional[str] = None) -> None:
         if dtype not in DTYPES:
@@ -249,6 +265,8 @@ class NSPScorer:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
         limit = getattr(model.config, "max_position_embeddings", 512)
+        if max_length is None:
+            max_length = min(DEFAULT_MAX_LENGTH, limit)
         if not isinstance(max_length, int) or not 4 <= max_length <= limit:
             raise UsageError(f"max_length must be an integer between 4 and {limit} (the model's position limit), "
                              f"got {max_length!r}")
@@ -261,6 +279,8 @@ class NSPScorer:
         self.batch_size = batch_size
         self.model = self._prepare(model)
         self._warn_slow_precision()
+        if getattr(model.config, "nspzero_tiny_random", False):
+            log.warning("%s is a tiny model with RANDOM weights (nspzero tiny-model): its scores are meaningless", name)
         # "auto" compiles after AUTO_COMPILE_AFTER_S seconds of forward passes (fp32/bf16 only)
         self.compile: Union[bool, str] = compile if dtype in ("float32", "bfloat16") and not onnx else False
         self._compiled: Optional[Callable[..., object]] = None
@@ -444,7 +464,7 @@ class NSPScorer:
                 logits = self._backend_trial(batch)
             else:
                 logits = self._trial(batch) if self.compile == "trial" else self._run(batch).logits
-        out = torch.softmax(logits.float(), dim=-1)[:, 0].cpu().numpy().astype(np.float64)
+        out = torch.softmax(logits.float(), dim=-1)[:, IN_ORDER_INDEX].cpu().numpy().astype(np.float64)
         self.forward_seconds += time.perf_counter() - start
         if not np.isfinite(out).all():  # one check per batch, on a few numbers already on the CPU
             raise ModelError(f"model {self.name} gave non-finite NSP scores (NaN/inf) for {int((~np.isfinite(out)).sum())} "
@@ -521,25 +541,31 @@ class NSPScorer:
     # ---- public -----------------------------------------------------------------------------
     def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
               on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
-              desc: str = "scoring") -> np.ndarray:
+              desc: str = "scoring", on_truncated: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
         """P(IsNext) for every pair, in input order. Identical pairs are scored once.
 
-        `progress`: None shows a bar only for calls of at least PROGRESS_MIN_PAIRS pairs.
-        `on_batch(pairs, scores)` is called after each batch (the harness caches finished work).
-        Errors about one pair name its index in `pairs`.
+        `progress`: see `progress_bar`. `on_batch(pairs, scores)` is called after each batch (the
+        harness caches finished work). Pairs cut to max_length give one warning, or, with
+        `on_truncated`, a call `on_truncated(cut, distinct)` instead, also when none is cut (a caller scoring in chunks
+        sums them into one warning). Errors about one pair name its index in `pairs`.
         """
         first_seen: dict[Pair, int] = {}
         for i, p in enumerate(pairs):
             first_seen.setdefault(p, i)
-        return score_distinct(pairs, lambda unique: self._score_chunks(unique, [first_seen[p] for p in unique]),
+        return score_distinct(pairs, lambda unique: self._score_chunks(unique, [first_seen[p] for p in unique],
+                                                                       on_truncated or self.warn_truncated),
                               progress, on_batch, desc)
 
-    def _score_chunks(self, unique: list[Pair], origin: Optional[Sequence[int]] = None
-                      ) -> Iterator[tuple[list[int], np.ndarray]]:
+    def warn_truncated(self, cut: int, total: int) -> None:
+        """The one warning about pairs cut to max_length (one per call, however it was chunked)."""
+        if cut:
+            log.warning("%d of %d pairs were longer than max_length=%d tokens and were truncated (text cut from its end)",
+                        cut, total, self.max_length)
+
+    def _score_chunks(self, unique: list[Pair], origin: Optional[Sequence[int]],
+                      on_truncated: Callable[[int, int], None]) -> Iterator[tuple[list[int], np.ndarray]]:
         """(indexes into `unique`, their scores), one length-sorted padded batch at a time."""
         encoded = self.encode(unique, origin)
-        if encoded.truncated:
-            log.warning("%d of %d pairs were longer than max_length=%d tokens and were truncated (text cut from its end)",
-                        encoded.truncated, len(unique), self.max_length)
+        on_truncated(encoded.truncated, len(unique))
         for idx in self.batches(encoded):
             yield idx, self.forward(self._collate([encoded[i] for i in idx]))

@@ -6,11 +6,13 @@ or indexes of the values (`{label.__class__}`, `{label[0]}`, `{0}` are errors, n
 """
 from __future__ import annotations
 
+import re
 import string
+import unicodedata
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal, Mapping, Sequence, Union
+from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union
 
-from .errors import UsageError
+from .errors import UsageError, shown
 
 Placement = Literal["prefix", "suffix"]
 PLACEMENTS: tuple[str, ...] = ("prefix", "suffix")
@@ -91,6 +93,62 @@ def check_unicode(value: str, what: str) -> str:
     return value
 
 
+# characters that carry no content for the NSP head: controls, format (zero-width space and joiner,
+# soft hyphen, bidi marks), separators, surrogates, private use, unassigned
+INVISIBLE_CATEGORIES = frozenset(("Cc", "Cf", "Zs", "Zl", "Zp", "Cs", "Co", "Cn"))
+# BERT's tokenizer puts spaces around every CJK ideograph, so spaces beside one change nothing
+_CJK_SPACE = re.compile(r"\s*([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f])\s*")
+_ACCENTED_SCRIPTS = 0x0530  # below: Latin, Greek, Cyrillic, whose combining accents BERT strips
+
+
+def has_content(text: str) -> bool:
+    """Whether `text` holds anything but whitespace, control, zero-width or other invisible characters."""
+    return any(not ch.isspace() and unicodedata.category(ch) not in INVISIBLE_CATEGORIES for ch in text)
+
+
+def label_key(text: str) -> str:
+    """What a label (or word) amounts to once the tokenizer has read it: NFKC, no invisible
+    characters, no accents on Latin/Greek/Cyrillic letters, spaces collapsed and none beside CJK.
+    Two labels with one key score identically and the first would always win."""
+    out: list[str] = []
+    base = 0
+    for ch in unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text)):
+        category = unicodedata.category(ch)
+        if ch.isspace():
+            out.append(" ")
+        elif category == "Mn" and base < _ACCENTED_SCRIPTS:
+            continue
+        elif category not in INVISIBLE_CATEGORIES:
+            out.append(ch)
+            base = ord(ch) if category != "Mn" else base
+    return unicodedata.normalize("NFC", _CJK_SPACE.sub(r"\1", " ".join("".join(out).split())))
+
+
+class DistinctLabels:
+    """Labels (or words) met so far, by `label_key`: finds one that is an earlier one again, or only
+    looks different from it (invisible characters, accents, spacing, Unicode form)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, tuple[str, Any]] = {}
+
+    def earlier(self, value: str, place: Any = None) -> Optional[tuple[str, Any]]:
+        """The earlier (value, place) that `value` is the same label as; None (and `value`, at
+        `place`, is remembered) when it is new."""
+        key = label_key(value)
+        if key in self.seen:
+            return self.seen[key]
+        self.seen[key] = (value, place)
+        return None
+
+
+def same_label(first: str, value: str) -> str:
+    """The message for `value` being the label `first` again (see `DistinctLabels`)."""
+    if first == value:
+        return f"label {value!r} is given twice"
+    return (f"labels {first!r} and {value!r} differ only in invisible characters, accents, spacing or Unicode "
+            f"form ({ascii(first)} vs {ascii(value)}), so they score the same")
+
+
 def check_placement(placement: str) -> Placement:
     """Return `placement` if it is 'prefix' or 'suffix', else raise a UsageError."""
     if placement not in PLACEMENTS:
@@ -113,10 +171,13 @@ class LabelSpec:
 def _strings(value: Any, what: str) -> tuple[str, ...]:
     """One non-empty string or a list of them, checked; `what` names it in the message."""
     items = [value] if isinstance(value, str) else list(value) if isinstance(value, Sequence) else None
-    if not items or any(not isinstance(w, str) or not w.strip() for w in items):
-        raise UsageError(f"{what} must be a non-empty string or a list of them, got {value!r}")
+    if not items or any(not isinstance(w, str) for w in items):
+        raise UsageError(f"{what} must be a non-empty string or a list of them, got {shown(value)}")
     for w in items:
         check_unicode(w, f"{what} {w!r}")
+        if not has_content(w):
+            raise UsageError(f"{what} must be a non-empty string or a list of them, got {shown(value)} (nothing "
+                             f"but whitespace or invisible characters)")
     return tuple(items)
 
 
@@ -144,14 +205,17 @@ def label_specs(labels: LabelsArg) -> dict[str, LabelSpec]:
         except TypeError:
             raise UsageError(f"labels must be a list or a dict of label names, got {type(labels).__name__}") from None
     out: dict[str, LabelSpec] = {}
+    names = DistinctLabels()
     for label, value in items:
         if not isinstance(label, str):
             raise UsageError(f"label {label!r} is a {type(label).__name__}; labels must be strings")
-        if not label.strip():
-            raise UsageError("a label is an empty string; every label needs a name")
         check_unicode(label, f"label {label!r}")
-        if label in out:
-            raise UsageError(f"label {label!r} is given twice; labels must be distinct")
+        if not has_content(label):
+            raise UsageError(f"a label is an empty string{'' if not label.strip() else ' once invisible characters are removed (' + ascii(label[:20]) + ')'}; "
+                             f"every label needs a visible name")
+        first = names.earlier(label)
+        if first is not None:
+            raise UsageError(f"{same_label(first[0], label)}; labels must be distinct")
         if isinstance(value, Mapping):
             unknown = [k for k in value if k not in LABEL_SPEC_KEYS]
             if unknown or not value:
@@ -167,7 +231,21 @@ def label_specs(labels: LabelsArg) -> dict[str, LabelSpec]:
             out[label] = LabelSpec(_strings(value, f"label {label!r}: its verbalization"))
     if not out:
         raise UsageError("no labels given; pass at least two candidate labels")
+    _check_shared_words(out)
     return out
+
+
+def _check_shared_words(specs: Mapping[str, LabelSpec]) -> None:
+    """A word (or description) standing for two labels makes them tie on it: refused, naming both."""
+    for kind, of in (("word", lambda spec: spec.words), ("description", lambda spec: spec.descriptions)):
+        seen = DistinctLabels()
+        for label, spec in specs.items():
+            for word in dict.fromkeys(of(spec)):
+                first = seen.earlier(word, label)
+                if first is not None and first[1] != label:
+                    shown = repr(word) if first[0] == word else f"{first[0]!r} / {word!r}"
+                    raise UsageError(f"labels {first[1]!r} and {label!r} share the {kind} {shown}, so they tie on it; "
+                                     f"give each label its own {kind}s")
 
 
 def label_words(labels: LabelsArg) -> dict[str, tuple[str, ...]]:

@@ -11,6 +11,7 @@ hold the raw little-endian tensors at the offsets the entries give.
 from __future__ import annotations
 
 import glob
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -186,29 +187,40 @@ class BundleEntry:
         return DTYPE_NAMES.get(self.dtype, f"dtype #{self.dtype}")
 
 
+# the fields read here, by message: field number → wire type (0 varint, 2 length-delimited, 5 fixed32)
+_HEADER = {1: 0, 2: 0, 3: 2}                           # BundleHeaderProto: num_shards, endianness, version
+_ENTRY = {1: 0, 2: 2, 3: 0, 4: 0, 5: 0, 6: 5, 7: 2}   # BundleEntryProto: dtype, shape, shard, offset, size, crc, slices
+_SHAPE = {2: 2, 3: 0}                                  # TensorShapeProto: dim, unknown_rank
+_DIM = {1: 0, 2: 2}                                    # TensorShapeProto.Dim: size, name
+
+
+def _message(buf: bytes, schema: dict[int, int], what: str) -> dict[int, list]:
+    """The fields of a message that `schema` knows, each a list of its values (repeated fields);
+    a known field with another wire type is corrupt (it would be misread as a number)."""
+    out: dict[int, list] = {}
+    for number, wire, value in _proto_fields(buf):
+        if number in schema:
+            if wire != schema[number]:
+                raise _Corrupt(f"{what} field {number} has protobuf wire type {wire}, expected {schema[number]}")
+            out.setdefault(number, []).append(value)
+    return out
+
+
 def _parse_entry(name: str, value: bytes) -> BundleEntry:
-    dtype = shard = offset = size = 0
-    crc, shape, sliced = None, [], False
-    for number, wire, field in _proto_fields(value):
-        if number == 1 and wire == 0:
-            dtype = field
-        elif number == 2 and wire == 2:
-            for dnum, dwire, dim in _proto_fields(field):
-                if dnum == 2 and dwire == 2:  # TensorShapeProto.dim
-                    sizes = [v for n, w, v in _proto_fields(dim) if n == 1 and w == 0]
-                    size_ = sizes[-1] if sizes else 0
-                    shape.append(size_ - (1 << 64) if size_ >= 1 << 63 else size_)
-        elif number == 3 and wire == 0:
-            shard = field
-        elif number == 4 and wire == 0:
-            offset = field
-        elif number == 5 and wire == 0:
-            size = field
-        elif number == 6 and wire == 5:
-            crc = field
-        elif number == 7:
-            sliced = True
-    return BundleEntry(name, dtype, tuple(shape), shard, offset, size, crc, sliced)
+    fields = _message(value, _ENTRY, f"variable {name}")
+
+    def last(number: int, default: int = 0) -> int:
+        return fields.get(number, [default])[-1]
+
+    shape = []
+    for shape_buf in fields.get(2, []):
+        for dim in _message(shape_buf, _SHAPE, f"variable {name}: shape").get(2, []):
+            size = _message(dim, _DIM, f"variable {name}: dimension").get(1, [0])[-1]
+            size = size - (1 << 64) if size >= 1 << 63 else size
+            if size < 0:
+                raise _Corrupt(f"variable {name} has a dimension of size {size}")
+            shape.append(size)
+    return BundleEntry(name, last(1), tuple(shape), last(3), last(4), last(5), fields.get(6, [None])[-1], 7 in fields)
 
 
 def _block_handle(buf: bytes, pos: int = 0) -> tuple[int, int, int]:
@@ -255,10 +267,20 @@ def _block_entries(block: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def _snappy_decompress(src: bytes) -> bytes:
-    """Snappy's raw format (TensorFlow can write snappy-compressed table blocks; bundles normally do not)."""
+    """Snappy's raw format (TensorFlow can write snappy-compressed table blocks; bundles normally do not).
+    A block cut short or claiming more than it holds is corrupt, never an IndexError."""
+    try:
+        return _snappy(src)
+    except IndexError:
+        raise _Corrupt("truncated snappy block") from None
+
+
+def _snappy(src: bytes) -> bytes:
     length, pos = _varint(src, 0)
     out = bytearray()
     while pos < len(src):
+        if len(out) > length:
+            raise _Corrupt("bad snappy block length")
         tag = src[pos]
         pos += 1
         kind = tag & 3
@@ -269,6 +291,8 @@ def _snappy_decompress(src: bytes) -> bytes:
                 n = int.from_bytes(src[pos:pos + extra], "little")
                 pos += extra
             n += 1
+            if pos + n > len(src):
+                raise IndexError
             out += src[pos:pos + n]
             pos += n
             continue
@@ -281,6 +305,8 @@ def _snappy_decompress(src: bytes) -> bytes:
         else:
             n, off = (tag >> 2) + 1, int.from_bytes(src[pos:pos + 4], "little")
             pos += 4
+        if pos > len(src):
+            raise IndexError
         if off == 0 or off > len(out):
             raise _Corrupt("bad snappy back-reference")
         for _ in range(n):
@@ -346,11 +372,10 @@ class TFBundle:
             raise ModelError(f"cannot read checkpoint index {self.index_path}: {exc.strerror or exc}") from None
         try:
             records = _read_table(data)
-            header = dict((n, v) for n, _, v in _proto_fields(records[0][1])) if records and records[0][0] == b"" \
-                else None
-            if header is None:
+            if not records or records[0][0] != b"":
                 raise _Corrupt("no bundle header (the empty key)")
-            self.num_shards = int(header.get(1, 1))
+            header = {n: v[-1] for n, v in _message(records[0][1], _HEADER, "the header").items()}
+            self.num_shards = header.get(1, 1)
             if header.get(2, 0) != 0:
                 raise ModelError(f"{self.index_path} was written on a big-endian machine; re-save it on a "
                                  f"little-endian one")
@@ -386,6 +411,24 @@ class TFBundle:
                 raise ModelError(f"checkpoint data file {path} is truncated ({actual} bytes, the index needs "
                                  f"{length}); download it again")
 
+    def check_entry(self, entry: BundleEntry) -> None:
+        """Before anything is allocated: the shape's element count (in Python integers: no overflow)
+        times the item size is the entry's byte size, and those bytes lie inside its shard."""
+        count = math.prod(entry.shape)
+        itemsize = _NUMPY[entry.dtype].itemsize if entry.dtype in _NUMPY else None
+        if itemsize is not None and count * itemsize != entry.size:
+            raise ModelError(f"checkpoint variable {entry.name} in {self.index_path} has shape {list(entry.shape)} "
+                             f"but {entry.size} bytes; the index is corrupt, download the checkpoint again")
+        path = self.shard_path(entry.shard_id)
+        try:
+            available = os.path.getsize(path) if entry.shard_id < self.num_shards else -1
+        except OSError:
+            available = -1
+        if entry.offset + entry.size > available:
+            raise ModelError(f"checkpoint variable {entry.name} in {self.index_path} needs bytes {entry.offset}.."
+                             f"{entry.offset + entry.size} of {path}, which has {max(available, 0)}; the index is "
+                             f"corrupt or the data file truncated, download the checkpoint again")
+
     def read(self, name: str, *, verify: bool = True) -> np.ndarray:
         """The variable as a float32/float16 array (bfloat16 widened to float32), checked against its size
         and crc32c; any other dtype is a ModelError naming it."""
@@ -396,13 +439,10 @@ class TFBundle:
         if entry.sliced:
             raise ModelError(f"checkpoint variable {name} in {self.index_path} is saved as partitioned slices, "
                              f"which nspzero cannot read; re-save the checkpoint without variable partitioning")
+        self.check_entry(entry)
         dtype = _NUMPY[entry.dtype]
-        count = int(np.prod(entry.shape, dtype=np.int64)) if entry.shape else 1
-        if count * dtype.itemsize != entry.size:
-            raise ModelError(f"checkpoint variable {name} in {self.index_path} has shape {list(entry.shape)} but "
-                             f"{entry.size} bytes; the index is corrupt, download the checkpoint again")
         path = self.shard_path(entry.shard_id)
-        buf = bytearray(entry.size)
+        buf = bytearray(entry.size)   # at most the shard's size (check_entry)
         try:
             with open(path, "rb") as handle:
                 handle.seek(entry.offset)

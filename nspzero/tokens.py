@@ -12,6 +12,8 @@ import string
 import unicodedata
 from typing import Iterable, Optional, Sequence
 
+from .errors import UsageError
+
 # Characters every BERT normalizer (Python BasicTokenizer and the Rust BertNormalizer) deletes
 # before anything else (control and format characters, NUL, U+FFFD; not \t \n \r): removing them
 # first changes no token and keeps a line of NULs or zero-width spaces from growing the prefix.
@@ -30,6 +32,10 @@ _ASCII_PUNCT = frozenset(string.punctuation)
 _ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
 SCAN_CHUNK = 1 << 16   # at most this many characters are read at a time from a long text
 BERT_PRE_TOKENIZERS = ("BertPreTokenizer",)
+# Stands for the tokenizer's own mask token where nspzero itself needs it (calibration's content-free
+# probe): the text "[MASK]" is three text tokens, and BERT's normalizer deletes NUL, so no text a user
+# can mean reads as this string.
+MASK_TOKEN = "\x00[MASK]\x00"
 
 
 def _is_space(c: str) -> bool:
@@ -185,12 +191,23 @@ def _clean_boundary(text: str, j: int) -> bool:
     return _ends_word(text[j - 1]) and unicodedata.category(text[j]) != "Mn" and unicodedata.normalize("NFC", pair) == pair
 
 
+def _mask_id(tokenizer) -> int:
+    if tokenizer.mask_token_id is None:
+        raise UsageError("this model's tokenizer has no mask token, which the content-free calibration probe "
+                         "needs; calibrate with 'prior' instead")
+    return tokenizer.mask_token_id
+
+
 def token_ids(tokenizer, strings: Iterable[str], limit: int) -> dict[str, list[int]]:
     """Each distinct string → its first `limit` token ids (see `token_prefix`). Short strings
     (nearly all) go through the tokenizer in one batch."""
     unique = sorted(set(strings))
+    out: dict[str, list[int]] = {}
+    if MASK_TOKEN in unique:
+        out[MASK_TOKEN] = [_mask_id(tokenizer)]
+        unique.remove(MASK_TOKEN)
     short = [s for s in unique if short_enough(s, limit)]
-    out = dict(zip(short, (ids[:limit] for ids in _ids(tokenizer, short)))) if short else {}
+    out.update(zip(short, (ids[:limit] for ids in _ids(tokenizer, short))) if short else ())
     for s in unique:
         if s not in out:
             out[s] = token_prefix(tokenizer, s, limit)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numbers
 import re
+import reprlib
 from bisect import bisect_left, bisect_right
 from itertools import chain
 from typing import Optional, Sequence
@@ -29,6 +30,8 @@ TERMINATORS = "。！？!?；;"
 CLOSERS = "”’\"'」』）)]】》〉〕"
 _SPACE = re.compile("[ \t\n\r]")
 _BREAK = re.compile(f"[ \t\n\r]|[^\\w\\s]|[{_CJK_CLASS}]")
+# the longest text read in windows (a long novel); memory and pairs grow with it
+MAX_CHUNK_CHARS = 1_000_000
 PIECE_CHARS = 1 << 13   # a long text is tokenized in pieces of about this many characters
 _SENTENCE_END = re.compile(f"[{re.escape(TERMINATORS)}]+[{re.escape(CLOSERS)}]*|\r\n|\n|\r")
 
@@ -149,7 +152,12 @@ def window_spans_many(tokenizer, texts: Sequence[str], budget: int, overlap: int
     texts = list(texts)
     if any(not isinstance(text, str) for text in texts):
         bad = next(text for text in texts if not isinstance(text, str))
-        raise UsageError(f"texts must be strings, got {type(bad).__name__} {bad!r}"[:200])
+        raise UsageError(f"texts must be strings, got {type(bad).__name__} {reprlib.repr(bad)}")
+    longest = max(map(len, texts), default=0)
+    if longest > MAX_CHUNK_CHARS:  # before tokenizing: memory grows with the text and its windows
+        raise UsageError(f"a text of {longest:,} characters is longer than long_text='chunk' reads "
+                         f"({MAX_CHUNK_CHARS:,} characters, about {MAX_CHUNK_CHARS // budget:,} windows); split it "
+                         f"into parts first")
     encoded = _encode(tokenizer, texts)
     return [_spans(tokenizer, text, bounds, word, int(budget), int(overlap))
             for text, (bounds, word) in zip(texts, encoded)]

@@ -12,10 +12,14 @@ from typing import Any, Iterable, Optional, Union
 
 import yaml
 
-from .errors import UsageError
+from .errors import UsageError, shown
+from .templates import has_content
 
 # names end up in file names (results, predictions) and in "set:variant" specs
 IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+# values a YAML document may hold once its aliases are expanded: a few-hundred-byte file of nested
+# aliases ("billion laughs") would otherwise expand to billions when walked or shown in a message
+MAX_YAML_VALUES = 1_000_000
 
 
 class Mapping(dict):
@@ -70,7 +74,11 @@ def read_yaml(content: Union[str, bytes], where: str) -> Any:
     loader_class = type("Loader", (_Loader,), {"where": where})
     loader = loader_class(content)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, where)
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -80,8 +88,41 @@ def read_yaml(content: Union[str, bytes], where: str) -> Any:
         raise UsageError(f"{where}{line}: invalid YAML ({problem})") from None
     except RecursionError:
         raise UsageError(f"{where}: invalid YAML (nested too deeply)") from None
+    except UsageError:
+        raise
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise UsageError(f"{where}: invalid YAML value ({str(exc).splitlines()[0][:200]})") from None
     finally:
         loader.dispose()
+
+
+def _check_expansion(root: yaml.Node, where: str) -> None:
+    """Refuse a document whose aliases expand to more than MAX_YAML_VALUES values, or refer to
+    themselves, counted on the composed nodes (each counted once) before anything is built."""
+    sizes: dict[int, int] = {}
+    busy: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in busy:
+            raise UsageError(f"{where}:{node.start_mark.line + 1}: a YAML alias refers to the value that holds it; "
+                             f"write the value out")
+        busy.add(key)
+        children = (node.value if isinstance(node, yaml.SequenceNode) else
+                    [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_YAML_VALUES:
+                raise UsageError(f"{where}: its YAML aliases (*name) expand to more than {MAX_YAML_VALUES:,} values; "
+                                 f"write the values out or use fewer aliases")
+        busy.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root)
 
 
 def read_yaml_file(path: str) -> Any:
@@ -108,7 +149,7 @@ def type_name(value: Any) -> str:
 
 def expect_str(value: Any, place: str, *, empty: bool = False) -> str:
     if not isinstance(value, str):
-        raise UsageError(f"{place} must be a string, got {type_name(value)} {value!r}"[:300])
+        raise UsageError(f"{place} must be a string, got {type_name(value)} {shown(value)}")
     if not empty and not value.strip():
         raise UsageError(f"{place} must not be empty")
     return value
@@ -118,29 +159,29 @@ def expect_identifier(value: Any, place: str) -> str:
     expect_str(value, place)
     if not IDENTIFIER.match(value):
         raise UsageError(f"{place} must be a name of letters, digits, '_' or '-' (at most 64, starting with a letter "
-                         f"or digit), got {value!r}"[:300])
+                         f"or digit), got {shown(value)}")
     return value
 
 
 def expect_bool(value: Any, place: str) -> bool:
     if not isinstance(value, bool):
-        raise UsageError(f"{place} must be true or false, got {type_name(value)} {value!r}"[:300])
+        raise UsageError(f"{place} must be true or false, got {type_name(value)} {shown(value)}")
     return value
 
 
 def expect_number(value: Any, place: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise UsageError(f"{place} must be a number, got {type_name(value)} {value!r}"[:300])
+        raise UsageError(f"{place} must be a number, got {type_name(value)} {shown(value)}")
     return float(value)
 
 
 def expect_label(value: Any, place: str) -> str:
     """A label as the data spells it: a string, or an integer (written as its digits)."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise UsageError(f"{place} must hold labels (strings or integers), got {type_name(value)} {value!r}"[:300])
+        raise UsageError(f"{place} must hold labels (strings or integers), got {type_name(value)} {shown(value)}")
     text = str(value)
-    if not text.strip():
-        raise UsageError(f"{place} holds an empty label")
+    if not has_content(text):
+        raise UsageError(f"{place} holds an empty label (nothing but whitespace or invisible characters)")
     return text
 
 
@@ -152,12 +193,12 @@ def expect_mapping(value: Any, place: str) -> dict:
 
 def expect_list(value: Any, place: str) -> list:
     if not isinstance(value, list):
-        raise UsageError(f"{place} must be a list, got {type_name(value)} {value!r}"[:300])
+        raise UsageError(f"{place} must be a list, got {type_name(value)} {shown(value)}")
     return value
 
 
 def expect_choice(value: Any, place: str, choices: Iterable[str]) -> str:
     choices = tuple(choices)
     if not isinstance(value, str) or value not in choices:
-        raise UsageError(f"{place} must be one of {', '.join(choices)}, got {value!r}"[:300])
+        raise UsageError(f"{place} must be one of {', '.join(choices)}, got {shown(value)}")
     return value

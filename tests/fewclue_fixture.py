@@ -1,4 +1,4 @@
-"""Small FewCLUE-shaped data folders written by the tests (no ../shared needed)."""
+"""FewCLUE-shaped data for the tests: small folders they write, and real rows shipped in tests/fixtures."""
 from __future__ import annotations
 
 import json
@@ -36,3 +36,8 @@ def write_fewclue(root: Path, n: int = 8) -> Path:
             {"target": {"span2_index": 5, "span1_index": 0, "span1_text": "老师", "span2_text": "他"},
              "idx": i, "label": ["true", "false"][i % 2], "text": "老师" + TEXTS[i % 10] + "他"} for i in range(n)])
     return root
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FEWCLUE = FIXTURES / "fewclue"   # 20 real rows per split of all nine tasks (tests/fixtures/make_fewclue_fixture.py)
+VOCAB_DIR = FIXTURES / "vocab"   # the parts of bert-base-chinese/-uncased's vocabularies the tests' texts use

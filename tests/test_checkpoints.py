@@ -235,3 +235,77 @@ def test_transformers_state_dict_without_config_is_named(original, tmp_path):
     with pytest.raises(ModelError) as info:
         load_checkpoint(str(tmp_path / "pytorch_model.bin"))
     one_line(info, "transformers state dict", "config.json")
+
+
+# ---- malformed foreign checkpoints and failing writes: one line, nothing written ----------------------
+@pytest.mark.parametrize("key, value, needle", [
+    ("num_attention_heads", "12", "num_attention_heads must be a positive integer, got str '12'"),
+    ("hidden_size", True, "hidden_size must be a positive integer, got bool True"),
+    ("layer_norm_eps", "tiny", "layer_norm_eps must be a number, got str 'tiny'"),
+    ("hidden_act", ["gelu"], "hidden_act must be a string, got list ['gelu']"),
+    ("vocab_size", 2.5, "vocab_size must be a positive integer"),
+])
+def test_config_values_of_the_wrong_type_are_one_line(original, tmp_path, key, value, needle):
+    folder, model, _ = original
+    google = write_google_bert(str(tmp_path / "g"), model, os.path.join(folder, "vocab.txt"))
+    config = json.loads(open(os.path.join(google, "bert_config.json")).read())
+    (tmp_path / "g" / "bert_config.json").write_text(json.dumps({**config, key: value}))
+    with pytest.raises(ModelError) as info:
+        convert_checkpoint(google, tmp_path / "out")
+    one_line(info, "bert_config.json: " + needle)
+    assert_nothing_written(tmp_path / "out")
+
+
+def test_uer_state_dict_with_keys_that_are_not_names_is_one_line(original, tmp_path):
+    folder, model, _ = original
+    state = uer_state(model)
+    state[3] = torch.zeros(1)
+    torch.save(state, tmp_path / "u.bin")
+    with pytest.raises(ModelError) as info:
+        convert_checkpoint(tmp_path / "u.bin", tmp_path / "out", vocab=os.path.join(folder, "vocab.txt"))
+    one_line(info, "u.bin has a int key (3) where a state dict has parameter names")
+    assert_nothing_written(tmp_path / "out")
+
+
+@pytest.mark.parametrize("shape, needle", [
+    ((4, 8, 2), "has shape [4, 8, 2]; it must be a matrix (2 dimensions)"),
+    ((64,), "has shape [64]; it must be a matrix"),
+    ("config", "but the config says vocab_size=999"),
+])
+def test_embeddings_are_checked_against_the_config_before_they_are_read(original, tmp_path, monkeypatch, shape, needle):
+    import nspzero.tf_bundle as tf_bundle
+
+    folder, model, _ = original
+    tensors = google_tensors(model)
+    if shape != "config":
+        tensors["bert/embeddings/word_embeddings"] = np.zeros(shape, np.float32)
+    (tmp_path / "g").mkdir()
+    write_tf_bundle(str(tmp_path / "g" / "bert_model.ckpt"), tensors)
+    shutil.copy(os.path.join(folder, "vocab.txt"), tmp_path / "g" / "vocab.txt")
+    if shape == "config":
+        (tmp_path / "g" / "bert_config.json").write_text(json.dumps({**bert_config_json(model), "vocab_size": 999}))
+    read = tf_bundle.TFBundle.read
+    monkeypatch.setattr(tf_bundle.TFBundle, "read", lambda self, name, **kw: pytest.fail(f"read {name}")
+                        if name == "bert/embeddings/word_embeddings" else read(self, name, **kw))
+    with pytest.raises(ModelError) as info:
+        load_checkpoint(str(tmp_path / "g"))
+    one_line(info, "bert/embeddings/word_embeddings", needle)
+
+
+def test_a_full_disk_during_convert_is_one_line_and_writes_nothing(original, tmp_path, monkeypatch):
+    from safetensors import SafetensorError
+    from transformers import PreTrainedModel
+
+    folder, model, _ = original
+    google = write_google_bert(str(tmp_path / "g"), model, os.path.join(folder, "vocab.txt"))
+
+    def disk_full(self, save_directory, **kwargs):
+        open(os.path.join(save_directory, "model.safetensors"), "wb").write(b"half")
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", disk_full)
+    with pytest.raises(ModelError) as info:
+        convert_checkpoint(google, tmp_path / "out")
+    assert str(info.value) == (f"could not write {tmp_path / 'out'}: Error while serializing: I/O error: No space "
+                               f"left on device (os error 28); nothing was written there")
+    assert_nothing_written(tmp_path / "out")

@@ -59,7 +59,7 @@ def test_results_do_not_depend_on_batch_size_or_text_order(model_dir):
 @pytest.mark.parametrize("texts, labels, kwargs, message", [
     ([], ["a", "b"], {}, "no texts"),
     (["ok", ""], ["a", "b"], {}, r"texts\[1\] is empty"),
-    (["ok", None], ["a", "b"], {}, r"texts\[1\] is NoneType"),
+    (["ok", None], ["a", "b"], {}, r"texts\[1\]: Input should be a valid string, got None"),
     (["ok"], ["a"], {}, "only one label"),
     (["ok"], ["a", "a"], {}, "given twice"),
     (["ok"], ["a", "b"], {"template": "{label.__class__}"}, "not allowed"),
@@ -89,3 +89,43 @@ def test_combine_rules_and_classify_ensembles(clf):
     r = clf.classify("今天比赛", ["体育", "财经"], template=templates, combine="logmean")
     p = clf.score_pairs(["体育", "这是一则体育新闻"], ["今天比赛"] * 2)
     assert r.scores["体育"] == pytest.approx(float(np.sqrt(p[0] * p[1])), abs=1e-6)
+
+
+class _Terminal:
+    """A stderr that says it is a terminal (tqdm draws only on one when progress is None)."""
+
+    def __init__(self):
+        import io
+
+        self.buffer = io.StringIO()
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        return self.buffer.write(text)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("progress, terminal, delay, drawn", [
+    (None, False, 0.0, False),   # not a terminal (a notebook, a log file): quiet
+    (None, True, 3.0, False),    # a terminal, but the call ends before the delay: quiet
+    (None, True, 0.0, True),     # a terminal and a long call: one bar
+    (True, False, 3.0, True),    # asked for: drawn anyway
+    (False, True, 0.0, False),
+])
+def test_classify_draws_a_bar_only_when_asked_or_long_on_a_terminal(clf, monkeypatch, progress, terminal, delay,
+                                                                     drawn):
+    import sys
+
+    from nspzero import scorer as scorer_module
+
+    stderr = _Terminal() if terminal else __import__("io").StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    monkeypatch.setattr(scorer_module, "PROGRESS_DELAY_S", delay)
+    monkeypatch.setattr(scorer_module, "PROGRESS_MIN_PAIRS", 4)
+    clf.classify(["今天比赛", "市场上涨", "东西很好"], ["体育", "财经"], progress=progress)
+    written = stderr.buffer.getvalue() if terminal else stderr.getvalue()
+    assert ("scoring" in written) == drawn, written

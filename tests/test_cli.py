@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -269,3 +270,134 @@ def test_labels_file_gives_names_words_and_descriptions(model_dir, clf, capsys, 
     assert json.loads(out)["scores"] == pytest.approx(want.scores, abs=1e-5)
     code, _, err = run(["classify", "-m", model_dir, "--labels-file", str(labels), "-l", "a,b", "x"], capsys)
     assert code == 2 and "give --labels or --labels-file, not both" in err
+
+
+@pytest.mark.parametrize("which", ["labels file", "prompt file", "model file"])
+def test_output_that_is_another_input_of_the_run_is_refused_before_the_model_loads(capsys, tmp_path, which):
+    labels = tmp_path / "labels.json"
+    labels.write_text('["体育", "财经"]', encoding="utf-8")
+    prompt = tmp_path / "p.json"     # a prompt set is YAML, and JSON is YAML: a file an output could name
+    prompt.write_text('{"name": "p", "words": {"w": {"a": "体育", "b": "财经"}}, '
+                      '"variants": {"x": {"template": "{label}", "words": "w"}}}', encoding="utf-8")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}", encoding="utf-8")
+    target = {"labels file": labels, "prompt file": prompt, "model file": model / "config.json"}[which]
+    before = target.read_bytes()
+    args = ["classify", "-m", str(model), "今天比赛", "-o", str(target)]
+    args += ["--prompt", f"{prompt}:x"] if which == "prompt file" else ["--labels-file", str(labels)]
+    code, _, err = run(args, capsys)
+    assert code == 2 and ("the input file" in err or "in the input folder" in err), err
+    assert target.read_bytes() == before
+
+
+def test_eval_refuses_an_output_folder_holding_the_model_before_it_loads(capsys, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "runs" / "model").mkdir(parents=True)
+    code, _, err = run(["eval", "-m", str(tmp_path / "runs" / "model"), "-d", str(tmp_path / "data"),
+                        "-o", str(tmp_path / "runs"), "--tasks", "eprstmt"], capsys)
+    assert code == 2 and "is or holds the input" in err and "model" in err, err
+
+
+def test_a_second_ctrl_c_while_exiting_still_exits_130(tmp_path):
+    """Users press Ctrl-C twice: the second one, arriving while nspzero prints that it was
+    interrupted, used to escape main() as a KeyboardInterrupt, and Python then ended the process
+    by SIGINT (exit -2 to a parent, no 130)."""
+    child = tmp_path / "twice.py"
+    child.write_text(
+        "import os, signal, sys\nimport nspzero.cli as cli\n\n\n"
+        "class Stderr:  # the user presses Ctrl-C again as nspzero says it was interrupted\n"
+        "    def __init__(self, real):\n        self.real = real\n\n"
+        "    def write(self, text):\n        os.kill(os.getpid(), signal.SIGINT)\n        return self.real.write(text)\n\n"
+        "    def flush(self):\n        self.real.flush()\n\n\n"
+        "@cli.app.command('stop')\ndef stop() -> None:\n    sys.stderr = Stderr(sys.stderr)\n"
+        "    raise KeyboardInterrupt\n\n\ncli.main(['stop'])\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(child)], capture_output=True, timeout=120)
+    assert proc.returncode == 130, proc.stderr.decode()
+    assert proc.stderr.decode().strip() == "nspzero: interrupted; no output file was changed"
+
+
+HEAVY = ("torch", "transformers", "sklearn")
+LOADED = ("import sys\nfrom nspzero.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+          "print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["classify", "--help"], ["eval", "--help"], ["link", "--help"],
+                                  ["serve", "--help"], ["classify", "--bogus"], ["eval", "--limit", "x"]])
+def test_help_and_usage_errors_import_no_torch(args):
+    """--help and parser errors print at once: torch, transformers and scikit-learn stay unloaded."""
+    done = subprocess.run([sys.executable, "-c", LOADED.format(heavy=HEAVY), *args], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stderr.splitlines()[-1] == "[]", done.stderr
+    assert "Usage" in done.stdout or "nspzero: error:" in done.stderr
+
+
+def test_import_nspzero_is_lazy_and_names_still_work():
+    code = ("import sys, nspzero\nassert 'torch' not in sys.modules\nfrom nspzero import NSPClassifier, UsageError\n"
+            "assert 'torch' in sys.modules and NSPClassifier.__name__ == 'NSPClassifier'\n"
+            "assert 'NSPScorer' in dir(nspzero)\ntry:\n    nspzero.nope\nexcept AttributeError as e:\n    print(e)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "module 'nspzero' has no attribute 'nope'", done.stderr
+
+
+def test_overlap_help_states_the_request_default():
+    from nspzero.request import DEFAULT_OVERLAP
+
+    done = subprocess.run([sys.executable, "-m", "nspzero.cli", "classify", "--help"], capture_output=True, text=True,
+                          timeout=120, env={**__import__("os").environ, "COLUMNS": "200"})
+    assert f"Default {DEFAULT_OVERLAP}." in " ".join(done.stdout.split())
+
+
+def test_table_cuts_long_texts_to_the_terminal_width(model_dir, capsys, monkeypatch):
+    from rich.cells import cell_len
+
+    monkeypatch.setenv("COLUMNS", "80")
+    long_text = "今天比赛球队赢了" * 190   # 1,520 characters
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", "-f", "table", long_text, "市场上涨"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(cell_len(line) for line in lines) <= 80 and len(lines) <= 8, out   # one line per text
+    assert "…" in out and "市场上涨" in out
+
+
+def test_repeated_labels_option_adds_labels(model_dir, capsys):
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育", "-l", "财经，科技", "今天比赛"], capsys)
+    assert code == 0, err
+    assert list(json.loads(out)["scores"]) and set(json.loads(out)["scores"]) == {"体育", "财经", "科技"}
+
+
+@pytest.mark.parametrize("command, default", [("classify", "Default 256, or the model's position limit"),
+                                              ("link", "Default 256, or the model's position limit"),
+                                              ("serve", "Default 256, or the model's position limit"),
+                                              ("eval", "Default 128.")])
+def test_max_length_help_names_its_default_and_only_options_the_command_has(capsys, command, default):
+    code, out, _ = run([command, "--help"], capsys)
+    line = " ".join(out[out.index("--max-length"):out.index("--batch-size")].split())
+    assert code == 0 and default in line
+    assert ("--long-text" in line) == (command == "classify"), line
+
+
+def test_max_length_defaults_to_the_model_positions_when_fewer(tmp_path, capsys):
+    from conftest import build_model_dir
+    from nspzero.scorer import NSPScorer
+
+    short = build_model_dir(tmp_path / "short", max_position=40)
+    assert NSPScorer.from_pretrained(short).max_length == 40
+    assert NSPScorer.from_pretrained(short, max_length=32).max_length == 32
+    code, out, err = run(["classify", "-m", short, "-l", "体育,财经", "今天比赛" * 30], capsys)
+    assert code == 0, err   # 256 would be refused: "max_length must be an integer between 4 and 40"
+
+
+@pytest.mark.parametrize("command", ["classify", "link"])
+def test_format_help_names_every_format_the_option_accepts(capsys, command):
+    from nspzero.io import OUTPUT_FORMATS
+
+    code, out, _ = run([command, "--help"], capsys)
+    lines = out.splitlines()
+    start = next(i for i, l in enumerate(lines) if re.match(r"\s+(-f, )?--format ", l))
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    end = next(i for i in range(start + 1, len(lines))    # the next option, at the same indent
+               if len(lines[i]) - len(lines[i].lstrip()) <= indent)
+    text = " ".join(" ".join(lines[start:end]).split())
+    accepted = [f for f in OUTPUT_FORMATS if not (command == "link" and f == "table")]   # link refuses table
+    assert code == 0 and all(f in text for f in accepted), text

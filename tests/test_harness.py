@@ -4,12 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fewclue_fixture import write_fewclue
+from fewclue_fixture import FEWCLUE, write_fewclue
 from nspzero.harness import EvalSettings, evaluate
 from nspzero.scorer import NSPScorer
 
 FIXTURE_TASKS = ["eprstmt", "tnews", "ocnli", "csl", "chid", "cluewsc"]
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "fewclue"
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +57,23 @@ def test_harness_scores_equal_the_classifier_api(scorer, data_dir, tmp_path):
         assert row["scores"] == pytest.approx(res.scores, abs=1e-9)
 
 
-def test_limit_keeps_the_first_n_examples(scorer, data_dir, tmp_path):
-    results = evaluate(scorer, EvalSettings(data_dir, ["ocnli"], limit=4), tmp_path)
-    assert results["tasks"]["ocnli"]["examples"] == 4 and results["tasks"]["ocnli"]["dev_examples"] == 4
+def test_limit_with_head_keeps_the_first_n_examples(scorer, data_dir, tmp_path):
+    results = evaluate(scorer, EvalSettings(data_dir, ["ocnli"], limit=4, head=True), tmp_path)
+    entry = results["tasks"]["ocnli"]
+    assert entry["examples"] == 4 and entry["dev_examples"] == 4
+    assert entry["sample"]["test"]["method"] == "head" and entry["sample"]["dev"]["method"] == "head"
+    assert [r["index"] for r in read_jsonl(tmp_path / "ocnli.predictions.jsonl")] == [0, 1, 2, 3]
+
+
+def test_limit_alone_takes_a_stratified_sample_not_the_first_n(scorer, data_dir, tmp_path):
+    """ocnli's 9 rows cycle contradiction/neutral/entailment: 4 of them keep every label, and the
+    same sample comes back on a second run."""
+    first = evaluate(scorer, EvalSettings(data_dir, ["ocnli"], limit=4), tmp_path / "a")["tasks"]["ocnli"]
+    again = evaluate(scorer, EvalSettings(data_dir, ["ocnli"], limit=4), tmp_path / "b")["tasks"]["ocnli"]
+    sample = first["sample"]["test"]
+    assert sample["method"] == "stratified" and sample["n"] == 4 and sample["indexes"] != [0, 1, 2, 3]
+    assert set(sample["per_label"]) == {"contradiction", "neutral", "entailment"}
+    assert again["sample"] == first["sample"]
 
 
 class Interrupting:
@@ -110,12 +123,11 @@ def test_a_line_cut_short_in_the_cache_is_ignored(model_dir, data_dir, tmp_path)
     assert second["tasks"]["eprstmt"]["accuracy"] == first["tasks"]["eprstmt"]["accuracy"]
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/fewclue not present")
-def test_cli_eval_all_nine_tasks_on_shared_fewclue(model_dir, tmp_path, capsys):
+def test_cli_eval_all_nine_tasks_on_real_fewclue_rows(model_dir, tmp_path, capsys):
     from nspzero.cli import main
 
     try:
-        main(["eval", "--model", model_dir, "--data-dir", str(SHARED), "--tasks", "all", "--limit", "8",
+        main(["eval", "--model", model_dir, "--data-dir", str(FEWCLUE), "--tasks", "all", "--limit", "8",
               "--output-dir", str(tmp_path)])
     except SystemExit as exc:
         assert not exc.code, capsys.readouterr().err
@@ -165,3 +177,32 @@ def test_pair_counts_include_variant_and_calibration_rows(model_dir, tmp_path):
     again = evaluate(scorer, EvalSettings(str(data), ["eprstmt"], compare_prompts=True, calibration=["content-free"]),
                      tmp_path / "more")["tasks"]["eprstmt"]
     assert again["pairs"] == more["pairs"] and again["pairs_scored"] == 0
+
+
+@pytest.mark.parametrize("fault", ["results.md", "report"])
+def test_a_fault_while_writing_the_outputs_leaves_the_previous_run_whole(scorer, data_dir, tmp_path, monkeypatch,
+                                                                         fault):
+    """eval's files are one unit: predictions, results.json, results.md and the report change together."""
+    out = tmp_path / "out"
+    evaluate(scorer, EvalSettings(data_dir, ["eprstmt"], report=True), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert {"eprstmt.predictions.jsonl", "results.json", "results.md", "report.html"} <= before.keys()
+
+    def fails(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    import nspzero.reports.html
+
+    monkeypatch.setattr(*((nspzero.reports.html, "render_report_html", fails) if fault == "report" else
+                          ("nspzero.harness.results_markdown", fails)))
+    with pytest.raises(Exception, match="No space left on device"):
+        evaluate(scorer, EvalSettings(data_dir, ["eprstmt", "tnews"], report=True), out)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_eval_refuses_an_output_folder_holding_its_data(scorer, data_dir):
+    from nspzero.errors import UsageError
+
+    with pytest.raises(UsageError, match="is or holds the input"):
+        evaluate(scorer, EvalSettings(data_dir, ["eprstmt"]), data_dir)

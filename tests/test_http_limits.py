@@ -54,10 +54,10 @@ def test_slow_heads_are_closed_and_stalled_bodies_get_408_while_others_are_serve
                 time.sleep(0.2)
         heads = [socket.create_connection(("127.0.0.1", port)) for _ in range(30)]
         for s in heads:
-            s.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\n")  # never finished
+            s.sendall(b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
         bodies = [socket.create_connection(("127.0.0.1", port)) for _ in range(30)]
         for s in bodies:
-            s.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+            s.sendall(b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
                       b"content-type: application/json\r\n\r\n{\"te")  # stalls
         assert _classify(port) == 200  # served while 60 slow clients hold connections
         assert all(_received(s) == b"" for s in heads)  # closed by the header timeout
@@ -68,3 +68,12 @@ def test_slow_heads_are_closed_and_stalled_bodies_get_408_while_others_are_serve
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_max_connections_never_exceeds_what_the_fd_limit_allows():
+    from nspzero.http_limits import RESERVED_FDS, fitting_connections
+
+    assert fitting_connections(2048, 1024) == 1024 - RESERVED_FDS
+    assert fitting_connections(100, 1024) == 100 and fitting_connections(100, None) == 100
+    assert fitting_connections(100, 50) == 1  # never zero: one connection is always served
+

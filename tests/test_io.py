@@ -41,6 +41,13 @@ def test_tsv_parquet_and_jsonl_read_alike(tmp_path):
     ("in.jsonl", '{"text": ["a"]}\n', "in.jsonl:1: field 'text' is list"),
     ("in.jsonl", '{"text": "\\u0000\\u200b"}\n', "in.jsonl:1: field 'text' is empty"),
     ("in.txt", "好\n\u200b\u200b\n", "in.txt:2: the line is empty"),
+    ("in.json", '[\n {"text": "a"},\n {"text": null}\n]\n', "in.json:3: field 'text' is NoneType"),
+    ("in.json", '[\n {"text": "a"}\n {"text": "b"}\n]\n', "in.json:3: expected ',' or ']' after the array's object"),
+    ("in.json", '[\n {"text": "a"},\n "b"\n]\n', "in.json:3: expected a JSON object in the array, got str"),
+    ("in.json", '[\n {"text": "a"},\n', "in.json:3: the JSON array is not closed"),
+    ("in.json", '[{"text": "a"},]', "in.json:1: malformed JSON"),
+    ("in.json", '[{"text": "a"}] {"text": "b"}', "in.json:1: text after the JSON array's closing"),
+    ("in.json", '[\n {"text": "a",\n  "id": tru}]', "in.json:3: malformed JSON"),
 ])
 def test_data_errors_name_file_and_line(tmp_path, name, content, message):
     path = tmp_path / name
@@ -110,6 +117,28 @@ def test_every_format_round_trips_and_a_failure_keeps_the_old_file(tmp_path, fmt
             writer.write(rows[0])
             raise RuntimeError("scoring failed at row 2")
     assert out.read_bytes() == old and sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet"])
+def test_every_output_reads_back_as_an_input(tmp_path, fmt):
+    """An output file (any suffix) is a valid --input: the same texts, its other fields carried."""
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    out = tmp_path / f"out.{fmt}"
+    rows = [{"text": "今天比赛", "label": "体育", "id": 7}, {"text": "a\nb", "label": "财经", "id": 8}]
+    with RowWriter(str(out), fmt, columns=("text", "label", "id")) as writer:
+        for row in rows:
+            writer.write(row)
+    back = list(read_texts(str(out)))
+    assert [r.text for r in back] == ["今天比赛", "a\nb"]
+    assert [str(r.extra["label"]) for r in back] == ["体育", "财经"] and [str(r.extra["id"]) for r in back] == ["7", "8"]
+    if fmt == "json":
+        assert [r.where for r in back] == [f"{out}:2", f"{out}:7"]   # the line each object starts on
+
+
+def test_an_empty_json_array_is_no_records(tmp_path):
+    (tmp_path / "in.json").write_text("[]\n", encoding="utf-8")
+    assert list(read_records(str(tmp_path / "in.json"))) == []
 
 
 # ---- every file-writing command keeps its old output when it fails ----------------------------------
@@ -209,3 +238,37 @@ def test_a_records_labels_field_is_read_apart_from_the_carried_fields(tmp_path):
     assert [(r.labels, r.extra) for r in read_texts(str(jsonl))] == [(["体育", "财经"], {"id": 1})]
     assert [(r.labels, r.extra) for r in read_texts(str(jsonl), labels_field=None)] == [
         (None, {"labels": ["体育", "财经"], "id": 1})]
+
+
+def test_output_inside_an_input_folder_is_refused_only_over_an_existing_file(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    with pytest.raises(UsageError, match="is in the input folder .*model'; write the results elsewhere"):
+        check_output(str(model / "config.json"), [str(model)])
+    check_output(str(model / "new.jsonl"), [str(model)])   # a new file beside the model destroys nothing
+
+
+def test_temp_files_of_a_killed_writer_are_removed_by_the_next_one(tmp_path):
+    """kill -9 (or a killed Ray driver) leaves its temp file; the next write of that output removes
+    it, and leaves a living writer's and other files' alone."""
+    import subprocess
+    import sys
+
+    from nspzero.io import atomic_write_text
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    stale = tmp_path / f".out.jsonl.{child.pid}-abc.tmp"
+    living = tmp_path / f".out.jsonl.{os.getpid()}-def.tmp"
+    other = tmp_path / f".other.jsonl.{child.pid}-ghi.tmp"
+    for path in (stale, living, other):
+        path.write_text("half")
+    atomic_write_text(tmp_path / "out.jsonl", "new\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([living.name, other.name, "out.jsonl"])
+
+
+def test_a_json_lines_syntax_error_names_its_own_line(tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"text": "a"}\n{"text": "c"\n{"text": "d"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"in\.jsonl:2: malformed JSON \(Expecting ',' delimiter at column 13\)"):
+        list(read_texts(str(tmp_path / "in.jsonl")))

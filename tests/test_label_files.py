@@ -262,3 +262,39 @@ def test_five_thousand_labels_in_each_format(tmp_path):
     # a mistake at the end of a big file is still found by its line
     fails(write(tmp_path, "bad.json", jsn[:-2] + ',\n "label0007": "x"\n}'), "bad.json:", "label 'label0007' is given "
           "twice (first at line 51)")   # 1 + 7 entries of 7 lines each + 1
+
+
+# ---- the one label rule, with the file's lines; bounded work -------------------------------------
+def test_a_name_of_invisible_characters_only_is_refused(tmp_path):
+    fails(write(tmp_path, "l.txt", "体育\n\u200b\u200d\n"), "l.txt:2: a label name is empty once invisible characters "
+                                                            "are removed")
+    fails(write(tmp_path, "l.json", '{"\\u00ad": "x"}'), "l.json:1: a label name is empty once invisible characters "
+                                                        "are removed")
+    fails(write(tmp_path, "l.yaml", "a: x\nb: ['\u200e']\n"), "l.yaml:2: label 'b': words[0] is empty")
+
+
+def test_names_that_differ_only_by_normalisation_are_duplicates_naming_both_lines(tmp_path):
+    fails(write(tmp_path, "l.txt", "café\n财经\ncafe\u0301\n"),
+          "l.txt:3: labels 'caf\u00e9' and 'cafe\u0301' differ only in invisible characters, accents, spacing or "
+          "Unicode form",
+          "(first at line 1); keep one")
+    fails(write(tmp_path, "l.yaml", "体育: 运动\n体 育: 比赛\n"), "l.yaml:2: labels '体育' and '体 育' differ only")
+
+
+def test_the_label_count_and_file_size_limits_are_checked_before_the_entries(tmp_path, monkeypatch):
+    import nspzero.label_files as label_files
+
+    monkeypatch.setattr(label_files, "MAX_LABELS", 3)
+    for name, content in [("l.txt", "a\nb\n# c\n\nc\nd\n"), ("l.json", '["a", "b", "c", 4]'),
+                          ("l.yaml", "a: 1\nb: 2\nc: 3\nd: [4]\n")]:   # d's bad entry is never reached
+        fails(write(tmp_path, name, content), f"{name}: 4 labels; at most 3 are taken")
+    assert list(read_labels_file(write(tmp_path, "l.txt", "a\nb\n# c\nc\n"))) == ["a", "b", "c"]
+    monkeypatch.setattr(label_files, "MAX_LABELS_FILE_BYTES", 2**20)
+    fails(write(tmp_path, "l.txt", "a\n" * 2**19 + "b"), "l.txt: larger than 1 MiB, the most a labels file may be")
+
+
+def test_a_billion_laughs_labels_file_is_refused_at_once(tmp_path):
+    from test_yamlcheck import LAUGHS
+
+    with pytest.raises(UsageError, match="expand to more than 1,000,000 values"):
+        read_labels_file(write(tmp_path, "l.yaml", LAUGHS))

@@ -63,10 +63,10 @@ def test_the_server_and_long_texts_run_on_the_exported_folder(model_dir, exporte
     from nspzero import NSPClassifier
     from nspzero.serve import create_app
 
-    body = {"texts": ["今天比赛球队赢了。" * 12, "东西很好"], "labels": [["体育", "财经"], ["好", "差"]],
+    body = {"texts": ["今天比赛球队赢了。" * 12, "东西很好"], "labels_per_text": [["体育", "财经"], ["好", "差"]],
             "template": "这是{label}", "long_text": "chunk"}
     want = NSPClassifier.from_pretrained(model_dir, max_length=64).classify(
-        body["texts"], body["labels"], template=body["template"], long_text="chunk")
+        body["texts"], labels_per_text=body["labels_per_text"], template=body["template"], long_text="chunk")
     with TestClient(create_app(NSPClassifier.from_pretrained(exported, max_length=64))) as client:
         response = client.post("/classify", json=body)
     assert response.status_code == 200, response.text
@@ -107,8 +107,11 @@ def test_broken_folders_are_model_errors(exported, tmp_path):
 
 def test_missing_onnxruntime_names_the_extra(exported, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(UsageError, match=r"pip install 'nspzero\[onnx\]'"):
+    from nspzero.extras import install_hint
+
+    with pytest.raises(UsageError) as info:
         NSPScorer.from_pretrained(exported)
+    assert install_hint("onnx") in str(info.value)
 
 
 def test_cli_export_and_its_errors(model_dir, exported, tmp_path, capsys):
@@ -131,7 +134,7 @@ def test_a_failed_export_leaves_nothing(model_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(onnx_export, "quantize_int8", boom)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ModelError, match=r"could not write .*empty: quantisation failed; nothing was written there"):
         export_onnx(model_dir, tmp_path / "empty")
     assert os.listdir(tmp_path) == ["empty"] and os.listdir(tmp_path / "empty") == []
 
@@ -184,3 +187,52 @@ def test_int8_folder_never_builds_the_fp32_session(exported, monkeypatch):
     scorer = NSPScorer.from_pretrained(exported, max_length=64, dtype="int8")
     assert built == ["model.int8.onnx"]
     assert np.isfinite(scorer.score(PAIRS[:3])).all() and built == ["model.int8.onnx"]
+
+
+# ---- every format gets the same load checks; the cache sees every file the model reads --------------
+def _without(folder, token=None, extra=0):
+    """The folder's vocab.txt without `token`, or with `extra` tokens more, read from vocab.txt alone."""
+    vocab = folder / "vocab.txt"
+    lines = vocab.read_text(encoding="utf-8").splitlines()
+    lines = [t for t in lines if t != token] + [f"extra{i}" for i in range(extra)]
+    vocab.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for name in ("tokenizer.json",):
+        if (folder / name).exists():
+            os.remove(folder / name)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torch"])
+def test_a_vocab_without_sep_or_larger_than_the_embeddings_is_refused_at_load(model_dir, exported, tmp_path, fmt):
+    import shutil
+
+    source = exported if fmt == "onnx" else model_dir
+    no_sep, too_big = tmp_path / "no-sep", tmp_path / "too-big"
+    shutil.copytree(source, no_sep)
+    shutil.copytree(source, too_big)
+    _without(no_sep, token="[SEP]")
+    _without(too_big, extra=5)
+    with pytest.raises(ModelError, match=r"has no (\[CLS\]/)?\[SEP\]"):
+        NSPScorer.from_pretrained(str(no_sep))
+    with pytest.raises(ModelError, match=r"has token ids up to \d+ but the model has \d+ embeddings"):
+        NSPScorer.from_pretrained(str(too_big))
+
+
+def test_the_cache_fingerprint_covers_an_onnx_external_data_file(exported, tmp_path):
+    import shutil
+
+    import onnx
+
+    from nspzero.cache import scorer_fingerprint
+
+    folder = tmp_path / "external"
+    shutil.copytree(exported, folder)
+    proto = onnx.load(str(folder / "model.onnx"))
+    onnx.save_model(proto, str(folder / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="weights.bin", size_threshold=0)
+    scorer = NSPScorer.from_pretrained(str(folder))
+    assert str(folder / "weights.bin") in scorer.model.loaded_files()
+    before = scorer_fingerprint(scorer)
+    data = bytearray((folder / "weights.bin").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (folder / "weights.bin").write_bytes(bytes(data))
+    assert scorer_fingerprint(NSPScorer.from_pretrained(str(folder))) != before

@@ -62,7 +62,7 @@ def test_suffix_placement_reads_windows_too(clf, reference):
 def test_per_row_labels_equal_separate_calls(clf):
     texts = ["今天比赛球队赢了", "这次买的东西很好", "市场上涨公司发布手机"]
     rows = [["体育", "财经"], {"好": ["很好", "不错"], "差": "很差"}, ["科技", "财经", "教育"]]
-    together = clf.classify(texts, rows, template="这是{label}")
+    together = clf.classify(texts, labels_per_text=rows, template="这是{label}")
     for text, labels, got in zip(texts, rows, together):
         alone = clf.classify(text, labels, template="这是{label}")
         assert got.label == alone.label and list(got.scores) == list(alone.scores)
@@ -73,7 +73,7 @@ def test_per_row_labels_are_scored_in_one_call(clf, monkeypatch):
     calls = []
     original = clf.scorer.score
     monkeypatch.setattr(clf.scorer, "score", lambda pairs, **kw: calls.append(len(pairs)) or original(pairs, **kw))
-    clf.classify(["今天比赛", "东西很好"], [["体育", "财经"], ["好", "差", "不错"]])
+    clf.classify(["今天比赛", "东西很好"], labels_per_text=[["体育", "财经"], ["好", "差", "不错"]])
     assert calls == [5]
 
 
@@ -108,19 +108,36 @@ def test_top_k_keeps_the_best_scores_and_decides_over_all(clf):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(long_text="split"), "long_text must be one of truncate, chunk"),
-    (dict(aggregate="median"), "aggregate must be one of max, mean"),
-    (dict(overlap=-1), "overlap must be an integer ≥ 0"),
-    (dict(top_k=0), "top_k must be an integer ≥ 1"),
-    (dict(labels=[["体育", "财经"]]), "one label set per text is needed, got 1 label sets for 2 texts"),
-    (dict(labels=[["体育", "财经"], ["好"]]), "labels[1]: only one label ('好') given"),
-    (dict(labels=[None, ["好", "差"]]), "texts[0] has no labels"),
+    (dict(long_text="split"), "long_text: Input should be 'truncate' or 'chunk', got 'split'"),
+    (dict(aggregate="median"), "aggregate: Input should be 'max' or 'mean', got 'median'"),
+    (dict(overlap=-1), "overlap: Input should be greater than or equal to 0, got -1"),
+    (dict(top_k=0), "top_k: Input should be greater than or equal to 1, got 0"),
+    (dict(labels=None, labels_per_text=[["体育", "财经"]]),
+     "labels_per_text: one label set per text is needed, got 1 label sets for 2 texts"),
+    (dict(labels=None, labels_per_text=[["体育", "财经"], ["好"]]), "labels_per_text[1]: only one label ('好') given"),
+    (dict(labels=None, labels_per_text=[None, ["好", "差"]]), "texts[0] has no labels"),
+    (dict(labels=[["体育", "财经"], ["好", "差"]]), "for one label set per text use labels_per_text"),
 ])
 def test_bad_options_are_refused_in_one_line(clf, kwargs, message):
     kwargs = {"labels": ["体育", "财经"], **kwargs}
     with pytest.raises(UsageError) as info:
         clf.classify(["今天比赛", "东西很好"], **kwargs)
     assert message in str(info.value)
+
+
+def test_one_chunker_keeps_whole_items_and_bounds_each_run():
+    sizes = [3, 4, 1, 9, 2, 2]
+    runs = list(pipeline.chunked(sizes, lambda n: n, 6))
+    assert runs == [[3], [4, 1], [9], [2, 2]]  # an item bigger than the bound is a run of its own
+    assert list(pipeline.chunked([], len, 6)) == []
+
+
+def test_preprocess_forward_postprocess_is_run(clf):
+    request = build_request(["体育", "财经"], template="这是{label}")
+    texts = ["今天比赛", "东西很好"]
+    cands = pipeline.preprocess(clf.scorer, request, texts)
+    results = pipeline.postprocess(request, texts, pipeline.forward(clf.scorer, cands))
+    assert [r.to_dict() for r in results] == [r.to_dict() for r in pipeline.run(clf.scorer, request, texts)]
 
 
 def test_a_call_of_several_chunks_shows_one_bar_over_its_texts(clf, capsys):
@@ -131,3 +148,12 @@ def test_a_call_of_several_chunks_shows_one_bar_over_its_texts(clf, capsys):
     list(pipeline.label_rows(clf.scorer, request, ["今天比赛", "市场上涨"], progress=True))   # one chunk: the pair bar
     err = capsys.readouterr().err
     assert "scoring" in err and "classifying" not in err
+
+
+def test_a_call_of_several_chunks_warns_once_about_cut_pairs(clf, nspzero_caplog):
+    """Truncation gives one warning per call, its counts summed over the call's chunks."""
+    request = build_request(["体育", "财经"])
+    long = ["今天比赛球队赢了" * 20, "市场上涨公司发布手机" * 20, "东西很好"]   # two texts longer than max_length=64
+    list(pipeline.label_rows(clf.scorer, request, long, chunk_pairs=2))   # three chunks of one text each
+    warnings = [r.getMessage() for r in nspzero_caplog.records if "truncated" in r.getMessage()]
+    assert warnings == ["4 of 6 pairs were longer than max_length=64 tokens and were truncated (text cut from its end)"]

@@ -65,3 +65,20 @@ def test_prompt_family_has_variants_and_ensembles():
     family = {v.name: v for v in prompt_family(load_prompt("tnews"))}
     assert {"news-2022", "labelnews-2022", "label-2022", "ensemble-mean", "ensemble-logmean"} == set(family)
     assert len(family["ensemble-mean"].templates) == 3 and family["ensemble-logmean"].combine == "logmean"
+
+
+def test_the_same_word_under_two_labels_is_refused_naming_both(tmp_path):
+    path = _write(tmp_path, BASE.replace("1: 差", "1: [差, 好]"))
+    with pytest.raises(UsageError, match=rf"^{path}:3: field 'words.2022': labels 'pos' and '1' share the word '好', "
+                                         rf"so they tie on it; give each label its own words$"):
+        load_prompt(path)
+    path = _write(tmp_path, BASE.replace("1: 差", "ｐｏｓ: 差"))
+    with pytest.raises(UsageError, match=rf"^{path}:3: field 'words.2022': labels 'pos' and 'ｐｏｓ' differ only"):
+        load_prompt(path)
+
+
+def test_a_billion_laughs_prompt_file_is_refused_at_once(tmp_path):
+    from test_yamlcheck import LAUGHS
+
+    with pytest.raises(UsageError, match="expand to more than 1,000,000 values"):
+        load_prompt(_write(tmp_path, LAUGHS))

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from nspzero.errors import UsageError
-from nspzero.request import build_request, check_text, has_content, is_per_row
+from nspzero.request import ClassifyArgs, RequestError, build_request, check_text, has_content
 
 from conftest import run_cli
 
@@ -34,10 +34,13 @@ def test_a_request_renders_every_template_and_word_once_per_label():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(), "no labels given"),
     (dict(labels=["a"]), "only one label"),
-    (dict(labels=["a", "b"], threshold=True), "threshold"),
-    (dict(labels=["a", "b"], multi_label="yes"), "multi_label must be true or false"),
-    (dict(labels=["a", "b"], combine="max"), "combine must be one of mean, logmean"),
-    (dict(labels=["a", "b"], template=5), "template must be a string"),
+    (dict(labels=["a", "b"], threshold=True), r"^threshold: Input should be a valid number, got True$"),
+    (dict(labels=["a", "b"], threshold=float("nan")), r"^threshold must be a probability between 0 and 1, got nan$"),
+    (dict(labels=["a", "b"], top_k=True), r"^top_k: Input should be a valid integer, got True$"),
+    (dict(labels=["a", "b"], overlap=False), r"^overlap: Input should be a valid integer, got False$"),
+    (dict(labels=["a", "b"], multi_label="yes"), r"^multi_label: Input should be a valid boolean, got 'yes'$"),
+    (dict(labels=["a", "b"], combine="max"), r"^combine: Input should be 'mean' or 'logmean', got 'max'$"),
+    (dict(labels=["a", "b"], template=5), "^template: "),
     (dict(prompt="tnews", labels={"a": "b"}), "labels must be a list of its label names"),
     (dict(prompt="tnews", labels=["sports"]), "labels 'sports' not in prompt tnews"),
     (dict(prompt="ocnli"), "sentence-pair prompt"),
@@ -46,6 +49,33 @@ def test_a_request_renders_every_template_and_word_once_per_label():
 def test_bad_requests_are_refused_before_any_model_loads(kwargs, message):
     with pytest.raises(UsageError, match=message):
         build_request(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(labels=["a", "b"], top_k=0), "top_k"), (dict(labels=["a", "a"]), "labels"),
+    (dict(labels=["a", "b"], template="{labl}"), "template"), (dict(prompt="tnewz"), "prompt"),
+    (dict(labels=["a", "b"], placement="middle"), "placement"),
+])
+def test_every_request_error_names_its_field(kwargs, field):
+    """The server answers 422 {"detail", "field"} from this; the page shows the message at `field`."""
+    with pytest.raises(RequestError) as caught:
+        build_request(**kwargs)
+    assert caught.value.field == field
+
+
+def test_messages_never_echo_a_huge_input():
+    with pytest.raises(RequestError) as caught:
+        ClassifyArgs.of(texts=["今天"], labels=["a", "b"], prompt=5 * ["x" * 10**6])
+    assert len(str(caught.value)) < 300 and caught.value.field == "prompt"
+    with pytest.raises(RequestError) as caught:
+        ClassifyArgs.of(texts=["今天"], labels="好" * 10**6)
+    assert len(str(caught.value)) < 300
+
+
+def test_unknown_fields_are_refused():
+    with pytest.raises(RequestError, match="^lables: unknown field") as caught:
+        ClassifyArgs.of(texts=["今天"], lables=["a", "b"])
+    assert caught.value.field == "lables"
 
 
 def test_the_server_takes_only_named_prompt_sets(tmp_path):
@@ -61,13 +91,33 @@ def test_texts_without_visible_content_are_refused(text):
 
 
 # ---- per-row labels --------------------------------------------------------------------------------
-@pytest.mark.parametrize("value, per_row", [
-    (["体育", "财经"], False), ({"体育": "体育"}, False), ("体育,财经", False), ([], False),
-    ([["体育", "财经"], ["好", "差"]], True), ([{"好": "很好", "差": "很差"}], True), (["体育,财经", ["好", "差"]], True),
-    ([None, ["好", "差"]], True),
+@pytest.mark.parametrize("labels, message", [
+    ([["体育", "财经"], ["好", "差"]], "a list holds label names only; for one label set per text use labels_per_text"),
+    (["体育,财经", "好,差"], "label '体育,财经' holds a comma: give one name per item"),
+    ("体育,财经", "a single string"),
 ])
-def test_per_row_labels_are_told_from_one_label_set(value, per_row):
-    assert is_per_row(value) is per_row
+def test_one_label_set_is_never_guessed_to_be_one_per_text(labels, message):
+    """`labels` is one label set; a caller with one set per text says so (`labels_per_text`), so a
+    list of comma strings can no longer be read as one set whose names hold commas."""
+    with pytest.raises(RequestError, match=message) as caught:
+        ClassifyArgs.of(texts=["今天", "东西"], labels=labels)
+    assert caught.value.field == "labels"
+
+
+def test_a_dict_label_may_hold_a_comma():
+    """A dict cannot be mistaken for per-text sets (prompt files name labels so)."""
+    assert build_request({"体育,运动": "体育", "财经": "财经"}).labels == ("体育,运动", "财经")
+
+
+def test_labels_per_text_takes_lists_dicts_and_comma_strings():
+    args = ClassifyArgs.of(texts=["今天", "东西", "市场"], labels=["体育", "财经"],
+                           labels_per_text=[["体育", "财经"], "好,差", None])
+    request = args.to_request()
+    own = args.label_sets(request, 3)
+    assert own[0].names == ("体育", "财经") and own[1].names == ("好", "差") and own[2] is None
+    with pytest.raises(RequestError, match=r"^labels_per_text\[1\]: only one label") as caught:
+        ClassifyArgs.of(texts=["a", "b"], labels_per_text=[["体育", "财经"], ["好"]]).label_sets(request, 2)
+    assert caught.value.field == "labels_per_text"
 
 
 def test_a_row_label_set_follows_the_request_rules_and_is_built_once():
@@ -121,7 +171,7 @@ REQUESTS = {
     "variant-with-logmean": dict(prompt="eprstmt:review-ensemble"),
     "placement-override": dict(prompt="eprstmt:review-suffix", placement="prefix"),
     "multi-label": dict(labels=["体育", "财经"], multi_label=True, threshold=0.4),
-    "per-row-labels": dict(labels=[["体育", "财经"], ["好", "差", "不错"], ["科技", "财经"]], template="这是{label}"),
+    "per-row-labels": dict(labels_per_text=[["体育", "财经"], "好,差,不错", ["科技", "财经"]], template="这是{label}"),
     "long-text-chunk": dict(labels=["体育", "财经", "教育"], template="这是一则{label}新闻", long_text="chunk",
                             aggregate="mean", overlap=8),
     "top-k": dict(labels=["体育", "财经", "科技", "教育"], top_k=2),
@@ -134,7 +184,7 @@ def _texts(name: str) -> list[str]:
 
 def _cli_args(kw: dict) -> list[str]:
     args = []
-    if "labels" in kw and not is_per_row(kw["labels"]):
+    if "labels" in kw:
         args += ["--labels", ",".join(kw["labels"])]
     for name in ("prompt", "template", "placement", "threshold", "aggregate", "overlap"):
         if name in kw:
@@ -150,12 +200,12 @@ def _cli_args(kw: dict) -> list[str]:
 
 def _input_file(tmp, name: str, kw: dict):
     """The request's texts as a JSONL file; per-row labels go into each row's 'labels' field."""
-    own = kw["labels"] if is_per_row(kw.get("labels")) else None
+    own = kw.get("labels_per_text")
     path = tmp / f"in-{name}.jsonl"
     path.write_text("".join(json.dumps({"id": i, "text": t, **({"labels": own[i]} if own else {})},
                                        ensure_ascii=False) + "\n" for i, t in enumerate(_texts(name))),
                     encoding="utf-8")
-    return path, {k: v for k, v in kw.items() if not (k == "labels" and own)}
+    return path, {k: v for k, v in kw.items() if k != "labels_per_text"}
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +225,7 @@ def through_every_door(decisive_model_dir, decisive_clf, tmp_path_factory):
 
     model_dir, clf = decisive_model_dir, decisive_clf
     tmp = tmp_path_factory.mktemp("doors")
-    doors: dict = {"python": {}, "cli": {}, "server": {}, "ray": {}}
+    doors: dict = {"python": {}, "cli": {}, "server": {}, "server-hf": {}, "ray": {}}
     for name, kw in REQUESTS.items():
         doors["python"][name] = [r.to_dict() for r in clf.classify(_texts(name), **kw)]
     with TestClient(create_app(clf)) as client:
@@ -183,6 +233,15 @@ def through_every_door(decisive_model_dir, decisive_clf, tmp_path_factory):
             response = client.post("/classify", json={"texts": _texts(name), **kw})
             assert response.status_code == 200, response.text
             doors["server"][name] = response.json()["results"]
+        for name, kw in REQUESTS.items():  # what the Hugging Face payload can say: labels and one template
+            if set(kw) - {"labels", "template"}:
+                continue
+            params = {"candidate_labels": kw["labels"],
+                      **({"hypothesis_template": kw["template"].replace("{label}", "{}")} if "template" in kw else {})}
+            response = client.post("/", json={"inputs": _texts(name), "parameters": params})
+            assert response.status_code == 200, response.text
+            doors["server-hf"][name] = [{"text": a["sequence"], "label": a["labels"][0],
+                                         "scores": dict(zip(a["labels"], a["scores"]))} for a in response.json()]
     capsys = _Capture()
     for name, kw in REQUESTS.items():
         src, file_kw = _input_file(tmp, name, kw)
@@ -221,11 +280,13 @@ class _Capture:
         return Out()
 
 
-@pytest.mark.parametrize("door", ["cli", "server", "ray"])
+@pytest.mark.parametrize("door", ["cli", "server", "server-hf", "ray"])
 @pytest.mark.parametrize("name", list(REQUESTS))
 def test_every_front_door_gives_the_python_answer(through_every_door, door, name):
     if door not in through_every_door:
         pytest.skip("Ray is not installed")
+    if name not in through_every_door[door]:
+        pytest.skip(f"the {door} door cannot state the request {name}")
     expected, got = through_every_door["python"][name], through_every_door[door][name]
     assert [r["text"] for r in got] == _texts(name)
     for want, have in zip(expected, got):
@@ -258,3 +319,22 @@ def test_chunking_and_top_k_took_effect(through_every_door, decisive_clf):
     for top, whole in zip(python["top-k"], full):
         assert len(top["scores"]) == 2 and top["label"] == whole.label
         assert top["scores"] == dict(list(whole.scores.items())[:2])
+
+
+def test_eval_of_the_equivalent_task_gives_the_python_answer(decisive_clf, tmp_path):
+    """The harness is a front door too: `nspzero eval` on eprstmt scores its texts as
+    `classify(texts, prompt="eprstmt")` does (the task's prompt set), within 1e-5."""
+    from fewclue_fixture import write_fewclue
+
+    from nspzero.harness import EvalSettings, evaluate
+
+    data_dir = write_fewclue(tmp_path / "fewclue", n=6)
+    evaluate(decisive_clf.scorer, EvalSettings(str(data_dir), ["eprstmt"]), tmp_path / "out")
+    rows = [json.loads(line) for line in (tmp_path / "out" / "eprstmt.predictions.jsonl").read_text("utf-8").splitlines()]
+    texts = [json.loads(line)["sentence"]
+             for line in (data_dir / "eprstmt" / "test_public.json").read_text("utf-8").splitlines()]
+    python = decisive_clf.classify(texts, prompt="eprstmt")
+    assert len(rows) == len(python) == 6
+    for row, want in zip(rows, python):
+        assert row["prediction"] == want.label
+        assert max(abs(row["scores"][k] - want.scores[k]) for k in want.scores) <= 1e-5

@@ -5,7 +5,6 @@ import hashlib
 import json
 import math
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 from nspzero.errors import UsageError
 from nspzero.sampling import UNLABELED, allocate, label_counts, rank_key, stratified_sample
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "fewclue"
+from fewclue_fixture import FEWCLUE
 
 # 20 examples: A×10, B×6, C×2, two without a gold label (None and "")
 SMALL = list("AAAAAABBBC") + ["A", "B", None, "C", "A", "B", "A", "A", "B", ""]
@@ -127,7 +126,7 @@ def test_label_counts_lists_every_label_in_first_appearance_order():
     assert list(label_counts(labels, [0, 2]).items()) == [("b", 2), ("a", 0), ("c", 0)]
 
 
-# ---- the real FewCLUE files --------------------------------------------------------------------
+# ---- real FewCLUE rows (tests/fixtures/fewclue) --------------------------------------------------------------------
 def _gold_labels(task: str, split: str) -> list:
     """Gold label per line, found as the harness does: the task config's 'label' field, or for
     the cloze task (ChID) its 'answer' field (the index of the right candidate)."""
@@ -136,17 +135,16 @@ def _gold_labels(task: str, split: str) -> list:
 
     config = load_config(task)
     field = config.fields["answer" if config.type == "cloze" else "label"]
-    path = SHARED / config.folder / f"{split}.json"
+    path = FEWCLUE / config.folder / f"{split}.json"
     with open(path, encoding="utf-8") as handle:
         return [get_path(json.loads(line), field) for line in handle if line.strip()]
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/fewclue not present")
 @pytest.mark.parametrize("split", ["test_public", "dev_few_all"])
-def test_limit_40_gives_every_label_its_share_on_fewclue(split):
+def test_limit_gives_every_label_its_share_on_fewclue(split):
     from nspzero.tasks.registry import FEWCLUE
 
-    n = 40
+    n = 10
     for task in FEWCLUE:
         labels = _gold_labels(task, split)
         chosen = stratified_sample(labels, n)

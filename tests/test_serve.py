@@ -149,59 +149,72 @@ def test_concurrent_requests_all_answered_like_in_process(server, local):
             assert_same(g, e)
 
 
-BAD = {
-    "empty texts list": ({"texts": [], "labels": ["体育", "财经"]}, 422, "no texts"),
-    "empty text": ({"texts": ["今天", " "], "labels": ["体育", "财经"]}, 422, "texts[1] is empty"),
-    "empty single text": ({"text": "", "labels": ["体育", "财经"]}, 422, "is empty"),
-    "no texts at all": ({"labels": ["体育", "财经"]}, 422, "no texts"),
-    "text and texts": ({"text": "今天", "texts": ["今天"], "labels": ["体育", "财经"]}, 422, "not both"),
-    "non-string text": ({"texts": [1], "labels": ["体育", "财经"]}, 422, "texts[0]"),
-    "one label": ({"texts": ["今天"], "labels": ["体育"]}, 422, "only one label"),
-    "duplicate labels": ({"texts": ["今天"], "labels": ["体育", "体育"]}, 422, "given twice"),
-    "labels as one string": ({"texts": ["今天"], "labels": "体育,财经"}, 422, "split it"),
-    "non-string label word": ({"texts": ["今天"], "labels": {"体育": 1, "财经": "钱"}}, 422, "verbalization"),
-    "no labels": ({"texts": ["今天"]}, 422, "no labels"),
-    "attribute template": ({"texts": ["今天"], "labels": ["体育", "财经"], "template": "{label.__class__}"}, 422,
-                           "{label.__class__} is not allowed"),
-    "template without label": ({"texts": ["今天"], "labels": ["体育", "财经"], "template": "新闻"}, 422,
-                               "has no {label} placeholder"),
-    "unknown placement": ({"texts": ["今天"], "labels": ["体育", "财经"], "placement": "middle"}, 422,
-                          "placement must be"),
+T2 = {"texts": ["今天"], "labels": ["体育", "财经"]}
+BAD = {  # body, status, a piece of `detail`, `field`
+    "empty texts list": ({"texts": [], "labels": ["体育", "财经"]}, 422, "no texts", "texts"),
+    "empty text": ({"texts": ["今天", " "], "labels": ["体育", "财经"]}, 422, "texts[1] is empty", "texts"),
+    "empty single text": ({"text": "", "labels": ["体育", "财经"]}, 422, "is empty", "text"),
+    "no texts at all": ({"labels": ["体育", "财经"]}, 422, "no texts", "texts"),
+    "text and texts": ({"text": "今天", "texts": ["今天"], "labels": ["体育", "财经"]}, 422, "not both", "texts"),
+    "non-string text": ({"texts": [1], "labels": ["体育", "财经"]}, 422, "texts[0]", "texts"),
+    "one label": ({"texts": ["今天"], "labels": ["体育"]}, 422, "only one label", "labels"),
+    "duplicate labels": ({"texts": ["今天"], "labels": ["体育", "体育"]}, 422, "given twice", "labels"),
+    "invisible label": ({"texts": ["今天"], "labels": ["体育", "\u200b\u200e"]}, 422, "once invisible characters are removed",
+                        "labels"),
+    "labels equal once normalised": ({"texts": ["今天"], "labels": ["体育", "体 育"]}, 422, "differ only in invisible",
+                                     "labels"),
+    "a word under two labels": ({"texts": ["今天"], "labels": {"体育": "运动", "健身": "运动"}}, 422,
+                                "share the word '运动'", "labels"),
+    "labels as one string": ({"texts": ["今天"], "labels": "体育,财经"}, 422, "a single string", "labels"),
+    "non-string label word": ({"texts": ["今天"], "labels": {"体育": 1, "财经": "钱"}}, 422, "verbalization", "labels"),
+    "no labels": ({"texts": ["今天"]}, 422, "no labels", "labels"),
+    "attribute template": ({**T2, "template": "{label.__class__}"}, 422, "{label.__class__} is not allowed", "template"),
+    "template without label": ({**T2, "template": "新闻"}, 422, "has no {label} placeholder", "template"),
+    "unknown placement": ({**T2, "placement": "middle"}, 422, "placement must be 'prefix'", "placement"),
     "threshold out of range": ({"texts": ["今天"], "labels": ["体育"], "multi_label": True, "threshold": 2}, 422,
-                               "threshold must be"),
-    "unknown prompt set": ({"texts": ["今天"], "prompt": "tnewz"}, 422, "unknown prompt set 'tnewz'"),
-    "unknown prompt variant": ({"texts": ["今天"], "prompt": "tnews:nope"}, 422, "no variant 'nope'"),
-    "label not in prompt": ({"texts": ["今天"], "prompt": "tnews", "labels": ["火星"]}, 422, "not in prompt"),
-    "prompt file path": ({"texts": ["今天"], "prompt": "/etc/passwd.yaml"}, 422, "not files"),
-    "unknown field": ({"texts": ["今天"], "labels": ["体育", "财经"], "lables": 1}, 422, "lables"),
-    "too many texts": ({"texts": ["今天"] * (MAX_TEXTS + 1), "labels": ["体育", "财经"]}, 413, "--max-texts"),
+                               "threshold must be a probability between 0 and 1, got 2", "threshold"),
+    "true as top_k": ({**T2, "top_k": True}, 422, "top_k: Input should be a valid integer, got True", "top_k"),
+    "true as threshold": ({**T2, "threshold": True}, 422, "threshold: Input should be a valid number", "threshold"),
+    "true as overlap": ({**T2, "overlap": True}, 422, "overlap: Input should be a valid integer", "overlap"),
+    "unknown prompt set": ({"texts": ["今天"], "prompt": "tnewz"}, 422, "unknown prompt set 'tnewz'", "prompt"),
+    "unknown prompt variant": ({"texts": ["今天"], "prompt": "tnews:nope"}, 422, "no variant 'nope'", "prompt"),
+    "label not in prompt": ({"texts": ["今天"], "prompt": "tnews", "labels": ["火星"]}, 422, "not in prompt", "labels"),
+    "prompt file path": ({"texts": ["今天"], "prompt": "/etc/passwd.yaml"}, 422, "not files", "prompt"),
+    "unknown field": ({**T2, "lables": 1}, 422, "lables: unknown field", "lables"),
+    "too many texts": ({"texts": ["今天"] * (MAX_TEXTS + 1), "labels": ["体育", "财经"]}, 413, "--max-texts", "texts"),
     "too many labels": ({"texts": ["今天"], "labels": [f"类{i}" for i in range(MAX_LABELS + 1)]}, 413,
-                        "--max-labels"),
+                        "--max-labels", "labels"),
     "oversized text": ({"texts": ["今天", "好" * (MAX_TEXT_CHARS + 1)], "labels": ["体育", "财经"]}, 413,
-                       "--max-text-chars"),
-    "per-row labels, one set short": ({"texts": ["今天", "东西"], "labels": [["体育", "财经"]]}, 422,
-                                      "one label set per text is needed, got 1 label sets for 2 texts"),
-    "per-row labels, a bad set": ({"texts": ["今天", "东西"], "labels": [["体育", "财经"], ["好"]]}, 422,
-                                  "labels[1]: only one label ('好') given"),
-    "per-row labels, too many": ({"texts": ["今天", "东西"], "labels": [["体育", "财经"],
-                                                                      [f"类{i}" for i in range(MAX_LABELS + 1)]]},
-                                 413, "too many labels in labels[1]"),
-    "per-row labels, two for one text": ({"text": "今天", "labels": [["体育", "财经"], ["好", "差"]]}, 422,
-                                         "got 2 label sets for 1 texts"),
-    "per-row labels, all null": ({"texts": ["今天", "东西"], "labels": [None, None]}, 422, "texts[0] has no labels"),
-    "bad long_text": ({"texts": ["今天"], "labels": ["体育", "财经"], "long_text": "split"}, 422,
-                      "long_text must be one of truncate, chunk"),
-    "bad top_k": ({"texts": ["今天"], "labels": ["体育", "财经"], "top_k": 0}, 422, "top_k must be an integer ≥ 1"),
+                       "--max-text-chars", "texts"),
+    "a list of label sets in labels": ({"texts": ["今天", "东西"], "labels": [["体育", "财经"], ["好", "差"]]}, 422,
+                                       "for one label set per text use labels_per_text", "labels"),
+    "per-row labels, one set short": ({"texts": ["今天", "东西"], "labels_per_text": [["体育", "财经"]]}, 422,
+                                      "one label set per text is needed, got 1 label sets for 2 texts",
+                                      "labels_per_text"),
+    "per-row labels, a bad set": ({"texts": ["今天", "东西"], "labels_per_text": [["体育", "财经"], ["好"]]}, 422,
+                                  "labels_per_text[1]: only one label ('好') given", "labels_per_text"),
+    "per-row labels, too many": ({"texts": ["今天", "东西"], "labels_per_text": [
+        ["体育", "财经"], [f"类{i}" for i in range(MAX_LABELS + 1)]]}, 413, "too many labels in labels_per_text[1]",
+        "labels_per_text"),
+    "per-row labels, two for one text": ({"text": "今天", "labels_per_text": [["体育", "财经"], ["好", "差"]]}, 422,
+                                         "got 2 label sets for 1 texts", "labels_per_text"),
+    "per-row labels, all null": ({"texts": ["今天", "东西"], "labels_per_text": [None, None]}, 422,
+                                 "texts[0] has no labels", "labels_per_text"),
+    "bad long_text": ({**T2, "long_text": "split"}, 422, "long_text: Input should be 'truncate' or 'chunk'",
+                      "long_text"),
+    "bad top_k": ({**T2, "top_k": 0}, 422, "top_k: Input should be greater than or equal to 1", "top_k"),
 }
 
 
-@pytest.mark.parametrize("body, status, needle", list(BAD.values()), ids=list(BAD))
-def test_bad_requests_get_a_clear_error_and_the_server_keeps_serving(server, body, status, needle):
+@pytest.mark.parametrize("body, status, needle, field", list(BAD.values()), ids=list(BAD))
+def test_bad_requests_get_a_clear_error_and_the_server_keeps_serving(server, body, status, needle, field):
     r = _post(server, body)
     assert r.status_code == status, r.text
+    assert set(r.json()) == {"detail", "field"} and r.json()["field"] == field, r.text
     detail = r.json()["detail"]
     assert isinstance(detail, str) and needle in detail, detail
     assert httpx.get(f"{server}/health").status_code == 200
+
 
 
 def test_malformed_json_is_422_and_server_keeps_serving(server, local):
@@ -292,20 +305,34 @@ def test_run_server_without_the_extra_says_what_to_install(monkeypatch):
     from nspzero import serve
 
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn → ImportError
-    with pytest.raises(UsageError, match=r"pip install 'nspzero\[serve\]'"):
+    from nspzero.extras import install_hint
+
+    with pytest.raises(UsageError) as info:
         serve.run_server("unused")
+    assert str(info.value) == f"nspzero serve needs the 'serve' extra: {install_hint('serve')}"
 
 
-def test_cli_serve_command_passes_its_options(monkeypatch):
-    from nspzero import cli, serve
+def test_cli_serve_command_passes_every_option(monkeypatch):
+    """Each option, set away from its default, reaches run_server; without options the CLI's
+    defaults are run_server's own (so the two cannot drift apart)."""
+    import inspect
 
-    seen = {}
+    from nspzero import cli, serve, web
+
+    seen, original = {}, serve.run_server
     monkeypatch.setattr(serve, "run_server", lambda model, **kw: seen.update(model=model, **kw))
-    cli.main(["serve", "--model", "m", "--port", "8123", "--max-texts", "5", "--max-labels", "6",
-              "--max-text-chars", "7", "--batch-size", "3", "--max-length", "64", "--max-pairs", "99"])
-    assert seen == dict(model="m", host="127.0.0.1", port=8123, dtype="float32", device=None, max_length=64,
-                        batch_size=3, max_texts=5, max_labels=6, max_text_chars=7, max_pairs=99, compile=False, results_dir=None, header_timeout=10.0,
-                        body_timeout=30.0, max_connections=2048)
+    monkeypatch.setattr(web, "report_html", lambda folder: None)
+    cli.main(["serve", "--model", "m", "--host", "0.0.0.0", "--port", "8123", "--max-texts", "5", "--max-labels", "6",
+              "--max-text-chars", "7", "--max-pairs", "99", "--header-timeout", "1.5", "--body-timeout", "2.5",
+              "--max-connections", "11", "--allowed-hosts", "a.example, b.example", "--results", "out/",
+              "--device", "cpu", "--dtype", "bfloat16", "--max-length", "64", "--batch-size", "3"])
+    assert seen == dict(model="m", host="0.0.0.0", port=8123, max_texts=5, max_labels=6, max_text_chars=7, max_pairs=99,
+                        header_timeout=1.5, body_timeout=2.5, max_connections=11, allowed_hosts=["a.example", "b.example"],
+                        results_dir="out/", device="cpu", dtype="bfloat16", max_length=64, batch_size=3, compile=False)
+    seen.clear()
+    cli.main(["serve", "--model", "m"])
+    defaults = {name: p.default for name, p in inspect.signature(original).parameters.items() if name != "model"}
+    assert {k: v for k, v in seen.items() if k != "model"} == defaults
 
 
 def test_a_big_request_is_scored_in_pieces_taking_turns_with_small_ones(local):
@@ -370,3 +397,211 @@ def test_serve_on_a_port_in_use_is_one_line(model_dir, capsys):
     assert code == 1 and "cannot serve on 127.0.0.1" in err and len(err.strip().splitlines()) == 1, err
     code, _, err = run_cli(["serve", "-m", model_dir, "--host", "no-such-host.invalid"], capsys)
     assert code == 2 and "is not an address of this machine" in err, err
+
+
+# ---- the server's shape: work off the loop, sizes before rendering, browser protections -------------
+class _Instant:
+    """The local scorer's tokenizer and max_length, with instant constant scores: what is left to
+    take time is the request's preparation (prompts, tokens, windows)."""
+
+    def __init__(self, scorer):
+        self.tokenizer, self.max_length, self.name = scorer.tokenizer, scorer.max_length, scorer.name
+
+    def score(self, pairs, **kwargs):
+        import numpy as np
+
+        return np.full(len(pairs), 0.5)
+
+
+def test_health_answers_within_half_a_second_while_a_big_request_is_prepared(local):
+    """Windows and prompts are made off the event loop: a within-limits request that takes seconds
+    to prepare holds neither /health nor anything else."""
+    from nspzero.serve import create_app
+
+    app = create_app(NSPClassifier(_Instant(local.scorer)), max_texts=64, max_text_chars=20000, max_pairs=10**7)
+    body = {"texts": ["今天比赛球队赢了。" * 2000] * 16, "labels": ["体育", "财经"], "long_text": "chunk"}
+
+    async def go():
+        async with _asgi_client(app) as client:
+            big = asyncio.ensure_future(client.post("/classify", json=body))
+            await asyncio.sleep(0.3)  # the big request is admitted and being prepared
+            start = time.perf_counter()
+            health = await client.get("/health")
+            took, still_running = time.perf_counter() - start, not big.done()
+            response = await big
+            await app.state.batcher.stop()
+            return health, took, still_running, response
+
+    health, took, still_running, response = asyncio.run(go())
+    assert health.status_code == 200 and response.status_code == 200
+    assert still_running, "the big request finished too soon to show anything"
+    assert took < 0.5, f"/health took {took:.2f} s while a request was prepared"
+
+
+def test_an_oversized_request_is_413_before_anything_is_rendered(local, monkeypatch):
+    """Pairs are counted from the body's sizes: a request over --max-pairs is refused before a
+    prompt is rendered or a text tokenized, within 100 ms."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from nspzero.serve import create_app, routers
+
+    monkeypatch.setattr(routers, "prepare", lambda *a: pytest.fail("the request was prepared before its 413"))
+    body = {"texts": [f"今天{i}" for i in range(256)],
+            "labels_per_text": [[f"类别{i}-{j}" for j in range(256)] for i in range(256)]}
+    with TestClient(create_app(local, max_pairs=10000)) as client:
+        client.get("/health")
+        raw = json.dumps(body).encode()  # encoded before the clock starts: the server's time is measured
+        start = time.perf_counter()
+        r = client.post("/classify", content=raw, headers={"content-type": "application/json"})
+        took = time.perf_counter() - start
+    assert r.status_code == 413 and r.json()["field"] == "texts" and "at least 65536" in r.text
+    assert "--max-pairs" in r.json()["detail"] and took < 0.1, (took, r.text[:200])
+
+
+def test_the_hugging_face_zero_shot_payload_is_answered_like_the_inference_api(local):
+    from fastapi.testclient import TestClient
+
+    from nspzero.serve import create_app
+
+    params = {"candidate_labels": "体育,财经,科技", "hypothesis_template": "这是一则{}新闻"}
+    with TestClient(create_app(local)) as client:
+        one = client.post("/", json={"inputs": TEXTS[0], "parameters": params, "options": {"wait_for_model": True}})
+        many = client.post("/", json={"inputs": TEXTS[:2], "parameters": {**params, "normalize": True}})
+        bad = client.post("/", json={"inputs": TEXTS[0], "parameters": {"candidate_labels": ["体育"]}})
+        typo = client.post("/", json={"inputs": TEXTS[0], "parameters": {**params, "multi_labels": True}})
+    want = local(TEXTS[0], ["体育", "财经", "科技"], hypothesis_template="这是一则{}新闻")
+    assert one.status_code == 200 and one.json()["sequence"] == TEXTS[0] and one.json()["labels"] == want["labels"]
+    assert max(abs(a - b) for a, b in zip(one.json()["scores"], want["scores"])) <= 1e-5
+    answers = many.json()
+    assert [a["sequence"] for a in answers] == TEXTS[:2] and abs(sum(answers[0]["scores"]) - 1) < 1e-6
+    assert bad.status_code == 422 and bad.json()["field"] == "parameters.candidate_labels"
+    assert typo.status_code == 422 and typo.json()["field"] == "parameters" and "multi_labels" in typo.json()["detail"]
+
+
+def test_422_never_echoes_a_huge_input(local):
+    from fastapi.testclient import TestClient
+
+    from nspzero.serve import create_app
+
+    with TestClient(create_app(local)) as client:
+        r = client.post("/classify", json={"texts": ["今天"], "labels": ["体育", "财经"], "prompt": ["x" * 10**6]})
+    assert r.status_code == 422 and r.json()["field"] == "prompt" and len(r.content) < 500, r.text[:300]
+
+
+def test_served_html_forbids_inline_script_and_the_report_is_rendered_once(local, tmp_path, monkeypatch):
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from nspzero import web
+    from nspzero.reports import html as report_html
+    from nspzero.serve import create_app
+
+    (tmp_path / "results.json").write_text(json.dumps({"model": "tiny", "settings": {}, "tasks": {}}), encoding="utf-8")
+    renders = []
+    monkeypatch.setattr(report_html, "render_report_html", lambda folder: renders.append(folder) or "<p>report</p>")
+    web._rendered.cache_clear()
+    with TestClient(create_app(local, results_dir=str(tmp_path))) as client:
+        pages = [client.get(path) for path in ("/", "/report", "/report", "/docs", "/redoc")]
+    assert [p.status_code for p in pages] == [200] * 5 and len(renders) == 1
+    for page in pages[:3]:
+        policy = page.headers["content-security-policy"]
+        assert "script-src 'self';" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    docs_policy = pages[3].headers["content-security-policy"]
+    assert "'sha256-" in docs_policy and "'unsafe-inline'" not in docs_policy.split(";")[1]
+
+
+def test_only_allowed_hosts_are_answered(local):
+    """Against DNS rebinding: a loopback server answers its loopback names only."""
+    from fastapi.testclient import TestClient
+
+    from nspzero.serve import create_app
+    from nspzero.serve.security import LOOPBACK_HOSTS
+
+    with TestClient(create_app(local, allowed_hosts=LOOPBACK_HOSTS)) as client:
+        status = {host: client.get("/health", headers={"host": host}).status_code
+                  for host in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "LOCALHOST",
+                               "attacker.example:8000", "127.0.0.1.attacker.example", "")}
+        refused = client.get("/health", headers={"host": "attacker.example"})
+    assert status == {"localhost:8000": 200, "127.0.0.1:8000": 200, "[::1]:8000": 200, "LOCALHOST": 200,
+                      "attacker.example:8000": 400, "127.0.0.1.attacker.example": 400, "": 400}
+    assert "--allowed-hosts attacker.example" in refused.json()["detail"]
+
+
+def test_run_server_defaults_to_loopback_hosts_fits_the_fd_limit_and_never_compiles(model_dir, monkeypatch):
+    import resource
+
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    from nspzero import serve
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    serve.run_server(model_dir, port=0, device="cpu", max_connections=10**6)
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert seen["limit_concurrency"] < soft
+    with TestClient(seen["app"]) as client:
+        assert client.get("/health", headers={"host": "evil.example"}).status_code == 400
+        assert client.get("/health", headers={"host": "localhost:8000"}).status_code == 200
+    with pytest.raises(UsageError, match="never compiles"):
+        serve.run_server(model_dir, port=0, device="cpu", compile="auto")
+
+
+def test_max_connections_turns_extra_connections_away_with_503(local):
+    import threading
+
+    import uvicorn
+
+    from nspzero.serve import create_app
+    from nspzero.serve.app import uvicorn_options
+
+    port = _free_port()
+    options = uvicorn_options("127.0.0.1", port, header_timeout=10, max_connections=2)
+    server = uvicorn.Server(uvicorn.Config(create_app(local), **{**options, "log_level": "warning"}))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    held = []
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+        for _ in range(2):  # two idle connections take the two places
+            held.append(socket.create_connection(("127.0.0.1", port)))
+        time.sleep(0.2)
+        r = httpx.get(f"http://127.0.0.1:{port}/health")
+        assert r.status_code == 503
+    finally:
+        for s in held:
+            s.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_without_fastapi_offline_docs_fall_back_to_the_cdn_and_say_so(local, monkeypatch, caplog):
+    from fastapi.testclient import TestClient
+
+    from nspzero.serve import app as serve_app, create_app
+
+    monkeypatch.setitem(sys.modules, "fastapi_offline", None)
+    with caplog.at_level("WARNING", logger="nspzero"):
+        app = create_app(local)
+    assert [r.getMessage() for r in caplog.records if r.name == "nspzero"] == [serve_app.NO_OFFLINE_DOCS]
+    with TestClient(app) as c:
+        assert "cdn.jsdelivr.net" in c.get("/docs").text
+
+
+def test_cli_serve_takes_allowed_hosts_and_refuses_compile(monkeypatch, model_dir, capsys):
+    from conftest import run_cli
+
+    from nspzero import cli, serve
+
+    seen = {}
+    monkeypatch.setattr(serve, "run_server", lambda model, **kw: seen.update(model=model, **kw))
+    cli.main(["serve", "--model", "m", "--allowed-hosts", "nsp.example, localhost"])
+    assert seen["allowed_hosts"] == ["nsp.example", "localhost"]
+    monkeypatch.undo()
+    code, _, err = run_cli(["serve", "-m", model_dir, "--compile", "on"], capsys)
+    assert code == 2 and "never compiles" in err and len(err.strip().splitlines()) == 1, err

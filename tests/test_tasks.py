@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fewclue_fixture import write_fewclue
+from fewclue_fixture import VOCAB_DIR, write_fewclue
 from nspzero import NSPClassifier
 from nspzero.errors import DataError, UsageError
 from nspzero.harness import EvalSettings, evaluate
@@ -109,13 +109,11 @@ def test_data_errors_name_file_and_line(tmp_path, data_dir):
 
 
 # ---- English task configs, their data in JSONL or CSV with field overrides -----------------------
-UNCASED = Path(__file__).resolve().parents[2] / "shared" / "data" / "vocab" / "bert-base-uncased-vocab.txt"
+UNCASED = VOCAB_DIR / "bert-base-uncased-vocab-subset.txt"   # every piece these tests' English needs
 
 
 @pytest.fixture(scope="module")
 def english_model_dir(tmp_path_factory):
-    if not UNCASED.is_file():
-        pytest.skip("../shared/data/vocab/bert-base-uncased-vocab.txt not present")
     import torch
     from transformers import BertConfig, BertForPreTraining, BertTokenizer
 
@@ -162,3 +160,12 @@ def test_english_task_from_jsonl_and_csv_with_field_overrides(english_model_dir,
     mr = evaluate(scorer, EvalSettings(str(tmp_path / "data"), ["mr"], fields={"text": "review", "label": "y"}),
                   tmp_path / "out-mr")
     assert mr["tasks"]["mr"]["accuracy"] == results["tasks"]["sst2"]["accuracy"]  # same texts, same prompt
+
+
+@pytest.mark.parametrize("task, key", [("tnews", "label_desc"), ("iflytek", "label_des"), ("csldcp", "label")])
+def test_prompt_labels_are_fewclue_labels_json(task, key):
+    """The shipped prompt sets name exactly FewCLUE's own label list (its labels.json), in its order."""
+    from fewclue_fixture import FEWCLUE
+
+    official = [entry[key] for entry in json.loads((FEWCLUE / task / "labels.json").read_text(encoding="utf-8"))]
+    assert list(load_prompt(task).labels) == official

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from nspzero.errors import UsageError
@@ -61,3 +63,48 @@ def test_placement():
     assert check_placement("suffix") == "suffix"
     with pytest.raises(UsageError, match="prefix"):
         check_placement("middle")
+
+
+# ---- the one label rule: visible, distinct once normalised, a word for one label only ------------
+from nspzero.templates import has_content, label_key, label_specs  # noqa: E402
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200d", "\u00ad", "\u200e\u200f", "\u202a\u202c", " \u200b "])
+def test_a_label_of_invisible_characters_only_is_refused_like_an_empty_one(invisible):
+    assert not has_content(invisible)
+    with pytest.raises(UsageError, match=r"^a label is an empty string once invisible characters are removed "
+                                         r"\(.*\); every label needs a visible name$"):
+        label_specs(["体育", invisible])
+    with pytest.raises(UsageError, match="verbalization must be a non-empty string"):
+        label_specs({"体育": "运动", "财经": invisible})
+
+
+@pytest.mark.parametrize("first, second", [
+    ("体育", "体育\u200b"),            # zero-width space
+    ("体育", "体\u00ad育"),            # soft hyphen
+    ("café", "cafe\u0301"),            # composed vs combining accent
+    ("café", "cafe"),                  # accents (BERT's tokenizer strips them)
+    ("体 育", "体育"),                 # spaces inside CJK
+    ("ｓｐｏｒｔ", "sport"),            # NFKC: full-width letters
+    ("new  york", "new york"),         # runs of spaces
+])
+def test_labels_that_differ_only_by_normalisation_are_duplicates_naming_both(first, second):
+    assert label_key(first) == label_key(second)
+    with pytest.raises(UsageError, match=re.escape(f"labels {first!r} and {second!r} differ only in invisible "
+                                                   f"characters, accents, spacing or Unicode form")):
+        label_specs([first, "财经", second])
+
+
+@pytest.mark.parametrize("first, second", [("Sport", "sport"), ("new york", "newyork"), ("क", "कि"), ("体育", "体肓")])
+def test_labels_the_model_can_tell_apart_stay_distinct(first, second):
+    assert list(label_specs([first, second])) == [first, second]
+
+
+def test_a_word_under_two_labels_is_refused_naming_both():
+    with pytest.raises(UsageError, match=r"^labels '体育' and '健身' share the word '运动', so they tie on it"):
+        label_specs({"体育": ["比赛", "运动"], "健身": ["运动"]})
+    with pytest.raises(UsageError, match=r"share the word '运动' / '运动\\u200b'"):
+        label_specs({"体育": ["运动"], "健身": ["运动\u200b"]})
+    with pytest.raises(UsageError, match="share the description '一则新闻'"):
+        label_specs({"a": {"description": "一则新闻"}, "b": {"description": "一则新闻"}})
+    assert label_specs({"a": ["x", "x"], "b": "y"})["a"].words == ("x", "x")   # one label's own words may repeat

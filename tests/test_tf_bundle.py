@@ -152,3 +152,56 @@ def test_snappy_compressed_blocks_are_read(tmp_path):
     assert _snappy_decompress(packed) == text
     with pytest.raises(_Corrupt):
         _snappy_decompress(varint(99) + bytes([(4 - 1) << 2]) + b"abcd")
+
+
+# ---- malformed indexes: every field checked before it is used, every size before it is allocated -----
+from checkpoint_writers import _field_bytes, _field_varint, entry_proto, header_proto, varint, write_table  # noqa: E402
+
+
+def _bundle(tmp_path, entry: bytes, header: bytes | None = None, data: bytes = b"\0" * 16) -> str:
+    prefix = str(tmp_path / "m.ckpt")
+    write_table(prefix + ".index", [(b"", header if header is not None else header_proto(1)), (b"w", entry)])
+    (tmp_path / "m.ckpt.data-00000-of-00001").write_bytes(data)
+    return prefix
+
+
+@pytest.mark.parametrize("header, entry, needle", [
+    (_field_bytes(1, b"12"), entry_proto(1, (2, 2), 0, 0, 16, None), "the header field 1 has protobuf wire type 2"),
+    (None, _field_bytes(1, b"\x01") + _field_bytes(2, b""), "variable w field 1 has protobuf wire type 2"),
+    (None, _field_varint(1, 1) + _field_varint(2, 7), "variable w field 2 has protobuf wire type 0"),
+    (None, _field_varint(1, 1) + _field_bytes(2, varint((2 << 3) | 5) + b"\0\0\0\0"),
+     "variable w: shape field 2 has protobuf wire type 5"),
+    (None, _field_varint(1, 1) + _field_bytes(2, _field_bytes(2, _field_bytes(1, b"x"))),
+     "variable w: dimension field 1 has protobuf wire type 2"),
+    (None, _field_varint(1, 1) + _field_bytes(2, _field_bytes(2, _field_varint(1, (1 << 64) - 5))),
+     "variable w has a dimension of size -5"),
+    (None, _field_varint(1, 1) + varint(3 << 3 | 3), "unsupported protobuf wire type 3"),
+])
+def test_wrong_wire_types_and_negative_sizes_are_one_line(tmp_path, header, entry, needle):
+    one_line_error(lambda: TFBundle(_bundle(tmp_path, entry, header)), "m.ckpt.index", needle,
+                   "not a readable TensorFlow checkpoint index")
+
+
+@pytest.mark.parametrize("shape, size, needle", [
+    ((1 << 32, 1 << 32), 0, "has shape [4294967296, 4294967296] but 0 bytes"),     # int64 product wraps to 0
+    ((1 << 62, 4), 0, "but 0 bytes"),
+    ((1 << 30,), 1 << 32, "needs bytes 0..4294967296 of"),                            # a 4 GiB claim, 16 bytes there
+])
+def test_a_shape_or_size_the_shard_cannot_hold_is_refused_before_allocating(tmp_path, monkeypatch, shape, size, needle):
+    import nspzero.tf_bundle as tf_bundle
+
+    prefix = _bundle(tmp_path, entry_proto(1, shape, 0, 0, size, None))
+    bundle = TFBundle(prefix)
+    monkeypatch.setattr(tf_bundle, "bytearray", lambda n: pytest.fail(f"allocated {n} bytes"), raising=False)
+    one_line_error(lambda: bundle.read("w"), "checkpoint variable w", needle)
+
+
+def test_a_truncated_snappy_block_is_corrupt_not_an_index_error():
+    from nspzero.tf_bundle import _Corrupt, _snappy_decompress
+
+    packed = varint(15) + bytes([(4 - 1) << 2]) + b"abcd" + bytes([((8 - 1) << 2) | 2]) + (4).to_bytes(2, "little")
+    for cut in range(1, len(packed)):
+        with pytest.raises(_Corrupt):
+            _snappy_decompress(packed[:cut])
+    with pytest.raises(_Corrupt, match="truncated snappy block"):
+        _snappy_decompress(varint(70) + bytes([61 << 2]))      # a long literal whose length bytes are missing

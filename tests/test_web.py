@@ -125,7 +125,9 @@ def shots(tmp_path_factory):
 @pytest.fixture
 def page(browser, server):
     """A fresh page on `/`; after the test, no request may have left 127.0.0.1."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True)
+    # bypass_csp: Playwright's wait_for_function evaluates strings, which the server's CSP forbids;
+    # the page under its CSP is tried in test_the_page_works_under_its_content_security_policy
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True, bypass_csp=True)
     requests = RequestLog(context)
     errors: list[str] = []
     p = context.new_page()
@@ -305,6 +307,23 @@ def test_a_bad_file_is_reported_at_the_file_field(page, tmp_path):
     assert "at most 200" in error.inner_text()
 
 
+def test_the_page_works_under_its_content_security_policy(browser, server):
+    """No inline script on the page: under the served CSP it loads its prompt sets and classifies,
+    and the browser reports no violation."""
+    context = browser.new_context()
+    p = context.new_page()
+    console: list[str] = []
+    p.on("console", lambda msg: console.append(msg.text))
+    p.goto(server + "/")
+    p.locator("#prompt option").nth(1).wait_for(state="attached")
+    p.get_by_test_id("text").fill(TEXTS[0])
+    p.get_by_test_id("labels").fill("体育,财经")
+    p.get_by_test_id("classify").click()
+    p.get_by_test_id("result").first.wait_for()
+    context.close()
+    assert not [m for m in console if "Content Security Policy" in m], console
+
+
 def test_docs_render_offline(browser, server, shots):
     context = browser.new_context()
     requests = RequestLog(context)
@@ -341,16 +360,18 @@ def test_mount_web_can_show_an_eval_report(tmp_path):
         assert report.status_code == 200 and "nspzero zero-shot eval" in report.text and "Positive" in report.text
 
 
-def test_without_fastapi_offline_docs_fall_back_to_the_cdn_and_say_so(monkeypatch, caplog):
-    import fastapi
-    from fastapi.testclient import TestClient
-
-    from nspzero import web
-
-    monkeypatch.setattr(web, "_swagger_static", lambda: None)
-    app = fastapi.FastAPI(docs_url=None, redoc_url=None)
-    with caplog.at_level("WARNING", logger="nspzero"):
-        web.mount_web(app)
-    assert [r.getMessage() for r in caplog.records if r.name == "nspzero"] == [web.NO_OFFLINE_DOCS]
-    with TestClient(app) as c:
-        assert "cdn.jsdelivr.net" in c.get("/docs").text
+def test_a_long_text_shows_folded_in_its_card(page, server):
+    """A long text (the 200 characters this server takes) shows its first 160; the rest opens on a click."""
+    long_text = (TEXTS[0] * 200)[:200]
+    page.get_by_test_id("text").fill(long_text + "\n" + TEXTS[1])
+    page.get_by_test_id("labels").fill("体育,财经")
+    classify(page)
+    assert page.get_by_test_id("error").is_hidden(), page.get_by_test_id("error").inner_text()
+    folded, short = page.get_by_test_id("result-text").all()
+    summary = folded.locator("summary")
+    assert summary.inner_text() == long_text[:160] + "… (200 characters; show all)"
+    assert folded.get_attribute("open") is None and short.inner_text() == TEXTS[1]
+    closed_height = folded.bounding_box()["height"]
+    summary.click()
+    assert folded.get_attribute("open") == "" and long_text in folded.inner_text()
+    assert folded.bounding_box()["height"] > closed_height

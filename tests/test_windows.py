@@ -18,12 +18,11 @@ from nspzero.tokens import token_ids
 from nspzero.windows import sentence_ends, split_windows, split_windows_many, window_spans, window_spans_many
 
 from conftest import VOCAB, one_line
+from fewclue_fixture import FEWCLUE, VOCAB_DIR
 
 LETTERS = "abcdefghij"
 # word pieces, so that a long word of these letters is many tokens ("abc" → a ##b ##c)
 PIECES = [c for c in LETTERS if c not in VOCAB] + ["##" + c for c in LETTERS]
-SHARED_VOCAB = "/work/shared/data/vocab"
-SHARED_FEWCLUE = "/work/shared/data/fewclue"
 
 
 def _tokenizer(folder, words):
@@ -371,12 +370,10 @@ def test_the_scorer_tokenizes_each_window_as_its_span(tok):
         assert scorer_ids[window] == ids[i:j]
 
 
-# --- a real vocab, when the shared data is there ---------------------------------------------
+# --- BERT's real vocabularies (the pieces these texts use: tests/fixtures/vocab) ----------------
 
-def _shared_tokenizer(tmp_path_factory, name):
-    source = os.path.join(SHARED_VOCAB, name)
-    if not os.path.isfile(source):
-        pytest.skip(f"{source} is not here")
+def _real_tokenizer(tmp_path_factory, name):
+    source = VOCAB_DIR / name
     from transformers import BertTokenizer
 
     folder = tmp_path_factory.mktemp(name.split(".")[0])
@@ -385,15 +382,12 @@ def _shared_tokenizer(tmp_path_factory, name):
 
 
 def _iflytek_document(limit=15):
-    path = os.path.join(SHARED_FEWCLUE, "iflytek", "dev_few_all.json")
-    if not os.path.isfile(path):
-        return "今天比赛，球队赢了！市场上涨；公司发布了新手机？“我们”说：好的。\n" * 40
-    with open(path, encoding="utf-8") as handle:
+    with open(FEWCLUE / "iflytek" / "dev_few_all.json", encoding="utf-8") as handle:
         return "\n".join(json.loads(line)["sentence"] for line, _ in zip(handle, range(limit)))
 
 
 def test_real_chinese_vocab(tmp_path_factory):
-    tokenizer = _shared_tokenizer(tmp_path_factory, "bert-base-chinese-vocab.txt")
+    tokenizer = _real_tokenizer(tmp_path_factory, "bert-base-chinese-vocab-subset.txt")
     text = _iflytek_document()
     for budget, overlap in [(509 - 20, 0), (128, 32), (60, 59), (12, 4)]:
         windows = check_windows(tokenizer, text, budget, overlap)
@@ -401,7 +395,7 @@ def test_real_chinese_vocab(tmp_path_factory):
 
 
 def test_real_english_vocab(tmp_path_factory):
-    tokenizer = _shared_tokenizer(tmp_path_factory, "bert-base-uncased-vocab.txt")
+    tokenizer = _real_tokenizer(tmp_path_factory, "bert-base-uncased-vocab-subset.txt")
     rng = random.Random(7)
     words = ("The committee's unprecedented reorganization surprised everyone! Nevertheless, antidisestablishmentarian"
              " Floccinaucinihilipilification; naïve café résumé — well? \"Quoted!\" (Brackets.) [SEP] 3.14 e-mail"
@@ -412,3 +406,16 @@ def test_real_english_vocab(tmp_path_factory):
     # a word of many pieces, longer than the budget, is cut between its pieces
     windows = split_windows(tokenizer, "pneumonoultramicroscopicsilicovolcanoconiosis", 4)
     assert len(windows) > 1 and "".join(windows) == "pneumonoultramicroscopicsilicovolcanoconiosis"
+
+
+def test_a_text_longer_than_the_chunk_limit_is_refused_before_it_is_tokenized(monkeypatch):
+    import nspzero.windows as windows
+
+    class NoTokenizer:
+        def __call__(self, *args, **kwargs):
+            raise AssertionError("tokenized before the size check")
+
+    monkeypatch.setattr(windows, "MAX_CHUNK_CHARS", 100)
+    with pytest.raises(UsageError, match=r"^a text of 101 characters is longer than long_text='chunk' reads \(100 "
+                                         r"characters, about 10 windows\); split it into parts first$"):
+        windows.split_windows(NoTokenizer(), "字" * 101, 10)

@@ -3,9 +3,10 @@
 Exit codes: 0 success, 2 usage errors (bad options, templates, labels), 1 data or model errors,
 130 interrupted. Commands live in their own modules and register themselves on `app`.
 """
+import contextlib
 import logging
 import sys
-from typing import Callable, Optional
+from typing import Callable, NoReturn, Optional
 
 import typer
 
@@ -64,25 +65,40 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _exit_cleanly_on_sigterm() -> Callable[[], None]:
     """`kill PID` (SIGTERM) unwinds like Ctrl-C: temp files are removed, old outputs stay. Returns
-    what puts the previous handler back."""
+    what puts the previous SIGTERM and SIGINT handlers back."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    previous = signal.signal(signal.SIGTERM, _interrupt), signal.getsignal(signal.SIGINT)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])  # `_interrupted` ignores a second Ctrl-C
+    return restore
+
+
+def _interrupted(message: str = "nspzero: interrupted; no output file was changed") -> NoReturn:
+    """Exit 130 after Ctrl-C (or kill), also when Ctrl-C is pressed again while exiting: a second
+    KeyboardInterrupt raised here would escape `main`, and Python then ends the process by SIGINT."""
+    import signal
+
+    with contextlib.suppress(ValueError):  # ValueError: not the main thread, where no signal arrives
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print(message, file=sys.stderr)
+    sys.exit(130)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: NSPZeroErrors become one line on stderr and an exit code."""
     restore_logging = _install_log_handler()
-    restore_sigterm = _exit_cleanly_on_sigterm()
+    restore_signals = _exit_cleanly_on_sigterm()
     try:
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:  # typer turns Ctrl-C into a return value of 130
             if code == 130:
-                print("nspzero: interrupted; no output file was changed", file=sys.stderr)
+                _interrupted()
             sys.exit(code)
     except NSPZeroError as exc:
         print(f"nspzero: error: {exc}", file=sys.stderr)
@@ -94,11 +110,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        print("nspzero: aborted", file=sys.stderr)
-        sys.exit(130)
+        _interrupted("nspzero: aborted")
     except KeyboardInterrupt:
-        print("nspzero: interrupted; no output file was changed", file=sys.stderr)
-        sys.exit(130)
+        _interrupted()
     except typer.TyperException as exc:  # usage errors from the parser (typer vendors click)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         if message:  # (empty when the parser has already printed the help)
@@ -106,4 +120,4 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(getattr(exc, "exit_code", 2))
     finally:
         restore_logging()
-        restore_sigterm()
+        restore_signals()

@@ -30,8 +30,19 @@ def bench(
     peers: bool = typer.Option(False, "--peers", help="Also run CTranslate2 (float32, int8_float32) and ONNX Runtime "
                                                       "(fp32, int8) on the same pairs, where installed "
                                                       "(pip install 'nspzero[peers]')."),
+    shape: Optional[str] = typer.Option(None, help="Cost of a model size instead: base, large or 1.3B (random weights): "
+                                                   "weights in memory, pairs/s (at most 32 pairs per dtype) and hours per FewCLUE "
+                                                   "pass per dtype."),
 ) -> None:
     """Throughput of nspzero's paths vs a pad-to-max baseline and transformers' NLI pipeline, side by side."""
+    if shape is not None:
+        from ..bench_shapes import SHAPE_DTYPES, format_shape_table, measure_shape
+
+        rows = measure_shape(shape, [d.strip() for d in dtypes.split(",")] if dtypes else SHAPE_DTYPES,
+                             pairs=min(pairs, 32), max_length=max_length, batch_size=batch_size,
+                             log=lambda m: typer.echo(m, err=True))
+        typer.echo(format_shape_table(rows))
+        return
     from ..bench import check_inputs, format_table, run_benchmark, save_json
 
     if pairs < 1 or rounds < 1:

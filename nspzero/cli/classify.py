@@ -8,7 +8,6 @@ import typer
 from ..errors import DataError, UsageError
 from ..io import (CLASSIFY_COLUMNS, RowWriter, TextRow, check_output, input_format as resolve_input_format, output_columns,
                   output_format, read_texts, result_row)
-from ..request import DEFAULT_OVERLAP, build_request, check_text, split_labels
 from .app import app
 from .options import NUM_ACTORS_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine, chunks, with_model_options
 
@@ -16,11 +15,12 @@ STREAM_CHUNK = 512  # texts classified per call when streaming a file
 
 
 @app.command()
-@with_model_options()
+@with_model_options(long_text=True)
 def classify(
     texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify (or use --input)."),
-    labels: Optional[str] = typer.Option(None, "--labels", "-l", help="Comma-separated candidate labels, e.g. 体育,财经. "
-                                                                      "A file row's own 'labels' field overrides them."),
+    labels: Optional[List[str]] = typer.Option(None, "--labels", "-l",
+                                               help="Candidate labels, comma-separated (体育,财经) or repeated (-l 体育 "
+                                                    "-l 财经). A file row's own 'labels' field overrides them."),
     labels_file: Optional[str] = typer.Option(None, "--labels-file", help="Candidate labels from a file: .txt (a name "
                                               "per line; name<TAB>word|word<TAB>description), .json or .yaml."),
     prompt: Optional[str] = typer.Option(None, "--prompt", "-p",
@@ -36,8 +36,9 @@ def classify(
                                   "paper's); chunk: read it in windows on sentence boundaries."),
     aggregate: str = typer.Option("max", help="--long-text chunk: a label's score over a text is the max | mean of "
                                               "its windows' scores."),
-    overlap: int = typer.Option(DEFAULT_OVERLAP, help="--long-text chunk: tokens a window repeats from the one before "
-                                                      "(whole sentences where they fit; at most half a window)."),
+    overlap: Optional[int] = typer.Option(None, help="--long-text chunk: tokens a window repeats from the one before "
+                                                     "(whole sentences where they fit; at most half a window). "
+                                                     "Default 32."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Output only the K best labels' scores per text (the "
                                                              "decision still uses every label)."),
     input_path: Optional[str] = typer.Option(None, "--input", "-i",
@@ -48,8 +49,9 @@ def classify(
     output: Optional[str] = typer.Option(None, "--output", "-o",
                                          help="Write results here; the suffix picks the format (.jsonl, .json, .csv, "
                                               ".parquet). Written in full or not at all."),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="stdout: jsonl (default) | json | csv | table; "
-                                                                   "with --output only to confirm its suffix."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="jsonl (default) | json | csv | table on stdout; "
+                                                                   "with --output it may only confirm the suffix "
+                                                                   "(jsonl, json, csv, parquet)."),
     engine: str = typer.Option("local", help="local (this process) | ray (Ray Data actor pool; needs --input FILE "
                                              "and --output FILE, extra 'ray')."),
     ray_address: Optional[str] = RAY_ADDRESS_OPTION,
@@ -57,25 +59,28 @@ def classify(
     models: ModelOptions = None,
 ) -> None:
     """Classify texts among candidate labels, zero-shot."""
-    if labels is not None and labels_file is not None:
+    from ..request import build_request, check_text, split_labels  # here, so --help loads no torch
+
+    if labels and labels_file is not None:
         raise UsageError("give --labels or --labels-file, not both")
-    if labels is None and labels_file is None and prompt is None and not input_path:
+    if not labels and labels_file is None and prompt is None and not input_path:
         raise UsageError("--labels is required (or --labels-file FILE, or --prompt NAME), e.g. --labels 体育,财经")
-    label_arg = split_labels(labels) if labels is not None else None
+    label_arg = [label for value in labels for label in split_labels(value)] if labels else None
     if labels_file is not None:
         from ..label_files import read_labels_file
 
         label_arg = read_labels_file(labels_file)
     request = build_request(label_arg, prompt=prompt, template=template, placement=placement, combine=combine,
                             multi_label=multi_label, threshold=threshold, long_text=long_text, aggregate=aggregate,
-                            overlap=overlap, top_k=top_k, labels_per_row=bool(input_path))
+                            top_k=top_k, labels_per_row=bool(input_path),
+                            **({} if overlap is None else {"overlap": overlap}))
     if texts and input_path:
         raise UsageError("give texts as arguments or with --input, not both")
     if not texts and not input_path:
         raise UsageError("no texts: pass them as arguments, or use --input FILE (or --input - for stdin)")
     if input_path:
         resolve_input_format(input_path, input_format)
-    check_output(output, [input_path])
+    check_output(output, [input_path, labels_file, prompt and prompt.partition(":")[0], models.model])
     fmt = output_format(output, fmt)
     if fmt == "table" and output:
         raise UsageError("--format table is for the terminal; write a file as .jsonl, .json, .csv or .parquet")
@@ -133,15 +138,17 @@ def _progress(total: Optional[int], pairs_per_text: int):
 
 
 def _table(results) -> None:
-    """A rich table on stdout; texts and labels are shown as text (no markup is interpreted)."""
+    """A rich table on stdout, one line per text: a text longer than the terminal's width is cut
+    with "…" (the file formats keep it whole). Texts and labels are shown as text (no markup is
+    interpreted)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     table = Table(show_lines=False)
-    table.add_column("text", overflow="fold", max_width=60)
-    table.add_column("label")
-    table.add_column("top scores")
+    table.add_column("text", overflow="ellipsis", no_wrap=True, ratio=1)
+    table.add_column("label", no_wrap=True)
+    table.add_column("top scores", no_wrap=True)
     for r in results:
         label = ", ".join(r.label) if isinstance(r.label, list) else r.label
         top = "  ".join(f"{k} {v:.3f}" for k, v in list(r.scores.items())[:3])

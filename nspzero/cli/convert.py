@@ -8,11 +8,11 @@ from .app import app
 
 @app.command()
 def convert(
-    src: str = typer.Argument(..., help="A Google checkpoint (folder with bert_model.ckpt.index, or the "
-                                        "bert_model.ckpt prefix) or a UER-py .bin state dict."),
+    src: str = typer.Argument(..., help="A Google BERT or ALBERT checkpoint (folder with bert_model.ckpt.index or "
+                                        "model.ckpt-best.index, or the prefix) or a UER-py .bin state dict."),
     out_dir: str = typer.Argument(..., help="The transformers folder to write (must not exist, or be empty)."),
-    config: Optional[str] = typer.Option(None, help="bert_config.json or UER config (default: found beside SRC)."),
-    vocab: Optional[str] = typer.Option(None, help="vocab.txt (default: found beside SRC)."),
+    config: Optional[str] = typer.Option(None, help="bert_config.json, albert_config.json or UER config (default: found beside SRC)."),
+    vocab: Optional[str] = typer.Option(None, help="vocab.txt (default: vocab.txt or vocab_chinese.txt beside SRC)."),
     source: Optional[str] = typer.Option(None, "--from", help="google | uer (default: detected)."),
 ) -> None:
     """Convert the paper's own checkpoint formats to config.json + model.safetensors + vocab.txt."""

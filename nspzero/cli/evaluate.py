@@ -6,6 +6,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import UsageError
+from ..folders import check_folder_output
 from .app import app
 from .options import NUM_ACTORS_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine, with_model_options
 
@@ -57,6 +58,7 @@ def eval_cmd(
         if not sep or task_name not in names:
             raise UsageError(f"--prompt {item!r}: expected TASK=SET[:VARIANT] for one of {', '.join(names)}")
         overrides[task_name] = spec
+    check_folder_output(output_dir, [data_dir, models.model] + [spec.partition(":")[0] for spec in overrides.values()])
     calibration = [c.strip() for c in calibrate.split(",") if c.strip()] if calibrate else []
     for c in calibration:
         if c not in CALIBRATIONS:
@@ -68,7 +70,8 @@ def eval_cmd(
     settings = EvalSettings(data_dir=data_dir, tasks=names, split=split, dev_split=dev_split, limit=limit,
                             seed=seed, head=head,
                             soft_positions=soft_positions, prompt_overrides=overrides, fields=fields,
-                            compare_prompts=compare_prompts, calibration=calibration, plots=plots)
+                            compare_prompts=compare_prompts, calibration=calibration, plots=plots,
+                            report=html_report)
     engine_scorer = contextlib.nullcontext()
     if engine == "ray":  # before the model loads: a missing Ray fails at once
         from ..distributed.pairs import RayPairScorer
@@ -94,6 +97,4 @@ def eval_cmd(
     if results.get("fewclue_score") is not None:
         typer.echo(f"FewCLUE score: {100 * results['fewclue_score']:.2f}", err=True)
     if html_report:
-        from ..html_report import write_report
-
-        typer.echo(f"report: {write_report(output_dir)}", err=True)
+        typer.echo(f"report: {os.path.join(output_dir, 'report.html')}", err=True)

@@ -4,7 +4,6 @@ from typing import Optional
 import typer
 
 from ..errors import DataError, UsageError
-from ..linking import check_candidates
 from ..io import RowWriter, check_output, field_text, output_format, read_records, result_row
 from .app import app
 from .options import ModelOptions, chunks, with_model_options
@@ -22,12 +21,16 @@ def link(
     output: Optional[str] = typer.Option(None, "--output", "-o",
                                          help="Write results here; the suffix picks the format (.jsonl, .json, "
                                               ".csv, .parquet). Written in full or not at all."),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="stdout: jsonl (default) | json | csv."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="jsonl (default) | json | csv on stdout; with "
+                                                                   "--output it may only confirm the suffix (jsonl, "
+                                                                   "json, csv, parquet)."),
     text_field: str = typer.Option("text", help="Field holding the mention in its context."),
     candidates_field: str = typer.Option("candidates", help='Field holding [{"id": ..., "description": ...}, ...].'),
     models: ModelOptions = None,
 ) -> None:
     """Entity linking: pick each mention's entity by P(IsNext) of (context, entity description)."""
+    from ..linking import check_candidates  # here, so --help loads no torch
+
     check_output(output, [input_path])
     fmt = output_format(output, fmt)
     if fmt == "table":

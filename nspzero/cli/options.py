@@ -27,7 +27,7 @@ class ModelOptions:
     model: str
     device: Optional[str]
     dtype: str
-    max_length: int
+    max_length: Optional[int]   # None: 256, or the model's position limit if smaller
     batch_size: int
     compile: Union[bool, str]
 
@@ -55,7 +55,7 @@ def compile_choice(value: str) -> Union[bool, str]:
     return COMPILE_CHOICES[value]
 
 
-def _model_parameters(max_length: int, compile_default: str) -> list[inspect.Parameter]:
+def _model_parameters(max_length: Optional[int], compile_default: str, long_text: bool) -> list[inspect.Parameter]:
     options = {
         "model": (Optional[str], typer.Option(None, "--model", "-m",
                                               help="Hub name, local folder (transformers, Google TF1 bert_model.ckpt, "
@@ -65,9 +65,7 @@ def _model_parameters(max_length: int, compile_default: str) -> list[inspect.Par
         "device": (Optional[str], typer.Option(None, help="cpu, cuda, cuda:N or auto (default).")),
         "dtype": (str, typer.Option("float32", help="float32 (exact, default) | bfloat16 | float16 (GPU) | "
                                                     "int8 (CPU) | int8-dynamic (CPU, the previous int8).")),
-        "max_length": (int, typer.Option(max_length, help="Max tokens per pair; longer texts are cut from their "
-                                                          "end (the prompt never is), or read in windows with "
-                                                          "--long-text chunk.")),
+        "max_length": (Optional[int], typer.Option(max_length, help=_max_length_help(max_length, long_text))),
         "batch_size": (int, typer.Option(32, help="Pairs per forward pass.")),
         "compile_model": (str, typer.Option(compile_default, "--compile",
                                             help="torch.compile the model (~1.15x faster on CPU after ~30-60 s of "
@@ -77,14 +75,24 @@ def _model_parameters(max_length: int, compile_default: str) -> list[inspect.Par
             for name, (annotation, option) in options.items()]
 
 
-def with_model_options(max_length: int = 256, compile_default: str = "auto") -> Callable[[Callable], Callable]:
-    """Decorator: the command gets the shared model options and receives them as `models: ModelOptions`."""
+def _max_length_help(default: Optional[int], long_text: bool) -> str:
+    """--max-length's help, naming the default and only the options the command has."""
+    where = "read in windows with --long-text chunk" if long_text else "cut from their end"
+    given = (f"Default {default}." if default is not None else
+             "Default 256, or the model's position limit if that is smaller.")
+    return f"Max tokens per pair; longer texts are {where} (the prompt is never cut). {given}"
+
+
+def with_model_options(max_length: Optional[int] = None, compile_default: str = "auto",
+                       long_text: bool = False) -> Callable[[Callable], Callable]:
+    """Decorator: the command gets the shared model options and receives them as `models: ModelOptions`.
+    `long_text`: the command has --long-text (its --max-length help then mentions it)."""
     def decorate(fn: Callable) -> Callable:
         signature = inspect.signature(fn)
         hints = typing.get_type_hints(fn)
         own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
                if p.name != "models"]
-        added = _model_parameters(max_length, compile_default)
+        added = _model_parameters(max_length, compile_default, long_text)
         names = [p.name for p in added]
 
         @functools.wraps(fn)

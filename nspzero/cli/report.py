@@ -13,6 +13,6 @@ def report(
                                                                       "(default OUT_DIR/report.html)."),
 ) -> None:
     """Write an eval's HTML report: results beside the paper, confusion matrices, histograms, examples."""
-    from ..html_report import write_report
+    from ..reports.html import write_report
 
     typer.echo(str(write_report(out_dir, output)))

@@ -23,19 +23,26 @@ def serve(
     header_timeout: float = typer.Option(HEADER_TIMEOUT_S, help="Seconds a client may take to send a request's head; then "
                                                     "the connection is closed."),
     body_timeout: float = typer.Option(BODY_TIMEOUT_S, help="Seconds a request body may stall; then HTTP 408."),
-    max_connections: int = typer.Option(MAX_CONNECTIONS, help="Most open connections; more get HTTP 503."),
+    max_connections: int = typer.Option(MAX_CONNECTIONS, help="Most open connections; more get HTTP 503 (lowered to "
+                                                              "what the file-descriptor limit allows)."),
+    allowed_hosts: Optional[str] = typer.Option(None, "--allowed-hosts",
+                                                help="Comma-separated Host names the server answers (others: HTTP "
+                                                     "400), against DNS rebinding; '*' for any. Default: localhost, "
+                                                     "127.0.0.1, [::1] when bound to loopback, else any."),
     results: Optional[str] = typer.Option(None, "--results", help="An eval output folder: its HTML report at "
                                                                    "/report, linked from the page."),
     models: ModelOptions = None,
 ) -> None:
-    """Serve zero-shot classification over HTTP: the page at /, POST /classify, GET /health, docs at /docs."""
+    """Serve zero-shot classification over HTTP: the page at /, POST /classify, POST / (the Hugging Face
+    zero-shot payload), GET /health, docs at /docs."""
     from ..serve import run_server
 
     if results is not None:
-        from ..html_report import render_report
+        from ..web import report_html
 
-        render_report(results)  # a folder that is no eval output fails now, not at the first visit
+        report_html(results)  # rendered now: a folder that is no eval output fails here, not at the first visit
+    hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()] if allowed_hosts is not None else None
 
     run_server(models.model, host=host, port=port, max_texts=max_texts, max_labels=max_labels,
                max_text_chars=max_text_chars, max_pairs=max_pairs, results_dir=results, header_timeout=header_timeout,
-               body_timeout=body_timeout, max_connections=max_connections, **models.load_args)
+               body_timeout=body_timeout, max_connections=max_connections, allowed_hosts=hosts, **models.load_args)

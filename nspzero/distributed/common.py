@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
 from ..errors import DataError, ModelError, NSPZeroError, UsageError
+from ..extras import install_hint
 
 log = logging.getLogger("nspzero")
 
@@ -19,7 +20,7 @@ def import_ray():
         import ray
         import ray.data  # noqa: F401
     except ImportError:
-        raise UsageError("Ray is not installed; the ray engine needs it: pip install 'nspzero[ray]'") from None
+        raise UsageError(f"Ray is not installed; the ray engine needs it: {install_hint('ray')}") from None
     return ray
 
 

@@ -11,12 +11,17 @@
     fileTexts: null,     // [{line, text}] parsed from the uploaded file
     fileName: "",
     fileResults: null,   // API results, in file order
+    fileReads: 0,        // how many times the file was (re)read: only the latest read counts
+    prompt: "",          // the prompt set chosen before the last change
+    typed: null,         // the user's own labels/template/placement, kept while a prompt set is chosen
   };
-  // Form fields an API message can point at, by the words it starts with / names.
-  const FIELD_WORDS = [
-    ["template", /\btemplates?\b/], ["placement", /\bplacement\b/], ["long-text", /\blong_text\b|\baggregate\b|\boverlap\b/], ["threshold", /\bthreshold\b/],
-    ["prompt", /\bprompt( set)?\b/], ["text", /\btexts?\b|\btexts\[\d+\]/], ["labels", /\blabels?\b/],
-  ];
+  // The request's field names (the `field` of a 422 answer) -> the form field that holds them.
+  const API_FIELDS = {
+    texts: "text", text: "text", labels: "labels", labels_per_text: "labels", template: "template",
+    templates: "template", placement: "placement",
+    long_text: "long-text", aggregate: "long-text", overlap: "long-text", threshold: "threshold",
+    multi_label: "multi-label", prompt: "prompt",
+  };
 
   // ---------- helpers ----------
   function el(tag, attrs, ...children) {
@@ -24,6 +29,7 @@
     for (const [k, v] of Object.entries(attrs || {})) {
       if (k === "class") node.className = v;
       else if (k === "text") node.textContent = v;
+      else if (k === "style") node.style.cssText = v;  // CSSOM, which a CSP without inline styles allows
       else node.setAttribute(k, v);
     }
     for (const child of children) node.append(child);
@@ -47,15 +53,11 @@
   }
 
   // ---------- errors, shown next to the field they concern ----------
-  function fieldOf(message) {
-    const quoted = message.match(/`(\w+)`/);
-    const text = quoted ? quoted[1] : message.replace(/^invalid request:\s*/, "");
-    let best = null;
-    let bestAt = Infinity;
-    for (const [field, re] of FIELD_WORDS) {
-      const m = re.exec(text);
-      if (m && m.index < bestAt) { best = field; bestAt = m.index; }
-    }
+  /** The form field an API error concerns, from the `field` of the server's answer ("texts.3" -> the
+   * text box, or the file in file mode); none (the error shows under the form) when it names none. */
+  function fieldOf(apiField) {
+    if (typeof apiField !== "string" || !apiField) return null;
+    const best = API_FIELDS[(apiField.match(/^[A-Za-z_]+/) || [""])[0]] || null;
     if (best === "text" && state.mode === "file") return "file";
     if (best === "labels" && !$("labels").value.trim() && $("prompt").value) return "prompt";
     return best;
@@ -86,7 +88,7 @@
   }
 
   class ApiError extends Error {
-    constructor(status, detail) { super(detail); this.status = status; }
+    constructor(status, detail, field) { super(detail); this.status = status; this.field = field || null; }
   }
 
   async function postClassify(body) {
@@ -104,7 +106,7 @@
     if (!response.ok) {
       const detail = data && typeof data.detail === "string" ? data.detail
         : "HTTP " + response.status + ": " + (raw.slice(0, 300) || response.statusText);
-      throw new ApiError(response.status, detail);
+      throw new ApiError(response.status, detail, data && typeof data.field === "string" ? data.field : null);
     }
     if (!data || !Array.isArray(data.results)) throw new ApiError(response.status, "unexpected answer: " + raw.slice(0, 300));
     return data;
@@ -148,6 +150,15 @@
   }
 
   // ---------- text mode ----------
+  const FOLD_CHARS = 160;  // a longer text shows its start; the rest opens on a click
+
+  function textBlock(text) {
+    if (text.length <= FOLD_CHARS) return el("div", { class: "text", "data-testid": "result-text", text: text });
+    return el("details", { class: "text", "data-testid": "result-text" },
+      el("summary", { text: text.slice(0, FOLD_CHARS) + "… (" + text.length + " characters; show all)" }),
+      el("div", { text: text }));
+  }
+
   function renderResults(data, ms) {
     const box = $("results");
     box.textContent = "";
@@ -174,8 +185,7 @@
           el("span", { class: "bar-value", text: score.toFixed(4) }));
         bars.append(row);
       }
-      box.append(el("div", { class: "result", "data-testid": "result" },
-        el("div", { class: "text", text: result.text }), answer, bars));
+      box.append(el("div", { class: "result", "data-testid": "result" }, textBlock(result.text), answer, bars));
     }
   }
 
@@ -258,14 +268,17 @@
   }
 
   async function onFileChosen() {
-    clearError();
+    const generation = ++state.fileReads;  // a later read (the text field typed on) supersedes this one
     state.fileTexts = null;
     const file = $("file").files[0];
+    if (!file) { clearError(); $("file-info").textContent = ""; return; }
+    const text = await file.text();
+    if (generation !== state.fileReads) return;
+    clearError();
     $("file-info").textContent = "";
-    if (!file) return;
     state.fileName = file.name;
     try {
-      state.fileTexts = parseFile(file.name, await file.text());
+      state.fileTexts = parseFile(file.name, text);
       const chunks = Math.ceil(state.fileTexts.length / state.limits.max_texts);
       $("file-info").textContent = state.fileTexts.length + " texts in " + file.name + " (" + chunks + " request" +
         (chunks === 1 ? "" : "s") + " of at most " + state.limits.max_texts + ")";
@@ -323,8 +336,14 @@
     $("file-results").hidden = false;
   }
 
+  /** A text cell a spreadsheet would run as a formula (= + - @, tab, CR first) gets a leading
+   * apostrophe: it then shows as the text it is (OWASP's CSV injection advice). Numbers stay numbers. */
+  function neutralise(value) {
+    return typeof value === "string" && /^[=+\-@\t\r]/.test(value) ? "'" + value : value;
+  }
+
   function csvCell(value) {
-    const s = String(value);
+    const s = String(neutralise(value));
     return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
   }
 
@@ -346,7 +365,7 @@
     const labels = results.length ? Object.keys(results[0].scores) : [];
     const lines = [["line", "text", "label", ...labels].map(csvCell).join(",")];
     results.forEach((r, i) => {
-      lines.push([state.fileTexts[i].line, r.text, topLabels(r).join("|"), ...labels.map((l) => String(r.scores[l]))]
+      lines.push([state.fileTexts[i].line, r.text, topLabels(r).join("|"), ...labels.map((l) => r.scores[l])]
         .map(csvCell).join(","));
     });
     // a BOM so that spreadsheet programs read the file as UTF-8 (Chinese texts and labels)
@@ -359,15 +378,36 @@
   }
 
   // ---------- prompt sets ----------
+  function clearResults() {
+    $("results").textContent = "";
+    $("json").textContent = "";
+    $("status").textContent = "";
+    state.fileResults = null;
+    $("file-table").textContent = "";
+    $("file-results").hidden = true;
+  }
+
   function onPromptChange() {
     const key = $("prompt").value;
     const v = state.variants[key];
     const info = $("prompt-info");
+    clearError();
+    clearResults();  // answers to another prompt set must not stand under this one
+    if (!state.prompt && key) {  // leaving "none": keep what the user typed, to put it back later
+      state.typed = { labels: $("labels").value, template: $("template").value, placement: $("placement").value };
+    }
+    state.prompt = key;
     if (!v) {
       info.textContent = "";
       $("labels").placeholder = "体育, 财经, 科技";
       $("template").placeholder = "{label}";
-      $("labels-hint").innerHTML = "comma-separated; <code>label=word|word</code> to verbalize";
+      $("labels-hint").replaceChildren("comma-separated; ", el("code", { text: "label=word|word" }), " to verbalize");
+      if (state.typed) {
+        $("labels").value = state.typed.labels;
+        $("template").value = state.typed.template;
+        $("placement").value = state.typed.placement;
+        state.typed = null;
+      }
       return;
     }
     const labels = Object.keys(v.labels);
@@ -426,11 +466,12 @@
     try {
       if (state.mode === "file") await classifyFile(); else await classifyTexts();
     } catch (err) {
-      $("status").textContent = "";
-      showError(err.message, err instanceof ApiError ? fieldOf(err.message) : null);
+      showError(err.message, err instanceof ApiError ? fieldOf(err.field) : null);
       $("results").classList.add("stale");  // earlier answers stay, dimmed: they are not this request's
     } finally {
       button.disabled = false;
+      // every way out that did not finish (an error shown, a file that did not parse) leaves no "classifying…"
+      if ($("status").textContent.startsWith("classifying")) $("status").textContent = "";
     }
   }
 
@@ -438,7 +479,10 @@
     $("form").addEventListener("submit", onSubmit);
     $("prompt").addEventListener("change", onPromptChange);
     $("file").addEventListener("change", onFileChosen);
-    $("text-field").addEventListener("change", () => { if ($("file").files[0]) onFileChosen(); });
+    // re-read the file while the field is typed in, not on "change": that fires when the field loses
+    // focus, i.e. on the mousedown of the Classify click, and the error it clears would move the button
+    // away from under the pointer before the mouseup, losing the click
+    $("text-field").addEventListener("input", () => { if ($("file").files[0]) onFileChosen(); });
     $("tab-text").addEventListener("click", () => setMode("text"));
     $("tab-file").addEventListener("click", () => setMode("file"));
     $("download-csv").addEventListener("click", downloadCSV);

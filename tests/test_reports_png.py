@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from nspzero import plots  # noqa: E402
-from nspzero.plots import plots_available, write_task_plots  # noqa: E402
+from nspzero.reports import png as plots  # noqa: E402
+from nspzero.reports.png import plots_available, write_task_plots  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -112,13 +112,13 @@ def test_many_classes_with_chinese_names(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["iflytek.confusion.png"]
 
 
-def test_class_order_and_title():
+def test_the_title_names_task_model_accuracy_and_size(tmp_path):
+    from nspzero.reports.diagnostics import TaskEntry, rows_from_dicts, task_diagnostics
+
     rows = [{"gold": "b", "prediction": "z"}, {"gold": "a", "prediction": "b"}]
-    assert plots._classes(rows, {}) == ["a", "b", "z"]
-    assert plots._classes(rows, {"label_order": ["b", "a"]}) == ["b", "a", "z"]
-    assert plots._classes([{"gold": 10, "prediction": 2}], {}) == [2, 10]
-    title = plots._title("ocnli", rows, {"accuracy": 0.4567, "model": "from-entry"}, "from-arg")
-    assert "ocnli" in title and "45.7%" in title and "from-arg" in title
+    task = task_diagnostics("ocnli", rows_from_dicts(rows), TaskEntry(accuracy=0.4567))
+    assert plots._title(task, "from-arg") == "ocnli · from-arg · accuracy 45.7% · n=2"
+    assert plots._title(task_diagnostics("x", rows_from_dicts(rows), TaskEntry()), None) == "x · accuracy 0.0% · n=2"
 
 
 def test_empty_rows_still_write_a_figure(tmp_path):
@@ -129,9 +129,11 @@ def test_empty_rows_still_write_a_figure(tmp_path):
 def test_missing_matplotlib_raises_with_install_hint(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     assert plots_available() is False
-    with pytest.raises(ImportError, match=r"pip install 'nspzero\[plots\]'") as info:
+    with pytest.raises(ImportError, match="plots need matplotlib: pip install") as info:
         write_task_plots(tmp_path, "tnews", cc_rows(["x", "y"], 4), {"accuracy": 0.5})
-    assert str(info.value) == "plots need matplotlib: pip install 'nspzero[plots]'"
+    from nspzero.extras import install_hint
+
+    assert str(info.value) == f"plots need matplotlib: {install_hint('plots')}"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -155,7 +157,8 @@ def test_cloze_task_gets_answer_positions_instead_of_a_confusion_matrix(tmp_path
     assert_png(written[0])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chid.positions.png"]
     # recognised from the rows alone too (candidates differ per example)
-    assert plots._is_cloze(rows, {}) and not plots._is_cloze(cc_rows(["a", "b"], 6), {})
+    del entry["type"]
+    assert [p.name for p in write_task_plots(tmp_path / "untyped", "chid", rows, entry)] == ["chid.positions.png"]
 
 
 def test_without_a_cjk_font_one_warning_says_what_to_install(tmp_path, monkeypatch, caplog):
@@ -193,3 +196,12 @@ def test_an_installed_cjk_font_is_used(tmp_path):
     from matplotlib.ft2font import FT2Font
 
     assert FT2Font(path).get_char_index(ord("体")) != 0  # the font really has the glyph
+
+
+def test_plots_for_gives_the_bytes_write_task_plots_writes(tmp_path):
+    rows, entry = sc_case()
+    pngs = plots.plots_for("ocnli", rows, entry)
+    assert sorted(pngs) == ["ocnli.confusion.png", "ocnli.scores.png"]
+    assert all(data[:8] == PNG_SIGNATURE for data in pngs.values())
+    written = write_task_plots(tmp_path, "ocnli", rows, entry)
+    assert {p.name: p.read_bytes() for p in written} == pngs

@@ -1,6 +1,7 @@
-"""Diagnostic plots for `nspzero eval`: a confusion matrix per task and, for samples-contrast tasks,
-score histograms with the learned thresholds, so that a poor accuracy can be seen rather than guessed.
-ChID (cloze: each example has its own candidates) gets accuracy by the answer's position instead.
+"""PNG plots for `nspzero eval --plots`: a confusion matrix per task and, for samples-contrast tasks,
+score histograms with the learned thresholds; ChID (cloze: each example has its own candidates)
+gets accuracy by the answer's position instead. The numbers come from diagnostics.py, the same
+ones the HTML report shows; this module only draws them.
 
 Chinese labels need a CJK font: the first installed one of CJK_FONTS is used (system font files
 matplotlib's cached font list misses are found too). Without one, a single warning says what to
@@ -12,8 +13,8 @@ drawn, so the rest of nspzero never needs it.
 from __future__ import annotations
 
 import functools
+import io
 import logging
-import math
 import os
 import warnings
 from pathlib import Path
@@ -21,11 +22,13 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .io import atomic_write
+from ..extras import install_hint
+from .diagnostics import (ClozePositions, Confusion, Histograms, TaskDiagnostics, TaskEntry, rows_from_dicts,
+                          shorten, task_diagnostics)
 
 log = logging.getLogger("nspzero")
 
-INSTALL_HINT = "plots need matplotlib: pip install 'nspzero[plots]'"
+INSTALL_HINT = f"plots need matplotlib: {install_hint('plots')}"
 NO_CJK_FONT = ("no CJK font found: Chinese labels in the plots show as empty boxes; install one, e.g. "
                "`apt-get install fonts-noto-cjk` (Debian/Ubuntu), `dnf install google-noto-sans-cjk-fonts` "
                "(Fedora) or `brew install --cask font-noto-sans-cjk` (macOS), then re-run")
@@ -51,37 +54,46 @@ def plots_available() -> bool:
     return True
 
 
-def write_task_plots(out_dir: str | os.PathLike[str], task: str, rows: Sequence[dict], entry: dict,
-                     model: Optional[str] = None) -> list[Path]:
-    """Write `<task>.confusion.png` and, for samples-contrast tasks, `<task>.scores.png`; a cloze
-    task (ChID: candidates differ per example) gets `<task>.positions.png` instead of a confusion matrix.
-
-    `rows` are the task's prediction rows (`gold`, `prediction`, and `scores` or `score`); `entry`
-    is its results entry (`accuracy`, and for samples-contrast `thresholds` and `label_order`).
-    `model` names the model in the titles (default: `entry["model"]`, if any). Each file is replaced
-    atomically. Returns the paths written. Raises ImportError with an install hint when matplotlib
-    is missing.
-    """
+def task_pngs(task: TaskDiagnostics, model: Optional[str] = None) -> dict[str, bytes]:
+    """The plots of one task as PNG bytes by file name: `<task>.confusion.png` (and
+    `<task>.scores.png` for samples contrast), or `<task>.positions.png` for a cloze task.
+    Raises ImportError with an install hint when matplotlib is missing."""
     plt = _pyplot()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = list(rows)
-    title = _title(task, rows, entry, model if model is not None else entry.get("model"))
-    written = []
-    texts = [title] + [str(c) for c in _classes(rows, entry)] if not _is_cloze(rows, entry) else [title]
+    title = _title(task, model)
+    texts = [title] + (task.confusion.classes if task.confusion else [])
+    figures: dict[str, Any] = {}
     with plt.rc_context(_font_rc(needs_cjk=any(_is_cjk(t) for t in texts))), warnings.catch_warnings():
         # without a CJK font, _font_rc has said so once; matplotlib would repeat it per character
         warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
-        if _is_cloze(rows, entry):
-            fig = _positions_figure(plt, rows, title)
-            written.append(_save(plt, fig, out / f"{task}.positions.png"))
-            return written
-        fig = _confusion_figure(plt, rows, entry, title)
-        written.append(_save(plt, fig, out / f"{task}.confusion.png"))
-        if _is_samples_contrast(rows, entry):
-            fig = _scores_figure(plt, rows, entry, title)
-            written.append(_save(plt, fig, out / f"{task}.scores.png"))
-    return written
+        if task.cloze is not None:
+            figures[f"{task.name}.positions.png"] = _positions_figure(plt, task.cloze, title)
+        else:
+            empty = Confusion([], np.zeros((0, 0), dtype=int))
+            figures[f"{task.name}.confusion.png"] = _confusion_figure(plt, task.confusion or empty, title)
+            if task.histograms is not None:
+                figures[f"{task.name}.scores.png"] = _scores_figure(plt, task.histograms, task.entry, title)
+        return {name: _png(plt, fig) for name, fig in figures.items()}
+
+
+def plots_for(task: str, rows: Sequence[dict], entry: dict, model: Optional[str] = None) -> dict[str, bytes]:
+    """The plots of one task from what the eval holds in memory (its prediction rows and results
+    entry) as PNG bytes by file name, for a writer that puts them where it wants (a staging folder)."""
+    checked = TaskEntry.model_validate({k: v for k, v in entry.items() if k in TaskEntry.model_fields})
+    diagnostics = task_diagnostics(task, rows_from_dicts(list(rows)), checked)
+    return task_pngs(diagnostics, model if model is not None else entry.get("model"))
+
+
+def write_task_plots(out_dir: str | os.PathLike[str], task: str, rows: Sequence[dict], entry: dict,
+                     model: Optional[str] = None) -> list[Path]:
+    """Write the plots of `task` (see task_pngs) into `out_dir`, each file atomically; returns the
+    paths. `rows` are the task's prediction rows, `entry` its results entry; `model` names the
+    model in the titles (default: `entry["model"]`, if any)."""
+    from ..io import atomic_write
+
+    pngs = plots_for(task, rows, entry, model)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [atomic_write(out / name, lambda handle, data=data: handle.write(data)) for name, data in pngs.items()]
 
 
 def _pyplot() -> Any:
@@ -138,46 +150,17 @@ def _font_rc(needs_cjk: bool = True) -> dict[str, Any]:
     return {"font.family": ["DejaVu Sans"] + ([family] if family else [])}
 
 
-def _title(task: str, rows: list[dict], entry: dict, model: Optional[str]) -> str:
-    accuracy = entry.get("accuracy")
-    if accuracy is None and rows:
-        accuracy = float(np.mean([r.get("gold") == r.get("prediction") for r in rows]))
-    parts = [task]
-    if model:
-        parts.append(str(model))
+def _title(task: TaskDiagnostics, model: Optional[str]) -> str:
+    accuracy = task.accuracy
+    parts = [task.name] + ([str(model)] if model else [])
     parts.append(f"accuracy {accuracy:.1%}" if accuracy is not None else "accuracy n/a")
-    parts.append(f"n={len(rows)}")
+    parts.append(f"n={len(task.rows or [])}")
     return " · ".join(parts)
 
 
-def _sort_key(label: Any) -> tuple[int, Any]:
-    if isinstance(label, (int, float)) and not isinstance(label, bool):
-        return (0, label)
-    return (1, str(label))
-
-
-def _classes(rows: list[dict], entry: dict) -> list[Any]:
-    """`label_order` when the entry has one (labels it misses appended), else the sorted union."""
-    seen = {r.get("gold") for r in rows} | {r.get("prediction") for r in rows}
-    order = list(entry.get("label_order") or [])
-    extra = sorted((label for label in seen if label not in order), key=_sort_key)
-    return order + extra
-
-
-def _short(label: Any) -> str:
-    text = str(label)
-    return text if len(text) <= MAX_LABEL_CHARS else text[:MAX_LABEL_CHARS - 1] + "…"
-
-
-def _confusion_figure(plt: Any, rows: list[dict], entry: dict, title: str) -> Any:
-    classes = _classes(rows, entry)
-    n = len(classes)
-    matrix = np.zeros((n, n), dtype=int)
-    if n:
-        from sklearn.metrics import confusion_matrix
-
-        matrix = confusion_matrix([r.get("gold") for r in rows], [r.get("prediction") for r in rows], labels=classes)
-
+def _confusion_figure(plt: Any, confusion: Confusion, title: str) -> Any:
+    n = len(confusion.classes)
+    matrix = confusion.matrix
     side = min(32.0, max(6.0, 0.22 * n + 3.5))             # inches: ~0.22 in per class when many
     tick_size = 10.0 if n <= 15 else max(4.5, 10.0 - (n - 15) * 0.055)
     fig, ax = plt.subplots(figsize=(side + 1.2, side), dpi=130 if n <= MAX_CELL_TEXT else 100)
@@ -189,7 +172,7 @@ def _confusion_figure(plt: Any, rows: list[dict], entry: dict, title: str) -> An
     image = ax.imshow(matrix, cmap="Blues", interpolation="nearest", aspect="equal",
                       vmin=0, vmax=max(1, int(matrix.max())))
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02).set_label("examples")
-    names = [_short(c) for c in classes]
+    names = [shorten(c, MAX_LABEL_CHARS) for c in confusion.classes]
     ax.set_xticks(range(n), names, fontsize=tick_size, rotation=90 if n > 8 else 45,
                   ha="center" if n > 8 else "right", rotation_mode="anchor" if n <= 8 else "default")
     ax.set_yticks(range(n), names, fontsize=tick_size)
@@ -207,30 +190,10 @@ def _confusion_figure(plt: Any, rows: list[dict], entry: dict, title: str) -> An
     return fig
 
 
-def _is_cloze(rows: list[dict], entry: dict) -> bool:
-    """ChID-like: typed 'cloze', or rows whose candidate sets (their scores' keys) differ."""
-    if entry.get("type") == "cloze":
-        return True
-    return bool(rows) and all(isinstance(r.get("scores"), dict) and r.get("gold") in r["scores"] for r in rows) \
-        and len({tuple(r["scores"]) for r in rows}) > 1
-
-
-def _positions_figure(plt: Any, rows: list[dict], title: str) -> Any:
+def _positions_figure(plt: Any, cloze: ClozePositions, title: str) -> Any:
     """Cloze: accuracy by the answer's position among the candidates (left), and where answers
     and predictions fall (right) — a position bias shows as one tall prediction bar."""
-    answers: dict[int, list[int]] = {}
-    predicted: dict[int, int] = {}
-    for r in rows:
-        scores = r.get("scores")
-        if not isinstance(scores, dict) or r.get("gold") not in scores:
-            continue
-        names = list(scores)
-        pos = names.index(r["gold"]) + 1
-        answers.setdefault(pos, []).append(int(r.get("prediction") == r.get("gold")))
-        if r.get("prediction") in names:
-            p = names.index(r["prediction"]) + 1
-            predicted[p] = predicted.get(p, 0) + 1
-    positions = sorted(set(answers) | set(predicted))
+    positions = cloze.positions
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=130)
     fig.suptitle(title, fontsize=11)
     if not positions:
@@ -238,10 +201,10 @@ def _positions_figure(plt: Any, rows: list[dict], title: str) -> Any:
             ax.text(0.5, 0.5, "no examples", ha="center", va="center", transform=ax.transAxes)
             ax.set_axis_off()
         return fig
-    accuracy = [float(np.mean(answers[p])) if answers.get(p) else 0.0 for p in positions]
+    accuracy = [cloze.accuracy(cloze.answers.get(p, [])) or 0.0 for p in positions]
     bars = left.bar(positions, accuracy, color="#2f6fde")
     for bar, p in zip(bars, positions):
-        left.annotate(f"n={len(answers.get(p, []))}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        left.annotate(f"n={len(cloze.answers.get(p, []))}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                       ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
     left.set_ylim(0, 1.1)
     left.set_xticks(positions)
@@ -249,9 +212,9 @@ def _positions_figure(plt: Any, rows: list[dict], title: str) -> Any:
     left.set_ylabel("accuracy")
     left.set_title("accuracy by answer position", fontsize=10)
     width = 0.4
-    right.bar([p - width / 2 for p in positions], [len(answers.get(p, [])) for p in positions], width,
+    right.bar([p - width / 2 for p in positions], [len(cloze.answers.get(p, [])) for p in positions], width,
               label="answers here", color="#1f9d55")
-    right.bar([p + width / 2 for p in positions], [predicted.get(p, 0) for p in positions], width,
+    right.bar([p + width / 2 for p in positions], [cloze.predicted.get(p, 0) for p in positions], width,
               label="predictions here", color="#e07b39")
     right.set_xticks(positions)
     right.set_xlabel("candidate position")
@@ -262,39 +225,19 @@ def _positions_figure(plt: Any, rows: list[dict], title: str) -> Any:
     return fig
 
 
-def _is_samples_contrast(rows: list[dict], entry: dict) -> bool:
-    return bool(rows) and all("score" in r for r in rows) \
-        and bool(entry.get("thresholds")) and bool(entry.get("label_order"))
-
-
-def _scores_figure(plt: Any, rows: list[dict], entry: dict, title: str) -> Any:
-    order = list(entry["label_order"])
-    order += sorted({r.get("gold") for r in rows} - set(order), key=_sort_key)
-    thresholds = [float(t) for t in entry["thresholds"]]
-    by_label = {label: np.array([float(r["score"]) for r in rows if r.get("gold") == label], dtype=float)
-                for label in order}
-    by_label = {label: s[np.isfinite(s)] for label, s in by_label.items()}
-    everything = np.concatenate([*by_label.values(), np.array(thresholds)])
-    everything = everything[np.isfinite(everything)]
-    low, high = (float(everything.min()), float(everything.max())) if everything.size else (0.0, 1.0)
-    pad = (high - low) * 0.03 or 0.01
-    n_scores = sum(s.size for s in by_label.values())
-    edges = np.linspace(low - pad, high + pad, int(min(60, max(10, 2 * math.sqrt(max(n_scores, 1))))) + 1)
-
+def _scores_figure(plt: Any, h: Histograms, entry: TaskEntry, title: str) -> Any:
     fig, ax = plt.subplots(figsize=(9, 5), dpi=130)
-    colours = plt.get_cmap("tab10" if len(order) <= 10 else "tab20")
-    for i, label in enumerate(order):
-        scores = by_label[label]
-        if label not in entry["label_order"] and scores.size == 0:
+    colours = plt.get_cmap("tab10" if len(h.order) <= 10 else "tab20")
+    for i, label in enumerate(h.order):
+        if label not in entry.label_order and h.sizes[label] == 0:
             continue
         colour = colours(i % colours.N)
-        ax.hist(scores, bins=edges, histtype="stepfilled", alpha=0.35, color=colour,
-                label=f"{_short(label)} (n={scores.size})")
-        ax.hist(scores, bins=edges, histtype="step", linewidth=1.2, color=colour)
-    for i, t in enumerate(thresholds):
+        ax.stairs(h.counts[label], h.edges, fill=True, alpha=0.35, color=colour,
+                  label=f"{shorten(label, MAX_LABEL_CHARS)} (n={h.sizes[label]})")
+        ax.stairs(h.counts[label], h.edges, linewidth=1.2, color=colour)
+    for t, text, between in zip(h.thresholds, h.threshold_text, h.between):
         ax.axvline(t, color="0.2", linestyle="--", linewidth=1.0)
-        between = f"{_short(order[i])} | {_short(order[i + 1])}" if i + 1 < len(order) else f"t{i + 1}"
-        ax.text(t, 0.98, f"{between}  {t:.4g}", transform=ax.get_xaxis_transform(), rotation=90,
+        ax.text(t, 0.98, f"{shorten(between, 2 * MAX_LABEL_CHARS)}  {text}", transform=ax.get_xaxis_transform(), rotation=90,
                 ha="right", va="top", fontsize=8, color="0.15",
                 bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.7})
     ax.set_ylim(top=ax.get_ylim()[1] * 1.3)  # headroom for the threshold labels
@@ -306,9 +249,10 @@ def _scores_figure(plt: Any, rows: list[dict], entry: dict, title: str) -> Any:
     return fig
 
 
-def _save(plt: Any, fig: Any, path: Path) -> Path:
-    """Save `fig` as PNG atomically (temp file + rename, as every nspzero output)."""
+def _png(plt: Any, fig: Any) -> bytes:
     try:
-        return atomic_write(path, lambda handle: fig.savefig(handle, format="png"))
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        return buffer.getvalue()
     finally:
         plt.close(fig)

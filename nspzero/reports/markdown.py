@@ -1,20 +1,15 @@
 """results.md: our accuracies beside the paper's rows, always naming the model they came from."""
 from __future__ import annotations
 
-from importlib import resources
+from typing import Any
 
-import yaml
-
-from .tasks.registry import FEWCLUE
+from .diagnostics import paper_rows, pct, task_columns
 
 
-def paper_rows() -> dict:
-    text = resources.files("nspzero.eval").joinpath("paper.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
-
-
-def _pct(value) -> str:
-    return "—" if value is None else f"{100 * value:.1f}"
+def md(value: Any) -> str:
+    """A value as one Markdown table cell: a `|` would open a new column, a newline end the row,
+    and `<` start raw HTML in a viewer that renders it."""
+    return str(value).replace("|", "\\|").replace("<", "&lt;").replace("\r", " ").replace("\n", " ")
 
 
 def _sample_note(entry: dict) -> str:
@@ -34,34 +29,34 @@ def _sample_note(entry: dict) -> str:
 def results_markdown(results: dict) -> str:
     """A Markdown report that explains itself: the FewCLUE tasks in the paper's order (then any
     others), our row(s), the paper's rows, then per task the prompt, sample and time, and what
-    every "—" means."""
+    every "—" means. `results` is what the eval writes to results.json."""
     ours = results["tasks"]
-    columns = [t for t in FEWCLUE if t in ours] + [t for t in ours if t not in FEWCLUE]
+    columns = task_columns(ours)
     paper = paper_rows()
     settings = results["settings"]
     score = results.get("fewclue_score")
     total_s = sum(ours[c].get("seconds", 0.0) for c in columns)
     limited = settings.get("limit")
     lines = [
-        f"# nspzero zero-shot results — model `{results['model']}`",
+        f"# nspzero zero-shot results — model `{md(results['model'])}`",
         "",
-        f"Model `{results['model']}` (config hash `{results['config_hash']}`), split {settings['split']}, "
+        f"Model `{md(results['model'])}` (config hash `{md(results['config_hash'])}`), split {settings['split']}, "
         f"max length {settings['max_length']}, dtype {settings['dtype']}, device {settings.get('device', '?')}, "
         f"engine {settings.get('engine', 'local')}; "
         + (f"a sample of at most {limited} examples per split ({settings.get('sample') or 'first N'})"
            if limited else "every example of each split") + f"; {total_s:.1f} s in all. Accuracy in %.",
         "",
-        "| method | model | score | " + " | ".join(c.upper() for c in columns) + " |",
+        "| method | model | score | " + " | ".join(md(c.upper()) for c in columns) + " |",
         "|---|---|---|" + "---|" * len(columns),
-        f"| nspzero | `{results['model']}` | {_pct(score) if score is not None else '—'} | "
-        + " | ".join(_pct(ours[c]["accuracy"]) for c in columns) + " |",
+        f"| nspzero | `{md(results['model'])}` | {pct(score)} | "
+        + " | ".join(pct(ours[c]["accuracy"]) for c in columns) + " |",
     ]
     if any("macro_f1" in ours[c] for c in columns):
-        cells = [_pct(ours[c].get("macro_f1")) for c in columns]
-        lines.append(f"| nspzero, macro-F1 | `{results['model']}` | — | " + " | ".join(cells) + " |")
+        cells = [pct(ours[c].get("macro_f1")) for c in columns]
+        lines.append(f"| nspzero, macro-F1 | `{md(results['model'])}` | — | " + " | ".join(cells) + " |")
     for how in settings.get("calibration") or ():
-        cells = [_pct(ours[c].get("calibrated", {}).get(how)) for c in columns]
-        lines.append(f"| nspzero + {how} calibration | `{results['model']}` | — | " + " | ".join(cells) + " |")
+        cells = [pct(ours[c].get("calibrated", {}).get(how)) for c in columns]
+        lines.append(f"| nspzero + {md(how)} calibration | `{md(results['model'])}` | — | " + " | ".join(cells) + " |")
     for method, row in paper["rows"].items():
         model = paper["model"] if method == "NSP-BERT" else "(paper)"
         cells = [f"{row[c]:.1f}" if c in row else "—" for c in columns]
@@ -77,7 +72,7 @@ def results_markdown(results: dict) -> str:
               "|---|---|---|---|---|---|"]
     for c in columns:
         e = ours[c]
-        lines.append(f"| {c} | `{e.get('prompt', '?')}` | {e['examples']} | {_sample_note(e)} | "
+        lines.append(f"| {md(c)} | `{md(e.get('prompt', '?'))}` | {e['examples']} | {_sample_note(e)} | "
                      f"{e.get('pairs_scored', 0)}/{e.get('pairs', 0)} | {e.get('seconds', 0):.1f} |")
     variant_rows = [(c, name, v) for c in columns for name, v in ours[c].get("variants", {}).items()]
     if variant_rows:
@@ -85,8 +80,8 @@ def results_markdown(results: dict) -> str:
                   "| task | variant | templates | combine | accuracy |", "|---|---|---|---|---|"]
         for c, name, v in variant_rows:
             default = " (default)" if ours[c].get("prompt", "").endswith(":" + name) else ""
-            templates = " · ".join(f"`{t}`" for t in v["templates"])
-            lines.append(f"| {c} | {name}{default} | {templates} | {v['combine']} | {_pct(v['accuracy'])} |")
+            templates = " · ".join(f"`{md(t)}`" for t in v["templates"])
+            lines.append(f"| {md(c)} | {md(name)}{default} | {templates} | {md(v['combine'])} | {pct(v['accuracy'])} |")
     if limited:
         lines += ["", f"These numbers come from a sample of at most {limited} examples per split: a smoke test, "
                       f"not comparable to the paper (which uses every test_public example)."]
