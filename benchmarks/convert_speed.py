@@ -29,7 +29,7 @@ CHILD = textwrap.dedent("""
     import json, sys, time
     start = time.perf_counter()
     import torch, transformers, nspzero
-    from nspzero.checkpoints import convert_checkpoint
+    from nspzero.formats.checkpoints import convert_checkpoint
     from nspzero.loading import load_nsp_model
     imported = time.perf_counter()
     step, args = sys.argv[1], sys.argv[2:]
@@ -75,7 +75,7 @@ def main() -> None:
 
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     import checkpoint_writers
-    from nspzero import tf_bundle
+    from nspzero.formats import tf_bundle
 
     checkpoint_writers.crc32c = tf_bundle.crc32c  # the tests' pure-Python crc is too slow for 400 MB
 

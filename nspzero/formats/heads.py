@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import ModelError
+from ..errors import ModelError
 
 # Index of the "B follows A" / "in order" logit, per transformers' label docs: `next_sentence_label` 0 =
 # "sequence B is a continuation of sequence A"; ALBERT's `sentence_order_label` 0 = "original order
-# (sequence A, then sequence B)". Every head below uses it; tests/test_architectures.py checks the docs.
+# (sequence A, then sequence B)". Every head below uses it; tests/test_formats_heads.py checks the docs.
 IN_ORDER_INDEX = 0
 
 KNOWN_CHECKPOINTS = ("bert-base-chinese, hfl/chinese-bert-wwm-ext, IDEA-CCNL/Erlangshen-MegatronBert-1.3B (Chinese) "
@@ -50,7 +50,7 @@ HEADS: dict[str, SentenceHead] = {h.model_type: h for h in (
     SentenceHead("megatron-bert", "NSP", "MegatronBertForNextSentencePrediction", "cls.seq_relationship."),
     SentenceHead("ernie", "NSP", "ErnieForNextSentencePrediction", "cls.seq_relationship."),
     SentenceHead("mobilebert", "NSP", "MobileBertForNextSentencePrediction", "cls.seq_relationship."),
-    SentenceHead("albert", "SOP", "AlbertForSentenceOrder", "sop_classifier.", module="nspzero.albert_sop"),
+    SentenceHead("albert", "SOP", "AlbertForSentenceOrder", "sop_classifier.", module="nspzero.formats.albert_sop"),
 )}
 
 # Architectures with such a head that nspzero still refuses, and why (one line each).

@@ -18,7 +18,7 @@ from conftest import VOCAB, one_line, run_cli
 
 from nspzero import NSPClassifier, NSPScorer, Pair
 from nspzero.errors import ModelError
-from nspzero.heads import HEADS, IN_ORDER_INDEX
+from nspzero.formats.heads import HEADS, IN_ORDER_INDEX
 
 ARCHS = ["bert", "megatron-bert", "ernie", "albert", "mobilebert"]
 TEMPLATE = "这是一则{label}新闻"
@@ -273,7 +273,7 @@ def _tf_inputs():
 
 
 def test_albert_variable_names_map_to_the_sop_model():
-    from nspzero.checkpoints import albert_name
+    from nspzero.formats.checkpoints import albert_name
 
     layer = "bert/encoder/transformer/group_0/inner_group_0"
     body = "albert.encoder.albert_layer_groups.0.albert_layers.0"
@@ -325,7 +325,7 @@ def test_an_albert_bundle_without_its_config_or_head_is_refused(tmp_path):
     import shutil
 
     from checkpoint_writers import write_tf_bundle
-    from nspzero.tf_bundle import TFBundle
+    from nspzero.formats.tf_bundle import TFBundle
 
     bare = tmp_path / "no-config"
     shutil.copytree(TF_ALBERT, bare, ignore=shutil.ignore_patterns("albert_config.json"))

@@ -21,7 +21,7 @@ from typing import Optional
 
 import torch
 
-from .errors import ModelError, UsageError, shown
+from ..errors import ModelError, UsageError, shown
 from .tf_bundle import TFBundle, bundle_prefix
 
 log = logging.getLogger("nspzero")
@@ -567,8 +567,8 @@ def convert_checkpoint(src: str | os.PathLike, out_dir: str | os.PathLike, *, co
     `BertForNextSentencePrediction.from_pretrained` (ALBERT: `AlbertForPreTraining`, masked-LM head unset). It is built in a temporary folder beside OUT_DIR and
     renamed into place, so a failure leaves nothing at OUT_DIR. OUT_DIR must not exist or be an empty
     folder (UsageError otherwise: nothing is overwritten). Bad checkpoints raise ModelError."""
-    from .folders import atomic_folder, new_folder
-    from .quiet import quiet_transformers
+    from ..folders import atomic_folder, new_folder
+    from ..quiet import quiet_transformers
 
     out = new_folder(out_dir)
     checkpoint = load_checkpoint(os.fspath(src), config=config, vocab=vocab, source=source)
