@@ -45,7 +45,8 @@ def case(id, fn, exc, message, marks=()):
     return pytest.param(fn, exc, message, id=id, marks=marks)
 
 
-def check_case(fn, env: Files, exc, message: str) -> None:
+def check_case(fn, env, exc, message: str) -> None:
+    """`fn(env)` raises `exc`, an NSPZeroError whose one-line message contains `message`."""
     with pytest.raises(exc) as info:
         fn(env)
     assert isinstance(info.value, NSPZeroError)

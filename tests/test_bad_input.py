@@ -2,9 +2,9 @@
 and a message that names the problem — never a traceback.
 
 Rows for one module live in that module's test file (readers in test_io, task YAML in test_registry,
-prompt-set YAML in test_prompt_sets, ChID data in test_tasks, the cache in test_cache; shared shape in
-bad_input.py); what stays here goes through the front doors: `classify`/`score_pairs`/`from_pretrained`
-and the CLI.
+prompt-set YAML in test_prompt_sets, ChID data in test_tasks, the cache in test_cache, the request's
+rules in test_request; shared shape in bad_input.py); what stays here is scoring (`score_pairs`, prompts
+that do not fit, non-finite scores), model loading and devices, and the CLI battery.
 
 API cases: the exception type and a distinctive part of its (one-line) message.
 CLI cases: `nspzero.cli.main([...])` in-process; the exit code (2 usage errors, 1 data/model
@@ -107,69 +107,6 @@ def env(request, tmp_path, monkeypatch) -> Env:
 
 # ---- the API battery ----------------------------------------------------------------------------
 API_CASES = [
-    # texts
-    _api("empty-string-text", lambda e: e.clf.classify("", LABELS), UsageError, "texts[0] is empty"),
-    _api("empty-text-in-list", lambda e: e.clf.classify(["今天比赛", ""], LABELS), UsageError, "texts[1] is empty"),
-    _api("whitespace-text", lambda e: e.clf.classify(" \t\n\u3000", LABELS), UsageError, "texts[0] is empty"),
-    _api("none-item", lambda e: e.clf.classify(["今天比赛", None], LABELS), UsageError, "texts[1]: Input should be a valid string, got None"),
-    _api("int-item", lambda e: e.clf.classify([42, "今天比赛"], LABELS), UsageError, "texts[0]: Input should be a valid string, got 42"),
-    _api("texts-none", lambda e: e.clf.classify(None, LABELS), UsageError, "no texts: give `texts`"),
-    _api("empty-text-list", lambda e: e.clf.classify([], LABELS), UsageError, "no texts given"),
-    _api("lone-surrogate-text", lambda e: e.clf.classify(["好\udcff"], LABELS), UsageError,
-         "texts[0] is not valid Unicode: lone surrogate '\\udcff' at character 1"),
-    # labels
-    _api("zero-labels", lambda e: e.clf.classify("今天比赛", []), UsageError, "no labels given"),
-    _api("zero-labels-dict", lambda e: e.clf.classify("今天比赛", {}), UsageError, "no labels given"),
-    _api("one-label-single", lambda e: e.clf.classify("今天比赛", ["体育"]), UsageError,
-         "only one label ('体育') given"),
-    _api("duplicate-labels", lambda e: e.clf.classify("今天比赛", ["体育", "财经", "体育"]), UsageError,
-         "label '体育' is given twice"),
-    _api("empty-label", lambda e: e.clf.classify("今天比赛", ["体育", ""]), UsageError, "a label is an empty string"),
-    _api("whitespace-label", lambda e: e.clf.classify("今天比赛", ["体育", "  "]), UsageError,
-         "a label is an empty string"),
-    _api("labels-as-one-string", lambda e: e.clf.classify("今天比赛", "体育,财经"), UsageError,
-         "labels: a single string '体育,财经'"),
-    _api("non-string-label", lambda e: e.clf.classify("今天比赛", ["体育", 3]), UsageError, "label 3 is a int"),
-    _api("empty-verbalization", lambda e: e.clf.classify("今天比赛", {"pos": "", "neg": "很差"}), UsageError,
-         "label 'pos': its verbalization must be a non-empty string"),
-    _api("lone-surrogate-label", lambda e: e.clf.classify("今天比赛", ["体育\udcff", "财经"]), UsageError,
-         "is not valid Unicode: lone surrogate"),
-    # templates
-    _api("template-without-label", lambda e: e.clf.classify("今天比赛", LABELS, template="这是一则新闻"), UsageError,
-         "has no {label} placeholder"),
-    _api("template-attribute", lambda e: e.clf.classify("今天比赛", LABELS, template="{label.__class__}"), UsageError,
-         "placeholder {label.__class__} is not allowed"),
-    _api("template-index", lambda e: e.clf.classify("今天比赛", LABELS, template="{label[0]}"), UsageError,
-         "placeholder {label[0]} is not allowed"),
-    _api("template-positional", lambda e: e.clf.classify("今天比赛", LABELS, template="{0}"), UsageError,
-         "placeholder {0} is not allowed"),
-    _api("template-empty-braces", lambda e: e.clf.classify("今天比赛", LABELS, template="{}"), UsageError,
-         "placeholder {} is not allowed"),
-    _api("template-format-spec", lambda e: e.clf.classify("今天比赛", LABELS, template="{label:>9}"), UsageError,
-         "placeholder {label:>9} is not allowed"),
-    _api("template-conversion", lambda e: e.clf.classify("今天比赛", LABELS, template="{label!r}"), UsageError,
-         "placeholder {label!r} is not allowed"),
-    _api("template-unbalanced-open", lambda e: e.clf.classify("今天比赛", LABELS, template="这是{label"), UsageError,
-         "unbalanced braces?"),
-    _api("template-unbalanced-close", lambda e: e.clf.classify("今天比赛", LABELS, template="label}新闻"), UsageError,
-         "unbalanced braces?"),
-    _api("template-list-one-bad", lambda e: e.clf.classify("今天比赛", LABELS, template=["{label}", "{x}"]), UsageError,
-         "template '{x}': placeholder {x} is not allowed"),
-    _api("template-empty-list", lambda e: e.clf.classify("今天比赛", LABELS, template=[]), UsageError,
-         "no template given"),
-    _api("template-not-string", lambda e: e.clf.classify("今天比赛", LABELS, template=[None]), UsageError,
-         "template[0]: Input should be a valid string, got None"),
-    # placement / threshold
-    _api("placement-typo", lambda e: e.clf.classify("今天比赛", LABELS, placement="prefx"), UsageError,
-         "placement must be 'prefix'"),
-    _api("threshold-above-1", lambda e: e.clf.classify("今天比赛", LABELS, multi_label=True, threshold=1.5),
-         UsageError, "threshold must be a probability between 0 and 1, got 1.5"),
-    _api("threshold-negative", lambda e: e.clf.classify("今天比赛", LABELS, multi_label=True, threshold=-0.1),
-         UsageError, "threshold must be a probability between 0 and 1, got -0.1"),
-    _api("threshold-nan", lambda e: e.clf.classify("今天比赛", LABELS, multi_label=True, threshold=float("nan")),
-         UsageError, "got nan"),
-    _api("threshold-string", lambda e: e.clf.classify("今天比赛", LABELS, multi_label=True, threshold="0.5"),
-         UsageError, "got '0.5'"),
     # score_pairs
     _api("score-pairs-strings", lambda e: e.clf.score_pairs("a", "b"), UsageError, "takes two lists of strings"),
     _api("score-pairs-unequal", lambda e: e.clf.score_pairs(["a", "b"], ["c"]), UsageError,
@@ -250,13 +187,10 @@ ISSUE11_API_CASES = [
     _api("bom-text", lambda e: e.clf.score_pairs(["\ufeff"], ["今天"]), UsageError, "pair 0: its first text"),
     _api("control-text", lambda e: e.clf.score_pairs(["体育"], ["\x07\x1b\x7f\x9f"]), UsageError, "has no tokens"),
     _api("soft-hyphen-text", lambda e: e.clf.score_pairs(["体育"], ["\u00ad\u00ad"]), UsageError, "has no tokens"),
-    _api("classify-nul-text", lambda e: e.clf.classify(["今天", "\x00\x00"], LABELS), UsageError,
-         "texts[1] is empty (nothing but whitespace or invisible characters)"),
     _api("combining-marks-only-text", lambda e: e.clf.score_pairs(["体育"], ["\u0301\u0308"]), UsageError,
          "has no tokens"),
     _api("nul-text-huge", lambda e: e.clf.score_pairs(["体育"], ["\x00" * 3_000_000]), UsageError,
          r"'\x00\x00\x00"),
-    _api("classify-zero-width-text", lambda e: e.clf.classify("\u200b", LABELS), UsageError, "texts[0] is empty"),
     # devices
     _api("device-meta", lambda e: NSPClassifier.from_pretrained(e.model(), device="meta"), UsageError,
          "device 'meta' is not supported"),
