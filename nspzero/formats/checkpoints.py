@@ -474,9 +474,8 @@ def model_from_state(state: dict[str, torch.Tensor], config, where: str):
     from .heads import HEADS
 
     head = HEADS[config.model_type]
-    with torch.device("meta"):  # no random init and no second copy of the weights: they are assigned below
-        model = head.model_class()(config)
-    expected = model.state_dict()
+    with torch.device("meta"):  # only the names and shapes, to refuse a missing head in nspzero's words
+        expected = head.model_class()(config).state_dict()
     pooler = sorted(k for k in expected if ".pooler." in k)
     for needed, what in ((sorted(k for k in expected if k.startswith(head.weights)), head.what),
                          (pooler, f"pooler (which the {head.kind} head reads)")):
@@ -492,18 +491,11 @@ def model_from_state(state: dict[str, torch.Tensor], config, where: str):
         if tuple(state[name].shape) != tuple(tensor.shape):
             raise ModelError(f"{where}: {name} has shape {list(state[name].shape)}, expected "
                              f"{list(tensor.shape)} from the other weights; the checkpoint is inconsistent")
-    model.load_state_dict({k: state[k].contiguous() for k in expected}, strict=True, assign=True)
-    for module in model.modules():  # non-persistent index buffers are not in any state dict: rebuild them
-        for name, buffer in list(module.named_buffers(recurse=False)):
-            if buffer.is_meta:
-                if name == "position_ids":
-                    value = torch.arange(buffer.shape[-1]).expand(buffer.shape)
-                elif name == "token_type_ids":
-                    value = torch.zeros(buffer.shape, dtype=buffer.dtype)
-                else:
-                    raise ModelError(f"internal: cannot rebuild buffer {name} of {type(module).__name__}; "
-                                     f"please report this with your transformers version")
-                module.register_buffer(name, value, persistent=False)
+    from ..quiet import quiet_transformers
+
+    with quiet_transformers():  # transformers assigns the tensors (no copy) and rebuilds the index buffers itself
+        model = head.model_class().from_pretrained(None, config=config,
+                                                   state_dict={k: state[k].contiguous() for k in expected})
     return model.eval()
 
 
