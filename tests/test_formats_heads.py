@@ -339,4 +339,15 @@ def test_an_albert_bundle_without_its_config_or_head_is_refused(tmp_path):
                     {n: bundle.read(n) for n in bundle.entries if n.startswith("bert/")})
     with pytest.raises(ModelError) as exc:
         NSPScorer.from_pretrained(str(headless))
-    one_line(exc, "has no sentence-order-prediction head (sop_classifier.classifier)")
+    one_line(exc, "has no trained weights for its sentence-order-prediction head (sop_classifier.classifier.bias")
+
+
+def test_a_missing_head_is_refused_in_the_same_words_from_every_format(headless_model_dir, tmp_path):
+    """One rule, one sentence: a transformers folder without its NSP head is refused exactly as
+    `heads.missing_head` words it for a converted TF1/UER checkpoint."""
+    from nspzero.formats.heads import missing_head
+
+    with pytest.raises(ModelError) as exc:
+        NSPScorer.from_pretrained(headless_model_dir)
+    names = ["cls.seq_relationship.bias", "cls.seq_relationship.weight"]
+    assert str(exc.value) == str(missing_head(HEADS["bert"], f"model {headless_model_dir!r}", names))

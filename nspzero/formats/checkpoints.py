@@ -471,17 +471,14 @@ def build_albert_config(state: dict[str, torch.Tensor], settings: dict, where: s
 def model_from_state(state: dict[str, torch.Tensor], config, where: str):
     """The config's sentence-relation model (heads.HEADS: BERT's NSP or ALBERT's SOP) holding exactly these
     weights; a missing pooler or head is refused."""
-    from .heads import HEADS
+    from .heads import HEADS, missing_head
 
     head = HEADS[config.model_type]
     with torch.device("meta"):  # only the names and shapes, to refuse a missing head in nspzero's words
         expected = head.model_class()(config).state_dict()
-    pooler = sorted(k for k in expected if ".pooler." in k)
-    for needed, what in ((sorted(k for k in expected if k.startswith(head.weights)), head.what),
-                         (pooler, f"pooler (which the {head.kind} head reads)")):
-        if any(k not in state for k in needed):
-            raise ModelError(f"{where} has no {what} ({needed[0].rsplit('.', 1)[0]}); NSP-BERT needs a checkpoint "
-                             f"pre-trained with next-sentence (or sentence-order) prediction, saved with that head")
+    no_head = sorted(k for k in expected if (k.startswith(head.weights) or ".pooler." in k) and k not in state)
+    if no_head:
+        raise missing_head(head, where, no_head)
     missing = sorted(k for k in expected if k not in state)
     kind = config.model_type.upper()
     if missing:

@@ -9,7 +9,7 @@ initialised at random) and which logit means "B follows A" / "A then B is the or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..errors import ModelError
 
@@ -76,3 +76,11 @@ def sentence_head(model_type: Optional[str], name: str) -> SentenceHead:
 def head_weights(head: SentenceHead, missing: list[str]) -> list[str]:
     """The names among `missing` that belong to the sentence-relation head."""
     return [k for k in missing if k.startswith(head.weights)]
+
+
+def missing_head(head: SentenceHead, where: str, names: Sequence[str]) -> ModelError:
+    """The one refusal of a checkpoint without trained weights for its sentence-relation head (or the pooler
+    the head reads), whatever format it came in: run anyway, transformers would draw them at random."""
+    return ModelError(f"{where} has no trained weights for its {head.what} ({', '.join(names)}); transformers would "
+                      f"initialise them randomly and the scores would be noise. Use a checkpoint pre-trained with "
+                      f"{head.kind}, e.g. {KNOWN_CHECKPOINTS}")
