@@ -94,7 +94,7 @@ def random_scorer_inputs(shape: str, directory: str, seed: int = 0):
     character vocab padded with [unused] tokens to the preset's size."""
     from transformers import BertTokenizer
 
-    from .heads import HEADS
+    from .formats.heads import HEADS
     from .quiet import quiet_transformers
 
     config = shape_config(shape)

@@ -159,7 +159,7 @@ def _check_vocab_tokens(tokenizer, name: str, vocab_size: int) -> None:
     A tokenizer that added a missing special token gives it an id past the model's embeddings."""
     if os.path.isdir(name) and not os.path.isfile(os.path.join(name, "tokenizer.json")) \
             and os.path.isfile(os.path.join(name, "vocab.txt")):
-        from .checkpoints import check_vocab
+        from .formats.checkpoints import check_vocab
 
         check_vocab(os.path.join(name, "vocab.txt"))
     bad = []
@@ -187,7 +187,7 @@ def _has_transformers_weights(folder: str) -> bool:
 
 def _load_foreign(name: str, source: str) -> tuple["object", torch.nn.Module]:
     """A Google TF1 / UER-py checkpoint, converted in memory (see `checkpoints.load_checkpoint`)."""
-    from .checkpoints import load_checkpoint, tokenizer_for
+    from .formats.checkpoints import load_checkpoint, tokenizer_for
 
     log.info("reading %s as a %s checkpoint (converted in memory)", name, "Google TF1" if source == "google" else "UER-py")
     with quiet_transformers():
@@ -236,8 +236,8 @@ def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
     """
     from transformers import AutoConfig, AutoTokenizer
 
-    from .checkpoints import detect_source
-    from .heads import KNOWN_CHECKPOINTS, head_weights, sentence_head
+    from .formats.checkpoints import detect_source
+    from .formats.heads import KNOWN_CHECKPOINTS, head_weights, sentence_head
 
     name = os.path.expanduser(str(name_or_path))
     local = _is_local_path(name)

@@ -19,7 +19,7 @@ import torch
 
 from .backends import BACKENDS, onednn_available, set_active, use_onednn
 from .errors import ModelError, UsageError
-from .heads import IN_ORDER_INDEX  # "B follows A" / "in order": the same logit for every head
+from .formats.heads import IN_ORDER_INDEX  # "B follows A" / "in order": the same logit for every head
 from .loading import load_nsp_model
 from .tokens import token_ids
 

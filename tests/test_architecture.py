@@ -55,7 +55,8 @@ def test_the_import_graph_has_no_cycle():
             visit(node)
 
 
-FRONT_DOORS = ("nspzero.cli", "nspzero.serve", "nspzero.web", "nspzero.distributed", "nspzero.bench")
+FRONT_DOORS = ("nspzero.cli", "nspzero.serve", "nspzero.web", "nspzero.distributed", "nspzero.bench",
+               "nspzero.bench_shapes")  # the benchmark's shape presets: only `nspzero bench` uses them
 
 
 def is_front_door(module: str) -> bool:
@@ -81,3 +82,14 @@ def test_the_server_package_has_fastapis_shape():
     assert {f"nspzero.serve.{m}" for m in ("app", "routers", "dependencies", "models", "batcher")} <= set(graph)
     assert "nspzero.pipeline" in graph["nspzero.serve.batcher"]
     assert "nspzero.candidates" not in graph["nspzero.serve.routers"]
+
+
+def test_checkpoint_formats_live_in_one_package_at_the_edge():
+    """formats/ reads foreign checkpoints into transformers' shapes and knows nothing of the method:
+    it imports only errors, folders and quiet from the rest of the package."""
+    graph = import_graph()
+    formats = {m for m in graph if m.startswith("nspzero.formats.")}
+    assert {"nspzero.formats.checkpoints", "nspzero.formats.tf_bundle", "nspzero.formats.albert_sop",
+            "nspzero.formats.heads"} <= formats
+    outside = {t for m in formats for t in graph[m] if not t.startswith("nspzero.formats")}
+    assert outside <= {"nspzero.errors", "nspzero.folders", "nspzero.quiet"}, outside

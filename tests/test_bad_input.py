@@ -1,6 +1,11 @@
 """Bad-input battery ("Hardening"): every wrong input gets the right exception type or exit code
 and a message that names the problem — never a traceback.
 
+Rows for one module live in that module's test file (readers in test_io, task YAML in test_registry,
+prompt-set YAML in test_prompt_sets, ChID data in test_tasks, the cache in test_cache, the request's
+rules in test_request; shared shape in bad_input.py); what stays here is scoring (`score_pairs`, prompts
+that do not fit, non-finite scores), model loading and devices, and the CLI battery.
+
 API cases: the exception type and a distinctive part of its (one-line) message.
 CLI cases: `nspzero.cli.main([...])` in-process; the exit code (2 usage errors, 1 data/model
 errors), a distinctive part of the message, and stderr is exactly one line without "Traceback".
@@ -16,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-import nspzero.io
 from nspzero import NSPClassifier
-from nspzero.errors import DataError, ModelError, NSPZeroError, UsageError
-from nspzero.io import read_texts
-from nspzero.tasks.registry import load_task
+from nspzero.errors import ModelError, UsageError
 
+from bad_input import BAD_CSV, BAD_JSONL, BAD_TXT, GBK, TASK_OK, Files, check_case
+from bad_input import case as _api
+from bad_input import task_line as _task_line
 from conftest import run_cli as run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -31,10 +36,6 @@ LONG_TEXT = "今天比赛球队赢了市场上涨公司发布手机" * 30  # ~54
 
 
 # ---- shared helpers / fixtures ----------------------------------------------------------------
-def iter_texts(path, fmt=None, text_field="text"):
-    return (row.text for row in read_texts(path, fmt, text_field))
-
-
 def assert_one_line_error(err: str, code: int, got: int, message: str) -> None:
     assert got == code, err
     assert "Traceback" not in err
@@ -62,13 +63,12 @@ def _copy_model(model_dir: str, dest: Path, keep) -> str:
     return str(dest)
 
 
-class Env:
+class Env(Files):
     """What a case may need: the classifier, model folders and a scratch folder for files."""
 
     def __init__(self, request, tmp_path: Path, monkeypatch) -> None:
+        super().__init__(tmp_path, monkeypatch)
         self.request = request
-        self.tmp = tmp_path
-        self.monkeypatch = monkeypatch
 
     @property
     def clf(self) -> NSPClassifier:
@@ -99,103 +99,14 @@ class Env:
             return _copy_model(base, dest, lambda n: n in ("config.json", "model.safetensors", "pytorch_model.bin"))
         raise KeyError(kind)
 
-    def file(self, name: str, content) -> str:
-        path = self.tmp / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            content = content.encode("utf-8")
-        path.write_bytes(content)
-        return str(path)
-
 
 @pytest.fixture
 def env(request, tmp_path, monkeypatch) -> Env:
     return Env(request, tmp_path, monkeypatch)
 
 
-def _deny_open(e: Env):
-    def denied(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
-
-    e.monkeypatch.setattr(nspzero.io, "open", denied, raising=False)  # (the tests run as root: chmod won't do)
-
-
-# Non-UTF-8 bytes (GBK 你好 = c4e3 bae3) inside files of each format, with the expected byte offset.
-GBK = "你好".encode("gbk")
-BAD_TXT = b"ok line\n" + GBK + b"\n"                       # line 2, offset 8
-BAD_JSONL = b'{"text": "ok"}\n{"text": "' + GBK + b'"}\n'   # line 2, offset 15 + 10 = 25
-BAD_CSV = b"id,text\n1,ok\n2," + GBK + b"\n"                # line 3, offset 8 + 5 + 2 = 15
-
-
 # ---- the API battery ----------------------------------------------------------------------------
-def _api(id, fn, exc, message, marks=()):
-    return pytest.param(fn, exc, message, id=id, marks=marks)
-
-
 API_CASES = [
-    # texts
-    _api("empty-string-text", lambda e: e.clf.classify("", LABELS), UsageError, "texts[0] is empty"),
-    _api("empty-text-in-list", lambda e: e.clf.classify(["今天比赛", ""], LABELS), UsageError, "texts[1] is empty"),
-    _api("whitespace-text", lambda e: e.clf.classify(" \t\n\u3000", LABELS), UsageError, "texts[0] is empty"),
-    _api("none-item", lambda e: e.clf.classify(["今天比赛", None], LABELS), UsageError, "texts[1]: Input should be a valid string, got None"),
-    _api("int-item", lambda e: e.clf.classify([42, "今天比赛"], LABELS), UsageError, "texts[0]: Input should be a valid string, got 42"),
-    _api("texts-none", lambda e: e.clf.classify(None, LABELS), UsageError, "no texts: give `texts`"),
-    _api("empty-text-list", lambda e: e.clf.classify([], LABELS), UsageError, "no texts given"),
-    _api("lone-surrogate-text", lambda e: e.clf.classify(["好\udcff"], LABELS), UsageError,
-         "texts[0] is not valid Unicode: lone surrogate '\\udcff' at character 1"),
-    # labels
-    _api("zero-labels", lambda e: e.clf.classify("今天比赛", []), UsageError, "no labels given"),
-    _api("zero-labels-dict", lambda e: e.clf.classify("今天比赛", {}), UsageError, "no labels given"),
-    _api("one-label-single", lambda e: e.clf.classify("今天比赛", ["体育"]), UsageError,
-         "only one label ('体育') given"),
-    _api("duplicate-labels", lambda e: e.clf.classify("今天比赛", ["体育", "财经", "体育"]), UsageError,
-         "label '体育' is given twice"),
-    _api("empty-label", lambda e: e.clf.classify("今天比赛", ["体育", ""]), UsageError, "a label is an empty string"),
-    _api("whitespace-label", lambda e: e.clf.classify("今天比赛", ["体育", "  "]), UsageError,
-         "a label is an empty string"),
-    _api("labels-as-one-string", lambda e: e.clf.classify("今天比赛", "体育,财经"), UsageError,
-         "labels: a single string '体育,财经'"),
-    _api("non-string-label", lambda e: e.clf.classify("今天比赛", ["体育", 3]), UsageError, "label 3 is a int"),
-    _api("empty-verbalization", lambda e: e.clf.classify("今天比赛", {"pos": "", "neg": "很差"}), UsageError,
-         "label 'pos': its verbalization must be a non-empty string"),
-    _api("lone-surrogate-label", lambda e: e.clf.classify("今天比赛", ["体育\udcff", "财经"]), UsageError,
-         "is not valid Unicode: lone surrogate"),
-    # templates
-    _api("template-without-label", lambda e: e.clf.classify("今天比赛", LABELS, template="这是一则新闻"), UsageError,
-         "has no {label} placeholder"),
-    _api("template-attribute", lambda e: e.clf.classify("今天比赛", LABELS, template="{label.__class__}"), UsageError,
-         "placeholder {label.__class__} is not allowed"),
-    _api("template-index", lambda e: e.clf.classify("今天比赛", LABELS, template="{label[0]}"), UsageError,
-         "placeholder {label[0]} is not allowed"),
-    _api("template-positional", lambda e: e.clf.classify("今天比赛", LABELS, template="{0}"), UsageError,
-         "placeholder {0} is not allowed"),
-    _api("template-empty-braces", lambda e: e.clf.classify("今天比赛", LABELS, template="{}"), UsageError,
-         "placeholder {} is not allowed"),
-    _api("template-format-spec", lambda e: e.clf.classify("今天比赛", LABELS, template="{label:>9}"), UsageError,
-         "placeholder {label:>9} is not allowed"),
-    _api("template-conversion", lambda e: e.clf.classify("今天比赛", LABELS, template="{label!r}"), UsageError,
-         "placeholder {label!r} is not allowed"),
-    _api("template-unbalanced-open", lambda e: e.clf.classify("今天比赛", LABELS, template="这是{label"), UsageError,
-         "unbalanced braces?"),
-    _api("template-unbalanced-close", lambda e: e.clf.classify("今天比赛", LABELS, template="label}新闻"), UsageError,
-         "unbalanced braces?"),
-    _api("template-list-one-bad", lambda e: e.clf.classify("今天比赛", LABELS, template=["{label}", "{x}"]), UsageError,
-         "template '{x}': placeholder {x} is not allowed"),
-    _api("template-empty-list", lambda e: e.clf.classify("今天比赛", LABELS, template=[]), UsageError,
-         "no template given"),
-    _api("template-not-string", lambda e: e.clf.classify("今天比赛", LABELS, template=[None]), UsageError,
-         "template[0]: Input should be a valid string, got None"),
-    # placement / threshold
-    _api("placement-typo", lambda e: e.clf.classify("今天比赛", LABELS, placement="prefx"), UsageError,
-         "placement must be 'prefix'"),
-    _api("threshold-above-1", lambda e: e.clf.classify("今天比赛", LABELS, multi_label=True, threshold=1.5),
-         UsageError, "threshold must be a probability between 0 and 1, got 1.5"),
-    _api("threshold-negative", lambda e: e.clf.classify("今天比赛", LABELS, multi_label=True, threshold=-0.1),
-         UsageError, "threshold must be a probability between 0 and 1, got -0.1"),
-    _api("threshold-nan", lambda e: e.clf.classify("今天比赛", LABELS, multi_label=True, threshold=float("nan")),
-         UsageError, "got nan"),
-    _api("threshold-string", lambda e: e.clf.classify("今天比赛", LABELS, multi_label=True, threshold="0.5"),
-         UsageError, "got '0.5'"),
     # score_pairs
     _api("score-pairs-strings", lambda e: e.clf.score_pairs("a", "b"), UsageError, "takes two lists of strings"),
     _api("score-pairs-unequal", lambda e: e.clf.score_pairs(["a", "b"], ["c"]), UsageError,
@@ -225,75 +136,10 @@ API_CASES = [
          UsageError, "batch_size must be a positive integer, got 0"),
     _api("device-unknown", lambda e: NSPClassifier.from_pretrained(e.model(), device="tpu"), UsageError,
          "device 'tpu' is not a device name"),
-    # tasks and prompt sets
-    _api("task-unknown", lambda e: load_task("tnewz"), UsageError, "unknown task 'tnewz'; did you mean 'tnews'?"),
-    _api("task-unknown-case", lambda e: load_task("OCNLI"), UsageError, "did you mean 'ocnli'?"),
-    _api("task-file-missing", lambda e: load_task(str(e.tmp / "mine.yaml")), UsageError, "does not exist"),
-    _api("task-prompt-unknown", lambda e: load_task("tnews", prompt="tnewz"), UsageError,
-         "unknown prompt set 'tnewz'; did you mean 'tnews'?"),
-    _api("task-prompt-variant-unknown", lambda e: load_task("tnews", prompt=":news-2020"), UsageError,
-         "prompt set 'tnews' has no variant 'news-2020'; did you mean"),
-    # readers
-    _api("txt-not-utf8", lambda e: list(iter_texts(e.file("in.txt", BAD_TXT))), DataError,
-         "in.txt:2: not valid UTF-8 at byte offset 8"),
-    _api("jsonl-not-utf8", lambda e: list(iter_texts(e.file("in.jsonl", BAD_JSONL))), DataError,
-         "in.jsonl:2: not valid UTF-8 at byte offset 25"),
-    _api("csv-not-utf8", lambda e: list(iter_texts(e.file("in.csv", BAD_CSV))), DataError,
-         "in.csv:3: not valid UTF-8 at byte offset 15"),
-    _api("utf16-file", lambda e: list(iter_texts(e.file("in.txt", "你好\n".encode("utf-16")))), DataError,
-         "in.txt:1: not valid UTF-8 at byte offset 0"),
-    _api("jsonl-malformed", lambda e: list(iter_texts(e.file("in.jsonl", '{"text": "a"}\n\n{"text": "b",}\n'))),
-         DataError, "in.jsonl:3: malformed JSON"),
-    _api("jsonl-not-object", lambda e: list(iter_texts(e.file("in.jsonl", '{"text": "a"}\n["b"]\n'))), DataError,
-         "in.jsonl:2: expected a JSON object, got list"),
-    _api("jsonl-too-deep", lambda e: list(iter_texts(e.file("in.jsonl", "[" * 100000 + "\n"))), DataError,
-         "in.jsonl:1: JSON nested too deeply"),
-    _api("jsonl-missing-field", lambda e: list(iter_texts(e.file("in.jsonl", '{"id": 1, "body": "a"}\n'))),
-         DataError, "in.jsonl:1: no field 'text' (fields: id, body)"),
-    _api("jsonl-empty-field", lambda e: list(iter_texts(e.file("in.jsonl", '{"text": "a"}\n{"text": "  "}\n'))),
-         DataError, "in.jsonl:2: field 'text' is empty"),
-    _api("jsonl-field-not-string", lambda e: list(iter_texts(e.file("in.jsonl", '{"text": 5}\n'))), DataError,
-         "in.jsonl:1: field 'text' is int 5, not a string"),
-    _api("jsonl-lone-surrogate", lambda e: list(iter_texts(e.file("in.jsonl", '{"text": "a\\ud800b"}\n'))),
-         DataError, "in.jsonl:1: field 'text' is not valid Unicode"),
-    _api("csv-no-text-column", lambda e: list(iter_texts(e.file("in.csv", "id,body\n1,a\n"))), DataError,
-         "in.csv:1: CSV has no column 'text' (columns: id, body)"),
-    _api("csv-empty-file", lambda e: list(iter_texts(e.file("in.csv", ""))), DataError,
-         "empty CSV file; the first line must be a header"),
-    _api("csv-empty-cell-after-blank-line", lambda e: list(iter_texts(e.file("in.csv", "id,text\n1,a\n\n2,\n"))),
-         DataError, "in.csv:4: field 'text' is empty"),
-    _api("csv-stray-carriage-return", lambda e: list(iter_texts(e.file("in.csv", b"id,text\n1,a\rb\n"))), DataError,
-         "in.csv:2: malformed CSV"),
-    _api("input-missing", lambda e: list(iter_texts(str(e.tmp / "nope.txt"))), DataError, "does not exist"),
-    _api("input-is-directory", lambda e: list(iter_texts(str(e.tmp))), DataError, "is a directory"),
-    _api("input-unreadable", lambda e: (_deny_open(e), list(iter_texts(e.file("in.txt", "a\n")))), DataError,
-         "cannot read input file"),
-    _api("input-format-unknown", lambda e: list(iter_texts(e.file("in.txt", "a\n"), fmt="xml")), UsageError,
-         "input format must be one of txt, jsonl, csv, tsv, parquet, got 'xml'"),
 ]
 
 
 # ---- issue 11 (scorer, cache, YAML): helpers -----------------------------------------------------
-TASK_OK = "name: mine\ntype: classification\nprompt: tnews\nfields: {text: sentence, label: label_desc}\n"
-PROMPT_OK = 'name: mine\nwords:\n  w: {pos: 好, neg: 差}\nvariants:\n  v: {template: "这是{label}", words: w}\n'
-
-
-def _task(e: Env, text, name: str = "task.yaml"):
-    return load_task(e.file(name, text))
-
-
-def _task_line(field: str, value: str) -> str:
-    """TASK_OK with one field replaced (or added), as YAML text."""
-    lines = [ln for ln in TASK_OK.splitlines() if not ln.startswith(field + ":")]
-    return "\n".join(lines + [f"{field}: {value}"]) + "\n"
-
-
-def _prompt(e: Env, text):
-    from nspzero.prompt_sets import load_prompt
-
-    return load_prompt(e.file("set.yaml", text))
-
-
 def _nan_scorer(e: Env, value=float("nan")):
     import copy
 
@@ -311,18 +157,6 @@ def _pairs(*pairs):
     from nspzero import Pair
 
     return [Pair(*p) if isinstance(p, tuple) else p for p in pairs]
-
-
-def _chid_read(e: Env, answer: str):
-    e.file("data/chid/test_public.json",
-           '{"content": "今天#idiom#比赛", "candidates": ["严阵以待", "改朝换代"], "answer": ' + answer + '}\n')
-    return load_task("chid").read(str(e.tmp / "data"), "test_public")
-
-
-def _resolve(e: Env, spec: str):
-    from nspzero.tasks.registry import resolve_task_list
-
-    return resolve_task_list(spec.replace("@tmp", str(e.tmp)))
 
 
 LONG_PROMPT = "这是一则体育新闻" * 7  # 56 tokens: more than max_length=64 leaves for a prompt (53)
@@ -353,13 +187,10 @@ ISSUE11_API_CASES = [
     _api("bom-text", lambda e: e.clf.score_pairs(["\ufeff"], ["今天"]), UsageError, "pair 0: its first text"),
     _api("control-text", lambda e: e.clf.score_pairs(["体育"], ["\x07\x1b\x7f\x9f"]), UsageError, "has no tokens"),
     _api("soft-hyphen-text", lambda e: e.clf.score_pairs(["体育"], ["\u00ad\u00ad"]), UsageError, "has no tokens"),
-    _api("classify-nul-text", lambda e: e.clf.classify(["今天", "\x00\x00"], LABELS), UsageError,
-         "texts[1] is empty (nothing but whitespace or invisible characters)"),
     _api("combining-marks-only-text", lambda e: e.clf.score_pairs(["体育"], ["\u0301\u0308"]), UsageError,
          "has no tokens"),
     _api("nul-text-huge", lambda e: e.clf.score_pairs(["体育"], ["\x00" * 3_000_000]), UsageError,
          r"'\x00\x00\x00"),
-    _api("classify-zero-width-text", lambda e: e.clf.classify("\u200b", LABELS), UsageError, "texts[0] is empty"),
     # devices
     _api("device-meta", lambda e: NSPClassifier.from_pretrained(e.model(), device="meta"), UsageError,
          "device 'meta' is not supported"),
@@ -371,153 +202,15 @@ ISSUE11_API_CASES = [
          "device 'cuda:99'"),
     _api("device-empty", lambda e: NSPClassifier.from_pretrained(e.model(), device=""), UsageError, "device ''"),
     # cache
-    _api("cache-dir-is-a-file",
-         lambda e: __import__("nspzero.cache").cache.ScoreCache(Path(e.file("out/cache", "x")) / "s.jsonl"),
-         DataError, "cache/ must be a writable folder"),
     # task YAML
-    _api("task-name-traversal", lambda e: _task(e, _task_line("name", "../../x")), UsageError,
-         "task.yaml:4: field 'name' must be a name of letters"),
-    _api("task-name-list", lambda e: _task(e, _task_line("name", "[a]")), UsageError,
-         "field 'name' must be a string, got list"),
-    _api("task-name-number", lambda e: _task(e, _task_line("name", "5")), UsageError, "got int 5"),
-    _api("task-name-slash", lambda e: _task(e, _task_line("name", "a/b")), UsageError, "field 'name'"),
-    _api("task-name-dots", lambda e: _task(e, _task_line("name", "..")), UsageError, "field 'name'"),
-    _api("task-prompt-number", lambda e: _task(e, _task_line("prompt", "5")), UsageError,
-         "field 'prompt' must be a string, got int 5"),
-    _api("task-prompt-unknown-set", lambda e: _task(e, _task_line("prompt", "tnewz")), UsageError,
-         "field 'prompt': unknown prompt set 'tnewz'"),
-    _api("task-soft-positions-string", lambda e: _task(e, _task_line("soft_positions", "'no'")), UsageError,
-         "field 'soft_positions' must be true or false, got str 'no'"),
-    _api("task-soft-positions-int", lambda e: _task(e, _task_line("soft_positions", "1")), UsageError,
-         "must be true or false, got int 1"),
-    _api("task-soft-positions-arg", lambda e: load_task("chid", soft_positions="no"), UsageError,
-         "soft_positions must be true or false"),
-    _api("task-type-typo", lambda e: _task(e, _task_line("type", "clasification")), UsageError,
-         "field 'type' must be one of classification"),
-    _api("task-fields-list", lambda e: _task(e, _task_line("fields", "[text, label]")), UsageError,
-         "field 'fields' must be a mapping"),
-    _api("task-field-path-number", lambda e: _task(e, _task_line("fields", "{text: 5, label: label}")), UsageError,
-         "field 'fields.text' must be a string, got int 5"),
-    _api("task-label-order-bools", lambda e: _task(e, _task_line("label_order", "[true, false]")), UsageError,
-         "field 'label_order' must hold labels (strings or integers), got bool"),
-    _api("task-label-order-string", lambda e: _task(e, _task_line("label_order", "a,b")), UsageError,
-         "field 'label_order' must be a list"),
-    _api("task-label-order-duplicate", lambda e: _task(e, _task_line("label_order", "[a, a]")), UsageError,
-         "lists a label twice"),
-    _api("task-reference-string", lambda e: _task(e, _task_line("reference", "51%")), UsageError,
-         "field 'reference' must be a number"),
-    _api("task-reference-bool", lambda e: _task(e, _task_line("reference", "yes")), UsageError,
-         "field 'reference' must be a number, got bool"),
-    _api("task-reference-range", lambda e: _task(e, _task_line("reference", "510")), UsageError, "0-100"),
-    _api("task-metric-unknown", lambda e: _task(e, _task_line("metric", "f1")), UsageError,
-         "field 'metric' must be one of accuracy, macro_f1, got 'f1'"),
-    _api("task-metric-empty", lambda e: _task(e, _task_line("metric", "[]")), UsageError, "at least one metric"),
-    _api("task-metric-twice", lambda e: _task(e, _task_line("metric", "[accuracy, accuracy]")), UsageError,
-         "lists a metric twice"),
-    _api("task-metric-number", lambda e: _task(e, _task_line("metric", "1")), UsageError, "field 'metric' must be"),
-    _api("task-data-traversal", lambda e: _task(e, _task_line("data", "../../etc")), UsageError,
-         "field 'data' must be a folder under the data dir"),
-    _api("task-data-absolute", lambda e: _task(e, _task_line("data", "/etc")), UsageError, "field 'data'"),
-    _api("task-split-traversal", lambda e: _task(e, _task_line("test_split", "../x")), UsageError,
-         "field 'test_split' must be a name"),
-    _api("task-join-number", lambda e: _task(e, _task_line("join", "5")), UsageError, "field 'join' must be a string"),
-    _api("task-blank-empty", lambda e: _task(e, _task_line("blank", "''")), UsageError, "field 'blank' must not be empty"),
-    _api("task-description-list", lambda e: _task(e, _task_line("description", "[a]")), UsageError,
-         "field 'description' must be a string"),
-    _api("task-unknown-field", lambda e: _task(e, _task_line("colour", "red")), UsageError,
-         "task.yaml:5: field 'colour' is not a task field"),
-    _api("task-duplicate-key", lambda e: _task(e, TASK_OK + "name: other\n"), UsageError,
-         "task.yaml:5: key 'name' appears twice"),
-    _api("task-yaml-syntax", lambda e: _task(e, "name: [mine\ntype: pair\n"), UsageError, "task.yaml:2: invalid YAML"),
-    _api("task-yaml-python-tag", lambda e: _task(e, "name: !!python/object/apply:os.system ['true']\n"), UsageError,
-         "task.yaml:1: invalid YAML (could not determine a constructor"),
-    _api("task-yaml-python-name-tag", lambda e: _task(e, TASK_OK + "x: !!python/name:os.system\n"), UsageError,
-         "not allowed"),
-    _api("task-yaml-custom-tag", lambda e: _task(e, "name: !secret x\n"), UsageError, "invalid YAML"),
-    _api("task-not-utf8", lambda e: _task(e, TASK_OK.encode() + b"description: " + GBK + b"\n"), UsageError,
-         "task.yaml:5: not UTF-8"),
-    _api("task-top-level-list", lambda e: _task(e, "- a\n- b\n"), UsageError, "expected a mapping at the top level"),
-    _api("task-empty-file", lambda e: _task(e, ""), UsageError, "expected a mapping at the top level"),
-    _api("task-deep-nesting", lambda e: _task(e, "name: " + "[" * 20000), UsageError, "invalid YAML"),
-    _api("task-duplicate-names", lambda e: (e.file("t.yaml", _task_line("name", "tnews")), _resolve(e, "tnews,@tmp/t.yaml")),
-         UsageError, "two tasks are named 'tnews'"),
-    _api("chid-answer-bool", lambda e: _chid_read(e, "true"), DataError, "answer True is not an index"),
-    _api("chid-answer-string", lambda e: _chid_read(e, '"1"'), DataError, "answer '1' is not an index"),
     # prompt-set YAML
-    _api("prompt-name-traversal", lambda e: _prompt(e, PROMPT_OK.replace("name: mine", "name: ../x")), UsageError,
-         "set.yaml:1: field 'name' must be a name"),
-    _api("prompt-template-number", lambda e: _prompt(e, PROMPT_OK.replace('"这是{label}"', "5")), UsageError,
-         "set.yaml:5: field 'variants.v.template' must be a template string or a list of them, got int 5"),
-    _api("prompt-template-list-number", lambda e: _prompt(e, PROMPT_OK.replace('"这是{label}"', '["{label}", 5]')),
-         UsageError, "must be a string, got int 5"),
-    _api("prompt-template-empty-list", lambda e: _prompt(e, PROMPT_OK.replace('"这是{label}"', "[]")), UsageError,
-         "at least one template"),
-    _api("prompt-words-list", lambda e: _prompt(e, PROMPT_OK.replace("  w: {pos: 好, neg: 差}", "  - 好")),
-         UsageError, "field 'words' must be a mapping"),
-    _api("prompt-vocab-list", lambda e: _prompt(e, PROMPT_OK.replace("{pos: 好, neg: 差}", "[好, 差]")), UsageError,
-         "set.yaml:3: field 'words.w' must be a mapping"),
-    _api("prompt-word-number", lambda e: _prompt(e, PROMPT_OK.replace("pos: 好", "pos: 5")), UsageError,
-         "field 'words.w.pos' must be a string, got int 5"),
-    _api("prompt-word-empty-list", lambda e: _prompt(e, PROMPT_OK.replace("pos: 好", "pos: []")), UsageError,
-         "must give at least one word"),
-    _api("prompt-word-dict", lambda e: _prompt(e, PROMPT_OK.replace("pos: 好", "pos: {a: b}")), UsageError,
-         "must be a string, got mapping"),
-    _api("prompt-label-bool", lambda e: _prompt(e, PROMPT_OK.replace("pos: 好", "yes: 好")), UsageError,
-         "must hold labels (strings or integers), got bool"),
-    _api("prompt-vocab-unknown", lambda e: _prompt(e, PROMPT_OK.replace("words: w}", "words: x}")), UsageError,
-         "field 'variants.v.words': no vocabulary 'x'"),
-    _api("prompt-variant-unknown-key", lambda e: _prompt(e, PROMPT_OK.replace("template:", "temlate:")), UsageError,
-         "field 'variants.v.temlate' is not a variant field"),
-    _api("prompt-combine-unknown", lambda e: _prompt(e, PROMPT_OK.replace("words: w}", "words: w, combine: max}")),
-         UsageError, "field 'variants.v.combine' must be one of"),
-    _api("prompt-placement-typo", lambda e: _prompt(e, "placement: prefx\n" + PROMPT_OK), UsageError,
-         "set.yaml:1: field 'placement' must be one of prefix, suffix"),
-    _api("prompt-default-missing", lambda e: _prompt(e, "default: w2\n" + PROMPT_OK), UsageError,
-         "'w2' is not one of its variants"),
-    _api("prompt-variant-name-traversal", lambda e: _prompt(e, PROMPT_OK.replace("  v: {", '  "../v": {')), UsageError,
-         "field 'variants.../v' must be a name"),
-    _api("prompt-variant-name-number", lambda e: _prompt(e, PROMPT_OK.replace("  v: {", "  5: {")), UsageError,
-         "must be a string, got int 5"),
-    _api("prompt-pair-first-number", lambda e: _prompt(e, "name: p\nvariants:\n  v: {first: 5, second: '{x}'}\n"),
-         UsageError, "field 'variants.v.first' must be a string, got int 5"),
-    _api("prompt-set-unknown-field", lambda e: _prompt(e, PROMPT_OK + "colour: red\n"), UsageError,
-         "set.yaml:6: field 'colour' is not a prompt-set field"),
-    _api("prompt-duplicate-key", lambda e: _prompt(e, PROMPT_OK + "name: again\n"), UsageError, "appears twice"),
-    _api("prompt-yaml-tag", lambda e: _prompt(e, "name: !!python/object/apply:os.system ['true']\n"), UsageError,
-         "set.yaml:1: invalid YAML"),
-    _api("prompt-not-utf8", lambda e: _prompt(e, b"name: " + GBK + b"\n"), UsageError, "set.yaml:1: not UTF-8"),
-    _api("task-prompt-arg-number", lambda e: load_task("tnews", prompt=5), UsageError,
-         "prompt must be a prompt-set name"),
-    _api("task-fields-empty", lambda e: _task(e, _task_line("fields", "{}")), UsageError,
-         "field 'fields' must map roles"),
-    _api("task-field-role-traversal", lambda e: _task(e, _task_line("fields", "{../x: a, label: b}")), UsageError,
-         "field 'fields.../x' must be a name"),
-    _api("task-type-missing", lambda e: _task(e, TASK_OK.replace("type: classification\n", "")), UsageError,
-         "field 'type' is missing"),
-    _api("task-label-order-floats", lambda e: _task(e, _task_line("label_order", "[0.5, 1]")), UsageError,
-         "got float 0.5"),
-    _api("prompt-description-number", lambda e: _prompt(e, "description: 5\n" + PROMPT_OK), UsageError,
-         "field 'description' must be a string"),
-    _api("prompt-template-without-words", lambda e: _prompt(e, PROMPT_OK.replace(", words: w}", "}")), UsageError,
-         "a label prompt needs 'words'"),
-    _api("prompt-pair-with-words", lambda e: _prompt(e, PROMPT_OK + "  p: {first: a, second: b, words: w}\n"),
-         UsageError, "belongs to label prompts"),
-    _api("prompt-variants-empty", lambda e: _prompt(e, "name: p\nvariants: {}\n"), UsageError,
-         "field 'variants' must map variant names"),
-    _api("prompt-top-level-string", lambda e: _prompt(e, "just text\n"), UsageError, "expected a mapping"),
-    _api("prompt-syntax", lambda e: _prompt(e, "name: mine\nvariants: {v: [\n"), UsageError, "invalid YAML"),
 ]
 
 
 
 @pytest.mark.parametrize("fn, exc, message", API_CASES + ISSUE11_API_CASES)
 def test_api_bad_input(env, fn, exc, message):
-    with pytest.raises(exc) as info:
-        fn(env)
-    assert isinstance(info.value, NSPZeroError)
-    text = str(info.value)
-    assert message in text
-    assert "\n" not in text
+    check_case(fn, env, exc, message)
 
 
 # ---- the CLI battery ----------------------------------------------------------------------------
@@ -683,11 +376,6 @@ def test_cli_bad_input(env, capsys, monkeypatch, argv, files, code, message):
     args = [_expand(a, env) for a in argv]
     got, _, err = run(args, capsys)
     assert_one_line_error(err, code, got, message)
-
-
-def test_battery_size():
-    assert len(API_CASES) + len(CLI_CASES) >= 45
-    assert len(ISSUE11_API_CASES) + len(ISSUE11_CLI_CASES) >= 100
 
 
 # ---- bad-looking input that must work ----------------------------------------------------------

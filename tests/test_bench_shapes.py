@@ -7,7 +7,7 @@ from conftest import run_cli
 
 from nspzero import bench_shapes
 from nspzero.bench_shapes import FEWCLUE_PASS_PAIRS, SHAPES, ShapeRow, measure_shape, shape_config, weight_bytes
-from nspzero.heads import HEADS
+from nspzero.formats.heads import HEADS
 
 
 @pytest.mark.parametrize("shape, low, high", [("base", 101e6, 103e6), ("large", 320e6, 330e6), ("1.3B", 1.2e9, 1.3e9)])

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from nspzero.cache import ScoreCache, file_digests, pair_key, scorer_fingerprint
 from nspzero.errors import DataError
 
 from conftest import VOCAB, build_model_dir
+from bad_input import Files, case, check_case
 
 
 @pytest.fixture(autouse=True)
@@ -157,3 +159,16 @@ def test_scores_are_read_back_exactly(tmp_path):
     cache.add(pairs, values)
     cache.close()
     assert ScoreCache(path).lookup(pairs)[0].tolist() == values.tolist()
+
+
+BAD_INPUT = [
+    case("cache-dir-is-a-file",
+         lambda e: ScoreCache(Path(e.file("out/cache", "x")) / "s.jsonl"),
+         DataError, "cache/ must be a writable folder"),
+]
+
+
+@pytest.mark.parametrize("fn, exc, message", BAD_INPUT)
+def test_bad_input_is_a_one_line_error(tmp_path, monkeypatch, fn, exc, message):
+    """The score cache refuses a folder it cannot write, saying which."""
+    check_case(fn, Files(tmp_path, monkeypatch), exc, message)

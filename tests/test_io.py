@@ -5,11 +5,13 @@ import os
 
 import pytest
 
+import nspzero.io
 from nspzero.errors import DataError, ModelError, UsageError
 from nspzero.io import (RowWriter, check_output, output_format, read_records, read_texts, result_row)
 from nspzero.scorer import NSPScorer
 
 from conftest import run_cli
+from bad_input import BAD_CSV, BAD_JSONL, BAD_TXT, Files, case, check_case
 
 
 # ---- reading -------------------------------------------------------------------------------------
@@ -272,3 +274,60 @@ def test_a_json_lines_syntax_error_names_its_own_line(tmp_path):
     (tmp_path / "in.jsonl").write_text('{"text": "a"}\n{"text": "c"\n{"text": "d"}\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"in\.jsonl:2: malformed JSON \(Expecting ',' delimiter at column 13\)"):
         list(read_texts(str(tmp_path / "in.jsonl")))
+
+
+def iter_texts(path, fmt=None, text_field="text"):
+    return (row.text for row in read_texts(path, fmt, text_field))
+
+
+def _deny_open(e: Files):
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    e.monkeypatch.setattr(nspzero.io, "open", denied, raising=False)  # (the tests run as root: chmod won't do)
+
+
+BAD_INPUT = [
+    case("txt-not-utf8", lambda e: list(iter_texts(e.file("in.txt", BAD_TXT))), DataError,
+         "in.txt:2: not valid UTF-8 at byte offset 8"),
+    case("jsonl-not-utf8", lambda e: list(iter_texts(e.file("in.jsonl", BAD_JSONL))), DataError,
+         "in.jsonl:2: not valid UTF-8 at byte offset 25"),
+    case("csv-not-utf8", lambda e: list(iter_texts(e.file("in.csv", BAD_CSV))), DataError,
+         "in.csv:3: not valid UTF-8 at byte offset 15"),
+    case("utf16-file", lambda e: list(iter_texts(e.file("in.txt", "你好\n".encode("utf-16")))), DataError,
+         "in.txt:1: not valid UTF-8 at byte offset 0"),
+    case("jsonl-malformed", lambda e: list(iter_texts(e.file("in.jsonl", '{"text": "a"}\n\n{"text": "b",}\n'))),
+         DataError, "in.jsonl:3: malformed JSON"),
+    case("jsonl-not-object", lambda e: list(iter_texts(e.file("in.jsonl", '{"text": "a"}\n["b"]\n'))), DataError,
+         "in.jsonl:2: expected a JSON object, got list"),
+    case("jsonl-too-deep", lambda e: list(iter_texts(e.file("in.jsonl", "[" * 100000 + "\n"))), DataError,
+         "in.jsonl:1: JSON nested too deeply"),
+    case("jsonl-missing-field", lambda e: list(iter_texts(e.file("in.jsonl", '{"id": 1, "body": "a"}\n'))),
+         DataError, "in.jsonl:1: no field 'text' (fields: id, body)"),
+    case("jsonl-empty-field", lambda e: list(iter_texts(e.file("in.jsonl", '{"text": "a"}\n{"text": "  "}\n'))),
+         DataError, "in.jsonl:2: field 'text' is empty"),
+    case("jsonl-field-not-string", lambda e: list(iter_texts(e.file("in.jsonl", '{"text": 5}\n'))), DataError,
+         "in.jsonl:1: field 'text' is int 5, not a string"),
+    case("jsonl-lone-surrogate", lambda e: list(iter_texts(e.file("in.jsonl", '{"text": "a\\ud800b"}\n'))),
+         DataError, "in.jsonl:1: field 'text' is not valid Unicode"),
+    case("csv-no-text-column", lambda e: list(iter_texts(e.file("in.csv", "id,body\n1,a\n"))), DataError,
+         "in.csv:1: CSV has no column 'text' (columns: id, body)"),
+    case("csv-empty-file", lambda e: list(iter_texts(e.file("in.csv", ""))), DataError,
+         "empty CSV file; the first line must be a header"),
+    case("csv-empty-cell-after-blank-line", lambda e: list(iter_texts(e.file("in.csv", "id,text\n1,a\n\n2,\n"))),
+         DataError, "in.csv:4: field 'text' is empty"),
+    case("csv-stray-carriage-return", lambda e: list(iter_texts(e.file("in.csv", b"id,text\n1,a\rb\n"))), DataError,
+         "in.csv:2: malformed CSV"),
+    case("input-missing", lambda e: list(iter_texts(str(e.tmp / "nope.txt"))), DataError, "does not exist"),
+    case("input-is-directory", lambda e: list(iter_texts(str(e.tmp))), DataError, "is a directory"),
+    case("input-unreadable", lambda e: (_deny_open(e), list(iter_texts(e.file("in.txt", "a\n")))), DataError,
+         "cannot read input file"),
+    case("input-format-unknown", lambda e: list(iter_texts(e.file("in.txt", "a\n"), fmt="xml")), UsageError,
+         "input format must be one of txt, jsonl, csv, tsv, parquet, got 'xml'"),
+]
+
+
+@pytest.mark.parametrize("fn, exc, message", BAD_INPUT)
+def test_bad_input_is_a_one_line_error(tmp_path, monkeypatch, fn, exc, message):
+    """The reader: file:line (and byte offset) of the bad row, and what to do."""
+    check_case(fn, Files(tmp_path, monkeypatch), exc, message)

@@ -6,6 +6,7 @@ import pytest
 from nspzero.errors import UsageError
 from nspzero.prompt_sets import list_prompt_sets, load_prompt, load_prompt_set, prompt_family
 from nspzero.yamlcheck import read_yaml
+from bad_input import GBK, PROMPT_OK, Files, case, check_case
 
 BASE = 'name: mine\nwords:\n  2022: {pos: 好, 1: 差}\nvariants:\n  v: {template: ["这是{label}", "{label}"], words: "2022"}\n'
 
@@ -82,3 +83,69 @@ def test_a_billion_laughs_prompt_file_is_refused_at_once(tmp_path):
 
     with pytest.raises(UsageError, match="expand to more than 1,000,000 values"):
         load_prompt(_write(tmp_path, LAUGHS))
+
+
+def _prompt(e: Files, text):
+    return load_prompt(e.file("set.yaml", text))
+
+
+BAD_INPUT = [
+    case("prompt-name-traversal", lambda e: _prompt(e, PROMPT_OK.replace("name: mine", "name: ../x")), UsageError,
+         "set.yaml:1: field 'name' must be a name"),
+    case("prompt-template-number", lambda e: _prompt(e, PROMPT_OK.replace('"这是{label}"', "5")), UsageError,
+         "set.yaml:5: field 'variants.v.template' must be a template string or a list of them, got int 5"),
+    case("prompt-template-list-number", lambda e: _prompt(e, PROMPT_OK.replace('"这是{label}"', '["{label}", 5]')),
+         UsageError, "must be a string, got int 5"),
+    case("prompt-template-empty-list", lambda e: _prompt(e, PROMPT_OK.replace('"这是{label}"', "[]")), UsageError,
+         "at least one template"),
+    case("prompt-words-list", lambda e: _prompt(e, PROMPT_OK.replace("  w: {pos: 好, neg: 差}", "  - 好")),
+         UsageError, "field 'words' must be a mapping"),
+    case("prompt-vocab-list", lambda e: _prompt(e, PROMPT_OK.replace("{pos: 好, neg: 差}", "[好, 差]")), UsageError,
+         "set.yaml:3: field 'words.w' must be a mapping"),
+    case("prompt-word-number", lambda e: _prompt(e, PROMPT_OK.replace("pos: 好", "pos: 5")), UsageError,
+         "field 'words.w.pos' must be a string, got int 5"),
+    case("prompt-word-empty-list", lambda e: _prompt(e, PROMPT_OK.replace("pos: 好", "pos: []")), UsageError,
+         "must give at least one word"),
+    case("prompt-word-dict", lambda e: _prompt(e, PROMPT_OK.replace("pos: 好", "pos: {a: b}")), UsageError,
+         "must be a string, got mapping"),
+    case("prompt-label-bool", lambda e: _prompt(e, PROMPT_OK.replace("pos: 好", "yes: 好")), UsageError,
+         "must hold labels (strings or integers), got bool"),
+    case("prompt-vocab-unknown", lambda e: _prompt(e, PROMPT_OK.replace("words: w}", "words: x}")), UsageError,
+         "field 'variants.v.words': no vocabulary 'x'"),
+    case("prompt-variant-unknown-key", lambda e: _prompt(e, PROMPT_OK.replace("template:", "temlate:")), UsageError,
+         "field 'variants.v.temlate' is not a variant field"),
+    case("prompt-combine-unknown", lambda e: _prompt(e, PROMPT_OK.replace("words: w}", "words: w, combine: max}")),
+         UsageError, "field 'variants.v.combine' must be one of"),
+    case("prompt-placement-typo", lambda e: _prompt(e, "placement: prefx\n" + PROMPT_OK), UsageError,
+         "set.yaml:1: field 'placement' must be one of prefix, suffix"),
+    case("prompt-default-missing", lambda e: _prompt(e, "default: w2\n" + PROMPT_OK), UsageError,
+         "'w2' is not one of its variants"),
+    case("prompt-variant-name-traversal", lambda e: _prompt(e, PROMPT_OK.replace("  v: {", '  "../v": {')), UsageError,
+         "field 'variants.../v' must be a name"),
+    case("prompt-variant-name-number", lambda e: _prompt(e, PROMPT_OK.replace("  v: {", "  5: {")), UsageError,
+         "must be a string, got int 5"),
+    case("prompt-pair-first-number", lambda e: _prompt(e, "name: p\nvariants:\n  v: {first: 5, second: '{x}'}\n"),
+         UsageError, "field 'variants.v.first' must be a string, got int 5"),
+    case("prompt-set-unknown-field", lambda e: _prompt(e, PROMPT_OK + "colour: red\n"), UsageError,
+         "set.yaml:6: field 'colour' is not a prompt-set field"),
+    case("prompt-duplicate-key", lambda e: _prompt(e, PROMPT_OK + "name: again\n"), UsageError, "appears twice"),
+    case("prompt-yaml-tag", lambda e: _prompt(e, "name: !!python/object/apply:os.system ['true']\n"), UsageError,
+         "set.yaml:1: invalid YAML"),
+    case("prompt-not-utf8", lambda e: _prompt(e, b"name: " + GBK + b"\n"), UsageError, "set.yaml:1: not UTF-8"),
+    case("prompt-description-number", lambda e: _prompt(e, "description: 5\n" + PROMPT_OK), UsageError,
+         "field 'description' must be a string"),
+    case("prompt-template-without-words", lambda e: _prompt(e, PROMPT_OK.replace(", words: w}", "}")), UsageError,
+         "a label prompt needs 'words'"),
+    case("prompt-pair-with-words", lambda e: _prompt(e, PROMPT_OK + "  p: {first: a, second: b, words: w}\n"),
+         UsageError, "belongs to label prompts"),
+    case("prompt-variants-empty", lambda e: _prompt(e, "name: p\nvariants: {}\n"), UsageError,
+         "field 'variants' must map variant names"),
+    case("prompt-top-level-string", lambda e: _prompt(e, "just text\n"), UsageError, "expected a mapping"),
+    case("prompt-syntax", lambda e: _prompt(e, "name: mine\nvariants: {v: [\n"), UsageError, "invalid YAML"),
+]
+
+
+@pytest.mark.parametrize("fn, exc, message", BAD_INPUT)
+def test_bad_input_is_a_one_line_error(tmp_path, monkeypatch, fn, exc, message):
+    """Prompt-set YAML: file:line and the field in every message."""
+    check_case(fn, Files(tmp_path, monkeypatch), exc, message)

@@ -12,6 +12,7 @@ from nspzero.harness import EvalSettings, evaluate
 from nspzero.prompt_sets import list_prompt_sets, load_prompt
 from nspzero.scorer import NSPScorer, Pair
 from nspzero.tasks.registry import FEWCLUE, load_config, load_task, resolve_task_list, task_names
+from bad_input import Files, case, check_case
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +170,21 @@ def test_prompt_labels_are_fewclue_labels_json(task, key):
 
     official = [entry[key] for entry in json.loads((FEWCLUE / task / "labels.json").read_text(encoding="utf-8"))]
     assert list(load_prompt(task).labels) == official
+
+
+def _chid_read(e: Files, answer: str):
+    e.file("data/chid/test_public.json",
+           '{"content": "今天#idiom#比赛", "candidates": ["严阵以待", "改朝换代"], "answer": ' + answer + '}\n')
+    return load_task("chid").read(str(e.tmp / "data"), "test_public")
+
+
+BAD_INPUT = [
+    case("chid-answer-bool", lambda e: _chid_read(e, "true"), DataError, "answer True is not an index"),
+    case("chid-answer-string", lambda e: _chid_read(e, '"1"'), DataError, "answer '1' is not an index"),
+]
+
+
+@pytest.mark.parametrize("fn, exc, message", BAD_INPUT)
+def test_bad_input_is_a_one_line_error(tmp_path, monkeypatch, fn, exc, message):
+    """Task data: a ChID answer that is not an index names the value."""
+    check_case(fn, Files(tmp_path, monkeypatch), exc, message)

@@ -16,7 +16,7 @@ def convert(
     source: Optional[str] = typer.Option(None, "--from", help="google | uer (default: detected)."),
 ) -> None:
     """Convert the paper's own checkpoint formats to config.json + model.safetensors + vocab.txt."""
-    from ..checkpoints import convert_checkpoint
+    from ..formats.checkpoints import convert_checkpoint
 
     out = convert_checkpoint(src, out_dir, config=config, vocab=vocab, source=source)
     typer.echo(f"wrote {out}")

@@ -14,7 +14,7 @@ from typing import Optional, Sequence, Union
 from ..errors import UsageError
 from ..prompt_sets import PromptVariant, load_prompt
 from .base import TASK_TYPES, Task, TaskConfig
-from .candidates import ClassificationTask, ClozeTask
+from .choice import ClassificationTask, ClozeTask
 from .pair import PairTask
 from ..yamlcheck import (IDENTIFIER, at, expect_bool, expect_choice, expect_identifier, expect_label, expect_list,
                          expect_mapping, expect_number, expect_str, read_yaml, read_yaml_file, type_name)

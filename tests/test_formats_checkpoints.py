@@ -1,4 +1,4 @@
-"""nspzero.checkpoints: Google TF1 and UER-py BERT checkpoints give the original model's scores (1e-5),
+"""nspzero.formats.checkpoints: Google TF1 and UER-py BERT checkpoints give the original model's scores (1e-5),
 loaded directly and after convert_checkpoint; bad checkpoints are one-line errors that write nothing."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from checkpoint_writers import (UER_GENERATIONS, bert_config_json, google_tensor
                                 write_google_bert, write_tf_bundle)
 from conftest import build_model_dir, one_line
 from nspzero import NSPClassifier
-from nspzero.checkpoints import convert_checkpoint, google_name, load_checkpoint, uer_name
+from nspzero.formats.checkpoints import convert_checkpoint, google_name, load_checkpoint, uer_name
 from nspzero.errors import ModelError, UsageError
 
 FIRST = ["这是一则体育新闻", "hello world", "今天比赛球队赢了", "股票市场上涨"]
@@ -273,7 +273,7 @@ def test_uer_state_dict_with_keys_that_are_not_names_is_one_line(original, tmp_p
     ("config", "but the config says vocab_size=999"),
 ])
 def test_embeddings_are_checked_against_the_config_before_they_are_read(original, tmp_path, monkeypatch, shape, needle):
-    import nspzero.tf_bundle as tf_bundle
+    import nspzero.formats.tf_bundle as tf_bundle
 
     folder, model, _ = original
     tensors = google_tensors(model)

@@ -21,7 +21,7 @@ from typing import Optional
 
 import torch
 
-from .errors import ModelError, UsageError, shown
+from ..errors import ModelError, UsageError, shown
 from .tf_bundle import TFBundle, bundle_prefix
 
 log = logging.getLogger("nspzero")
@@ -471,18 +471,14 @@ def build_albert_config(state: dict[str, torch.Tensor], settings: dict, where: s
 def model_from_state(state: dict[str, torch.Tensor], config, where: str):
     """The config's sentence-relation model (heads.HEADS: BERT's NSP or ALBERT's SOP) holding exactly these
     weights; a missing pooler or head is refused."""
-    from .heads import HEADS
+    from .heads import HEADS, missing_head
 
     head = HEADS[config.model_type]
-    with torch.device("meta"):  # no random init and no second copy of the weights: they are assigned below
-        model = head.model_class()(config)
-    expected = model.state_dict()
-    pooler = sorted(k for k in expected if ".pooler." in k)
-    for needed, what in ((sorted(k for k in expected if k.startswith(head.weights)), head.what),
-                         (pooler, f"pooler (which the {head.kind} head reads)")):
-        if any(k not in state for k in needed):
-            raise ModelError(f"{where} has no {what} ({needed[0].rsplit('.', 1)[0]}); NSP-BERT needs a checkpoint "
-                             f"pre-trained with next-sentence (or sentence-order) prediction, saved with that head")
+    with torch.device("meta"):  # only the names and shapes, to refuse a missing head in nspzero's words
+        expected = head.model_class()(config).state_dict()
+    no_head = sorted(k for k in expected if (k.startswith(head.weights) or ".pooler." in k) and k not in state)
+    if no_head:
+        raise missing_head(head, where, no_head)
     missing = sorted(k for k in expected if k not in state)
     kind = config.model_type.upper()
     if missing:
@@ -492,18 +488,11 @@ def model_from_state(state: dict[str, torch.Tensor], config, where: str):
         if tuple(state[name].shape) != tuple(tensor.shape):
             raise ModelError(f"{where}: {name} has shape {list(state[name].shape)}, expected "
                              f"{list(tensor.shape)} from the other weights; the checkpoint is inconsistent")
-    model.load_state_dict({k: state[k].contiguous() for k in expected}, strict=True, assign=True)
-    for module in model.modules():  # non-persistent index buffers are not in any state dict: rebuild them
-        for name, buffer in list(module.named_buffers(recurse=False)):
-            if buffer.is_meta:
-                if name == "position_ids":
-                    value = torch.arange(buffer.shape[-1]).expand(buffer.shape)
-                elif name == "token_type_ids":
-                    value = torch.zeros(buffer.shape, dtype=buffer.dtype)
-                else:
-                    raise ModelError(f"internal: cannot rebuild buffer {name} of {type(module).__name__}; "
-                                     f"please report this with your transformers version")
-                module.register_buffer(name, value, persistent=False)
+    from ..quiet import quiet_transformers
+
+    with quiet_transformers():  # transformers assigns the tensors (no copy) and rebuilds the index buffers itself
+        model = head.model_class().from_pretrained(None, config=config,
+                                                   state_dict={k: state[k].contiguous() for k in expected})
     return model.eval()
 
 
@@ -567,8 +556,8 @@ def convert_checkpoint(src: str | os.PathLike, out_dir: str | os.PathLike, *, co
     `BertForNextSentencePrediction.from_pretrained` (ALBERT: `AlbertForPreTraining`, masked-LM head unset). It is built in a temporary folder beside OUT_DIR and
     renamed into place, so a failure leaves nothing at OUT_DIR. OUT_DIR must not exist or be an empty
     folder (UsageError otherwise: nothing is overwritten). Bad checkpoints raise ModelError."""
-    from .folders import atomic_folder, new_folder
-    from .quiet import quiet_transformers
+    from ..folders import atomic_folder, new_folder
+    from ..quiet import quiet_transformers
 
     out = new_folder(out_dir)
     checkpoint = load_checkpoint(os.fspath(src), config=config, vocab=vocab, source=source)

@@ -9,13 +9,13 @@ initialised at random) and which logit means "B follows A" / "A then B is the or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
-from .errors import ModelError
+from ..errors import ModelError
 
 # Index of the "B follows A" / "in order" logit, per transformers' label docs: `next_sentence_label` 0 =
 # "sequence B is a continuation of sequence A"; ALBERT's `sentence_order_label` 0 = "original order
-# (sequence A, then sequence B)". Every head below uses it; tests/test_architectures.py checks the docs.
+# (sequence A, then sequence B)". Every head below uses it; tests/test_formats_heads.py checks the docs.
 IN_ORDER_INDEX = 0
 
 KNOWN_CHECKPOINTS = ("bert-base-chinese, hfl/chinese-bert-wwm-ext, IDEA-CCNL/Erlangshen-MegatronBert-1.3B (Chinese) "
@@ -50,7 +50,7 @@ HEADS: dict[str, SentenceHead] = {h.model_type: h for h in (
     SentenceHead("megatron-bert", "NSP", "MegatronBertForNextSentencePrediction", "cls.seq_relationship."),
     SentenceHead("ernie", "NSP", "ErnieForNextSentencePrediction", "cls.seq_relationship."),
     SentenceHead("mobilebert", "NSP", "MobileBertForNextSentencePrediction", "cls.seq_relationship."),
-    SentenceHead("albert", "SOP", "AlbertForSentenceOrder", "sop_classifier.", module="nspzero.albert_sop"),
+    SentenceHead("albert", "SOP", "AlbertForSentenceOrder", "sop_classifier.", module="nspzero.formats.albert_sop"),
 )}
 
 # Architectures with such a head that nspzero still refuses, and why (one line each).
@@ -76,3 +76,11 @@ def sentence_head(model_type: Optional[str], name: str) -> SentenceHead:
 def head_weights(head: SentenceHead, missing: list[str]) -> list[str]:
     """The names among `missing` that belong to the sentence-relation head."""
     return [k for k in missing if k.startswith(head.weights)]
+
+
+def missing_head(head: SentenceHead, where: str, names: Sequence[str]) -> ModelError:
+    """The one refusal of a checkpoint without trained weights for its sentence-relation head (or the pooler
+    the head reads), whatever format it came in: run anyway, transformers would draw them at random."""
+    return ModelError(f"{where} has no trained weights for its {head.what} ({', '.join(names)}); transformers would "
+                      f"initialise them randomly and the scores would be noise. Use a checkpoint pre-trained with "
+                      f"{head.kind}, e.g. {KNOWN_CHECKPOINTS}")

@@ -1,4 +1,6 @@
-"""Candidates-contrast tasks: several candidates per example, the highest mean P(IsNext) wins.
+"""Choice tasks (candidates-contrast): several candidates per example, the highest mean P(IsNext) wins.
+
+The scoring itself is `nspzero.candidates`; this module only says where each task's candidates come from.
 
 `classification` (EPRSTMT, TNEWS, CSLDCP, IFLYTEK): candidates are the prompt set's labels.
 `cloze` (ChID): candidates are the example's idioms, placed at the blank by soft positions.

@@ -18,7 +18,7 @@ from conftest import VOCAB, one_line, run_cli
 
 from nspzero import NSPClassifier, NSPScorer, Pair
 from nspzero.errors import ModelError
-from nspzero.heads import HEADS, IN_ORDER_INDEX
+from nspzero.formats.heads import HEADS, IN_ORDER_INDEX
 
 ARCHS = ["bert", "megatron-bert", "ernie", "albert", "mobilebert"]
 TEMPLATE = "这是一则{label}新闻"
@@ -273,7 +273,7 @@ def _tf_inputs():
 
 
 def test_albert_variable_names_map_to_the_sop_model():
-    from nspzero.checkpoints import albert_name
+    from nspzero.formats.checkpoints import albert_name
 
     layer = "bert/encoder/transformer/group_0/inner_group_0"
     body = "albert.encoder.albert_layer_groups.0.albert_layers.0"
@@ -325,7 +325,7 @@ def test_an_albert_bundle_without_its_config_or_head_is_refused(tmp_path):
     import shutil
 
     from checkpoint_writers import write_tf_bundle
-    from nspzero.tf_bundle import TFBundle
+    from nspzero.formats.tf_bundle import TFBundle
 
     bare = tmp_path / "no-config"
     shutil.copytree(TF_ALBERT, bare, ignore=shutil.ignore_patterns("albert_config.json"))
@@ -339,4 +339,15 @@ def test_an_albert_bundle_without_its_config_or_head_is_refused(tmp_path):
                     {n: bundle.read(n) for n in bundle.entries if n.startswith("bert/")})
     with pytest.raises(ModelError) as exc:
         NSPScorer.from_pretrained(str(headless))
-    one_line(exc, "has no sentence-order-prediction head (sop_classifier.classifier)")
+    one_line(exc, "has no trained weights for its sentence-order-prediction head (sop_classifier.classifier.bias")
+
+
+def test_a_missing_head_is_refused_in_the_same_words_from_every_format(headless_model_dir, tmp_path):
+    """One rule, one sentence: a transformers folder without its NSP head is refused exactly as
+    `heads.missing_head` words it for a converted TF1/UER checkpoint."""
+    from nspzero.formats.heads import missing_head
+
+    with pytest.raises(ModelError) as exc:
+        NSPScorer.from_pretrained(headless_model_dir)
+    names = ["cls.seq_relationship.bias", "cls.seq_relationship.weight"]
+    assert str(exc.value) == str(missing_head(HEADS["bert"], f"model {headless_model_dir!r}", names))
