@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .heads import IN_ORDER_INDEX
+from .formats.heads import IN_ORDER_INDEX
 from .scorer import NSPScorer, Pair
 
 PeerFn = Callable[[Sequence[Pair]], np.ndarray]
