@@ -25,10 +25,13 @@ def onednn_available() -> bool:
 class OneDNNLinear(torch.nn.Linear):
     """A Linear that keeps its parameters (so its state_dict, which the evaluation cache fingerprints,
     is unchanged) and, while `active`, multiplies with oneDNN on a prepacked copy of the weight. The
-    copy costs the Linear weights' size once more in memory (`unpack` frees it) and is taken when packed:
-    weights changed in place afterwards need `use_onednn` again."""
+    copy costs the Linear weights' size once more in memory (`unpack` frees it). The packed path runs
+    only where it gives exactly what `F.linear` would: no autograd, an fp32 weight not changed since it
+    was packed (its `_version`); otherwise the plain weight runs, so training, `.to(bfloat16)` and
+    in-place weight edits never meet a stale or mistyped packed copy. Copies/pickles drop it."""
 
     packed: "torch.Tensor | None"
+    _packed_version: int = -1
 
     @classmethod
     def from_linear(cls, linear: torch.nn.Linear) -> "OneDNNLinear":
@@ -41,13 +44,28 @@ class OneDNNLinear(torch.nn.Linear):
 
     def pack(self) -> None:
         self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.detach(), PACK_ROWS)
+        self._packed_version = self.weight._version
         self.active = True
 
     def unpack(self) -> None:
         self.packed, self.active = None, False
 
+    def __getstate__(self) -> dict:
+        """deepcopy/pickle: the opaque packed tensor cannot be copied or saved; the copy runs torch's
+        kernels until `use_onednn` packs it again."""
+        state = super().__getstate__().copy()
+        state["packed"], state["active"] = None, False
+        return state
+
+    def _packed_usable(self, x: torch.Tensor) -> bool:
+        weight = self.weight
+        return (self.active and self.packed is not None and not torch.is_grad_enabled()
+                and x.dtype == torch.float32 and x.device.type == "cpu" and weight.dtype == torch.float32
+                and weight.device.type == "cpu" and weight._version == self._packed_version
+                and (self.bias is None or self.bias.dtype == torch.float32))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.active or self.packed is None or x.dtype != torch.float32 or x.device.type != "cpu":
+        if not self._packed_usable(x):
             return torch.nn.functional.linear(x, self.weight, self.bias)
         return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
 

@@ -31,7 +31,7 @@ SHAPES: dict[str, tuple[str, dict]] = {
                                    intermediate_size=8192)),
 }
 FEWCLUE_PASS_PAIRS = sum(FEWCLUE_PAIRS.values())
-SHAPE_DTYPES = ("float32", "int8", "bfloat16")  # bfloat16 last: it converts the model's Linear layers in place
+SHAPE_DTYPES = ("float32", "int8", "bfloat16")
 TEXT = "这是一款可以帮助用户规划出行路线并实时查看路况的地图导航软件，支持离线地图下载和语音播报。"
 
 
@@ -115,8 +115,11 @@ def _peak_rss() -> int:
 
 def measure_shape(shape: str, dtypes: Sequence[str] = SHAPE_DTYPES, pairs: int = 16, max_length: int = 128,
                   batch_size: int = 8, log: Callable[[str], None] = print) -> list[ShapeRow]:
-    """Build preset `shape` once and time `pairs` pairs of `max_length` tokens per dtype (after one warm-up
-    batch). Most FewCLUE pairs (CSLDCP, IFLYTEK) fill 128 tokens, so the projection uses full-length pairs."""
+    """Build preset `shape` afresh per dtype (the scorer quantises or converts the model it owns in place:
+    a shared model would carry one dtype's changes into the next row) and time `pairs` pairs of
+    `max_length` tokens (after one warm-up batch) on torch's kernels (backend "torch": no backend trial
+    inside the timing). Most FewCLUE pairs (CSLDCP, IFLYTEK) fill 128 tokens, so the projection uses
+    full-length pairs."""
     from .scorer import NSPScorer, Pair
 
     shape_config(shape)  # an unknown preset is a UsageError before any work
@@ -124,23 +127,23 @@ def measure_shape(shape: str, dtypes: Sequence[str] = SHAPE_DTYPES, pairs: int =
     if unknown:
         raise UsageError(f"--dtypes for --shape: {', '.join(unknown)} unknown; use {', '.join(SHAPE_DTYPES)}")
     rows = []
+    work = [Pair(f"这是一则{w}新闻", TEXT * 4, prompt="first") for w in ("体育", "财经", "科技", "教育")]
+    work = (work * (pairs // len(work) + 1))[:pairs]
     with tempfile.TemporaryDirectory(prefix="nspzero-shape-") as tmp:
-        log(f"building a random {shape} model ({SHAPES[shape][0]})")
-        tokenizer, model = random_scorer_inputs(shape, tmp)
-        parameters = sum(p.numel() for p in model.parameters())
-        work = [Pair(f"这是一则{w}新闻", TEXT * 4, prompt="first") for w in ("体育", "财经", "科技", "教育")]
-        work = (work * (pairs // len(work) + 1))[:pairs]
         for dtype in sorted(dtypes, key=SHAPE_DTYPES.index):
-            # fp32 uses the model as it is, int8 quantises a copy, bfloat16 (last) converts it in place
+            log(f"building a random {shape} model ({SHAPES[shape][0]}) for {dtype}")
+            tokenizer, model = random_scorer_inputs(shape, tmp)  # the same seed: the same weights every time
+            parameters = sum(p.numel() for p in model.parameters())
+            stored = weight_bytes(model, dtype)  # from the untouched fp32 model
             scorer = NSPScorer(tokenizer, model, device="cpu", dtype=dtype, max_length=max_length,
-                               batch_size=batch_size, name=f"random {shape}")
+                               batch_size=batch_size, name=f"random {shape}", backend="torch", _owns_model=True)
+            del model  # the scorer holds the only reference: int8/bf16 replace its weights in place
             scorer.score(work[:batch_size], progress=False)  # warm-up
             start = time.perf_counter()
             scorer.score(work, progress=False)
             rate = len(work) / (time.perf_counter() - start)
-            row = ShapeRow(shape, dtype, parameters, weight_bytes(model, dtype), rate, _peak_rss())
+            rows.append(ShapeRow(shape, dtype, parameters, stored, rate, _peak_rss()))
             log(f"{shape} {dtype}: {rate:.2f} pairs/s")
-            rows.append(row)
             del scorer
     return rows
 

@@ -31,7 +31,7 @@ log = logging.getLogger("nspzero")
 
 # bump when tokenization or encoding changes what a pair's score is (2: special-token strings in
 # user text are text, label prompts are never truncated)
-FINGERPRINT_VERSION = "2"
+FINGERPRINT_VERSION = "3"  # 3: int8 adds its activation range (7 or 8 bits, by CPU)
 MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".index.json", ".onnx")
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                    "added_tokens.json")
@@ -196,13 +196,23 @@ def tokenizer_digest(tokenizer) -> str:
     return digest.hexdigest()
 
 
+def int8_reduce_range(model) -> bool:
+    """Whether the int8 model's Linear layers quantise activations to 7 bits (else 8)."""
+    from .quantize import vnni_cpu
+
+    ranges = {module.reduce_range for module in model.modules() if isinstance(getattr(module, "reduce_range", None), bool)}
+    return ranges.pop() if len(ranges) == 1 else not vnni_cpu()
+
+
 def scorer_fingerprint(scorer: NSPScorer) -> str:
     """Identifies everything that decides a score: config, every weight, the tokenizer, dtype,
-    max_length and the encoding rules (FINGERPRINT_VERSION)."""
+    max_length, the int8 activation range and the encoding rules (FINGERPRINT_VERSION)."""
     digest = hashlib.sha256(f"v{FINGERPRINT_VERSION}|{config_hash(scorer)}".encode())
     digest.update(model_digest(scorer.model).encode())
     digest.update(tokenizer_digest(scorer.tokenizer).encode())
     digest.update(f"{scorer.dtype}|{scorer.max_length}".encode())
+    if scorer.dtype == "int8":  # 7- or 8-bit activations follow the CPU (quantize.vnni_cpu): different scores
+        digest.update(f"|reduce_range={int8_reduce_range(scorer.model)}".encode())
     return digest.hexdigest()[:16]
 
 

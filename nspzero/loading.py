@@ -1,7 +1,7 @@
 """Checkpoint loading: a model name or folder → (tokenizer, NSP-only model), or a ModelError.
 
 Kept apart from scoring because checkpoint formats grow (transformers folders, Google TF1 bundles and
-UER-py state dicts, see `checkpoints`) while the scorer only ever needs a tokenizer and a model. Every
+UER-py state dicts, see `formats.checkpoints`) while the scorer only ever needs a tokenizer and a model. Every
 way a load can fail ends here as one ModelError line naming the file and the fix.
 """
 from __future__ import annotations
@@ -227,7 +227,7 @@ def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
     Uses the NSP-only model class (no masked-LM head to compute), never `trust_remote_code`,
     safetensors when present and torch's weights-only loader otherwise (transformers' default).
     A checkpoint with any weight missing — above all its sentence-relation head (`cls.seq_relationship.*`,
-    ALBERT's `sop_classifier.*`, see `heads`) —
+    ALBERT's `sop_classifier.*`, see `formats.heads`) —
     is refused instead of running with random weights. A folder holding Google's
     `bert_model.ckpt.*` + `bert_config.json` + `vocab.txt` (or a UER-py `.bin` with a vocab.txt
     beside it) is converted in memory; a folder from `nspzero export-onnx` (model.onnx) gives an

@@ -8,6 +8,7 @@ and returns scores in input order — or a ModelError when the model gives non-f
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import time
@@ -249,7 +250,9 @@ class NSPScorer:
     def __init__(self, tokenizer, model: torch.nn.Module, *, device: Optional[str] = None,
                  dtype: str = "float32", max_length: Optional[int] = None, batch_size: int = 32,
                  name: str = "<model>", compile: Union[bool, str] = False,
-                 backend: Optional[str] = None) -> None:
+                 backend: Optional[str] = None, _owns_model: bool = False) -> None:
+        # _owns_model (from_pretrained): nobody else holds `model`, so it may be quantised in place and have
+        # its Linear layers swapped by backend "auto"; a caller's model is never changed behind its back
         if dtype not in DTYPES:
             raise UsageError(f"dtype must be one of {', '.join(DTYPES[:-1])}, got {dtype!r} ({DTYPES[-1]}, the previous "
                              f"int8, is kept for comparison)")
@@ -277,6 +280,7 @@ class NSPScorer:
         self.dtype = dtype
         self.max_length = max_length
         self.batch_size = batch_size
+        self.owns_model = _owns_model
         self.model = self._prepare(model)
         self._warn_slow_precision()
         if getattr(model.config, "nspzero_tiny_random", False):
@@ -290,7 +294,7 @@ class NSPScorer:
     @classmethod
     def from_pretrained(cls, name_or_path: str, **kwargs) -> "NSPScorer":
         tokenizer, model = load_nsp_model(name_or_path)
-        return cls(tokenizer, model, name=str(name_or_path), **kwargs)
+        return cls(tokenizer, model, name=str(name_or_path), _owns_model=True, **kwargs)
 
     def _prepare(self, model: torch.nn.Module) -> torch.nn.Module:
         """Move to the device and apply the precision. bfloat16 stores only the Linear weights in
@@ -309,8 +313,10 @@ class NSPScorer:
                 raise UsageError(f"dtype {self.dtype} runs on CPU only; use bfloat16/float16 on GPU")
             from .quantize import dynamic_int8, quantize_int8
 
-            # in place: a copy would hold the fp32 and the int8 weights at once (peak memory)
-            model = quantize_int8(model.float(), inplace=True) if self.dtype == "int8" else dynamic_int8(model)
+            if self.dtype == "int8":  # in place when ours: a copy would hold fp32 and int8 weights at once (peak memory)
+                model = quantize_int8((model if self.owns_model else copy.deepcopy(model)).float(), inplace=True)
+            else:
+                model = dynamic_int8(model)
         model = model.to(self.device)
         if self.dtype == "float16":
             model = model.half()
@@ -333,6 +339,8 @@ class NSPScorer:
             return "torch"
         if asked == "onednn":
             use_onednn(self.model)
+        if asked == "auto" and not self.owns_model:  # the trial swaps Linear layers: only in a model we loaded
+            return "torch"
         return asked
 
     @property
@@ -455,7 +463,6 @@ class NSPScorer:
             self.compile = "trial"
             self._compile_trial_timer = TimedTrial()  # compiled, eager
         if self.backend == "auto" and self.forward_seconds >= AUTO_BACKEND_AFTER_S:
-            use_onednn(self.model)
             self.backend = "trial"
             self._backend_trial_timer = TimedTrial()  # torch, oneDNN
         start = time.perf_counter()
@@ -480,7 +487,20 @@ class NSPScorer:
             set_active(self.model, onednn)
             return self.model(**batch).logits
 
-        logits, _, done = self._backend_trial_timer.run(lambda: run(False), lambda: run(True))
+        def run_onednn():
+            try:
+                if self._backend_trial_timer.batches < 0:  # first (untimed) trial batch: pack the weights
+                    use_onednn(self.model)
+                return run(True)
+            except RuntimeError as exc:  # a oneDNN this torch build or CPU cannot run: torch's kernels stay
+                use_onednn(self.model, False)
+                self.backend = "torch"
+                log.warning("oneDNN Linear failed (%s): running torch's kernels", str(exc).splitlines()[0][:200])
+                return None
+
+        logits, _, done = self._backend_trial_timer.run(lambda: run(False), run_onednn)
+        if self.backend == "torch":
+            return logits
         if done:
             torch_ms, onednn_ms = self._backend_trial_timer.per_batch_ms()
             self.backend = "onednn" if onednn_ms < (1 - BACKEND_MARGIN) * torch_ms else "torch"

@@ -1,5 +1,6 @@
 """backends.py and the scorer's backend choice: oneDNN-packed Linear layers are exact fp32, leave the
 state dict alone, and backend="auto" settles by a timed trial without changing any score it returns."""
+import copy
 import logging
 
 import numpy as np
@@ -75,3 +76,73 @@ def test_backend_env_variable_and_refusals(model_dir, monkeypatch):
     monkeypatch.setenv("NSPZERO_BACKEND", "onednn")  # a preference: where it cannot apply, torch runs
     assert NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8").backend == "torch"
     assert NSPScorer.from_pretrained(model_dir, device="cpu").backend == "onednn"
+
+
+def _packed_model():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    reference = copy.deepcopy(model)
+    assert use_onednn(model) == 2
+    return model, reference
+
+
+def test_packed_model_deepcopies_and_pickles_and_the_copy_runs_torch_kernels(tmp_path):
+    model, reference = _packed_model()
+    clone = copy.deepcopy(model)
+    assert clone[0].packed is None and not clone[0].active and model[0].packed is not None
+    torch.save(model, tmp_path / "m.pt")
+    loaded = torch.load(tmp_path / "m.pt", weights_only=False)
+    x = torch.randn(5, 8)
+    with torch.inference_mode():
+        for m in (clone, loaded, model):
+            torch.testing.assert_close(m(x), reference(x), atol=1e-5, rtol=1e-5)
+
+
+def test_packed_model_follows_dtype_change_in_place_edits_and_autograd():
+    model, reference = _packed_model()
+    x = torch.randn(5, 8)
+    with torch.inference_mode():  # bf16 weights: the fp32 packed copy must not run (a oneDNN error)
+        out = model.to(torch.bfloat16)(x.bfloat16())
+    torch.testing.assert_close(out, reference.to(torch.bfloat16)(x.bfloat16()))
+    model, reference = _packed_model()
+    with torch.no_grad():  # edited after packing: the packed copy is stale
+        for m in (model, reference):
+            m[0].weight.mul_(2)
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x), reference(x), atol=1e-5, rtol=1e-5)
+    model, _ = _packed_model()
+    model(x).sum().backward()  # training: gradients reach the weights
+    assert model[0].weight.grad is not None and model[0].weight.grad.abs().sum() > 0
+
+
+def test_auto_backend_leaves_a_callers_model_alone(model_dir, monkeypatch):
+    from nspzero.loading import load_nsp_model
+
+    monkeypatch.setattr(scorer_module, "AUTO_BACKEND_AFTER_S", 0.0)
+    tokenizer, model = load_nsp_model(model_dir)
+    scorer = NSPScorer(tokenizer, model, device="cpu", batch_size=1)
+    assert scorer.backend == "torch"
+    scorer.score(PAIRS[:scorer_module.AUTO_TRIAL_BATCHES + 2])
+    assert not any(isinstance(m, OneDNNLinear) for m in model.modules())
+    explicit = NSPScorer(tokenizer, model, device="cpu", backend="onednn")  # asked for: the caller's choice
+    assert explicit.backend == "onednn" and any(isinstance(m, OneDNNLinear) for m in model.modules())
+
+
+def test_auto_trial_keeps_torch_when_onednn_fails(model_dir, monkeypatch, nspzero_caplog):
+    monkeypatch.setattr(scorer_module, "AUTO_BACKEND_AFTER_S", 0.0)
+    torch_scores = NSPScorer.from_pretrained(model_dir, device="cpu", batch_size=1, backend="torch").score(PAIRS)
+
+    plain = OneDNNLinear.forward
+
+    def broken(self, x):  # the packed path fails as oneDNN does on a CPU/build it cannot serve
+        if self.active:
+            raise RuntimeError("could not create a primitive descriptor\nmore detail")
+        return plain(self, x)
+
+    monkeypatch.setattr(OneDNNLinear, "forward", broken)
+    auto = NSPScorer.from_pretrained(model_dir, device="cpu", batch_size=1)
+    with nspzero_caplog.at_level(logging.WARNING, logger="nspzero"):
+        got = auto.score(PAIRS)
+    np.testing.assert_array_equal(got, torch_scores)
+    assert auto.backend == "torch" and "oneDNN Linear failed (could not create a primitive descriptor)" in nspzero_caplog.text
+    assert not any(isinstance(m, OneDNNLinear) and m.packed is not None for m in auto.model.modules())

@@ -48,6 +48,8 @@ def test_benchmark_runs_at_small_size(tmp_path, capsys):
     assert "max_abs_dp" not in rows["transformers NLI pipeline bs=1"]  # its scores come from another head
     assert all(row["spread"] == 0 for row in rows.values())  # one round: no spread
     assert summary["peak_kernel"]["float32"] in ("torch.mm", "oneDNN") and summary["default_engine"]
+    # the default's backend trial ran out before the timed rounds (they time the settled path only)
+    assert summary["default_engine"].startswith(("torch default kernels", "oneDNN prepacked")), summary["default_engine"]
     int8 = rows["nspzero int8"]
     assert 0 <= int8["max_abs_dp"] < 1 and 0 <= int8["top1_agreement"] <= 1
     assert summary["peak_gflops"]["float32"] > 0 and summary["mean_tokens_per_pair"]["tnews"] > 3

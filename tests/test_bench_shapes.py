@@ -47,6 +47,31 @@ def test_measure_reports_each_dtype_and_projects_the_fewclue_pass(monkeypatch):
     assert "| tiny | bfloat16 |" in table and "381,149 pairs" in table
 
 
+def test_measure_gives_each_dtype_a_fresh_fp32_model_on_torch_kernels(monkeypatch, tmp_path):
+    """A shared model would reach the bfloat16 row already int8 (and its weight bytes counted after)."""
+    from nspzero import scorer as scorer_module
+
+    monkeypatch.setitem(SHAPES, "tiny", ("bert", dict(vocab_size=120, hidden_size=16, num_hidden_layers=1,
+                                                      num_attention_heads=2, intermediate_size=32)))
+    seen = []
+    real = scorer_module.NSPScorer
+
+    class Spy(real):
+        def __init__(self, tokenizer, model, **kwargs):
+            seen.append((id(model), {type(m) for m in model.modules() if "Linear" in type(m).__name__},
+                         {m.weight.dtype for m in model.modules() if isinstance(m, torch.nn.Linear)}))
+            super().__init__(tokenizer, model, **kwargs)
+            assert self.backend == "torch"
+            self.kept = model
+
+    monkeypatch.setattr(scorer_module, "NSPScorer", Spy)
+    rows = measure_shape("tiny", pairs=2, max_length=32, batch_size=2, log=lambda m: None)
+    assert len({model_id for model_id, _, _ in seen}) == 3
+    assert all(kinds == {torch.nn.Linear} and dtypes == {torch.float32} for _, kinds, dtypes in seen)
+    _, fresh = bench_shapes.random_scorer_inputs("tiny", str(tmp_path))
+    assert [r.weight_bytes for r in rows] == [weight_bytes(fresh, d) for d in ("float32", "int8", "bfloat16")]
+
+
 def test_row_of_zero_speed_projects_infinity():
     assert ShapeRow("base", "float32", 1, 4, 0.0, 0).fewclue_hours == float("inf")
 

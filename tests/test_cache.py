@@ -172,3 +172,15 @@ BAD_INPUT = [
 def test_bad_input_is_a_one_line_error(tmp_path, monkeypatch, fn, exc, message):
     """The score cache refuses a folder it cannot write, saying which."""
     check_case(fn, Files(tmp_path, monkeypatch), exc, message)
+
+
+def test_int8_fingerprint_includes_the_activation_range(model_copy, monkeypatch):
+    """7- or 8-bit activations (by CPU) give different int8 scores: a cache from the other scheme is not reused."""
+    import nspzero.quantize as quantize
+
+    fps = {}
+    for vnni in (True, False):
+        monkeypatch.setattr(quantize, "vnni_cpu", lambda vnni=vnni: vnni)
+        fps[vnni] = _fp(model_copy, dtype="int8")
+    assert fps[True] != fps[False]
+    assert _fp(model_copy, dtype="int8") == fps[False]

@@ -122,10 +122,11 @@ def test_activation_bits_follow_the_cpu(monkeypatch):
 
 
 def test_scorer_int8_quantises_in_place_without_a_copy(model_dir):
-    """A copy would hold the fp32 and the int8 weights at once (peak memory)."""
+    """A copy would hold the fp32 and the int8 weights at once (peak memory): a model the scorer owns
+    (loaded by from_pretrained) is quantised in place; a caller's is copied (test_scorer)."""
     from nspzero.loading import load_nsp_model
 
     tokenizer, model = load_nsp_model(model_dir)
-    scorer = NSPScorer(tokenizer, model, dtype="int8", max_length=64)
+    scorer = NSPScorer(tokenizer, model, dtype="int8", max_length=64, _owns_model=True)
     assert scorer.model is model
     assert isinstance(model.bert.encoder.layer[0].intermediate.dense, Int8Linear)

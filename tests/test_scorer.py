@@ -255,3 +255,25 @@ def test_devices_other_than_cpu_and_cuda_are_one_line_usage_errors(device):
     with pytest.raises(UsageError) as info:
         resolve_device(device)
     assert "\n" not in str(info.value) and repr(device) in str(info.value)
+
+
+def test_int8_leaves_a_callers_model_alone_and_quantises_its_own_in_place(model_dir):
+    """A model object passed in is quantised as a copy (the caller keeps its fp32 model); one that
+    from_pretrained loaded is quantised in place (no second copy of the weights)."""
+    import torch
+
+    from nspzero.loading import load_nsp_model
+    from nspzero.quantize import Int8Linear
+
+    tokenizer, model = load_nsp_model(model_dir)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    scorer = NSPScorer(tokenizer, model, device="cpu", dtype="int8")
+    assert scorer.model is not model and any(isinstance(m, Int8Linear) for m in scorer.model.modules())
+    assert not any(isinstance(m, Int8Linear) for m in model.modules())
+    after = model.state_dict()
+    assert list(after) == list(before) and all(torch.equal(after[k], before[k]) for k in before)
+    fp32 = NSPScorer(tokenizer, model, device="cpu").score([Pair("体育", "今天比赛球队赢了")])
+    np.testing.assert_array_equal(fp32, NSPScorer.from_pretrained(model_dir, device="cpu").score(
+        [Pair("体育", "今天比赛球队赢了")]))
+    own = NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8")
+    assert own.owns_model and any(isinstance(m, Int8Linear) for m in own.model.modules())
