@@ -18,7 +18,7 @@ from typing import Annotated, Any, Iterator, Literal, Mapping, Optional, Sequenc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
 from .candidates import Candidates
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, shown
 from .mapping import COMBINE_RULES
 from .scorer import Pair
 from .templates import (PLACEMENTS, LabelSpec, LabelsArg, Template, check_placement, check_unicode, has_content,
@@ -37,8 +37,7 @@ def check_text(value: Any, where: str) -> str:
     """The one rule for a text, wherever it comes from (API list, file record, HTTP body): a string
     with visible content and valid Unicode. `where` names it in the message ("texts[3]", "a.jsonl:7: field 'text'")."""
     if not isinstance(value, str):
-        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:60] + "…"
-        raise UsageError(f"{where} is {type(value).__name__} {shown}, not a string")
+        raise UsageError(f"{where} is {type(value).__name__} {shown(value)}, not a string")
     if not has_content(value):
         raise UsageError(f"{where} is empty (nothing but whitespace or invisible characters); remove or fill it "
                          f"(an empty sentence gives a meaningless score)")
@@ -255,20 +254,6 @@ def about(field_name: str) -> Iterator[None]:
         raise
     except UsageError as exc:
         raise RequestError(str(exc), field_name) from None
-
-
-SHOWN_CHARS = 60  # an offending value is shown in a message cut to this (never megabytes of input)
-
-
-def shown(value: Any) -> str:
-    """A value for a message: its repr, cut to SHOWN_CHARS (formatted from a cut copy, so that a huge
-    value is never formatted whole)."""
-    if isinstance(value, str) and len(value) > SHOWN_CHARS:
-        return repr(value[:SHOWN_CHARS]) + "…"
-    if isinstance(value, (list, tuple, dict)) and len(value) > 8:
-        return f"a {type(value).__name__} of {len(value)} items"
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
 
 
 def field_path(loc: Sequence[Any]) -> str:

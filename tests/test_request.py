@@ -416,3 +416,17 @@ BAD_REQUESTS = [
 @pytest.mark.parametrize("fn, exc, message", BAD_REQUESTS)
 def test_a_bad_request_is_a_one_line_error_naming_what_is_wrong(clf, fn, exc, message):
     check_case(fn, clf, exc, message)
+
+
+def test_a_wrong_value_is_shown_cut_the_one_way_however_big():
+    """Messages show values through errors.shown: bounded, never a whole repr of megabytes."""
+    from nspzero.errors import SHOWN_CHARS, shown
+
+    value = ["x" * 10**6, {"k": "y" * 10**6}]
+    with pytest.raises(UsageError) as exc:
+        check_text(value, "texts[0]")
+    assert str(exc.value) == f"texts[0] is list {shown(value)}, not a string"
+    with pytest.raises(RequestError) as exc:
+        ClassifyArgs.of(texts=["a"], labels=["a", "b"], top_k=value)
+    assert str(exc.value) == f"top_k: Input should be a valid integer, got {shown(value)}"
+    assert len(shown(value)) == SHOWN_CHARS
