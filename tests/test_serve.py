@@ -605,3 +605,31 @@ def test_cli_serve_takes_allowed_hosts_and_refuses_compile(monkeypatch, model_di
     monkeypatch.undo()
     code, _, err = run_cli(["serve", "-m", model_dir, "--compile", "on"], capsys)
     assert code == 2 and "never compiles" in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("texts", [{"texts": []}, {}, {"text": None}])
+def test_a_request_without_texts_is_refused_before_its_prompts_are_rendered(local, monkeypatch, texts):
+    """No texts means no pairs to count: the texts are checked first, so 256 labels × 100 templates
+    are never rendered for a request that is refused anyway."""
+    from fastapi.testclient import TestClient
+
+    from nspzero.serve import create_app, routers
+
+    monkeypatch.setattr(routers, "prepare", lambda *a: pytest.fail("a request without texts was prepared"))
+    body = {**texts, "labels": [f"类别{i}" for i in range(256)], "template": [f"模板{i}{{label}}" for i in range(100)]}
+    with TestClient(create_app(local, max_pairs=10000)) as client:
+        r = client.post("/classify", json=body)
+    assert r.status_code == 422 and r.json()["field"] == "texts" and "texts" in r.json()["detail"], r.text
+
+
+def test_the_prompts_alone_are_bounded_by_max_pairs(local):
+    from fastapi.testclient import TestClient
+
+    from nspzero.serve import create_app
+
+    body = {"texts": ["今天"], "labels": [f"类别{i}" for i in range(200)], "template": [f"模板{i}{{label}}" for i in range(60)]}
+    with TestClient(create_app(local, max_pairs=10000)) as client:
+        r = client.post("/classify", json=body)
+    assert r.status_code == 413 and r.json()["field"] == "labels", r.text
+    assert r.json()["detail"].startswith("too many prompts: labels × templates: 12000; the server accepts at most "
+                                         "10000 pairs per request"), r.text
