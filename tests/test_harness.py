@@ -241,3 +241,21 @@ def test_eval_refuses_an_output_folder_holding_its_data(scorer, data_dir):
 
     with pytest.raises(UsageError, match="is or holds the input"):
         evaluate(scorer, EvalSettings(data_dir, ["eprstmt"]), data_dir)
+
+
+def test_cli_eval_names_the_report_only_when_it_was_written(model_dir, data_dir, tmp_path, capsys, monkeypatch):
+    import nspzero.reports.html
+    from conftest import run_cli
+
+    args = ["eval", "--model", model_dir, "--data-dir", data_dir, "--tasks", "eprstmt", "--limit", "4",
+            "--output-dir", str(tmp_path), "--report"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and f"report: {tmp_path / 'report.html'}" in err, err
+
+    def fails(*a, **k):
+        raise ValueError("broken template")
+
+    monkeypatch.setattr(nspzero.reports.html, "render_report_html", fails)
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and "report:" not in err and "could not write report.html (broken template)" in err, err
+    assert (tmp_path / "results.json").exists() and not (tmp_path / "report.html").exists()
