@@ -87,19 +87,20 @@ def check_folder_output(out: str | os.PathLike, inputs: Sequence[Optional[str]],
 
 
 @contextlib.contextmanager
-def replaced_folder(out: str | os.PathLike) -> Iterator[Path]:
+def replaced_folder(out: str | os.PathLike, owned: Sequence[str] = ()) -> Iterator[Path]:
     """An empty folder beside `out` to fill with the next version of its outputs; when the block
     ends normally, `out`'s other entries (a cache, other files) are hard-linked beside them and the
     two folders swap in one atomic rename: readers see every old file or every new one, and a
     failure (or Ctrl-C, or kill -9) at any point leaves `out` as it was. Leftovers of a killed run
-    are removed by the next one (`clean_leftovers`)."""
+    are removed by the next one (`clean_leftovers`). The names in `owned` belong to the new version
+    even when it did not write them: an old copy is not carried over (a stale report beside new results)."""
     out = Path(os.path.realpath(os.path.expanduser(os.fspath(out))))
     clean_leftovers(out)
     stage = _folder_beside(out, f"{STAGING}-{os.getpid()}")
     try:
         yield stage
         if out.is_dir():
-            _link_others(out, stage)
+            _link_others(out, stage, set(owned))
         os.chmod(stage, stat.S_IMODE(out.stat().st_mode) if out.is_dir() else 0o777 & ~_umask())  # as before
         _swap(stage, out)
     except NSPZeroError:
@@ -112,13 +113,16 @@ def replaced_folder(out: str | os.PathLike) -> Iterator[Path]:
 
 def clean_leftovers(out: Path) -> None:
     """Remove the staging (and moved-aside) folders beside `out` of runs that no longer live; a
-    moved-aside folder whose run died before the new one took its place is put back."""
+    moved-aside folder whose run died before the new one took its place is put back (when `out` is
+    missing or empty). Call it before creating `out`: an empty `out` must not hide the old results."""
     for entry in out.parent.glob(f".{glob.escape(out.name)}.*-*-*"):
         kind, _, rest = entry.name[len(out.name) + 2:].partition("-")
         pid = rest.partition("-")[0]
         if kind not in (STAGING, PREVIOUS) or not pid.isdigit() or pid_alive(int(pid)) or not entry.is_dir():
             continue
-        if kind == PREVIOUS and not out.exists():
+        if kind == PREVIOUS and (not out.exists() or (out.is_dir() and not any(out.iterdir()))):
+            if out.exists():
+                out.rmdir()
             os.replace(entry, out)
         else:
             shutil.rmtree(entry, ignore_errors=True)
@@ -149,9 +153,9 @@ def _link(src: str, dst: str) -> None:
         shutil.copy2(src, dst, follow_symlinks=False)
 
 
-def _link_others(out: Path, stage: Path) -> None:
-    """Every entry of `out` that the new version does not write, linked into `stage`."""
-    written = set(os.listdir(stage))
+def _link_others(out: Path, stage: Path, owned: set[str]) -> None:
+    """Every entry of `out` that the new version does not write (nor own), linked into `stage`."""
+    written = set(os.listdir(stage)) | owned
     for entry in os.scandir(out):
         if entry.name in written:
             continue

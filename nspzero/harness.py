@@ -9,6 +9,7 @@ run never leaves a mix of old and new results.
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import numpy as np
 
 from . import __version__
 from .cache import ScoreCache, config_hash, scorer_fingerprint
-from .folders import check_folder_output, clean_leftovers, replaced_folder
+from .folders import _first_line, check_folder_output, clean_leftovers, replaced_folder
 from .io import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from .reports.markdown import results_markdown
 from .scorer import NSPScorer, Pair
@@ -154,8 +155,9 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
     cache lacks, e.g. a `RayPairScorer` loading the same model on a Ray actor pool."""
     out = Path(output_dir)
     check_folder_output(out, [settings.data_dir])
+    if out.parent.is_dir():  # before mkdir: a killed run's moved-aside results go back into place first
+        clean_leftovers(Path(os.path.realpath(out)))
     out.mkdir(parents=True, exist_ok=True)
-    clean_leftovers(out.resolve())
     tasks = [load_task(name, settings.prompt_overrides.get(name), settings.soft_positions, _fields_for(name, settings))
              for name in settings.tasks]
     check_distinct_names([t.config for t in tasks])
@@ -190,7 +192,7 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
     # the outputs are written only once every task is done, into a folder beside `out` that takes
     # its place in one rename: a failed or interrupted run, at any point, leaves every file of the
     # previous run as it was (its finished work is in the cache, so a rerun is quick)
-    with replaced_folder(out) as stage:
+    with replaced_folder(out, owned=["report.html"] if settings.report else []) as stage:
         for name, rows in predictions.items():
             atomic_write_jsonl(stage / f"{name}.predictions.jsonl", rows)
             if settings.plots:
@@ -198,10 +200,21 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
         atomic_write_json(stage / "results.json", results)
         atomic_write_text(stage / "results.md", results_markdown(results))
         if settings.report:
-            from .reports.html import write_report
-
-            write_report(stage)
+            _report(stage)
     return results
+
+
+def _report(stage: Path) -> None:
+    """The HTML report is a view of the results: its failure is one warning, never the loss of a
+    finished eval (the predictions and results are written without it)."""
+    try:
+        from .reports.html import write_report
+
+        write_report(stage)
+    except Exception as exc:  # noqa: BLE001 - a template, plotting or disk error: the results still count
+        (stage / "report.html").unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+        log.warning("could not write report.html (%s); the results are written, retry with `nspzero report`", reason)
 
 
 def _plots(out: Path, name: str, rows: list[dict], entry: dict, model: str) -> None:

@@ -156,7 +156,7 @@ def label_rows(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str]
     finally:
         if bar is not None:
             bar.close()
-        scorer.warn_truncated(*cut)
+    scorer.warn_truncated(*cut)  # on completion only: a failed call's partial counts would mislead
 
 
 def _texts_bar(request: ClassifyRequest, texts: Sequence[str], label_sets, progress: Optional[bool],

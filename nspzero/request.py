@@ -11,14 +11,16 @@ its prompt sentences once and turns a text into its `Candidates` (the pairs to s
 from __future__ import annotations
 
 import json
+import numbers
+import operator
 from dataclasses import dataclass, field
 from contextlib import contextmanager
-from typing import Annotated, Any, Iterator, Literal, Mapping, Optional, Sequence, Union
+from typing import Annotated, Any, Iterable, Iterator, Literal, Mapping, Optional, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
 from .candidates import Candidates
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, shown
 from .mapping import COMBINE_RULES
 from .scorer import Pair
 from .templates import (PLACEMENTS, LabelSpec, LabelsArg, Template, check_placement, check_unicode, has_content,
@@ -37,8 +39,7 @@ def check_text(value: Any, where: str) -> str:
     """The one rule for a text, wherever it comes from (API list, file record, HTTP body): a string
     with visible content and valid Unicode. `where` names it in the message ("texts[3]", "a.jsonl:7: field 'text'")."""
     if not isinstance(value, str):
-        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:60] + "…"
-        raise UsageError(f"{where} is {type(value).__name__} {shown}, not a string")
+        raise UsageError(f"{where} is {type(value).__name__} {shown(value)}, not a string")
     if not has_content(value):
         raise UsageError(f"{where} is empty (nothing but whitespace or invisible characters); remove or fill it "
                          f"(an empty sentence gives a meaningless score)")
@@ -257,18 +258,19 @@ def about(field_name: str) -> Iterator[None]:
         raise RequestError(str(exc), field_name) from None
 
 
-SHOWN_CHARS = 60  # an offending value is shown in a message cut to this (never megabytes of input)
-
-
-def shown(value: Any) -> str:
-    """A value for a message: its repr, cut to SHOWN_CHARS (formatted from a cut copy, so that a huge
-    value is never formatted whole)."""
-    if isinstance(value, str) and len(value) > SHOWN_CHARS:
-        return repr(value[:SHOWN_CHARS]) + "…"
-    if isinstance(value, (list, tuple, dict)) and len(value) > 8:
-        return f"a {type(value).__name__} of {len(value)} items"
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
+def _plain(value: Any, field_name: str) -> Any:
+    """A Python-door value as JSON would hold it (see `ClassifyArgs.of`); anything else as given,
+    for the model to refuse with its message."""
+    if isinstance(value, str):
+        return str(value)  # numpy's str_ as a plain str
+    if isinstance(value, (set, frozenset)):
+        raise RequestError(f"{field_name} is a {type(value).__name__}, which has no order; pass a list (e.g. "
+                           f"sorted(...)) so that results come in a fixed order", field_name.partition("[")[0])
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, bytearray)):
+        return [str(v) if isinstance(v, str) else v for v in value]
+    return value
 
 
 def field_path(loc: Sequence[Any]) -> str:
@@ -418,15 +420,19 @@ class ClassifyArgs(BaseModel):
 
     @classmethod
     def of(cls, **kwargs: Any) -> "ClassifyArgs":
-        """The model from Python keywords (tuples and other sequences taken as lists), or a RequestError."""
+        """The model from Python keywords, or a RequestError. Python's and numpy's ways of holding
+        values are taken as the JSON ones: tuples, arrays, dict views, pandas' unique() and generators
+        as lists, mappings as dicts, numpy numbers as int/float (a set is refused: it has no order)."""
         for key in ("texts", "labels", "labels_per_text", "template"):
-            value = kwargs.get(key)
-            if isinstance(value, Mapping) and not isinstance(value, dict):
-                kwargs[key] = dict(value)
-            elif isinstance(value, Sequence) and not isinstance(value, (str, list)):
-                kwargs[key] = list(value)
+            kwargs[key] = _plain(kwargs.get(key), key)
         if isinstance(kwargs.get("labels_per_text"), list):
-            kwargs["labels_per_text"] = [list(v) if isinstance(v, tuple) else v for v in kwargs["labels_per_text"]]
+            kwargs["labels_per_text"] = [_plain(v, f"labels_per_text[{i}]")
+                                         for i, v in enumerate(kwargs["labels_per_text"])]
+        for key in ("top_k", "overlap"):
+            if isinstance(kwargs.get(key), numbers.Integral) and not isinstance(kwargs[key], (bool, int)):
+                kwargs[key] = operator.index(kwargs[key])
+        if isinstance(kwargs.get("threshold"), numbers.Real) and not isinstance(kwargs["threshold"], (bool, int)):
+            kwargs["threshold"] = float(kwargs["threshold"])
         try:
             return cls(**kwargs)
         except ValidationError as exc:

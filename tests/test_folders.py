@@ -117,6 +117,11 @@ def test_leftovers_of_a_killed_run_are_cleaned_or_put_back(tmp_path):
     os.rename(out, tmp_path / f".out.previous-{dead}-x4")      # killed between the two renames
     clean_leftovers(out)
     assert (out / "results.json").read_text() == "old results"
+    os.rename(out, tmp_path / f".out.previous-{dead}-x5")      # ... and the next run made an empty out first
+    out.mkdir()
+    clean_leftovers(out)
+    assert (out / "results.json").read_text() == "old results"
+    assert sorted(os.listdir(tmp_path)) == [f".out.staging-{alive}-x2", ".outer.staging-1-x3", "out"]
 
 
 def test_an_output_folder_holding_an_input_or_the_current_folder_is_refused(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -179,7 +180,43 @@ def test_pair_counts_include_variant_and_calibration_rows(model_dir, tmp_path):
     assert again["pairs"] == more["pairs"] and again["pairs_scored"] == 0
 
 
-@pytest.mark.parametrize("fault", ["results.md", "report"])
+def test_a_run_killed_between_the_two_renames_gets_its_results_back(scorer, data_dir, tmp_path):
+    """Without renameat2 the old folder is moved aside first: the next run puts it back, not an empty one."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    evaluate(scorer, EvalSettings(data_dir, ["eprstmt"]), out)
+    before = (out / "results.json").read_bytes()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    aside = tmp_path / f".out.previous-{child.pid}-dead"
+    os.rename(out, aside)
+    with pytest.raises(Exception):
+        evaluate(scorer, EvalSettings(data_dir, ["no-such-task"]), out)
+    assert (out / "results.json").read_bytes() == before and not aside.exists()
+
+
+def test_a_failed_report_is_a_warning_and_the_results_are_kept(scorer, data_dir, tmp_path, monkeypatch, caplog):
+    out = tmp_path / "out"
+    evaluate(scorer, EvalSettings(data_dir, ["eprstmt"], report=True), out)
+    assert (out / "report.html").exists()
+
+    def fails(*args, **kwargs):
+        raise ValueError("a template went wrong\nsecond line")
+
+    import nspzero.reports.html
+
+    monkeypatch.setattr(nspzero.reports.html, "render_report_html", fails)
+    results = evaluate(scorer, EvalSettings(data_dir, ["eprstmt", "tnews"], report=True), out)
+    assert json.loads((out / "results.json").read_text(encoding="utf-8"))["tasks"].keys() == results["tasks"].keys()
+    assert (out / "tnews.predictions.jsonl").exists() and not (out / "report.html").exists()  # no stale report
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "could not write report.html (a template went wrong); the results are written, retry with `nspzero report`"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("fault", ["results.md", "predictions"])
 def test_a_fault_while_writing_the_outputs_leaves_the_previous_run_whole(scorer, data_dir, tmp_path, monkeypatch,
                                                                          fault):
     """eval's files are one unit: predictions, results.json, results.md and the report change together."""
@@ -191,9 +228,7 @@ def test_a_fault_while_writing_the_outputs_leaves_the_previous_run_whole(scorer,
     def fails(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    import nspzero.reports.html
-
-    monkeypatch.setattr(*((nspzero.reports.html, "render_report_html", fails) if fault == "report" else
+    monkeypatch.setattr(*(("nspzero.harness.atomic_write_jsonl", fails) if fault == "predictions" else
                           ("nspzero.harness.results_markdown", fails)))
     with pytest.raises(Exception, match="No space left on device"):
         evaluate(scorer, EvalSettings(data_dir, ["eprstmt", "tnews"], report=True), out)
@@ -206,3 +241,21 @@ def test_eval_refuses_an_output_folder_holding_its_data(scorer, data_dir):
 
     with pytest.raises(UsageError, match="is or holds the input"):
         evaluate(scorer, EvalSettings(data_dir, ["eprstmt"]), data_dir)
+
+
+def test_cli_eval_names_the_report_only_when_it_was_written(model_dir, data_dir, tmp_path, capsys, monkeypatch):
+    import nspzero.reports.html
+    from conftest import run_cli
+
+    args = ["eval", "--model", model_dir, "--data-dir", data_dir, "--tasks", "eprstmt", "--limit", "4",
+            "--output-dir", str(tmp_path), "--report"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and f"report: {tmp_path / 'report.html'}" in err, err
+
+    def fails(*a, **k):
+        raise ValueError("broken template")
+
+    monkeypatch.setattr(nspzero.reports.html, "render_report_html", fails)
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and "report:" not in err and "could not write report.html (broken template)" in err, err
+    assert (tmp_path / "results.json").exists() and not (tmp_path / "report.html").exists()

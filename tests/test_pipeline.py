@@ -157,3 +157,21 @@ def test_a_call_of_several_chunks_warns_once_about_cut_pairs(clf, nspzero_caplog
     list(pipeline.label_rows(clf.scorer, request, long, chunk_pairs=2))   # three chunks of one text each
     warnings = [r.getMessage() for r in nspzero_caplog.records if "truncated" in r.getMessage()]
     assert warnings == ["4 of 6 pairs were longer than max_length=64 tokens and were truncated (text cut from its end)"]
+
+
+def test_a_call_that_fails_does_not_warn_with_partial_counts(clf, nspzero_caplog, monkeypatch):
+    """The truncation warning sums a whole call: a call that fails midway gives its error, not a count."""
+    request = build_request(["体育", "财经"])
+    long = ["今天比赛球队赢了" * 20, "市场上涨公司发布手机" * 20, "东西很好"]
+    real, calls = pipeline.forward, []
+
+    def fails_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the device failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "forward", fails_second)
+    with pytest.raises(RuntimeError, match="the device failed"):
+        list(pipeline.label_rows(clf.scorer, request, long, chunk_pairs=2))
+    assert len(calls) == 2 and not [r for r in nspzero_caplog.records if "truncated" in r.getMessage()]

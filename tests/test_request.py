@@ -416,3 +416,41 @@ BAD_REQUESTS = [
 @pytest.mark.parametrize("fn, exc, message", BAD_REQUESTS)
 def test_a_bad_request_is_a_one_line_error_naming_what_is_wrong(clf, fn, exc, message):
     check_case(fn, clf, exc, message)
+
+
+def test_a_wrong_value_is_shown_cut_the_one_way_however_big():
+    """Messages show values through errors.shown: bounded, never a whole repr of megabytes."""
+    from nspzero.errors import SHOWN_CHARS, shown
+
+    value = ["x" * 10**6, {"k": "y" * 10**6}]
+    with pytest.raises(UsageError) as exc:
+        check_text(value, "texts[0]")
+    assert str(exc.value) == f"texts[0] is list {shown(value)}, not a string"
+    with pytest.raises(RequestError) as exc:
+        ClassifyArgs.of(texts=["a"], labels=["a", "b"], top_k=value)
+    assert str(exc.value) == f"top_k: Input should be a valid integer, got {shown(value)}"
+    assert len(shown(value)) == SHOWN_CHARS
+
+
+def test_the_python_door_takes_numpy_arrays_views_generators_and_numpy_numbers(clf):
+    """What pandas' .unique(), dict.keys() or a generator hand over classifies as the same lists."""
+    import numpy as np
+
+    texts, labels = ["今天比赛球队赢了", "市场上涨"], ["体育", "财经", "科技"]
+    expected = [r.to_dict() for r in clf.classify(texts, labels, top_k=2, threshold=0.25, overlap=4)]
+    for t, ls in [(np.array(texts), np.array(labels, dtype=object)), (iter(texts), dict.fromkeys(labels).keys()),
+                  (tuple(texts), (x for x in labels))]:
+        got = clf.classify(t, ls, top_k=np.int64(2), threshold=np.float32(0.25), overlap=np.int32(4))
+        assert [r.to_dict() for r in got] == expected
+    per_text = clf.classify(texts, labels_per_text=[np.array(labels[:2]), (x for x in labels)])
+    assert [r.to_dict() for r in per_text] == [r.to_dict() for r in clf.classify(
+        texts, labels_per_text=[labels[:2], labels])]
+
+
+@pytest.mark.parametrize("kwargs, field", [(dict(labels={"体育", "财经"}), "labels"),
+                                           (dict(labels_per_text=[["体育", "财经"], frozenset({"好", "差"})]),
+                                            "labels_per_text")])
+def test_a_set_of_labels_is_refused_it_has_no_order(kwargs, field):
+    with pytest.raises(RequestError, match=r"is a (frozen)?set, which has no order; pass a list \(e\.g\. sorted") as exc:
+        ClassifyArgs.of(texts=["今天", "东西"], **kwargs)
+    assert exc.value.field == field

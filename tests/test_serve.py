@@ -262,7 +262,7 @@ def test_concurrent_requests_are_scored_in_one_call(local):
             assert_same(g, e)
 
 
-def test_a_failing_request_fails_alone_even_in_a_shared_batch(local):
+def test_a_failing_request_fails_alone_even_in_a_shared_batch(local, nspzero_caplog):
     from nspzero.serve import create_app
 
     class Flaky:
@@ -286,7 +286,10 @@ def test_a_failing_request_fails_alone_even_in_a_shared_batch(local):
             return batch, after, health
 
     (bad, same_batch), after, health = asyncio.run(go())
-    assert bad.status_code == 500 and "scoring failed: RuntimeError: boom" in bad.json()["detail"]
+    assert bad.status_code == 500 and bad.json() == {"detail": "scoring failed: an internal error (the server log has "
+                                                     "the details); the server keeps serving", "field": None}
+    logged = [r for r in nspzero_caplog.records if r.getMessage() == "scoring failed"]
+    assert len(logged) == 1 and "RuntimeError: boom" in nspzero_caplog.text and logged[0].exc_info  # the traceback
     # the innocent request scored in the same batch is re-scored on its own and answered
     assert same_batch.status_code == 200
     assert_same(same_batch.json()["results"][0], local.classify(TEXTS[0], ["体育", "财经"]))
@@ -605,3 +608,60 @@ def test_cli_serve_takes_allowed_hosts_and_refuses_compile(monkeypatch, model_di
     monkeypatch.undo()
     code, _, err = run_cli(["serve", "-m", model_dir, "--compile", "on"], capsys)
     assert code == 2 and "never compiles" in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("texts", [{"texts": []}, {}, {"text": None}])
+def test_a_request_without_texts_is_refused_before_its_prompts_are_rendered(local, monkeypatch, texts):
+    """No texts means no pairs to count: the texts are checked first, so 256 labels × 100 templates
+    are never rendered for a request that is refused anyway."""
+    from fastapi.testclient import TestClient
+
+    from nspzero.serve import create_app, routers
+
+    monkeypatch.setattr(routers, "prepare", lambda *a: pytest.fail("a request without texts was prepared"))
+    body = {**texts, "labels": [f"类别{i}" for i in range(256)], "template": [f"模板{i}{{label}}" for i in range(100)]}
+    with TestClient(create_app(local, max_pairs=10000)) as client:
+        r = client.post("/classify", json=body)
+    assert r.status_code == 422 and r.json()["field"] == "texts" and "texts" in r.json()["detail"], r.text
+
+
+def test_the_prompts_alone_are_bounded_by_max_pairs(local):
+    from fastapi.testclient import TestClient
+
+    from nspzero.serve import create_app
+
+    body = {"texts": ["今天"], "labels": [f"类别{i}" for i in range(200)], "template": [f"模板{i}{{label}}" for i in range(60)]}
+    with TestClient(create_app(local, max_pairs=10000)) as client:
+        r = client.post("/classify", json=body)
+    assert r.status_code == 413 and r.json()["field"] == "labels", r.text
+    assert r.json()["detail"].startswith("too many prompts: labels × templates: 12000; the server accepts at most "
+                                         "10000 pairs per request"), r.text
+
+
+def test_unknown_paths_and_methods_answer_the_same_json_shape(local):
+    from fastapi.testclient import TestClient
+
+    from nspzero.serve import create_app
+
+    with TestClient(create_app(local)) as client:
+        missing, wrong_method = client.get("/no-such-page"), client.get("/classify")
+    assert missing.status_code == 404 and missing.json() == {"detail": "Not Found", "field": None}
+    assert wrong_method.status_code == 405 and wrong_method.json() == {"detail": "Method Not Allowed", "field": None}
+    assert wrong_method.headers["allow"] == "POST"
+
+
+def test_an_unexpected_error_is_logged_with_its_traceback_and_not_shown(local, monkeypatch, nspzero_caplog):
+    from fastapi.testclient import TestClient
+
+    from nspzero.serve import create_app, routers
+
+    def broken(*args):
+        raise RuntimeError("secret /srv/model/path")
+
+    monkeypatch.setattr(routers, "prepare", broken)
+    with TestClient(create_app(local), raise_server_exceptions=False) as client:
+        r = client.post("/classify", json={"texts": ["今天"], "labels": ["体育", "财经"]})
+    assert r.status_code == 500 and r.json() == {"detail": "request failed: an internal error (the server log has the "
+                                                           "details); the server keeps serving", "field": None}
+    logged = [r for r in nspzero_caplog.records if r.getMessage() == "request failed"]
+    assert logged and logged[0].exc_info and "secret /srv/model/path" in nspzero_caplog.text

@@ -44,6 +44,24 @@ def test_after_an_upload_error_the_page_recovers_at_the_first_click(page, tmp_pa
     assert "2 texts in" in page.get_by_test_id("status").inner_text()
 
 
+def test_typing_a_field_name_reads_the_file_once_typing_pauses(page, tmp_path):
+    source = write_csv(tmp_path / "news.csv", "sentence", TEXTS)
+    page.get_by_test_id("mode-file").click()
+    page.evaluate("""() => { window.reads = 0; const read = Blob.prototype.text;
+                            File.prototype.text = function () { window.reads++; return read.call(this); }; }""")
+    page.get_by_test_id("file").set_input_files(str(source))
+    page.get_by_test_id("error").wait_for(state="visible")
+    page.get_by_test_id("text-field").select_text()
+    page.get_by_test_id("text-field").press_sequentially("sentence", delay=20)  # 8 keystrokes over "text"
+    page.wait_for_function("document.getElementById('file-info').textContent.includes('2 texts in')", timeout=5_000)
+    assert page.evaluate("window.reads") == 2  # the choice, then once after the typing
+    page.evaluate("""() => { File.prototype.text = () => Promise.reject(new Error("the file was removed")); }""")
+    page.get_by_test_id("text-field").fill("text")
+    page.get_by_test_id("error").wait_for(state="visible")
+    assert page.get_by_test_id("error").inner_text() == ("news.csv: could not read the file (the file was removed); "
+                                                         "choose it again")
+
+
 def test_back_to_none_restores_the_typed_labels_template_and_placement(page):
     page.get_by_test_id("labels").fill("好评, 差评")
     page.get_by_test_id("template").fill("总之{label}")

@@ -96,5 +96,5 @@ def eval_cmd(
         typer.echo(handle.read())
     if results.get("fewclue_score") is not None:
         typer.echo(f"FewCLUE score: {100 * results['fewclue_score']:.2f}", err=True)
-    if html_report:
+    if html_report and os.path.exists(os.path.join(output_dir, "report.html")):  # a failed report is a warning
         typer.echo(f"report: {os.path.join(output_dir, 'report.html')}", err=True)

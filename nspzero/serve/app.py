@@ -67,11 +67,12 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
     _require_extra()
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from .. import __version__
     from ..request import RequestError
     from ..web import mount_web
-    from .batcher import MicroBatcher
+    from .batcher import INTERNAL, MicroBatcher
     from .dependencies import Limits, TooLarge
     from .routers import router
     from .security import AllowedHosts, ContentSecurityPolicy
@@ -108,10 +109,13 @@ def create_app(classifier: NSPClassifier, *, max_texts: int = 256, max_labels: i
                             status_code=422)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request, exc: Exception):  # never a plain-text 500
-        log.error("request failed: %s: %s", type(exc).__name__, exc)
-        return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}", "field": None},
-                            status_code=500)
+    async def _unexpected(_request, exc: Exception):  # never a plain-text 500, never internals to the client
+        log.error("request failed", exc_info=exc)
+        return JSONResponse({"detail": f"request failed: {INTERNAL}", "field": None}, status_code=500)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request, exc: StarletteHTTPException):  # 404, 405: the same JSON shape
+        return JSONResponse({"detail": exc.detail, "field": None}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request, exc: RequestValidationError):

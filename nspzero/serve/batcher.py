@@ -43,8 +43,16 @@ def _failure(exc: BaseException) -> ScoringFailed:
         return ScoringFailed(str(exc), 422)
     if isinstance(exc, NSPZeroError):
         return ScoringFailed(f"scoring failed: {exc}")
-    log.error("scoring failed: %s: %s", type(exc).__name__, exc)
-    return ScoringFailed(f"scoring failed: {type(exc).__name__}: {exc} (the server keeps serving)")
+    return _internal("scoring failed", exc)
+
+
+INTERNAL = "an internal error (the server log has the details); the server keeps serving"
+
+
+def _internal(what: str, exc: BaseException) -> ScoringFailed:
+    """An unexpected error: its traceback to the log, a generic line to the client (no internals)."""
+    log.error("%s", what, exc_info=exc)
+    return ScoringFailed(f"{what}: {INTERNAL}")
 
 
 @dataclass
@@ -222,5 +230,5 @@ class MicroBatcher:
             try:
                 out.append(postprocess(call.request, call.texts, call_rows, call.label_sets))
             except Exception as exc:  # noqa: BLE001 - fail this request only
-                out.append(ScoringFailed(f"building the results failed: {type(exc).__name__}: {exc}"))
+                out.append(_internal("building the results failed", exc))
         return out

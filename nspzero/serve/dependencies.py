@@ -82,6 +82,8 @@ def _n_prompts(value: Any, n_templates: int) -> int:
 def check_sizes(args: ClassifyArgs, limits: Limits) -> ClassifyArgs:
     """The request's counts against the limits, before any rendering (TooLarge → 413)."""
     texts = args.texts if args.texts is not None else [args.text] if args.text is not None else []
+    if not texts:
+        args.text_list()  # no texts: its RequestError (422), before any label or prompt count
     if len(texts) > limits.max_texts:
         raise TooLarge(f"too many texts: {len(texts)}", f"{limits.max_texts} texts per request", "--max-texts",
                        "texts")
@@ -101,6 +103,11 @@ def check_sizes(args: ClassifyArgs, limits: Limits) -> ClassifyArgs:
             raise TooLarge(f"too many labels in labels_per_text[{i}]: {_n_labels(own)}",
                            f"{limits.max_labels} labels per text", "--max-labels", "labels_per_text")
     shared = _n_prompts(args.labels, n_templates)
+    for what, n, field in [("templates", n_templates, "template"), ("prompts: labels × templates", shared, "labels")] + [
+            (f"prompts in labels_per_text[{i}]", _n_prompts(own, n_templates), "labels_per_text")
+            for i, own in enumerate(rows)]:
+        if n > limits.max_pairs:  # each prompt is at least one pair: bounded whatever the texts
+            raise TooLarge(f"too many {what}: {n}", f"{limits.max_pairs} pairs per request", "--max-pairs", field)
     at_least = sum(_n_prompts(rows[i], n_templates) if i < len(rows) and rows[i] is not None else shared
                    for i in range(len(texts)))
     if at_least > limits.max_pairs:
@@ -123,8 +130,8 @@ def zero_shot_args(payload: ZeroShotPayload, limits: Annotated[Limits, Depends(g
 def prepare(scorer: NSPScorer, args: ClassifyArgs, limits: Limits) -> Call:
     """The CPU work of a request, run off the event loop: build the request (prompt sets resolved,
     prompts rendered), check the texts, cut windows, count the exact pairs (TooLarge → 413)."""
+    items, _ = args.text_list()  # the texts first: a request without any is refused before rendering
     request = args.to_request(prompt_files=False)
-    items, _ = args.text_list()
     label_sets = args.label_sets(request, len(items))
     if len(request.labels) > limits.max_labels:  # a prompt set's labels, known only now
         raise TooLarge(f"too many labels: {len(request.labels)}", f"{limits.max_labels} labels per request",

@@ -272,7 +272,13 @@
     state.fileTexts = null;
     const file = $("file").files[0];
     if (!file) { clearError(); $("file-info").textContent = ""; return; }
-    const text = await file.text();
+    let text;
+    try {
+      text = await file.text();
+    } catch (err) {  // the file went away or cannot be read: a message, never an unhandled rejection
+      if (generation === state.fileReads) showError(file.name + ": could not read the file (" + err.message + "); choose it again", "file");
+      return;
+    }
     if (generation !== state.fileReads) return;
     clearError();
     $("file-info").textContent = "";
@@ -287,9 +293,20 @@
     }
   }
 
+  // the file is read again once typing in the text-field box pauses (not on every keystroke); until
+  // then its texts are unknown, so a submit in between reads it itself (classifyFile)
+  let textFieldTimer = null;
+  function onTextFieldTyped() {
+    if (!$("file").files[0]) return;
+    state.fileReads++;  // a read in flight is now stale
+    state.fileTexts = null;
+    clearTimeout(textFieldTimer);
+    textFieldTimer = setTimeout(onFileChosen, 300);
+  }
+
   async function classifyFile() {
     if (!state.fileTexts) {
-      if ($("file").files[0]) await onFileChosen();
+      if ($("file").files[0]) { clearTimeout(textFieldTimer); await onFileChosen(); }
       if (!state.fileTexts) { if ($("error").hidden) showError("choose a .txt, .csv or .jsonl file first", "file"); return; }
     }
     const items = state.fileTexts;
@@ -482,7 +499,7 @@
     // re-read the file while the field is typed in, not on "change": that fires when the field loses
     // focus, i.e. on the mousedown of the Classify click, and the error it clears would move the button
     // away from under the pointer before the mouseup, losing the click
-    $("text-field").addEventListener("input", () => { if ($("file").files[0]) onFileChosen(); });
+    $("text-field").addEventListener("input", onTextFieldTyped);
     $("tab-text").addEventListener("click", () => setMode("text"));
     $("tab-file").addEventListener("click", () => setMode("file"));
     $("download-csv").addEventListener("click", downloadCSV);
