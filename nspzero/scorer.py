@@ -56,7 +56,8 @@ class Pair:
     prompt that leaves fewer than MIN_TEXT_TOKENS text tokens is a UsageError. `None` (the
     default) means both sides are data (S-C pairs such as OCNLI/BUSTM/CSL/CLUEWSC, ChID's idiom
     and passage, entity linking, `score_pairs`): the paper's rule applies, the longer side is
-    cut from its end (on a tie the second side gives the token, as transformers' longest_first).
+    cut from its end, and on a tie the second side gives the token (transformers 5's `longest_first`
+    cuts the first side on a tie, so the two can differ by one token there).
     `anchor` (soft positions, method.md §4): a character offset into `second`; the tokens of
     `first` then get the position ids of a hole of their size at that offset, as if `second`
     read ``second[:anchor] + first + second[anchor:]``.
@@ -167,6 +168,15 @@ def cpu_has_native_bf16() -> bool:
     emulates bf16 matmuls and they run far slower than float32."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles, which make bf16 matmuls faster than fp32. AVX-512 BF16 alone
+    runs them slower than fp32 on the Xeon measured in docs/speed.md, so bf16 is no speed-up there."""
+    try:
+        return bool(torch.cpu._is_amx_tile_supported())
     except (AttributeError, RuntimeError):
         return False
 
@@ -317,6 +327,8 @@ class NSPScorer:
                 model = quantize_int8((model if self.owns_model else copy.deepcopy(model)).float(), inplace=True)
             else:
                 model = dynamic_int8(model)
+        elif self.dtype in ("float16", "bfloat16") and not self.owns_model:
+            model = copy.deepcopy(model)  # the conversion below is in place: a caller's model stays fp32
         model = model.to(self.device)
         if self.dtype == "float16":
             model = model.half()
@@ -352,10 +364,16 @@ class NSPScorer:
         return f"{backend}, {self.dtype}, {self.device}" + (", torch.compile" if self.compile is True else "")
 
     def _warn_slow_precision(self) -> None:
-        if self.dtype == "bfloat16" and self.device.type == "cpu" and not cpu_has_native_bf16():
+        if self.dtype != "bfloat16" or self.device.type != "cpu" or cpu_has_amx():
+            return
+        capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")()
+        if not cpu_has_native_bf16():
             log.warning("this CPU has no native bfloat16 matmul (AVX-512 BF16 or AMX; torch reports %s): "
-                        "dtype bfloat16 will be much slower than float32 here; use float32 or int8",
-                        getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")())
+                        "dtype bfloat16 will be much slower than float32 here; use float32 or int8", capability)
+        else:
+            log.warning("this CPU multiplies bfloat16 with AVX-512 BF16 but has no AMX (torch reports %s): "
+                        "bfloat16 is usually slower than float32 here; int8 is the faster reduced precision "
+                        "(check with `nspzero bench`)", capability)
 
     def _autocast(self):
         if self.dtype == "bfloat16":
