@@ -145,8 +145,8 @@ def same_label(first: str, value: str) -> str:
     """The message for `value` being the label `first` again (see `DistinctLabels`)."""
     if first == value:
         return f"label {value!r} is given twice"
-    return (f"labels {first!r} and {value!r} differ only in invisible characters, accents, spacing or Unicode "
-            f"form ({ascii(first)} vs {ascii(value)}), so they score the same")
+    return (f"labels {shown(first)} and {shown(value)} differ only in invisible characters, accents, spacing or "
+            f"Unicode form ({ascii(first[:40])} vs {ascii(value[:40])}), so they score the same")
 
 
 def check_placement(placement: str) -> Placement:

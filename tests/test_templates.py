@@ -108,3 +108,12 @@ def test_a_word_under_two_labels_is_refused_naming_both():
     with pytest.raises(UsageError, match="share the description '一则新闻'"):
         label_specs({"a": {"description": "一则新闻"}, "b": {"description": "一则新闻"}})
     assert label_specs({"a": ["x", "x"], "b": "y"})["a"].words == ("x", "x")   # one label's own words may repeat
+
+
+def test_a_huge_duplicate_label_is_named_in_bounded_words():
+    """Two 1 MB labels that differ by a zero-width space: the message names them, cut, not whole."""
+    big = "体育" * 500_000
+    with pytest.raises(UsageError, match="differ only in invisible") as info:
+        label_specs([big, "财经", big + "\u200b"])
+    assert len(str(info.value)) < 1_000
+
