@@ -60,3 +60,13 @@ def shown(value: Any) -> str:
     """`value` as a message shows it: a repr of bounded length however big or nested the value is."""
     text = _Bounded().repr(value)
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one line of a message: its first line, or its type when it says nothing."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a write failed, in words: the OS's own text for an OSError ("No space left on device")."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)

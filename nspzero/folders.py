@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from .errors import DataError, ModelError, NSPZeroError, UsageError
+from .errors import DataError, ModelError, NSPZeroError, UsageError, failure_reason
 
 
 def new_folder(out_dir: str | os.PathLike, name: str = "OUT_DIR") -> Path:
@@ -46,7 +46,7 @@ def atomic_folder(out: Path, tag: str) -> Iterator[Path]:
         raise
     except Exception as exc:  # noqa: BLE001 - a full disk is an OSError, or a writer's own error (safetensors')
         shutil.rmtree(tmp, ignore_errors=True)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+        reason = failure_reason(exc)
         raise ModelError(f"could not write {out}: {reason}; nothing was written there") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -60,9 +60,6 @@ def _folder_beside(out: Path, tag: str) -> Path:
     except OSError as exc:
         raise UsageError(f"cannot write in {out.parent}: {exc.strerror or exc}") from None
 
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 # ---- replacing an existing folder as one unit (nspzero eval's output folder) ----------------------

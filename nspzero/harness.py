@@ -20,7 +20,8 @@ import numpy as np
 
 from . import __version__
 from .cache import ScoreCache, config_hash, scorer_fingerprint
-from .folders import _first_line, check_folder_output, clean_leftovers, replaced_folder
+from .errors import failure_reason
+from .folders import check_folder_output, clean_leftovers, replaced_folder
 from .io import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from .reports.markdown import results_markdown
 from .scorer import NSPScorer, Pair
@@ -213,7 +214,7 @@ def _report(stage: Path) -> None:
         write_report(stage)
     except Exception as exc:  # noqa: BLE001 - a template, plotting or disk error: the results still count
         (stage / "report.html").unlink(missing_ok=True)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+        reason = failure_reason(exc)
         log.warning("could not write report.html (%s); the results are written, retry with `nspzero report`", reason)
 
 

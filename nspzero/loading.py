@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from .errors import ModelError, UsageError
+from .errors import ModelError, UsageError, first_line
 from .quiet import quiet_transformers
 
 log = logging.getLogger("nspzero")
@@ -106,10 +106,6 @@ def _hub_online() -> bool:
     return _hub_reachable(endpoint.rstrip("/"), proxy)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
-
 
 def _check_config_json(folder: str) -> None:
     """config.json must be a JSON object with a known activation: refused here, in one line, instead of
@@ -119,7 +115,7 @@ def _check_config_json(folder: str) -> None:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ModelError(f"{path} is not a valid JSON file ({_first_line(exc)}); restore the checkpoint's config.json") \
+        raise ModelError(f"{path} is not a valid JSON file ({first_line(exc)}); restore the checkpoint's config.json") \
             from None
     if not isinstance(data, dict):
         raise ModelError(f"{path} holds {json.dumps(data)[:20]}, not a JSON object; restore the checkpoint's "
@@ -150,7 +146,7 @@ def _check_safetensors(path: str) -> None:
         if 8 + length + end != size:
             raise ValueError(f"{size} bytes, the header describes {8 + length + end}")
     except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path} is truncated or corrupt ({_first_line(exc)}); download the weights again") \
+        raise ModelError(f"{path} is truncated or corrupt ({first_line(exc)}); download the weights again") \
             from None
 
 
@@ -237,7 +233,7 @@ def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
     from transformers import AutoConfig, AutoTokenizer
 
     from .formats.checkpoints import detect_source
-    from .formats.heads import KNOWN_CHECKPOINTS, head_weights, sentence_head
+    from .formats.heads import KNOWN_CHECKPOINTS, head_weights, missing_head, sentence_head
 
     name = os.path.expanduser(str(name_or_path))
     local = _is_local_path(name)
@@ -275,7 +271,7 @@ def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
 
     def hub_failure(exc: BaseException) -> ModelError:
         why = ("HF_HUB_OFFLINE is set" if _hub_offline_env() else "the hub cannot be reached") \
-            if "local_files_only" in kwargs else _first_line(exc)
+            if "local_files_only" in kwargs else first_line(exc)
         both = f"no local folder {name}, and " if "/" in name else ""
         hint = LOCAL_HINT.replace("NAME", name)
         return ModelError(f"could not load model {name!r}: {both}{why} (and it is not in the local cache); "
@@ -287,7 +283,7 @@ def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             if not local:
                 raise hub_failure(exc) from None
-            raise ModelError(f"could not load model {name!r}: {_first_line(exc)} — fix or restore "
+            raise ModelError(f"could not load model {name!r}: {first_line(exc)} — fix or restore "
                              f"{os.path.join(name, 'config.json')}") from None
         head = sentence_head(config.model_type, name)  # the one rule: no trained sentence-relation head, no load
         try:
@@ -296,15 +292,16 @@ def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
             if isinstance(exc, ModelError):
                 raise
             file = _weights_file(name) if local else where
-            raise ModelError(f"could not load the weights {file}: {_first_line(exc)}; the file is corrupt or "
+            raise ModelError(f"could not load the weights {file}: {first_line(exc)}; the file is corrupt or "
                              f"incomplete, download it again") from None
         missing = sorted(info.get("missing_keys", ()))
         if missing:
             in_head = head_weights(head, missing)
-            what = f"its {head.what} (" + ", ".join(in_head) + ")" if in_head else ", ".join(missing[:4])
-            raise ModelError(f"model {name!r} has no trained weights for {what}; transformers would initialise them "
-                             f"randomly and the scores would be noise. Use a checkpoint pre-trained with "
-                             f"{head.kind}, e.g. {KNOWN_CHECKPOINTS}")
+            if in_head:
+                raise missing_head(head, f"model {name!r}", in_head)
+            raise ModelError(f"model {name!r} has no trained weights for {', '.join(missing[:4])}; transformers would "
+                             f"initialise them randomly and the scores would be noise. Use a checkpoint pre-trained "
+                             f"with {head.kind}, e.g. {KNOWN_CHECKPOINTS}")
         if local and not any(os.path.isfile(os.path.join(name, f)) for f in ("vocab.txt", "tokenizer.json")):
             raise ModelError(f"{name!r} has no vocab.txt or tokenizer.json; copy the checkpoint's vocab.txt into it "
                              f"(without it every text would become [UNK])")
@@ -313,7 +310,7 @@ def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
         except Exception as exc:  # noqa: BLE001 - the tokenizers library raises bare Exception on bad JSON
             files = "/".join(f for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
                              if local and os.path.isfile(os.path.join(name, f))) or "vocab.txt"
-            raise ModelError(f"could not load the tokenizer of {name!r} ({files}): {_first_line(exc)}; restore the "
+            raise ModelError(f"could not load the tokenizer of {name!r} ({files}): {first_line(exc)}; restore the "
                              f"checkpoint's tokenizer files (vocab.txt alone is enough)") from None
     model.eval()
     return tokenizer, model
