@@ -22,6 +22,16 @@ def onednn_available() -> bool:
         and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
 
 
+def pack_weight(weight: torch.Tensor, rows: int = PACK_ROWS) -> torch.Tensor:
+    """`weight` (out × in) in oneDNN's layout for multiplying about `rows` rows at a time."""
+    return torch.ops.mkldnn._reorder_linear_weight(weight, rows)
+
+
+def packed_linear(x: torch.Tensor, packed: torch.Tensor, bias: "torch.Tensor | None") -> torch.Tensor:
+    """x @ weight.T + bias through oneDNN, with the weight as `pack_weight` left it."""
+    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+
+
 class OneDNNLinear(torch.nn.Linear):
     """A Linear that keeps its parameters (so its state_dict, which the evaluation cache fingerprints,
     is unchanged) and, while `active`, multiplies with oneDNN on a prepacked copy of the weight. The
@@ -43,7 +53,7 @@ class OneDNNLinear(torch.nn.Linear):
         return new
 
     def pack(self) -> None:
-        self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.detach(), PACK_ROWS)
+        self.packed = pack_weight(self.weight.detach())
         self._packed_version = self.weight._version
         self.active = True
 
@@ -67,7 +77,7 @@ class OneDNNLinear(torch.nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._packed_usable(x):
             return torch.nn.functional.linear(x, self.weight, self.bias)
-        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+        return packed_linear(x, self.packed, self.bias)
 
 
 def _fp32_cpu_linears(model: torch.nn.Module) -> Iterator[tuple[torch.nn.Module, str, torch.nn.Linear]]:

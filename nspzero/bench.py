@@ -83,12 +83,12 @@ SPREAD_WARN = 0.10  # rounds that disagree by more than this are reported as a w
 def _gemm_kernels(a: torch.Tensor, b: torch.Tensor) -> dict[str, Callable[[], object]]:
     """The GEMMs torch offers for a @ b.T: torch.mm (MKL on x86) and oneDNN with a prepacked b."""
     kernels: dict[str, Callable[[], object]] = {"torch.mm": lambda: torch.mm(a, b.t())}
-    from .backends import onednn_available
+    from .backends import onednn_available, pack_weight, packed_linear
 
     if onednn_available():
         try:
-            packed = torch.ops.mkldnn._reorder_linear_weight(b, a.shape[0])
-            kernels["oneDNN"] = lambda: torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")
+            packed = pack_weight(b, a.shape[0])
+            kernels["oneDNN"] = lambda: packed_linear(a, packed, None)
         except RuntimeError:  # a dtype this oneDNN build cannot pack
             pass
     return kernels

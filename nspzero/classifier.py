@@ -131,16 +131,12 @@ class NSPClassifier:
         hypothesis is the NSP prompt placed before the text (the paper's placement). `{}` and
         `{label}` both mark the label in the template; `candidate_labels` may be a comma string.
         """
-        from .request import split_labels
+        from .request import zero_shot_prompts
 
-        labels = split_labels(candidate_labels) if isinstance(candidate_labels, str) else candidate_labels
-        if not isinstance(hypothesis_template, str):
-            raise UsageError(f"hypothesis_template must be a string with {{}}, got {hypothesis_template!r}")
-        template = hypothesis_template.replace("{}", "{label}")
+        labels, template = zero_shot_prompts(candidate_labels, hypothesis_template)
         results = self.classify(sequences, labels, template=template, multi_label=multi_label, threshold=threshold,
                                 normalize=normalize)
-        as_dicts = [{"sequence": r.text, "labels": list(r.scores), "scores": list(r.scores.values())}
-                    for r in ([results] if isinstance(results, ClassificationResult) else results)]
+        as_dicts = [r.to_zero_shot() for r in ([results] if isinstance(results, ClassificationResult) else results)]
         return as_dicts[0] if isinstance(sequences, str) else as_dicts
 
     def link(self, contexts: Union[str, Sequence[str]], candidates) -> Union[LinkResult, list[LinkResult]]:

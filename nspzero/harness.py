@@ -213,7 +213,6 @@ def _report(stage: Path) -> None:
 
         write_report(stage)
     except Exception as exc:  # noqa: BLE001 - a template, plotting or disk error: the results still count
-        (stage / "report.html").unlink(missing_ok=True)
         reason = failure_reason(exc)
         log.warning("could not write report.html (%s); the results are written, retry with `nspzero report`", reason)
 

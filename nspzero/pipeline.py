@@ -40,6 +40,10 @@ class ClassificationResult:
     def to_dict(self) -> dict:
         return {"text": self.text, "label": self.label, "scores": self.scores}
 
+    def to_zero_shot(self) -> dict:
+        """The answer of transformers' zero-shot pipeline and of hosted zero-shot endpoints."""
+        return {"sequence": self.text, "labels": list(self.scores), "scores": list(self.scores.values())}
+
 
 def make_result(request: ClassifyRequest, text: str, row: np.ndarray,
                 label_set: Optional[LabelSet] = None) -> ClassificationResult:

@@ -35,6 +35,15 @@ def split_labels(value: str) -> list[str]:
     return [part.strip() for part in value.replace("，", ",").split(",")]
 
 
+def zero_shot_prompts(candidate_labels: Any, hypothesis_template: Any) -> tuple[Any, str]:
+    """Zero-shot pipeline arguments → (labels, template): a comma string of labels is split, and the
+    template's `{}` marks the label as `{label}` does (the Python call and the HTTP payload alike)."""
+    labels = split_labels(candidate_labels) if isinstance(candidate_labels, str) else candidate_labels
+    if not isinstance(hypothesis_template, str):
+        raise UsageError(f"hypothesis_template must be a string with {{}}, got {shown(hypothesis_template)}")
+    return labels, hypothesis_template.replace("{}", "{label}")
+
+
 def check_text(value: Any, where: str) -> str:
     """The one rule for a text, wherever it comes from (API list, file record, HTTP body): a string
     with visible content and valid Unicode. `where` names it in the message ("texts[3]", "a.jsonl:7: field 'text'")."""

@@ -5,7 +5,6 @@ import contextlib
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
 
 from ..errors import ModelError, NSPZeroError
-from ..pipeline import chunked
 from ..scorer import Pair
 from .common import actor_device, check_positive, cluster_resources, from_ray, import_ray, reraise
 
@@ -96,7 +95,8 @@ class RayPairScorer:
         """(indexes into `unique`, their scores) as the actors finish chunks of similar length (so
         each actor's batches pad little; the scorer sorts within a chunk)."""
         order = sorted(range(len(unique)), key=lambda i: len(unique[i].first) + len(unique[i].second))
-        chunks = list(chunked(order, lambda _: 1, self.rows_per_batch))  # the pipeline's one chunker
+        size = self.rows_per_batch
+        chunks = [order[i:i + size] for i in range(0, len(order), size)]
         pool = self._pool()
         for n, chunk in enumerate(chunks):
             pool.submit(lambda actor, job: actor.score.remote(*job), (n, [unique[i] for i in chunk]))

@@ -93,23 +93,24 @@ def check_sizes(args: ClassifyArgs, limits: Limits) -> ClassifyArgs:
             raise TooLarge(f"{what} is too long: {len(t)} characters", f"{limits.max_text_chars} characters per "
                            f"text", "--max-text-chars", "texts" if args.texts is not None else "text",
                            hint="shorten it (with long_text truncate the model reads at most max_length tokens of it)")
-    if _n_labels(args.labels) > limits.max_labels:
-        raise TooLarge(f"too many labels: {_n_labels(args.labels)}", f"{limits.max_labels} labels per request",
-                       "--max-labels", "labels")
+    n_labels = _n_labels(args.labels)
+    if n_labels > limits.max_labels:
+        raise TooLarge(f"too many labels: {n_labels}", f"{limits.max_labels} labels per request", "--max-labels",
+                       "labels")
     n_templates = len(args.template) if isinstance(args.template, list) else 1
     rows = args.labels_per_text or []
     for i, own in enumerate(rows):
-        if _n_labels(own) > limits.max_labels:
-            raise TooLarge(f"too many labels in labels_per_text[{i}]: {_n_labels(own)}",
+        n_own = _n_labels(own)
+        if n_own > limits.max_labels:
+            raise TooLarge(f"too many labels in labels_per_text[{i}]: {n_own}",
                            f"{limits.max_labels} labels per text", "--max-labels", "labels_per_text")
     shared = _n_prompts(args.labels, n_templates)
+    row_prompts = [_n_prompts(own, n_templates) for own in rows]
     for what, n, field in [("templates", n_templates, "template"), ("prompts: labels × templates", shared, "labels")] + [
-            (f"prompts in labels_per_text[{i}]", _n_prompts(own, n_templates), "labels_per_text")
-            for i, own in enumerate(rows)]:
+            (f"prompts in labels_per_text[{i}]", n, "labels_per_text") for i, n in enumerate(row_prompts)]:
         if n > limits.max_pairs:  # each prompt is at least one pair: bounded whatever the texts
             raise TooLarge(f"too many {what}: {n}", f"{limits.max_pairs} pairs per request", "--max-pairs", field)
-    at_least = sum(_n_prompts(rows[i], n_templates) if i < len(rows) and rows[i] is not None else shared
-                   for i in range(len(texts)))
+    at_least = sum(row_prompts[i] if i < len(rows) and rows[i] is not None else shared for i in range(len(texts)))
     if at_least > limits.max_pairs:
         raise TooLarge(f"too many pairs to score: {len(texts)} texts × their prompts = at least {at_least}",
                        f"{limits.max_pairs} pairs per request", "--max-pairs", "texts")

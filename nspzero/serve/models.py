@@ -9,7 +9,7 @@ from typing import Any, Iterator, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..request import ClassifyArgs, split_labels
+from ..request import ClassifyArgs, zero_shot_prompts
 
 
 class ClassifyResult(BaseModel):
@@ -59,10 +59,10 @@ class ZeroShotPayload(BaseModel):
     def to_args(self) -> ClassifyArgs:
         """The same call as `NSPClassifier.__call__` makes: labels, the template with {label}, prefix."""
         p = self.parameters
-        labels = split_labels(p.candidate_labels) if isinstance(p.candidate_labels, str) else p.candidate_labels
+        labels, template = zero_shot_prompts(p.candidate_labels, p.hypothesis_template)
         single = isinstance(self.inputs, str)
         return ClassifyArgs.of(text=self.inputs if single else None, texts=None if single else self.inputs,
-                               labels=labels, template=p.hypothesis_template.replace("{}", "{label}"),
+                               labels=labels, template=template,
                                multi_label=p.multi_label, normalize=p.normalize)
 
 

@@ -64,5 +64,5 @@ async def zero_shot(args: Annotated[ClassifyArgs, Depends(zero_shot_args)],
         results = await _results(args, classifier, batcher, limits)
     if isinstance(results, JSONResponse):
         return results
-    answers = [{"sequence": r.text, "labels": list(r.scores), "scores": list(r.scores.values())} for r in results]
+    answers = [r.to_zero_shot() for r in results]
     return JSONResponse(answers[0] if args.text is not None else answers)

@@ -15,7 +15,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Optional
 
-from ..http_limits import MAX_PAIRS
 
 
 ASSETS = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
@@ -85,7 +84,9 @@ def mount_web(app: Any, *, limits: Optional[dict[str, int]] = None,
     from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import HTMLResponse, Response
 
-    limits = dict(limits or {"max_texts": 256, "max_labels": 256, "max_text_chars": 20000, "max_pairs": MAX_PAIRS})
+    from ..serve.dependencies import Limits
+
+    limits = dict(limits or Limits().to_dict())
 
     @app.get("/", include_in_schema=False)
     async def index() -> Response:
