@@ -98,7 +98,7 @@ def replaced_folder(out: str | os.PathLike, owned: Sequence[str] = ()) -> Iterat
         yield stage
         if out.is_dir():
             _link_others(out, stage, set(owned))
-        os.chmod(stage, stat.S_IMODE(out.stat().st_mode) if out.is_dir() else 0o777 & ~_umask())  # as before
+        os.chmod(stage, stat.S_IMODE(out.stat().st_mode) if out.is_dir() else 0o777 & ~current_umask())  # as before
         _swap(stage, out)
     except NSPZeroError:
         raise
@@ -125,6 +125,13 @@ def clean_leftovers(out: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def current_umask() -> int:
+    """The process's umask (only readable by setting it): new outputs get the usual permissions."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process `pid` still runs (its temp files and folders are then left alone)."""
     try:
@@ -136,10 +143,6 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _link(src: str, dst: str) -> None:

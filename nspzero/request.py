@@ -507,7 +507,7 @@ def _load_prompt(prompt: str, prompt_files: bool):
     from .prompt_sets import list_prompt_sets, load_prompt
 
     if not prompt.strip():
-        raise UsageError(f"prompt must be the name of a prompt set, e.g. tnews or tnews:news-2021, got {prompt!r}")
+        raise UsageError(f"prompt must be the name of a prompt set, e.g. tnews or tnews:news-2021, got {shown(prompt)}")
     name = prompt.partition(":")[0]
     if not prompt_files and (name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name):
         raise UsageError(f"prompt {shown(prompt)}: only named prompt sets are accepted here "

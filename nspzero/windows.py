@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import numbers
 import re
-import reprlib
 from bisect import bisect_left, bisect_right
 from itertools import chain
 from typing import Optional, Sequence
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import UsageError, shown
 from .tokens import _CJK_CLASS, is_safe_cut, supports_prefix
 
 # Sentence ends: a run of terminators (full-width and ASCII), with the closing quotes and
@@ -152,7 +151,7 @@ def window_spans_many(tokenizer, texts: Sequence[str], budget: int, overlap: int
     texts = list(texts)
     if any(not isinstance(text, str) for text in texts):
         bad = next(text for text in texts if not isinstance(text, str))
-        raise UsageError(f"texts must be strings, got {type(bad).__name__} {reprlib.repr(bad)}")
+        raise UsageError(f"texts must be strings, got {type(bad).__name__} {shown(bad)}")
     longest = max(map(len, texts), default=0)
     if longest > MAX_CHUNK_CHARS:  # before tokenizing: memory grows with the text and its windows
         raise UsageError(f"a text of {longest:,} characters is longer than long_text='chunk' reads "
