@@ -111,6 +111,6 @@ def test_the_scorer_skips_pad_tokens_on_cpu_and_scores_like_transformers(model_d
     pairs = [Pair(p, t) for p in ("体育", "这是一则财经新闻") for t in ("今天比赛", "市场上涨了很多公司发布手机", "好")]
     got = scorer.score(pairs, progress=False)
     for pair, score in zip(pairs, got):
-        assert abs(score - reference(pair.prompt, pair.text)) < 1e-5
+        assert abs(score - reference(pair.first, pair.second)) < 1e-5
     scorer.unpad = False
     assert abs(scorer.score(pairs, progress=False) - got).max() < 1e-6
