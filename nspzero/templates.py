@@ -180,8 +180,8 @@ def check_label(label: Any) -> str:
         raise UsageError(f"a label must be a string, got {type_name(label)} {shown(label)}")
     check_unicode(label, f"label {shown(label)}")
     if not has_content(label):
-        raise UsageError(f"a label is an empty string{'' if not label.strip() else ' once invisible characters are removed (' + ascii(label[:20]) + ')'}; "
-                         f"every label needs a visible name")
+        invisible = f" once invisible characters are removed ({ascii(label[:20])})" if label.strip() else ""
+        raise UsageError(f"a label is an empty string{invisible}; every label needs a visible name")
     _check_length(label, "label")
     return label
 
@@ -203,7 +203,8 @@ def label_texts(value: Any, what: str, kind: Literal["word", "sentence"] = "word
         place = f"{what}[{i}]" if listed else what
         if not isinstance(item, str):
             hint = " (quote it)" if isinstance(item, (int, float, bool)) else ""
-            raise UsageError(f"{place} must be a {kind} or a list of {kind}s, got {type_name(item)} {shown(item)}{hint}")
+            raise UsageError(f"{place} must be a {kind} or a list of {kind}s, got {type_name(item)} "
+                             f"{shown(item)}{hint}")
         check_unicode(item, place)
         if not has_content(item):
             raise UsageError(f"{place} is empty{' once invisible characters are removed' if item.strip() else ''}; "

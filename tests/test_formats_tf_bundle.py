@@ -144,10 +144,12 @@ def test_a_snappy_compressed_block_is_refused_in_one_line_saying_what_to_do(writ
     data = bytearray(open(prefix + ".index", "rb").read())
     from nspzero.formats.tf_bundle import FOOTER_SIZE, _block_handle, _block_entries, _read_block
 
-    index_offset, index_size, _ = _block_handle(bytes(data[-FOOTER_SIZE:]), _block_handle(bytes(data[-FOOTER_SIZE:]))[2])
+    footer = bytes(data[-FOOTER_SIZE:])
+    index_offset, index_size, _ = _block_handle(footer, _block_handle(footer)[2])
     offset, size, _ = _block_handle(_block_entries(_read_block(bytes(data), index_offset, index_size))[0][1])
-    data[offset + size] = 1                                           # the block's type byte: snappy
-    data[offset + size + 1:offset + size + 5] = mask_crc(crc32c(bytes(data[offset:offset + size + 1]))).to_bytes(4, "little")
+    data[offset + size] = 1                                           # the first data block's type byte: snappy
+    crc = mask_crc(crc32c(bytes(data[offset:offset + size + 1])))
+    data[offset + size + 1:offset + size + 5] = crc.to_bytes(4, "little")
     open(prefix + ".index", "wb").write(bytes(data))
     one_line_error(lambda: TFBundle(prefix), f"{prefix}.index has a snappy-compressed block at byte {offset}, which "
                    "nspzero does not read (TensorFlow 1.2 and later never write one); restore the checkpoint and save "
