@@ -147,3 +147,31 @@ def test_google_folder_and_prefix_load_directly():
         tokenizer, model = load_nsp_model(name)
         assert type(model).__name__ == "BertForNextSentencePrediction" and not model.training
         assert tokenizer.convert_tokens_to_ids("[CLS]") == 2
+
+
+# ==== Bad-input rows (moved here from test_bad_input.py: model folders that cannot be loaded) ====
+from bad_input import case, check_case, env, gpt2_model_dir  # noqa: E402,F401  (fixtures)
+from nspzero import NSPClassifier  # noqa: E402
+
+LOADING_BAD_INPUT = [
+    case("model-missing", lambda e: NSPClassifier.from_pretrained(e.model("missing")), ModelError,
+         "does not exist"),
+    case("model-dir-without-config", lambda e: NSPClassifier.from_pretrained(e.model("empty")), ModelError,
+         "has no config.json"),
+    case("model-bad-config-json", lambda e: NSPClassifier.from_pretrained(e.model("badcfg")), ModelError,
+         "not a valid JSON file"),
+    case("model-without-weights", lambda e: NSPClassifier.from_pretrained(e.model("onlycfg")), ModelError,
+         "could not load the weights"),
+    case("model-not-bert", lambda e: NSPClassifier.from_pretrained(e.model("gpt2")), ModelError,
+         "is a 'gpt2' model, which has no next-sentence-prediction head"),
+    case("model-without-nsp-head", lambda e: NSPClassifier.from_pretrained(e.model("headless")), ModelError,
+         "no trained weights for its next-sentence-prediction head (cls.seq_relationship"),
+    case("model-without-vocab", lambda e: NSPClassifier.from_pretrained(e.model("novocab")), ModelError, "vocab"),
+]
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.parametrize("fn, exc, message", LOADING_BAD_INPUT)
+def test_loading_bad_input_is_a_one_line_error(env, fn, exc, message):
+    check_case(fn, env, exc, message)
+# ==== end of the moved bad-input rows ====
