@@ -153,21 +153,20 @@ def test_google_folder_and_prefix_load_directly():
 from bad_input import case, check_case, env, gpt2_model_dir  # noqa: E402,F401  (fixtures)
 from nspzero import NSPClassifier  # noqa: E402
 
-LOADING_BAD_INPUT = [
-    case("model-missing", lambda e: NSPClassifier.from_pretrained(e.model("missing")), ModelError,
-         "does not exist"),
-    case("model-dir-without-config", lambda e: NSPClassifier.from_pretrained(e.model("empty")), ModelError,
-         "has no config.json"),
-    case("model-bad-config-json", lambda e: NSPClassifier.from_pretrained(e.model("badcfg")), ModelError,
-         "not a valid JSON file"),
-    case("model-without-weights", lambda e: NSPClassifier.from_pretrained(e.model("onlycfg")), ModelError,
-         "could not load the weights"),
-    case("model-not-bert", lambda e: NSPClassifier.from_pretrained(e.model("gpt2")), ModelError,
-         "is a 'gpt2' model, which has no next-sentence-prediction head"),
-    case("model-without-nsp-head", lambda e: NSPClassifier.from_pretrained(e.model("headless")), ModelError,
-         "no trained weights for its next-sentence-prediction head (cls.seq_relationship"),
-    case("model-without-vocab", lambda e: NSPClassifier.from_pretrained(e.model("novocab")), ModelError, "vocab"),
-]
+
+def _load(kind: str):
+    return lambda e: NSPClassifier.from_pretrained(e.model(kind))
+
+
+LOADING_BAD_INPUT = [case(f"model-{name}", _load(kind), ModelError, message) for name, kind, message in [
+    ("missing", "missing", "does not exist"),
+    ("dir-without-config", "empty", "has no config.json"),
+    ("bad-config-json", "badcfg", "not a valid JSON file"),
+    ("without-weights", "onlycfg", "could not load the weights"),
+    ("not-bert", "gpt2", "is a 'gpt2' model, which has no next-sentence-prediction head"),
+    ("without-nsp-head", "headless", "no trained weights for its next-sentence-prediction head (cls.seq_relationship"),
+    ("without-vocab", "novocab", "vocab"),
+]]
 
 
 @pytest.mark.usefixtures("one_torch_thread")
