@@ -589,6 +589,19 @@ class NSPScorer:
         return None
 
     # ---- public -----------------------------------------------------------------------------
+    def settle_backend(self, batches: Sequence[Sequence[Pair]]) -> bool:
+        """Run backend "auto"'s torch-vs-oneDNN trial to its end now, on `batches` in turn (it would
+        otherwise start after AUTO_BACKEND_AFTER_S of scoring); True if there was a trial to run. For a
+        benchmark: while the trial runs every batch runs twice, so a timed round holding it times neither."""
+        if self.backend not in ("auto", "trial") or not batches:
+            return False
+        self.forward_seconds = max(self.forward_seconds, AUTO_BACKEND_AFTER_S)
+        for i in range(AUTO_TRIAL_BATCHES + 2):  # a warm-up batch, the timed ones, one to spare
+            if self.backend not in ("auto", "trial"):
+                break
+            self.score(batches[i % len(batches)], progress=False)
+        return True
+
     def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
               on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
               desc: str = "scoring", on_truncated: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
