@@ -61,8 +61,7 @@ def default_model_name() -> tuple[str, str]:
             with open(path, encoding="utf-8") as handle:
                 data = yaml.safe_load(handle)
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise UsageError(f"cannot read nspzero config {path}: {first}; fix it or delete it") from None
+            raise UsageError(f"cannot read nspzero config {path}: {first_line(exc)}; fix it or delete it") from None
         model = data.get("model") if isinstance(data, dict) else None
         if model is not None:
             if not isinstance(model, str) or not model.strip():
