@@ -336,6 +336,8 @@ class NSPScorer:
                                  f"{self.dtype} on {self.device} (compile={self.compile}); use backend auto")
             return "torch"
         if asked == "onednn":
+            if not self.owns_model:  # the swap is in place: a caller's model keeps its own Linear layers
+                self.model = copy.deepcopy(self.model)
             use_onednn(self.model)
         if asked == "auto" and not self.owns_model:  # the trial swaps Linear layers: only in a model we loaded
             return "torch"
