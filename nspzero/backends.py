@@ -11,7 +11,7 @@ from typing import Iterator
 
 import torch
 
-BACKENDS = ("auto", "torch", "onednn")
+BACKENDS = ("auto", "torch", "onednn", "onnxruntime")
 # oneDNN picks its packed layout for about this many rows (tokens per batch); any row count works
 PACK_ROWS = 1024
 

@@ -7,16 +7,18 @@ renamed into place, as `nspzero convert` does, so a failure leaves nothing at OU
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
+import time
 import warnings
 from pathlib import Path
 from typing import Optional
 
 import torch
 
-from .errors import UsageError
+from .errors import NSPZeroError, UsageError
 from .extras import install_hint
 from .onnx_model import FP32_FILE, INPUT_NAMES, INT8_FILE, import_onnxruntime
 
@@ -119,3 +121,39 @@ def export_onnx(model: str, out_dir: str | os.PathLike, *, int8: bool = True) ->
         if vocab and os.path.isfile(vocab) and not (tmp / "vocab.txt").exists():
             shutil.copyfile(vocab, tmp / "vocab.txt")
     return out
+
+
+def cached_export(model: torch.nn.Module) -> Path:
+    """A folder holding model.onnx and model.int8.onnx of `model` (a torch NSP model in fp32) in the user
+    cache (NSPZERO_CACHE_DIR, else ~/.cache/nspzero, under onnx/): exported once per model, keyed by
+    its config and weights (`cache.model_digest`), the exporter's and ONNX Runtime's versions and this
+    CPU's int8 scheme, so `dtype="int8"` runs on ONNX Runtime without an export step by the user. The
+    folder appears whole or not at all (`atomic_folder`); a concurrent run that wins the race is reused."""
+    import onnxruntime
+
+    from . import cpu
+    from .cache import memo_dir, model_digest
+    from .folders import atomic_folder
+
+    key = "|".join([model_digest(model), str(OPSET), torch.__version__, onnxruntime.__version__,
+                    f"vnni={cpu.has_vnni()}"])
+    folder = memo_dir() / "onnx" / hashlib.sha256(key.encode()).hexdigest()[:20]
+    if (folder / INT8_FILE).is_file():
+        return folder
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the ONNX cache {folder.parent}: {exc.strerror or exc}; set "
+                         f"NSPZERO_CACHE_DIR to a writable folder, or use backend torch") from None
+    start = time.perf_counter()
+    log.warning("exporting the model to ONNX once, for ONNX Runtime (%s; reused by later runs) …", folder)
+    try:
+        with atomic_folder(folder, "exporting") as tmp:
+            export_fp32(model.eval(), str(tmp / FP32_FILE))
+            quantize_int8(str(tmp / FP32_FILE), str(tmp / INT8_FILE))
+    except NSPZeroError:
+        if (folder / INT8_FILE).is_file():  # another process exported the same model meanwhile
+            return folder
+        raise
+    log.info("exported in %.0f s", time.perf_counter() - start)
+    return folder

@@ -274,6 +274,9 @@ class NSPScorer:
         self.max_length = max_length
         self.batch_size = batch_size
         self.owns_model = _owns_model
+        if not onnx and self._onnxruntime_asked(backend, explicit):
+            model = self._exported(model)
+            onnx = True
         self.model = self._prepare(model)
         self._warn_slow_precision()
         if getattr(model.config, "nspzero_tiny_random", False):
@@ -324,12 +327,44 @@ class NSPScorer:
                     module.to(torch.bfloat16)
         return model.eval()
 
+    def _onnxruntime_asked(self, asked: str, explicit: bool) -> bool:
+        """Whether a torch model runs on ONNX Runtime (exported once, `onnx_export.cached_export`): asked
+        for, or dtype int8 with backend "auto" when onnxruntime and onnx are installed — its int8 was faster
+        than torch's on every CPU measured (docs/speed.md). An explicit ask it cannot meet is an error."""
+        if asked not in ("auto", "onnxruntime") or (asked == "auto" and self.dtype != "int8"):
+            return False
+        problem = None
+        if self.dtype not in ("float32", "int8") or self.device.type != "cpu":
+            problem = f"runs float32 or int8 on the CPU, not {self.dtype} on {self.device}"
+        else:
+            try:
+                import onnx  # noqa: F401 - the exporter and the int8 quantizer read/write ONNX protobufs
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                from .onnx_model import extra_missing
+
+                problem = f"needs onnxruntime and onnx ({extra_missing()})"
+        if problem is not None and asked == "onnxruntime" and explicit:
+            raise UsageError(f"backend onnxruntime {problem}; use backend auto or torch")
+        return problem is None
+
+    def _exported(self, model: torch.nn.Module):
+        """`model` as the ONNX Runtime model of its cached export (the torch weights are then dropped)."""
+        from .onnx_export import cached_export
+        from .onnx_model import OnnxNSPModel
+
+        if next(model.parameters()).dtype != torch.float32:
+            model = copy.deepcopy(model).float()  # the exporter traces fp32
+        return OnnxNSPModel(str(cached_export(model)), model.config)
+
     def _initial_backend(self, asked: str, onnx: bool, explicit: bool) -> str:
         """What runs the model: "onnxruntime" for an exported folder; "torch" where the choice does not
         apply (GPU, reduced precision, compile=True: inductor packs its own weights); else `asked`, with
         "auto" settled by a timed trial in `forward` (see AUTO_BACKEND_AFTER_S)."""
         if onnx:
             return "onnxruntime"
+        if asked == "onnxruntime":  # NSPZERO_BACKEND's preference where it cannot apply (an explicit ask raised)
+            return "torch"
         if self.device.type != "cpu" or self.dtype != "float32" or self.compile is True or not onednn_available():
             if asked == "onednn" and explicit:
                 raise UsageError(f"backend onednn runs fp32 on a CPU with a oneDNN-enabled torch, not dtype "

@@ -109,6 +109,18 @@ def _restore_nspzero_logger():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _user_cache_in_a_temp_dir(tmp_path_factory):
+    """The user cache (ONNX exports for int8, file-hash memo) of this session: never the user's ~/.cache."""
+    old = os.environ.get("NSPZERO_CACHE_DIR")
+    os.environ["NSPZERO_CACHE_DIR"] = str(tmp_path_factory.mktemp("nspzero-cache"))
+    yield
+    if old is None:
+        os.environ.pop("NSPZERO_CACHE_DIR", None)
+    else:
+        os.environ["NSPZERO_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread_per_session():
     """Tiny models score fastest on one thread; on a busy 2-core machine two OpenMP threads make
     them many times slower. (Tests of thread counts set their own.)"""

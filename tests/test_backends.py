@@ -67,12 +67,12 @@ def test_backend_env_variable_and_refusals(model_dir, monkeypatch):
     monkeypatch.setenv("NSPZERO_BACKEND", "torch")
     assert NSPScorer.from_pretrained(model_dir, device="cpu").backend == "torch"
     monkeypatch.setenv("NSPZERO_BACKEND", "mkl")
-    with pytest.raises(UsageError, match="backend must be one of auto, torch, onednn, got 'mkl'"):
+    with pytest.raises(UsageError, match="backend must be one of auto, torch, onednn, onnxruntime, got 'mkl'"):
         NSPScorer.from_pretrained(model_dir, device="cpu")
     monkeypatch.delenv("NSPZERO_BACKEND")
     with pytest.raises(UsageError, match="backend onednn runs fp32"):
         NSPScorer.from_pretrained(model_dir, device="cpu", dtype="bfloat16", backend="onednn")
-    assert NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8").backend == "torch"
+    assert NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8", backend="torch").backend == "torch"
     monkeypatch.setenv("NSPZERO_BACKEND", "onednn")  # a preference: where it cannot apply, torch runs
     assert NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8").backend == "torch"
     assert NSPScorer.from_pretrained(model_dir, device="cpu").backend == "onednn"

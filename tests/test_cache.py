@@ -82,12 +82,12 @@ def test_in_memory_model_fingerprint_covers_every_tensor(model_dir):
 
 
 def test_tensor_digest_covers_int8_packed_weights(model_dir):
-    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8")
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8", backend="torch")
     before = tensor_digest(scorer.model)
     other = NSPScorer.from_pretrained(model_dir, device="cpu")
     with torch.no_grad():
         other.model.bert.encoder.layer[1].output.dense.weight.mul_(3.0)
-    requantized = NSPScorer(other.tokenizer, other.model, device="cpu", dtype="int8")
+    requantized = NSPScorer(other.tokenizer, other.model, device="cpu", dtype="int8", backend="torch")
     assert tensor_digest(requantized.model) != before
 
 

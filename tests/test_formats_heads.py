@@ -173,7 +173,7 @@ def test_windows_equal_the_own_class_per_window(arch_clf, arch_ref):
 @pytest.mark.parametrize("dtype, bound", [("int8", 3e-2), ("bfloat16", 3e-2)])
 def test_reduced_precision_stays_near_fp32(arch_dir, fp32_scores, dtype, bound):
     """Bounds as for tiny BERT with wide weights (tests/test_quantize.py): the head stays fp32 under int8."""
-    scorer = NSPScorer.from_pretrained(arch_dir, device="cpu", max_length=64, dtype=dtype)
+    scorer = NSPScorer.from_pretrained(arch_dir, device="cpu", max_length=64, dtype=dtype, backend="torch")
     got = scorer.score(_pairs())
     assert np.isfinite(got).all() and np.abs(got - fp32_scores).max() < bound
     if dtype == "int8":

@@ -254,3 +254,63 @@ def test_the_onnx_graph_is_parsed_once_per_version_of_the_file(exported, monkeyp
         assert model.loaded_files() == [model.path] and len(parsed) == count + 1
     finally:
         os.utime(model.path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+# ---- dtype int8 on ONNX Runtime without an export step (onnx_export.cached_export) ---------------------
+def test_int8_runs_on_onnx_runtime_by_default_and_scores_like_the_exported_folder(model_dir, exported, tmp_path,
+                                                                                    monkeypatch):
+    monkeypatch.setenv("NSPZERO_CACHE_DIR", str(tmp_path / "cache"))
+    auto = NSPScorer.from_pretrained(model_dir, max_length=64, batch_size=4, dtype="int8")
+    assert auto.backend == "onnxruntime" and auto.engine.startswith("ONNX Runtime, int8")
+    folder = auto.model.folder
+    assert folder.startswith(str(tmp_path / "cache" / "onnx")) and os.path.isfile(auto.model.path)
+    by_hand = NSPScorer.from_pretrained(exported, max_length=64, batch_size=4, dtype="int8")
+    np.testing.assert_array_equal(auto.score(PAIRS), by_hand.score(PAIRS))  # the same file, the same scores
+    assert NSPScorer.from_pretrained(model_dir, dtype="int8", backend="torch").backend == "torch"
+
+
+def test_the_export_is_made_once_per_model_and_again_for_other_weights(model_dir, tmp_path, monkeypatch):
+    import shutil
+
+    import nspzero.onnx_export as onnx_export
+
+    monkeypatch.setenv("NSPZERO_CACHE_DIR", str(tmp_path / "cache"))
+    first = NSPScorer.from_pretrained(model_dir, dtype="int8").model.folder
+    calls = []
+    real = onnx_export.export_fp32
+    monkeypatch.setattr(onnx_export, "export_fp32", lambda *a: calls.append(a) or real(*a))
+    assert NSPScorer.from_pretrained(model_dir, dtype="int8").model.folder == first and not calls
+    other = tmp_path / "other"
+    shutil.copytree(model_dir, other)
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(other / "model.safetensors"))
+    weights["bert.pooler.dense.bias"] = weights["bert.pooler.dense.bias"] + 0.5
+    save_file(weights, str(other / "model.safetensors"), metadata={"format": "pt"})
+    changed = NSPScorer.from_pretrained(str(other), dtype="int8").model.folder
+    assert changed != first and len(calls) == 1
+    assert sorted(os.listdir(tmp_path / "cache" / "onnx")) == sorted([os.path.basename(first), os.path.basename(changed)])
+
+
+def test_a_callers_fp32_model_runs_on_onnx_runtime_when_asked(model_dir, tmp_path, monkeypatch):
+    from nspzero.loading import load_nsp_model
+
+    monkeypatch.setenv("NSPZERO_CACHE_DIR", str(tmp_path / "cache"))
+    tokenizer, model = load_nsp_model(model_dir)
+    ref = NSPScorer(tokenizer, model, max_length=64).score(PAIRS)
+    ort = NSPScorer(tokenizer, model, max_length=64, backend="onnxruntime")
+    assert ort.engine.startswith("ONNX Runtime, float32") and np.abs(ort.score(PAIRS) - ref).max() < 1e-5
+
+
+def test_an_unwritable_cache_or_missing_onnxruntime_is_one_line(model_dir, tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("NSPZERO_CACHE_DIR", str(blocker / "sub"))
+    with pytest.raises(UsageError, match="cannot create the ONNX cache .*NSPZERO_CACHE_DIR.*backend torch"):
+        NSPScorer.from_pretrained(model_dir, dtype="int8")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    assert NSPScorer.from_pretrained(model_dir, dtype="int8").backend == "torch"  # auto: torch's int8
+    with pytest.raises(UsageError, match="backend onnxruntime needs onnxruntime and onnx .*'onnx' extra"):
+        NSPScorer.from_pretrained(model_dir, backend="onnxruntime")
+    with pytest.raises(UsageError, match="backend onnxruntime runs float32 or int8 on the CPU, not bfloat16"):
+        NSPScorer.from_pretrained(model_dir, dtype="bfloat16", backend="onnxruntime")

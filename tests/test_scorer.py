@@ -268,7 +268,7 @@ def test_int8_leaves_a_callers_model_alone_and_quantises_its_own_in_place(model_
 
     tokenizer, model = load_nsp_model(model_dir)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    scorer = NSPScorer(tokenizer, model, device="cpu", dtype="int8")
+    scorer = NSPScorer(tokenizer, model, device="cpu", dtype="int8", backend="torch")
     assert scorer.model is not model and any(isinstance(m, Int8Linear) for m in scorer.model.modules())
     assert not any(isinstance(m, Int8Linear) for m in model.modules())
     after = model.state_dict()
@@ -276,7 +276,7 @@ def test_int8_leaves_a_callers_model_alone_and_quantises_its_own_in_place(model_
     fp32 = NSPScorer(tokenizer, model, device="cpu").score([Pair("体育", "今天比赛球队赢了")])
     np.testing.assert_array_equal(fp32, NSPScorer.from_pretrained(model_dir, device="cpu").score(
         [Pair("体育", "今天比赛球队赢了")]))
-    own = NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8")
+    own = NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8", backend="torch")
     assert own.owns_model and any(isinstance(m, Int8Linear) for m in own.model.modules())
 
 
