@@ -79,15 +79,17 @@ def test_cli_json_output(decisive_model_dir, want, capsys):
     assert_same([r["scores"] for r in json.loads(out)], want["chunk"], "nspzero classify")
 
 
-def test_server_body_and_hugging_face_payload(server, want):
+def test_server_body_and_hugging_face_payload(server, clf, want):
     body = httpx.post(f"{server}/classify", json={"texts": TEXTS, "labels": LABELS, "template": TEMPLATE,
                                                   "long_text": "chunk"}, timeout=60)
     assert body.status_code == 200, body.text
     assert_same([r["scores"] for r in body.json()["results"]], want["chunk"], "POST /classify")
-    hf = httpx.post(f"{server}/", json={"inputs": TEXTS, "parameters": {
-        "candidate_labels": LABELS, "hypothesis_template": TEMPLATE.replace("{label}", "{}")}}, timeout=60)
+    zero_shot = {"candidate_labels": LABELS, "hypothesis_template": TEMPLATE.replace("{label}", "{}")}
+    hf = httpx.post(f"{server}/", json={"inputs": TEXTS, "parameters": zero_shot}, timeout=60)
     assert hf.status_code == 200, hf.text
-    assert_same([dict(zip(a["labels"], a["scores"])) for a in hf.json()], want["truncate"], "POST / (zero-shot)")
+    for door, answers in (("POST / (zero-shot)", hf.json()), ("NSPClassifier.__call__", clf(TEXTS, **zero_shot))):
+        assert [a["sequence"] for a in answers] == TEXTS, door
+        assert_same([dict(zip(a["labels"], a["scores"])) for a in answers], want["truncate"], door)
 
 
 def test_web_page(page, want):
