@@ -138,6 +138,7 @@ def test_eval_of_the_same_task(decisive_model_dir, want, tmp_path, capsys):
     code, _, err = run_cli(["eval", "--data-dir", str(tmp_path / "data"), "--tasks", str(task), "--output-dir",
                             str(tmp_path / "out"), "--model", decisive_model_dir, *MODEL_OPTIONS], capsys)
     assert code == 0, err
-    rows = [json.loads(line) for line in Path(tmp_path, "out", "doors.predictions.jsonl").read_text("utf-8").splitlines()]
+    predictions = Path(tmp_path, "out", "doors.predictions.jsonl").read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in predictions.splitlines()]
     assert [r["index"] for r in rows] == [0, 1, 2]
     assert_same([r["scores"] for r in rows], want["truncate"], "nspzero eval")
