@@ -197,14 +197,15 @@ def progress_bar(progress: Optional[bool], pairs: int, total: int, desc: str, un
                 disable=None if auto else False, delay=PROGRESS_DELAY_S if auto else 0)
 
 
-def score_distinct(pairs: Sequence[Pair], score_chunks: Callable[[list[Pair]], Iterable[tuple[Sequence[int], np.ndarray]]],
+def score_distinct(pairs: Sequence[Pair], score_parts: Callable[[list[Pair]], Iterable[tuple[Sequence[int], np.ndarray]]],
                    progress: Optional[bool] = None,
                    on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
                    desc: str = "scoring") -> np.ndarray:
     """The frame every scoring engine shares (in-process batches, a Ray actor pool): each distinct
-    pair is scored once by `score_chunks(unique)`, which yields (indexes into `unique`, scores) as
-    chunks finish; `on_batch` sees every chunk (the harness caches it), one progress bar counts
-    them (see `progress_bar`), results come in input order."""
+    pair is scored once by `score_parts(unique)`, which yields (indexes into `unique`, scores) as
+    batches finish; `on_batch` sees every one (the harness caches it), one progress bar counts
+    them (see `progress_bar`), results come in input order. Bounding memory is the caller's: the
+    pipeline's one chunker (`pipeline.chunked`) decides how many pairs one call gets."""
     distinct: dict[Pair, int] = {}
     where = np.array([distinct.setdefault(p, len(distinct)) for p in pairs], dtype=np.int64)
     unique = list(distinct)
@@ -213,9 +214,9 @@ def score_distinct(pairs: Sequence[Pair], score_chunks: Callable[[list[Pair]], I
         return scores[where]
     bar = progress_bar(progress, len(unique), len(unique), desc, "pair")
     try:
-        for idx, chunk_scores in score_chunks(unique):
+        for idx, part in score_parts(unique):
             idx = np.asarray(idx, dtype=np.int64)
-            scores[idx] = chunk_scores
+            scores[idx] = part
             if on_batch is not None:
                 on_batch([unique[i] for i in idx], scores[idx])
             if bar is not None:
@@ -224,6 +225,13 @@ def score_distinct(pairs: Sequence[Pair], score_chunks: Callable[[list[Pair]], I
         if bar is not None:
             bar.close()
     return scores[where]
+
+
+def warn_truncated(cut: int, total: int, max_length: int) -> None:
+    """The one warning about pairs cut to max_length (one per call, however it was chunked)."""
+    if cut:
+        log.warning("%d of %d pairs were longer than max_length=%d tokens and were truncated (text cut from its end)",
+                    cut, total, max_length)
 
 
 class TimedTrial:
@@ -580,7 +588,8 @@ class NSPScorer:
     def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
               on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
               desc: str = "scoring", on_truncated: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
-        """P(IsNext) for every pair, in input order. Identical pairs are scored once.
+        """P(IsNext) for exactly the pairs given, in input order: identical pairs scored once, all of
+        them in length-sorted batches (the pipeline's chunker keeps a call's size bounded).
 
         `progress`: see `progress_bar`. `on_batch(pairs, scores)` is called after each batch (the
         harness caches finished work). Pairs cut to max_length give one warning, or, with
@@ -590,18 +599,12 @@ class NSPScorer:
         first_seen: dict[Pair, int] = {}
         for i, p in enumerate(pairs):
             first_seen.setdefault(p, i)
-        return score_distinct(pairs, lambda unique: self._score_chunks(unique, [first_seen[p] for p in unique],
-                                                                       on_truncated or self.warn_truncated),
+        report = on_truncated or (lambda cut, total: warn_truncated(cut, total, self.max_length))
+        return score_distinct(pairs, lambda unique: self._score_batches(unique, [first_seen[p] for p in unique], report),
                               progress, on_batch, desc)
 
-    def warn_truncated(self, cut: int, total: int) -> None:
-        """The one warning about pairs cut to max_length (one per call, however it was chunked)."""
-        if cut:
-            log.warning("%d of %d pairs were longer than max_length=%d tokens and were truncated (text cut from its end)",
-                        cut, total, self.max_length)
-
-    def _score_chunks(self, unique: list[Pair], origin: Optional[Sequence[int]],
-                      on_truncated: Callable[[int, int], None]) -> Iterator[tuple[list[int], np.ndarray]]:
+    def _score_batches(self, unique: list[Pair], origin: Optional[Sequence[int]],
+                       on_truncated: Callable[[int, int], None]) -> Iterator[tuple[list[int], np.ndarray]]:
         """(indexes into `unique`, their scores), one length-sorted padded batch at a time."""
         encoded = self.encode(unique, origin)
         on_truncated(encoded.truncated, len(unique))

@@ -207,7 +207,7 @@ def test_a_failed_report_is_a_warning_and_the_results_are_kept(scorer, data_dir,
 
     import nspzero.reports.html
 
-    monkeypatch.setattr(nspzero.reports.html, "render_report_html", fails)
+    monkeypatch.setattr(nspzero.reports.html, "render_diagnostics", fails)
     results = evaluate(scorer, EvalSettings(data_dir, ["eprstmt", "tnews"], report=True), out)
     assert json.loads((out / "results.json").read_text(encoding="utf-8"))["tasks"].keys() == results["tasks"].keys()
     assert (out / "tnews.predictions.jsonl").exists() and not (out / "report.html").exists()  # no stale report
@@ -255,7 +255,7 @@ def test_cli_eval_names_the_report_only_when_it_was_written(model_dir, data_dir,
     def fails(*a, **k):
         raise ValueError("broken template")
 
-    monkeypatch.setattr(nspzero.reports.html, "render_report_html", fails)
+    monkeypatch.setattr(nspzero.reports.html, "render_diagnostics", fails)
     code, _, err = run_cli(args, capsys)
     assert code == 0 and "report:" not in err and "could not write report.html (broken template)" in err, err
     assert (tmp_path / "results.json").exists() and not (tmp_path / "report.html").exists()

@@ -88,9 +88,13 @@ def write_task_plots(out_dir: str | os.PathLike[str], task: str, rows: Sequence[
     """Write the plots of `task` (see task_pngs) into `out_dir`, each file atomically; returns the
     paths. `rows` are the task's prediction rows, `entry` its results entry; `model` names the
     model in the titles (default: `entry["model"]`, if any)."""
+    return write_pngs(out_dir, plots_for(task, rows, entry, model))
+
+
+def write_pngs(out_dir: str | os.PathLike[str], pngs: dict[str, bytes]) -> list[Path]:
+    """Write PNG bytes by file name into `out_dir`, each file atomically; returns the paths."""
     from ..io import atomic_write
 
-    pngs = plots_for(task, rows, entry, model)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     return [atomic_write(out / name, lambda handle, data=data: handle.write(data)) for name, data in pngs.items()]
