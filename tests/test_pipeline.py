@@ -107,6 +107,22 @@ def test_top_k_keeps_the_best_scores_and_decides_over_all(clf):
     assert top.label == full.label and len(top.label) == 5   # the decision still used every label
 
 
+def test_normalize_is_applied_by_make_result_so_every_door_gets_it(clf):
+    """The request carries `normalize`; the pipeline's mapping step divides the scores shown (after
+    top_k) by their sum — the Python call, the server and Ray all end in it."""
+    from nspzero.request import ClassifyArgs
+
+    labels = ["体育", "财经", "科技"]
+    plain = clf.classify("今天比赛球队赢了", labels)
+    args = ClassifyArgs.of(text="今天比赛球队赢了", labels=labels, normalize=True, top_k=2)
+    request = args.to_request()
+    assert request.normalize
+    [via_pipeline] = pipeline.run(clf.scorer, request, ["今天比赛球队赢了"])
+    shown = dict(list(plain.scores.items())[:2])
+    assert via_pipeline.scores == pytest.approx({k: v / sum(shown.values()) for k, v in shown.items()}, abs=1e-12)
+    assert via_pipeline.label == plain.label and clf.classify_args(args).scores == via_pipeline.scores
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(long_text="split"), "long_text: Input should be 'truncate' or 'chunk', got 'split'"),
     (dict(aggregate="median"), "aggregate: Input should be 'max' or 'mean', got 'median'"),
