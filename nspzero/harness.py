@@ -1,10 +1,10 @@
 """The evaluation harness: one runner for every task.
 
 data → pairs (the task) → scores (the pipeline's chunked forward stage, through the score cache) →
-predictions (the task's mapping) → metrics → OUT/<task>.predictions.jsonl, OUT/results.json, OUT/results.md. Every scored batch is
-appended to the cache as it finishes, so an interrupted run loses at most one batch and resumes
-where it stopped; the outputs are written (atomically) only when every task is done, so a failed
-run never leaves a mix of old and new results.
+predictions (the task's mapping) → metrics → OUT/<task>.predictions.jsonl, results.json, results.md.
+Every scored batch is appended to the cache as it finishes, so an interrupted run loses at most one
+batch and resumes where it stopped; the outputs are written (atomically) only when every task is
+done, so a failed run never leaves a mix of old and new results.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -24,14 +24,11 @@ from .errors import failure_reason
 from .folders import check_folder_output, clean_leftovers, replaced_folder
 from .io import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from .reports.markdown import results_markdown
-from .pipeline import CHUNK_PAIRS, PairScoring, chunks_bar, forward_chunked
+from .pipeline import CHUNK_PAIRS, PairScoring, forward_chunked
 from .scorer import NSPScorer, Pair
 from .tasks.base import Example, Task
 from .sampling import label_counts, stratified_sample
 from .tasks.registry import FEWCLUE, check_distinct_names, load_task
-
-if TYPE_CHECKING:
-    from .reports.diagnostics import Diagnostics
 
 log = logging.getLogger("nspzero")
 
@@ -66,8 +63,7 @@ class CachedScoring:
         self.scored = 0
         self.requested: set[Pair] = set()  # distinct pairs asked for since the caller last cleared it
 
-    def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
-              on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None, desc: str = "scoring",
+    def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None, desc: str = "scoring",
               on_truncated: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
         self.requested.update(pairs)
         scores, todo = self.cache.lookup(pairs)
@@ -95,8 +91,8 @@ def score_examples(task: Task, examples: Sequence[Example], scoring: CachedScori
     """Every example's pair scores, through the pipeline's one chunker and forward stage (each chunk
     one length-sorted call); a split of several chunks shows one bar over its examples."""
     sets = [ExamplePairs(tuple(task.example_pairs(e))) for e in examples]
-    bar = chunks_bar(True, sum(len(s.pairs) for s in sets), len(sets), chunk_pairs, desc, "example")
-    return list(forward_chunked(scoring, sets, True, chunk_pairs, bar, desc))
+    return list(forward_chunked(scoring, sets, True, chunk_pairs, desc, sum(len(s.pairs) for s in sets), len(sets),
+                                "example"))
 
 
 def read_split(task: Task, settings: EvalSettings, split: str) -> tuple[list[Example], Optional[dict]]:
@@ -211,38 +207,35 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
             atomic_write_jsonl(stage / f"{name}.predictions.jsonl", rows)
         atomic_write_json(stage / "results.json", results)
         atomic_write_text(stage / "results.md", results_markdown(results))
-        if settings.plots or settings.report:  # both drawn from ONE diagnostics, computed from memory
-            from .reports.diagnostics import eval_diagnostics
-
-            diagnostics = eval_diagnostics(results, predictions)
-            if settings.plots:
-                _plots(stage, diagnostics)
-            if settings.report:
-                _report(stage, diagnostics)
+        if settings.plots or settings.report:
+            _views(stage, results, predictions, settings)
     return results
 
 
-def _report(stage: Path, diagnostics: "Diagnostics") -> None:
-    """The HTML report is a view of the results: its failure is one warning, never the loss of a
-    finished eval (the predictions and results are written without it)."""
-    try:
-        from .reports.html import render_diagnostics
+def _views(stage: Path, results: dict, predictions: dict[str, list[dict]], settings: EvalSettings) -> None:
+    """The PNG plots and the HTML report, both drawn from ONE diagnostics computed from memory. They
+    are views of the results: a missing matplotlib is one notice, a failed report one warning, never
+    the loss of a finished eval (the predictions and results are written without them)."""
+    from .reports.diagnostics import eval_diagnostics
 
-        atomic_write_text(stage / "report.html", render_diagnostics(diagnostics))
-    except Exception as exc:  # noqa: BLE001 - a template, plotting or disk error: the results still count
-        reason = failure_reason(exc)
-        log.warning("could not write report.html (%s); the results are written, retry with `nspzero report`", reason)
+    diagnostics = eval_diagnostics(results, predictions)
+    if settings.plots:
+        try:
+            from .reports.png import task_pngs, write_pngs
 
+            for task in diagnostics.tasks:
+                write_pngs(stage, task_pngs(task, diagnostics.results.model))
+        except ImportError as exc:
+            log.warning("%s; skipping plots", exc)
+    if settings.report:
+        try:
+            from .reports.html import render_diagnostics
 
-def _plots(stage: Path, diagnostics: "Diagnostics") -> None:
-    """Plots are optional (matplotlib): a missing library is one notice, never a failure."""
-    try:
-        from .reports.png import task_pngs, write_pngs
-
-        for task in diagnostics.tasks:
-            write_pngs(stage, task_pngs(task, diagnostics.results.model))
-    except ImportError as exc:
-        log.warning("%s; skipping plots", exc)
+            atomic_write_text(stage / "report.html", render_diagnostics(diagnostics))
+        except Exception as exc:  # noqa: BLE001 - a template or disk error: the results still count
+            reason = failure_reason(exc)
+            log.warning("could not write report.html (%s); the results are written, retry with `nspzero report`",
+                        reason)
 
 
 def _fields_for(name: str, settings: EvalSettings) -> dict[str, str]:

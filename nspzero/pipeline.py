@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Iterator, Optional, Protocol, Sequence, T
 import numpy as np
 
 from .errors import UsageError
-from .candidates import Candidates, best, ranked, score_candidates
+from .candidates import Candidates, best, ranked, split_by
 from .mapping import multi_label as labels_over
 from .request import ClassifyRequest, LabelSet
 from .scorer import NSPScorer, Pair, progress_bar, warn_truncated
@@ -134,25 +134,27 @@ class PairScoring(Protocol):
 
     max_length: int
 
-    def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
-              on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None, desc: str = "scoring",
+    def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None, desc: str = "scoring",
               on_truncated: Optional[Callable[[int, int], None]] = None) -> np.ndarray: ...
 
 
 def forward(scorer: PairScoring, candidates: Sequence[Candidates], progress: Optional[bool] = False,
             on_truncated: Optional[Callable[[int, int], None]] = None, desc: str = "scoring") -> list[np.ndarray]:
-    """The scoring step: every distinct pair of `candidates` in one scoring call → one row per
-    Candidates (its `scores` of its pairs' part). `on_truncated`: see `NSPScorer.score`."""
-    return score_candidates(lambda pairs: scorer.score(pairs, progress=progress, desc=desc, on_truncated=on_truncated),
-                            list(candidates))
+    """The scoring step: every pair of `candidates` in ONE scoring call (so length-sorting and
+    de-duplication span them all), split back → one row per Candidates (its `scores` of its part).
+    `on_truncated`: see `NSPScorer.score`."""
+    flat = scorer.score([p for c in candidates for p in c.pairs], progress=progress, desc=desc, on_truncated=on_truncated)
+    return [c.scores(part) for c, part in zip(candidates, split_by(flat, [len(c.pairs) for c in candidates]))]
 
 
 def forward_chunked(scorer: PairScoring, candidates: Iterable[Candidates], progress: Optional[bool] = None,
-                    chunk_pairs: int = CHUNK_PAIRS, bar=None, desc: str = "scoring") -> Iterator[np.ndarray]:
+                    chunk_pairs: int = CHUNK_PAIRS, desc: str = "scoring", pairs: int = 0, items: int = 0,
+                    unit: str = "text") -> Iterator[np.ndarray]:
     """`forward` over runs of consecutive candidates of about `chunk_pairs` pairs (the one chunker),
-    one row per Candidates, in order. With `bar` (the caller's bar over its items, for calls of
-    several chunks) each chunk advances it and the scorer draws none. Pairs cut to max_length give
-    one warning for the whole call, with the sums over its chunks."""
+    one row per Candidates, in order. A call of one chunk shows the scorer's pair bar; one whose
+    `pairs` (an estimate is enough) take several shows a bar over its `items` instead. Pairs cut to
+    max_length give one warning for the whole call, with the sums over its chunks."""
+    bar = progress_bar(progress, pairs, items, desc, unit) if pairs > chunk_pairs else None
     cut = [0, 0]   # pairs truncated, distinct pairs scored: summed over the chunks
 
     def count(n_cut: int, n_total: int) -> None:
@@ -169,11 +171,6 @@ def forward_chunked(scorer: PairScoring, candidates: Iterable[Candidates], progr
     warn_truncated(*cut, scorer.max_length)  # on completion only: a failed call's partial counts would mislead
 
 
-def chunks_bar(progress: Optional[bool], pairs: int, items: int, chunk_pairs: int, desc: str, unit: str):
-    """A bar over a call's items when its `pairs` take several chunks (and progress is not off)."""
-    return None if progress is False or pairs <= chunk_pairs else progress_bar(progress, pairs, items, desc, unit)
-
-
 def postprocess(request: ClassifyRequest, texts: Sequence[str], rows: Sequence[np.ndarray],
                 label_sets: Optional[Sequence[Optional[LabelSet]]] = None) -> list[ClassificationResult]:
     """The mapping step of each text (`make_result`)."""
@@ -185,13 +182,12 @@ def label_rows(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str]
                label_sets: Optional[Sequence[Optional[LabelSet]]] = None, progress: Optional[bool] = None,
                chunk_pairs: int = CHUNK_PAIRS) -> Iterator[np.ndarray]:
     """One row of combined label scores per text, in order; pairs are made and scored in chunks of
-    about `chunk_pairs` (whole texts; a single text with more pairs is one chunk). A call of one
-    chunk shows the scorer's pair bar; a call of several shows one bar over its texts instead."""
+    about `chunk_pairs` (whole texts; a single text with more pairs is one chunk)."""
     own = label_sets if label_sets is not None else [None] * len(texts)
     estimate = sum((ls or request.label_set).pairs_per_window for ls in own
                    if ls is not None or request.label_set is not None)
-    bar = chunks_bar(progress, estimate, len(texts), chunk_pairs, "classifying", "text")
-    yield from forward_chunked(scorer, iter_candidates(scorer, request, texts, label_sets), progress, chunk_pairs, bar)
+    yield from forward_chunked(scorer, iter_candidates(scorer, request, texts, label_sets), progress, chunk_pairs,
+                               "classifying", estimate, len(texts))
 
 
 def run(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],

@@ -197,15 +197,16 @@ def progress_bar(progress: Optional[bool], pairs: int, total: int, desc: str, un
                 disable=None if auto else False, delay=PROGRESS_DELAY_S if auto else 0)
 
 
-def score_distinct(pairs: Sequence[Pair], score_parts: Callable[[list[Pair]], Iterable[tuple[Sequence[int], np.ndarray]]],
+def score_distinct(pairs: Sequence[Pair],
+                   score_parts: Callable[[list[Pair], list[int]], Iterable[tuple[Sequence[int], np.ndarray]]],
                    progress: Optional[bool] = None,
                    on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
                    desc: str = "scoring") -> np.ndarray:
     """The frame every scoring engine shares (in-process batches, a Ray actor pool): each distinct
-    pair is scored once by `score_parts(unique)`, which yields (indexes into `unique`, scores) as
-    batches finish; `on_batch` sees every one (the harness caches it), one progress bar counts
-    them (see `progress_bar`), results come in input order. Bounding memory is the caller's: the
-    pipeline's one chunker (`pipeline.chunked`) decides how many pairs one call gets."""
+    pair is scored once by `score_parts(unique, origin)` (origin: each one's first index in `pairs`,
+    for errors), which yields (indexes into `unique`, scores) as batches finish; `on_batch` sees
+    every one (the harness caches it), one progress bar counts them (see `progress_bar`), results
+    come in input order. How many pairs one call gets is the caller's (`pipeline.chunked`)."""
     distinct: dict[Pair, int] = {}
     where = np.array([distinct.setdefault(p, len(distinct)) for p in pairs], dtype=np.int64)
     unique = list(distinct)
@@ -214,7 +215,7 @@ def score_distinct(pairs: Sequence[Pair], score_parts: Callable[[list[Pair]], It
         return scores[where]
     bar = progress_bar(progress, len(unique), len(unique), desc, "pair")
     try:
-        for idx, part in score_parts(unique):
+        for idx, part in score_parts(unique, np.unique(where, return_index=True)[1].tolist()):
             idx = np.asarray(idx, dtype=np.int64)
             scores[idx] = part
             if on_batch is not None:
@@ -588,19 +589,16 @@ class NSPScorer:
     def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
               on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
               desc: str = "scoring", on_truncated: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
-        """P(IsNext) for exactly the pairs given, in input order: identical pairs scored once, all of
-        them in length-sorted batches (the pipeline's chunker keeps a call's size bounded).
+        """P(IsNext) for exactly the pairs given (no chunking: see `pipeline.chunked`), in input order.
+        Identical pairs are scored once.
 
         `progress`: see `progress_bar`. `on_batch(pairs, scores)` is called after each batch (the
         harness caches finished work). Pairs cut to max_length give one warning, or, with
         `on_truncated`, a call `on_truncated(cut, distinct)` instead, also when none is cut (a caller scoring in chunks
         sums them into one warning). Errors about one pair name its index in `pairs`.
         """
-        first_seen: dict[Pair, int] = {}
-        for i, p in enumerate(pairs):
-            first_seen.setdefault(p, i)
         report = on_truncated or (lambda cut, total: warn_truncated(cut, total, self.max_length))
-        return score_distinct(pairs, lambda unique: self._score_batches(unique, [first_seen[p] for p in unique], report),
+        return score_distinct(pairs, lambda unique, origin: self._score_batches(unique, origin, report),
                               progress, on_batch, desc)
 
     def _score_batches(self, unique: list[Pair], origin: Optional[Sequence[int]],

@@ -34,9 +34,9 @@ class _PairScorerActor:
 class RayPairScorer:
     """`NSPScorer.score` spread over a pool of Ray actors, for the harness (`nspzero eval --engine ray`).
 
-    Same signature and the same scores (the scorer is batch-invariant), one truncation warning per call. The actors (each loading the
-    model once) start on the first call and live until `close()`, so the harness's many calls (per
-    task, per split) pay for the model load once. `on_batch` runs on the driver as each chunk comes
+    Same signature and the same scores (the scorer is batch-invariant), and one truncation warning
+    per call, on the driver. The actors (each loading the model once) start on the first call and
+    live until `close()`, so the harness's many calls (per task, per split) pay for the model load once. `on_batch` runs on the driver as each chunk comes
     back, so the harness's cache keeps finished work. Use it inside `ray_session()`.
     """
 
@@ -86,8 +86,8 @@ class RayPairScorer:
         ray = import_ray()
         report = on_truncated or (lambda cut, total: warn_truncated(cut, total, self.max_length))
         try:
-            return score_distinct(list(pairs), lambda unique: self._score_chunks(unique, report), progress, on_batch,
-                                  desc)
+            return score_distinct(list(pairs), lambda unique, _: self._score_chunks(unique, report), progress,
+                                  on_batch, desc)
         except Exception as exc:
             if isinstance(exc, NSPZeroError) and not from_ray(exc):
                 raise

@@ -18,13 +18,12 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
 from ..extras import install_hint
-from .diagnostics import (ClozePositions, Confusion, Histograms, TaskDiagnostics, TaskEntry, rows_from_dicts,
-                          shorten, task_diagnostics)
+from .diagnostics import ClozePositions, Confusion, Histograms, TaskDiagnostics, TaskEntry, shorten
 
 log = logging.getLogger("nspzero")
 
@@ -73,22 +72,6 @@ def task_pngs(task: TaskDiagnostics, model: Optional[str] = None) -> dict[str, b
             if task.histograms is not None:
                 figures[f"{task.name}.scores.png"] = _scores_figure(plt, task.histograms, task.entry, title)
         return {name: _png(plt, fig) for name, fig in figures.items()}
-
-
-def plots_for(task: str, rows: Sequence[dict], entry: dict, model: Optional[str] = None) -> dict[str, bytes]:
-    """The plots of one task from what the eval holds in memory (its prediction rows and results
-    entry) as PNG bytes by file name, for a writer that puts them where it wants (a staging folder)."""
-    checked = TaskEntry.model_validate({k: v for k, v in entry.items() if k in TaskEntry.model_fields})
-    diagnostics = task_diagnostics(task, rows_from_dicts(list(rows)), checked)
-    return task_pngs(diagnostics, model if model is not None else entry.get("model"))
-
-
-def write_task_plots(out_dir: str | os.PathLike[str], task: str, rows: Sequence[dict], entry: dict,
-                     model: Optional[str] = None) -> list[Path]:
-    """Write the plots of `task` (see task_pngs) into `out_dir`, each file atomically; returns the
-    paths. `rows` are the task's prediction rows, `entry` its results entry; `model` names the
-    model in the titles (default: `entry["model"]`, if any)."""
-    return write_pngs(out_dir, plots_for(task, rows, entry, model))
 
 
 def write_pngs(out_dir: str | os.PathLike[str], pngs: dict[str, bytes]) -> list[Path]:
