@@ -218,7 +218,13 @@ def _views(stage: Path, results: dict, predictions: dict[str, list[dict]], setti
     the loss of a finished eval (the predictions and results are written without them)."""
     from .reports.diagnostics import eval_diagnostics
 
-    diagnostics = eval_diagnostics(results, predictions)
+    def warn(what: str, exc: Exception) -> None:
+        log.warning("could not write %s (%s); the results are written, retry with `nspzero report`", what,
+                    failure_reason(exc))
+    try:
+        diagnostics = eval_diagnostics(results, predictions)
+    except Exception as exc:  # noqa: BLE001 - e.g. a value results.json's schema refuses: the results still count
+        return warn("the plots or report.html", exc)
     if settings.plots:
         try:
             from .reports.png import task_pngs, write_pngs
@@ -233,9 +239,7 @@ def _views(stage: Path, results: dict, predictions: dict[str, list[dict]], setti
 
             atomic_write_text(stage / "report.html", render_diagnostics(diagnostics))
         except Exception as exc:  # noqa: BLE001 - a template or disk error: the results still count
-            reason = failure_reason(exc)
-            log.warning("could not write report.html (%s); the results are written, retry with `nspzero report`",
-                        reason)
+            warn("report.html", exc)
 
 
 def _fields_for(name: str, settings: EvalSettings) -> dict[str, str]:

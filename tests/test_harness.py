@@ -316,3 +316,19 @@ def test_plots_and_report_come_from_one_diagnostics_computed_from_memory(scorer,
                                                         "ocnli.scores.png", "chid.positions.png"}
     monkeypatch.undo()
     assert (tmp_path / "report.html").read_text(encoding="utf-8") == render_report_html(tmp_path)
+
+
+def test_diagnostics_that_cannot_be_computed_are_a_warning_not_a_lost_eval(scorer, data_dir, tmp_path, monkeypatch,
+                                                                          caplog):
+    import nspzero.reports.diagnostics as diagnostics
+
+    def fails(*args, **kwargs):
+        raise ValueError("accuracy: input should be a finite number")
+
+    monkeypatch.setattr(diagnostics, "eval_diagnostics", fails)
+    results = evaluate(scorer, EvalSettings(data_dir, ["eprstmt"], plots=True, report=True), tmp_path)
+    assert json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["tasks"].keys() == results["tasks"].keys()
+    assert not (tmp_path / "report.html").exists() and not list(tmp_path.glob("*.png"))
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "could not write the plots or report.html (accuracy: input should be a finite number); the results are "
+        "written, retry with `nspzero report`"]
