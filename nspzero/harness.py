@@ -92,7 +92,7 @@ def score_examples(task: Task, examples: Sequence[Example], scoring: CachedScori
     one length-sorted call); a split of several chunks shows one bar over its examples."""
     sets = [ExamplePairs(tuple(task.example_pairs(e))) for e in examples]
     return list(forward_chunked(scoring, sets, True, chunk_pairs, desc, sum(len(s.pairs) for s in sets), len(sets),
-                                "example"))
+                                (desc, "example")))
 
 
 def read_split(task: Task, settings: EvalSettings, split: str) -> tuple[list[Example], Optional[dict]]:

@@ -149,12 +149,12 @@ def forward(scorer: PairScoring, candidates: Sequence[Candidates], progress: Opt
 
 def forward_chunked(scorer: PairScoring, candidates: Iterable[Candidates], progress: Optional[bool] = None,
                     chunk_pairs: int = CHUNK_PAIRS, desc: str = "scoring", pairs: int = 0, items: int = 0,
-                    unit: str = "text") -> Iterator[np.ndarray]:
+                    over: tuple[str, str] = ("classifying", "text")) -> Iterator[np.ndarray]:
     """`forward` over runs of consecutive candidates of about `chunk_pairs` pairs (the one chunker),
-    one row per Candidates, in order. A call of one chunk shows the scorer's pair bar; one whose
-    `pairs` (an estimate is enough) take several shows a bar over its `items` instead. Pairs cut to
-    max_length give one warning for the whole call, with the sums over its chunks."""
-    bar = progress_bar(progress, pairs, items, desc, unit) if pairs > chunk_pairs else None
+    one row per Candidates, in order. A call of one chunk shows the scorer's pair bar (`desc`); one
+    whose `pairs` (an estimate is enough) take several shows a bar over its `items` instead (`over`:
+    its desc and unit). Pairs cut to max_length give one warning for the call, summed over its chunks."""
+    bar = progress_bar(progress, pairs, items, *over) if pairs > chunk_pairs else None
     cut = [0, 0]   # pairs truncated, distinct pairs scored: summed over the chunks
 
     def count(n_cut: int, n_total: int) -> None:
@@ -187,7 +187,7 @@ def label_rows(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str]
     estimate = sum((ls or request.label_set).pairs_per_window for ls in own
                    if ls is not None or request.label_set is not None)
     yield from forward_chunked(scorer, iter_candidates(scorer, request, texts, label_sets), progress, chunk_pairs,
-                               "classifying", estimate, len(texts))
+                               pairs=estimate, items=len(texts))
 
 
 def run(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],
