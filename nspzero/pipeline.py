@@ -154,20 +154,16 @@ def forward_chunked(scorer: PairScoring, candidates: Iterable[Candidates], progr
     one row per Candidates, in order. A call of one chunk shows the scorer's pair bar (`desc`); one
     whose `pairs` (an estimate is enough) take several shows a bar over its `items` instead (`over`:
     its desc and unit). Pairs cut to max_length give one warning for the call, summed over its chunks."""
-    bar = progress_bar(progress, pairs, items, *over) if pairs > chunk_pairs else None
+    several = pairs > chunk_pairs
     cut = [0, 0]   # pairs truncated, distinct pairs scored: summed over the chunks
 
     def count(n_cut: int, n_total: int) -> None:
         cut[0] += n_cut
         cut[1] += n_total
-    try:
+    with progress_bar(progress if several else False, pairs, items, *over) as bar:
         for run_ in chunked(candidates, lambda c: len(c.pairs), chunk_pairs):
-            yield from forward(scorer, run_, False if bar is not None else progress, count, desc)
-            if bar is not None:
-                bar.update(len(run_))
-    finally:
-        if bar is not None:
-            bar.close()
+            yield from forward(scorer, run_, False if several else progress, count, desc)
+            bar.update(len(run_))
     warn_truncated(*cut, scorer.max_length)  # on completion only: a failed call's partial counts would mislead
 
 

@@ -109,7 +109,12 @@ def classify(
         source = read_texts(input_path, input_format, text_field)
     flat = output_columns(request, fmt, own_labels)
     clf = models.classifier()
-    with RowWriter(output, fmt, columns=CLASSIFY_COLUMNS) as writer, _progress(total, request.pairs_per_text) as bar:
+    from ..scorer import PROGRESS_MIN_PAIRS, progress_bar
+
+    # one bar over the whole input (texts, with an overall ETA) by the library's rule for bars
+    pairs = PROGRESS_MIN_PAIRS if total is None else total * request.pairs_per_text
+    with RowWriter(output, fmt, columns=CLASSIFY_COLUMNS) as writer, \
+            progress_bar(None, pairs, total, "classifying", "text") as bar:
         for chunk in chunks(source, STREAM_CHUNK):
             label_sets = [request.row_labels(r.labels, r.where) for r in chunk]
             if flat is not None and any(ls is not None for ls in label_sets):
@@ -123,18 +128,6 @@ def classify(
                 for row, result in zip(chunk, results):
                     writer.write(result_row(result.to_dict(), row.extra, fmt, flat))
             bar.update(len(chunk))
-
-
-def _progress(total: Optional[int], pairs_per_text: int):
-    """One bar over the whole input (texts, with an overall ETA), for inputs big enough to wait for,
-    on a terminal only."""
-    from tqdm.auto import tqdm
-
-    from ..scorer import PROGRESS_MIN_PAIRS
-
-    small = total is not None and total * pairs_per_text < PROGRESS_MIN_PAIRS
-    return tqdm(total=total, desc="classifying", unit="text", leave=False, file=sys.stderr,
-                disable=True if small else None)
 
 
 def _table(results) -> None:

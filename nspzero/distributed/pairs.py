@@ -81,13 +81,12 @@ class RayPairScorer:
     def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
               on_batch: Optional[Callable[[list[Pair], "np.ndarray"], None]] = None,
               desc: str = "scoring", on_truncated: Optional[Callable[[int, int], None]] = None) -> "np.ndarray":
-        from ..scorer import score_distinct, warn_truncated
+        from ..scorer import score_distinct
 
         ray = import_ray()
-        report = on_truncated or (lambda cut, total: warn_truncated(cut, total, self.max_length))
         try:
-            return score_distinct(list(pairs), lambda unique, _: self._score_chunks(unique, report), progress,
-                                  on_batch, desc)
+            return score_distinct(list(pairs), self._score_chunks, self.max_length, progress, on_batch, desc,
+                                  on_truncated)
         except Exception as exc:
             if isinstance(exc, NSPZeroError) and not from_ray(exc):
                 raise
@@ -95,7 +94,7 @@ class RayPairScorer:
             reraise(exc, ray, "the Ray scoring job failed", ModelError)
             raise
 
-    def _score_chunks(self, unique: list[Pair], on_truncated: Callable[[int, int], None]
+    def _score_chunks(self, unique: list[Pair], origin: list[int], on_truncated: Callable[[int, int], None]
                       ) -> Iterator[tuple[list[int], "np.ndarray"]]:
         """(indexes into `unique`, their scores) as the actors finish chunks of similar length (so
         each actor's batches pad little; the scorer sorts within a chunk); then the pairs truncated."""
