@@ -22,7 +22,7 @@ from . import __version__
 from .cache import ScoreCache, config_hash, scorer_fingerprint
 from .errors import failure_reason
 from .folders import check_folder_output, clean_leftovers, replaced_folder
-from .io import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from .io import atomic_write, atomic_write_json, atomic_write_jsonl, atomic_write_text
 from .reports.markdown import results_markdown
 from .pipeline import CHUNK_PAIRS, PairScoring, forward_chunked
 from .scorer import NSPScorer, Pair
@@ -227,10 +227,11 @@ def _views(stage: Path, results: dict, predictions: dict[str, list[dict]], setti
         return warn("the plots or report.html", exc)
     if settings.plots:
         try:
-            from .reports.png import task_pngs, write_pngs
+            from .reports.png import task_pngs
 
             for task in diagnostics.tasks:
-                write_pngs(stage, task_pngs(task, diagnostics.results.model))
+                for name, data in task_pngs(task, diagnostics.results.model).items():
+                    atomic_write(stage / name, lambda handle, data=data: handle.write(data))
         except ImportError as exc:
             log.warning("%s; skipping plots", exc)
     if settings.report:

@@ -20,7 +20,12 @@ def task_pngs(name, rows, entry, model=None):
 
 
 def write_task_plots(out, name, rows, entry, model=None):
-    return plots.write_pngs(out, task_pngs(name, rows, entry, model))
+    """The plots written as `eval --plots` writes them (each file atomically)."""
+    from nspzero.io import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    return [atomic_write(out / file, lambda handle, data=data: handle.write(data))
+            for file, data in task_pngs(name, rows, entry, model).items()]
 
 
 def assert_png(path, min_side=200):
@@ -209,7 +214,7 @@ def test_an_installed_cjk_font_is_used(tmp_path):
     assert FT2Font(path).get_char_index(ord("体")) != 0  # the font really has the glyph
 
 
-def test_write_pngs_writes_the_bytes_task_pngs_draws(tmp_path):
+def test_the_files_written_hold_the_bytes_task_pngs_draws(tmp_path):
     rows, entry = sc_case()
     pngs = task_pngs("ocnli", rows, entry)
     assert sorted(pngs) == ["ocnli.confusion.png", "ocnli.scores.png"]

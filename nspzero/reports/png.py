@@ -17,7 +17,6 @@ import io
 import logging
 import os
 import warnings
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -72,15 +71,6 @@ def task_pngs(task: TaskDiagnostics, model: Optional[str] = None) -> dict[str, b
             if task.histograms is not None:
                 figures[f"{task.name}.scores.png"] = _scores_figure(plt, task.histograms, task.entry, title)
         return {name: _png(plt, fig) for name, fig in figures.items()}
-
-
-def write_pngs(out_dir: str | os.PathLike[str], pngs: dict[str, bytes]) -> list[Path]:
-    """Write PNG bytes by file name into `out_dir`, each file atomically; returns the paths."""
-    from ..io import atomic_write
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return [atomic_write(out / name, lambda handle, data=data: handle.write(data)) for name, data in pngs.items()]
 
 
 def _pyplot() -> Any:
