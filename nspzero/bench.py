@@ -279,6 +279,10 @@ def _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size,
         if fp32.backend == "auto":
             scorers[f"nspzero fp32 {label}"] = NSPScorer.from_pretrained(model, max_length=max_length,
                                                                          batch_size=batch_size, backend=backend)
+    if fp32.unpad:  # what skipping the pad tokens gains: the same scorer on transformers' padded forward
+        padded = NSPScorer.from_pretrained(model, max_length=max_length, batch_size=batch_size)
+        padded.unpad = False
+        scorers["nspzero fp32 pad tokens kept"] = padded
     for dtype in dtypes:
         scorers[f"nspzero {dtype}"] = NSPScorer.from_pretrained(model, max_length=max_length, batch_size=batch_size,
                                                                 dtype=dtype)
@@ -316,7 +320,9 @@ def _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size,
     for w in workloads:  # warm-up (and compilation), and the scores for agreement
         for name, fn in paths.items():
             results[name].scores[w.name] = fn(Workload(w.name, w.texts[:2], w.words, w.template))
-    settle_backend(fp32, workloads, log)
+    for scorer in scorers.values():  # a trial held in a timed round would time neither of its paths
+        if scorer.settle_backend([w.pairs[:scorer.batch_size] for w in workloads if w.pairs]):
+            log(f"fp32 backend settled before the timed rounds: {scorer.engine}")
     for r in range(rounds):
         for w in workloads:
             for name, fn in paths.items():  # interleaved: every path once per round
@@ -332,23 +338,6 @@ def _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size,
     for line in spread_warnings(summary):
         log(line)
     return summary
-
-
-def settle_backend(scorer: NSPScorer, workloads: Sequence[Workload], log: Callable[[str], None]) -> None:
-    """Run backend "auto"'s torch-vs-oneDNN trial to its end before the timed rounds: during the trial every
-    batch runs twice, and a round that held it would time neither path. Starts the trial at once (the
-    scorer would wait for AUTO_BACKEND_AFTER_S of work) and feeds it one batch at a time."""
-    from .scorer import AUTO_BACKEND_AFTER_S, AUTO_TRIAL_BATCHES
-
-    if scorer.backend not in ("auto", "trial"):
-        return
-    scorer.forward_seconds = max(scorer.forward_seconds, AUTO_BACKEND_AFTER_S)
-    batches = [w.pairs[:scorer.batch_size] for w in workloads if w.pairs]
-    for i in range(AUTO_TRIAL_BATCHES + 2):  # a warm-up batch, the timed ones, one to spare
-        if scorer.backend not in ("auto", "trial") or not batches:
-            break
-        scorer.score(batches[i % len(batches)], progress=False)
-    log(f"fp32 backend settled before the timed rounds: {scorer.engine}")
 
 
 def spread_warnings(summary: dict) -> list[str]:

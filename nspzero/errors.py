@@ -62,6 +62,13 @@ def shown(value: Any) -> str:
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
 
 
+def type_name(value: Any) -> str:
+    """A value's type as YAML and JSON name it in messages: null, mapping, list, str, int, float, bool."""
+    if value is None:
+        return "null"
+    return "mapping" if isinstance(value, dict) else "list" if isinstance(value, list) else type(value).__name__
+
+
 def first_line(exc: BaseException) -> str:
     """An exception as one line of a message: its first line, or its type when it says nothing."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

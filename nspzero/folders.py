@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import glob
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -35,7 +35,9 @@ def new_folder(out_dir: str | os.PathLike, name: str = "OUT_DIR") -> Path:
 @contextlib.contextmanager
 def atomic_folder(out: Path, tag: str) -> Iterator[Path]:
     """A temp folder beside `out` to fill, renamed onto `out` (checked by `new_folder`) when the
-    block ends normally: a failure (or Ctrl-C) leaves nothing at `out` and no temp folder."""
+    block ends normally: a failure (or Ctrl-C) leaves nothing at `out` and no temp folder; a killed
+    run's temp folder carries its pid and is removed by the next run (`clean_leftovers`)."""
+    clean_leftovers(out, once=True)
     tmp = _folder_beside(out, tag)
     try:
         yield tmp
@@ -53,18 +55,28 @@ def atomic_folder(out: Path, tag: str) -> Iterator[Path]:
         raise
 
 
-def _folder_beside(out: Path, tag: str) -> Path:
-    """A new empty folder `.<name>.<tag>-XXXX` beside `out` (same file system: renames are atomic)."""
+def temp_prefix(out: Path, kind: str) -> str:
+    """`.<name>.<kind>-<pid>-`: the name of every temp file or folder beside `out`, which
+    `clean_leftovers` recognises (a kind of `KINDS`) and removes once its pid no longer runs."""
+    assert kind in KINDS, kind
+    return f".{out.name}.{kind}-{os.getpid()}-"
+
+
+def _folder_beside(out: Path, kind: str) -> Path:
+    """A new empty folder `.<name>.<kind>-<pid>-XXXX` beside `out` (same file system: renames are atomic)."""
     try:
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.{tag}-", dir=out.parent))
+        return Path(tempfile.mkdtemp(prefix=temp_prefix(out, kind), dir=out.parent))
     except OSError as exc:
         raise UsageError(f"cannot write in {out.parent}: {exc.strerror or exc}") from None
-
 
 
 # ---- replacing an existing folder as one unit (nspzero eval's output folder) ----------------------
 STAGING = "staging"   # .<name>.staging-<pid>-XXXX: the next folder, being filled
 PREVIOUS = "previous"  # .<name>.previous-<pid>-XXXX: the last one, moved aside (only without renameat2)
+# every kind of temp beside an output: io.atomic_file's files, atomic_folder's tags, replaced_folder's
+KINDS = frozenset({"writing", "converting", "exporting", STAGING, PREVIOUS})
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>[a-z]+)-(?P<pid>[0-9]{1,9})-[^.]+(?:\.tmp)?", re.DOTALL)
+_swept: set[str] = set()
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -93,7 +105,7 @@ def replaced_folder(out: str | os.PathLike, owned: Sequence[str] = ()) -> Iterat
     even when it did not write them: an old copy is not carried over (a stale report beside new results)."""
     out = Path(os.path.realpath(os.path.expanduser(os.fspath(out))))
     clean_leftovers(out)
-    stage = _folder_beside(out, f"{STAGING}-{os.getpid()}")
+    stage = _folder_beside(out, STAGING)
     try:
         yield stage
         if out.is_dir():
@@ -108,21 +120,34 @@ def replaced_folder(out: str | os.PathLike, owned: Sequence[str] = ()) -> Iterat
         shutil.rmtree(stage, ignore_errors=True)  # after the swap: the previous version
 
 
-def clean_leftovers(out: Path) -> None:
-    """Remove the staging (and moved-aside) folders beside `out` of runs that no longer live; a
-    moved-aside folder whose run died before the new one took its place is put back (when `out` is
-    missing or empty). Call it before creating `out`: an empty `out` must not hide the old results."""
-    for entry in out.parent.glob(f".{glob.escape(out.name)}.*-*-*"):
-        kind, _, rest = entry.name[len(out.name) + 2:].partition("-")
-        pid = rest.partition("-")[0]
-        if kind not in (STAGING, PREVIOUS) or not pid.isdigit() or pid_alive(int(pid)) or not entry.is_dir():
-            continue
-        if kind == PREVIOUS and (not out.exists() or (out.is_dir() and not any(out.iterdir()))):
-            if out.exists():
-                out.rmdir()
-            os.replace(entry, out)
-        else:
-            shutil.rmtree(entry, ignore_errors=True)
+def clean_leftovers(out: Path, once: bool = False) -> None:
+    """Remove, in the folder holding `out`, the temp files and folders (`temp_prefix`) of runs that
+    no longer live; a moved-aside folder whose run died before the new one took its place is put
+    back (when its output is missing or empty). Call it before creating `out`: an empty `out` must
+    not hide the old results. `once`: sweep each folder once per process (a write per row stays cheap)."""
+    folder = os.path.realpath(out.parent)
+    if once and folder in _swept:
+        return
+    _swept.add(folder)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            match = _LEFTOVER.fullmatch(entry.name)
+            if not match or match["kind"] not in KINDS or pid_alive(int(match["pid"])):
+                continue
+            target = Path(folder, match["name"])
+            if match["kind"] == PREVIOUS and entry.is_dir(follow_symlinks=False) and _missing_or_empty(target):
+                with contextlib.suppress(FileNotFoundError):
+                    target.rmdir()
+                os.replace(entry.path, target)
+            elif entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _missing_or_empty(folder: Path) -> bool:
+    return not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
 
 
 def current_umask() -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import glob
 import io
 import json
 import os
@@ -25,6 +24,7 @@ from typing import IO, Any, Callable, Iterator, Optional, Sequence
 
 from .errors import DataError, NSPZeroError, UsageError
 from .extras import install_hint
+from .folders import clean_leftovers, current_umask, temp_prefix
 
 INPUT_SUFFIXES = {".txt": "txt", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
                   ".tsv": "tsv", ".parquet": "parquet"}
@@ -281,8 +281,8 @@ def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
+        clean_leftovers(path, once=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path, "writing"), suffix=".tmp")
     except OSError as exc:
         raise DataError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     try:  # an OSError here (full disk, I/O error) stays an OSError, with the path and a reassurance added
@@ -290,8 +290,6 @@ def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        from .folders import current_umask
-
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, path)
     except BaseException as exc:
@@ -301,18 +299,6 @@ def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             raise OSError(exc.errno, f"cannot write {str(path)!r}: {exc.strerror or exc}; the previous file "
                                      f"(if any) is unchanged") from None
         raise
-
-
-def remove_stale_temps(path: Path) -> None:
-    """Remove the temp files beside `path` that a killed run left (kill -9, a killed Ray driver):
-    their names carry the writer's pid, and a pid that no longer runs will never finish them."""
-    from .folders import pid_alive
-
-    for temp in path.parent.glob(f".{glob.escape(path.name)}.*-*.tmp"):
-        pid = temp.name[len(path.name) + 2:].partition("-")[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            with contextlib.suppress(OSError):
-                temp.unlink()
 
 
 def atomic_write(path: str | os.PathLike, fill: Callable[[IO[bytes]], Any]) -> Path:

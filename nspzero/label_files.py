@@ -22,10 +22,10 @@ import json
 import os
 import re
 from collections import Counter
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 from .errors import UsageError, shown
-from .templates import DistinctLabels, check_unicode, has_content, same_label
+from .templates import DistinctLabels, check_label, label_texts, same_label
 from .yamlcheck import decode_utf8, read_yaml, type_name
 
 SUFFIXES = {".txt": "txt", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
@@ -38,6 +38,7 @@ _BOM = "\ufeff"
 MAX_LABELS = 20_000
 MAX_LABELS_FILE_BYTES = 16 * 2**20
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
+T = TypeVar("T")
 
 
 class _Where:
@@ -54,6 +55,14 @@ class _Where:
     @property
     def short(self) -> str:
         return f"line {self.line}" if self.line else f"entry {self.entry}"
+
+
+def _at(where: _Where, check: Callable[..., T], *args: Any) -> T:
+    """`check(*args)`, one of the label rules of templates, with its refusal placed at `where`."""
+    try:
+        return check(*args)
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
 
 
 class _Labels:
@@ -132,18 +141,13 @@ def _from_txt(text: str, path: str) -> dict[str, dict]:
         if not name:
             raise UsageError(f"{where}: the line starts with a tab, so the label has no name; put the name first "
                              f"({TXT_FORMAT})")
-        if not has_content(name):
-            raise UsageError(f"{where}: a label name is empty once invisible characters are removed "
-                             f"({ascii(name[:20])}); every label needs a visible name")
+        _at(where, check_label, name)
         if "|" in name:
             raise UsageError(f"{where}: label name {name!r} holds '|'; separate the name from its words with a TAB, "
                              f"not spaces ({TXT_FORMAT})")
         words: tuple[str, ...] = ()
         if len(fields) > 1 and fields[1].strip():
-            words = tuple([word.strip() for word in fields[1].split("|")])
-            if not all(map(has_content, words)):
-                raise UsageError(f"{where}: label {name!r} has an empty word in {fields[1].strip()!r}; remove the "
-                                 f"extra '|'")
+            words = _at(where, label_texts, [word.strip() for word in fields[1].split("|")], f"label {name!r}: words")
         descriptions = (fields[2].strip(),) if len(fields) > 2 and fields[2].strip() else ()
         labels.add(name, words, descriptions, where)
     return labels.labels
@@ -260,15 +264,7 @@ def _name(value: Any, where: _Where) -> str:
     if isinstance(value, bool):
         raise UsageError(f"{where}: label name {value!r} is a boolean (YAML reads yes/no/on/off/true/false so); quote "
                          f"it, e.g. 'no'")
-    if isinstance(value, int):
-        return str(value)
-    if not isinstance(value, str):
-        raise UsageError(f"{where}: a label name must be a string, got {type_name(value)} {shown(value)}")
-    check_unicode(value, f"{where}: label name {value!r}")
-    if not has_content(value):
-        raise UsageError(f"{where}: a label name is empty{' once invisible characters are removed' if value.strip() else ''}"
-                         f"; every label needs a name")
-    return value
+    return _at(where, check_label, str(value) if isinstance(value, int) else value)
 
 
 def _value(value: Any, name: str, where: _Where) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -278,7 +274,7 @@ def _value(value: Any, name: str, where: _Where) -> tuple[tuple[str, ...], tuple
     if isinstance(value, dict):
         _check_keys(value, OBJECT_KEYS, where, f"label {name!r}")
         return _fields(value, name, where)
-    return _strings(value, name, "words", where), ()
+    return _at(where, label_texts, value, f"label {name!r}: words"), ()
 
 
 def _check_keys(obj: dict, allowed: tuple[str, ...], where: _Where, what: str) -> None:
@@ -294,27 +290,9 @@ def _check_keys(obj: dict, allowed: tuple[str, ...], where: _Where, what: str) -
 def _fields(obj: dict, name: str, where: _Where) -> tuple[tuple[str, ...], tuple[str, ...]]:
     words = descriptions = ()
     if "words" in obj:
-        words = _strings(obj["words"], name, "words", _Where(where.path, _key_line(obj, "words", where.line),
-                                                             where.entry))
+        words = _at(_Where(where.path, _key_line(obj, "words", where.line), where.entry), label_texts,
+                    obj["words"], f"label {name!r}: words")
     if "description" in obj:
-        descriptions = _strings(obj["description"], name, "description",
-                                _Where(where.path, _key_line(obj, "description", where.line), where.entry))
+        descriptions = _at(_Where(where.path, _key_line(obj, "description", where.line), where.entry), label_texts,
+                           obj["description"], f"label {name!r}: description", "sentence")
     return words, descriptions
-
-
-def _strings(value: Any, name: str, field: str, where: _Where) -> tuple[str, ...]:
-    """A field that is one string or a non-empty list of non-empty strings."""
-    what = "a word or a list of words" if field == "words" else "a sentence or a list of sentences"
-    items = value if isinstance(value, list) else [value]
-    if not items:
-        raise UsageError(f"{where}: label {name!r}: {field} is an empty list; give at least one, or leave {field} out")
-    for i, item in enumerate(items):
-        place = f"{field}[{i}]" if isinstance(value, list) else field
-        if not isinstance(item, str):
-            hint = " (quote it)" if isinstance(item, (int, float, bool)) else ""
-            raise UsageError(f"{where}: label {name!r}: {place} must be {what}, got {type_name(item)} "
-                             f"{shown(item)}{hint}")
-        check_unicode(item, f"{where}: label {name!r}: {place}")
-        if not has_content(item):
-            raise UsageError(f"{where}: label {name!r}: {place} is empty; write it or remove it")
-    return tuple(items)

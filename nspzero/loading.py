@@ -150,14 +150,19 @@ def _check_safetensors(path: str) -> None:
             from None
 
 
+def _check_folder_vocab(folder: str) -> None:
+    """The vocab.txt a folder's tokenizer is built from (no tokenizer.json) has [CLS]/[SEP]/[PAD]:
+    a tokenizer adds a missing one with an id the id checks cannot always tell. Foreign checkpoints
+    check the vocab they use when they load (`checkpoints.load_checkpoint`), so it is read once."""
+    if not os.path.isfile(os.path.join(folder, "tokenizer.json")) and os.path.isfile(os.path.join(folder, "vocab.txt")):
+        from .formats.checkpoints import check_vocab
+
+        check_vocab(os.path.join(folder, "vocab.txt"))
+
+
 def _check_vocab_tokens(tokenizer, name: str, vocab_size: int) -> None:
     """A vocab without [CLS]/[SEP]/[PAD] would fail (or silently use [UNK]) at the first batch: refuse now.
     A tokenizer that added a missing special token gives it an id past the model's embeddings."""
-    if os.path.isdir(name) and not os.path.isfile(os.path.join(name, "tokenizer.json")) \
-            and os.path.isfile(os.path.join(name, "vocab.txt")):
-        from .formats.checkpoints import check_vocab
-
-        check_vocab(os.path.join(name, "vocab.txt"))
     bad = []
     for token in (tokenizer.cls_token, tokenizer.sep_token, tokenizer.pad_token):
         token_id = tokenizer.convert_tokens_to_ids(token) if token is not None else None
@@ -248,6 +253,7 @@ def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
         from .onnx_model import is_onnx_folder, load_onnx_folder
 
         if is_onnx_folder(name):  # written by `nspzero export-onnx`: run by ONNX Runtime
+            _check_folder_vocab(name)
             return load_onnx_folder(name)
         foreign = detect_source(name)
         if foreign and (os.path.isfile(name) or not _has_transformers_weights(name)):
@@ -305,6 +311,8 @@ def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
         if local and not any(os.path.isfile(os.path.join(name, f)) for f in ("vocab.txt", "tokenizer.json")):
             raise ModelError(f"{name!r} has no vocab.txt or tokenizer.json; copy the checkpoint's vocab.txt into it "
                              f"(without it every text would become [UNK])")
+        if local:
+            _check_folder_vocab(name)
         try:
             tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the tokenizers library raises bare Exception on bad JSON

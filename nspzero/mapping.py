@@ -5,12 +5,12 @@ compares examples with each other, because a sentence-pair task yields one score
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .errors import UsageError
 
@@ -48,15 +48,21 @@ def multi_label(scores: np.ndarray, threshold: float) -> list[list[int]]:
     return out
 
 
-def _check_scores(scores: Sequence[float], what: str) -> np.ndarray:
-    arr = np.asarray(scores, dtype=np.float64)
-    if arr.ndim == 2 and arr.shape[1] == 1:  # sklearn's (n_samples, 1 feature) layout
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise UsageError(f"{what} must be a 1-D sequence of scores, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise UsageError(f"{what} contains NaN or infinite scores")
-    return arr
+def score_column(X: Sequence[float], what: str, estimator: Optional[BaseEstimator] = None,
+                 reset: bool = True) -> np.ndarray:
+    """One P(IsNext) per example (a 1-D array or an (n, 1) column), checked by sklearn (finite, real,
+    dense, not empty) for S-C, batched or fitted; its ValueErrors become UsageErrors naming `what`.
+    With an `estimator`, sklearn's `validate_data` also records or checks its `n_features_in_`."""
+    if np.ndim(X) == 1:
+        X = np.asarray(X).reshape(-1, 1)
+    try:
+        column = check_array(X, dtype=np.float64, input_name="X") if estimator is None else \
+            validate_data(estimator, X, reset=reset, dtype=np.float64)
+    except ValueError as exc:
+        raise UsageError(f"{what}: {str(exc).splitlines()[0]}") from None
+    if column.shape[1] != 1:
+        raise UsageError(f"{what} must be one column of scores (n, 1) or a 1-D array, got shape {column.shape}")
+    return column[:, 0]
 
 
 def equal_split(scores: np.ndarray, n_labels: int) -> np.ndarray:
@@ -93,7 +99,7 @@ class SamplesContrast(BaseEstimator):
 
     def fit(self, X: Sequence[float], y: object = None) -> "SamplesContrast":
         _check_n_labels(self.n_labels)
-        arr = self._scores(X, "dev scores", reset=True)
+        arr = score_column(X, "dev scores", self, reset=True)
         group = len(arr) // self.n_labels
         if group == 0:
             raise UsageError(f"samples-contrast with {self.n_labels} labels needs at least {self.n_labels} dev "
@@ -109,22 +115,10 @@ class SamplesContrast(BaseEstimator):
         except NotFittedError:
             raise NotFitted("SamplesContrast.predict called before fit; fit it on dev scores first "
                             "(or use batched_samples_contrast, which needs no dev set)") from None
-        arr = self._scores(X, "scores", reset=False)
+        arr = score_column(X, "scores", self, reset=False)
         below = arr[:, None] < self.thresholds_[None, :]
         # first threshold the score is below; none → the last label
         return np.where(below.any(axis=1), np.argmax(below, axis=1), self.n_labels - 1)
-
-    def _scores(self, X: Sequence[float], what: str, reset: bool) -> np.ndarray:
-        """One score per example, checked by sklearn; its ValueErrors become UsageErrors naming `what`."""
-        if np.ndim(X) == 1:
-            X = np.asarray(X).reshape(-1, 1)
-        try:
-            column = validate_data(self, X, reset=reset, dtype=np.float64)
-        except ValueError as exc:
-            raise UsageError(f"{what}: {str(exc).splitlines()[0]}") from None
-        if column.shape[1] != 1:
-            raise UsageError(f"{what} must be one column of scores (n, 1) or a 1-D array, got shape {column.shape}")
-        return column[:, 0]
 
 
 # sklearn's check_estimator on SamplesContrast: the checks that cannot apply to one score column
@@ -152,9 +146,8 @@ def batched_samples_contrast(scores: Sequence[float], n_labels: int, chunk_size:
     Chunks hold `chunk_size` scores; the last chunk takes the remainder (as the last group does).
     A chunk smaller than n_labels puts all its examples in the last label.
     """
-    arr = _check_scores(scores, "scores")
-    if n_labels < 2:
-        raise UsageError(f"samples-contrast needs at least 2 labels, got {n_labels}")
+    arr = score_column(scores, "scores")
+    _check_n_labels(n_labels)
     if chunk_size < 1:
         raise UsageError(f"chunk_size must be ≥ 1, got {chunk_size}")
     n_chunks = max(1, len(arr) // chunk_size)

@@ -6,6 +6,7 @@ path (encoding, length-sorted batches, softmax) and nothing about scoring is wri
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from types import SimpleNamespace
@@ -20,7 +21,6 @@ from .extras import install_hint
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask", "position_ids")
-EXTRA_MISSING = f"ONNX models need the 'onnx' extra: {install_hint('onnx')} (it installs onnxruntime)"
 
 
 def is_onnx_folder(path: str) -> bool:
@@ -28,13 +28,35 @@ def is_onnx_folder(path: str) -> bool:
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, FP32_FILE))
 
 
+def extra_missing() -> str:
+    """The message for a missing 'onnx' extra (the install hint is looked up only when needed)."""
+    return f"ONNX models need the 'onnx' extra: {install_hint('onnx')} (it installs onnxruntime)"
+
+
 def import_onnxruntime():
     """onnxruntime, or a UsageError naming the extra to install."""
     try:
         import onnxruntime
     except ImportError:
-        raise UsageError(EXTRA_MISSING) from None
+        raise UsageError(extra_missing()) from None
     return onnxruntime
+
+
+@functools.lru_cache(maxsize=8)
+def _external_files(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
+    """The external-data files `path` names (its weights are not read); keyed by the file's
+    mtime and size, so a fingerprint per eval does not parse a large graph again."""
+    try:
+        import onnx
+        from onnx.external_data_helper import _get_all_tensors
+
+        proto = onnx.load(path, load_external_data=False)
+        names = {entry.value for tensor in _get_all_tensors(proto) for entry in tensor.external_data
+                 if entry.key == "location"}
+    except Exception:  # noqa: BLE001 - without onnx (or on a file it cannot parse): the files named like it
+        base = os.path.basename(path)
+        names = {n for n in os.listdir(os.path.dirname(path)) if n.startswith(base) and n != base}
+    return tuple(sorted(os.path.join(os.path.dirname(path), n) for n in names))
 
 
 class OnnxNSPModel:
@@ -94,18 +116,9 @@ class OnnxNSPModel:
 
     def loaded_files(self) -> list[str]:
         """The ONNX file and the external-data files it names: every file the session reads (the
-        evaluation cache fingerprints them all)."""
-        try:
-            import onnx
-            from onnx.external_data_helper import _get_all_tensors
-
-            proto = onnx.load(self.path, load_external_data=False)
-            names = {entry.value for tensor in _get_all_tensors(proto) for entry in tensor.external_data
-                     if entry.key == "location"}
-        except Exception:  # noqa: BLE001 - without onnx (or on a file it cannot parse): the files named like it
-            base = os.path.basename(self.path)
-            names = {n for n in os.listdir(self.folder) if n.startswith(base) and n != base}
-        return [self.path] + sorted(os.path.join(os.path.dirname(self.path), n) for n in names)
+        evaluation cache fingerprints them all). Parsed once per version of the file."""
+        info = os.stat(self.path)
+        return [self.path] + list(_external_files(self.path, info.st_mtime_ns, info.st_size))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The ONNX file's sha256 as the one "tensor": the evaluation cache fingerprints a model by its

@@ -64,7 +64,8 @@ class Int8Linear(torch.nn.Module):
             scale = torch.maximum(rows.amax(dim=1, keepdim=True), rows.amin(dim=1, keepdim=True).neg_())
             scale.clamp_min_(1e-6)
             out = torch.ops.quantized.linear_dynamic(rows * scale.reciprocal(), self._packed, self.reduce_range)
-            out = out.mul_(scale) if self.bias is None else torch.addcmul(self.bias, out, scale)  # one pass
+            # one pass, in place: a fresh output would be one more large allocation (page faults) per Linear
+            out = out.mul_(scale) if self.bias is None else torch.addcmul(self.bias, out, scale, out=out)
         else:
             out = torch.ops.quantized.linear_dynamic(rows, self._packed, self.reduce_range)
             if self.bias is not None:

@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Iterator, Literal, Optional, Sequence, Un
 import numpy as np
 import torch
 
+from . import unpadded
 from .backends import BACKENDS, onednn_available, set_active, use_onednn
 from .errors import ModelError, UsageError
 from .formats.heads import IN_ORDER_INDEX  # "B follows A" / "in order": the same logit for every head
@@ -306,6 +307,9 @@ class NSPScorer:
         self._compiled: Optional[Callable[..., object]] = None
         self.forward_seconds = 0.0
         self.backend = self._initial_backend(backend, onnx, explicit)
+        # the eager forward skips pad tokens where the architecture is known (see `unpadded`); CPU only:
+        # it is where the matrix multiplies on pad rows cost (GPUs were not measured)
+        self.unpad = self.device.type == "cpu" and not onnx and unpadded.supports(self.model)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, **kwargs) -> "NSPScorer":
@@ -367,7 +371,8 @@ class NSPScorer:
         backend = {"torch": "torch default kernels", "onednn": "oneDNN prepacked Linear",
                    "onnxruntime": "ONNX Runtime", "auto": "torch kernels until the oneDNN trial",
                    "trial": "timing torch vs oneDNN"}[self.backend]
-        return f"{backend}, {self.dtype}, {self.device}" + (", torch.compile" if self.compile is True else "")
+        return f"{backend}, {self.dtype}, {self.device}" + (", torch.compile" if self.compile is True else "") \
+            + (", pad tokens skipped" if self.unpad and self.compile is not True else "")
 
     def _warn_slow_precision(self) -> None:
         if self.dtype != "bfloat16" or self.device.type != "cpu" or cpu_has_amx():
@@ -494,7 +499,7 @@ class NSPScorer:
             if self.backend == "trial":
                 logits = self._backend_trial(batch)
             else:
-                logits = self._trial(batch) if self.compile == "trial" else self._run(batch).logits
+                logits = self._trial(batch) if self.compile == "trial" else self._run(batch)
         out = torch.softmax(logits.float(), dim=-1)[:, IN_ORDER_INDEX].cpu().numpy().astype(np.float64)
         self.forward_seconds += time.perf_counter() - start
         if not np.isfinite(out).all():  # one check per batch, on a few numbers already on the CPU
@@ -509,7 +514,7 @@ class NSPScorer:
         only if it was faster by BACKEND_MARGIN, said in one log line."""
         def run(onednn: bool):
             set_active(self.model, onednn)
-            return self.model(**batch).logits
+            return self._eager(batch)
 
         def run_onednn():
             try:
@@ -541,9 +546,9 @@ class NSPScorer:
         """compile="auto" after its budget: the same batch through the compiled and the eager model,
         timed, for AUTO_TRIAL_BATCHES batches; then the faster is kept, said in one log line."""
         compiled, _, done = self._compile_trial_timer.run(lambda: self._run_compiled(batch),
-                                                          lambda: self.model(**batch))
+                                                          lambda: self._eager(batch))
         if compiled is None:  # compilation failed: _run_compiled warned and turned compiling off
-            return self.model(**batch).logits
+            return self._eager(batch)
         if done:
             compiled_ms, eager_ms = self._compile_trial_timer.per_batch_ms()
             self.compile = compiled_ms < eager_ms
@@ -553,13 +558,20 @@ class NSPScorer:
                         "%s model", compiled_ms, eager_ms, AUTO_TRIAL_BATCHES, "compiled" if self.compile else "eager")
         return compiled.logits
 
-    def _run(self, batch: dict[str, torch.Tensor]):
-        """The model, or with `compile=True` its torch.compile'd form (see `_run_compiled`)."""
+    def _run(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The logits of the model, or with `compile=True` of its torch.compile'd form (see `_run_compiled`)."""
         if self.compile is True:
             out = self._run_compiled(batch)
             if out is not None:
-                return out
-        return self.model(**batch)
+                return out.logits
+        return self._eager(batch)
+
+    def _eager(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The logits of the model run eagerly: without the padding where `unpadded` knows the
+        architecture (same scores, fewer operations), else transformers' own forward."""
+        if self.unpad:
+            return unpadded.logits(self.model, **batch)
+        return self.model(**batch).logits
 
     def _run_compiled(self, batch: dict[str, torch.Tensor]):
         """The torch.compile'd model's output (inductor, dynamic shapes, frozen weights; compiled once
@@ -583,6 +595,19 @@ class NSPScorer:
         return None
 
     # ---- public -----------------------------------------------------------------------------
+    def settle_backend(self, batches: Sequence[Sequence[Pair]]) -> bool:
+        """Run backend "auto"'s torch-vs-oneDNN trial to its end now, on `batches` in turn (it would
+        otherwise start after AUTO_BACKEND_AFTER_S of scoring); True if there was a trial to run. For a
+        benchmark: while the trial runs every batch runs twice, so a timed round holding it times neither."""
+        if self.backend not in ("auto", "trial") or not batches:
+            return False
+        self.forward_seconds = max(self.forward_seconds, AUTO_BACKEND_AFTER_S)
+        for i in range(AUTO_TRIAL_BATCHES + 2):  # a warm-up batch, the timed ones, one to spare
+            if self.backend not in ("auto", "trial"):
+                break
+            self.score(batches[i % len(batches)], progress=False)
+        return True
+
     def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
               on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
               desc: str = "scoring", on_truncated: Optional[Callable[[int, int], None]] = None) -> np.ndarray:

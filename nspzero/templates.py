@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union
 
-from .errors import UsageError, shown
+from .errors import UsageError, shown, type_name
 
 Placement = Literal["prefix", "suffix"]
 PLACEMENTS: tuple[str, ...] = ("prefix", "suffix")
@@ -168,16 +168,49 @@ class LabelSpec:
     descriptions: tuple[str, ...] = ()
 
 
-def _strings(value: Any, what: str) -> tuple[str, ...]:
-    """One non-empty string or a list of them, checked; `what` names it in the message."""
-    items = [value] if isinstance(value, str) else list(value) if isinstance(value, Sequence) else None
-    if not items or any(not isinstance(w, str) for w in items):
-        raise UsageError(f"{what} must be a non-empty string or a list of them, got {shown(value)}")
-    for w in items:
-        check_unicode(w, f"{what} {w!r}")
-        if not has_content(w):
-            raise UsageError(f"{what} must be a non-empty string or a list of them, got {shown(value)} (nothing "
-                             f"but whitespace or invisible characters)")
+# the longest label name or word: a few words name a label (WordPiece reads a word over 100
+# characters as one unknown token); a long text is a description (docs/limits.md)
+MAX_LABEL_CHARS = 200
+
+
+def check_label(label: Any) -> str:
+    """The one rule for a label's name, whatever the front door: a visible string of at most
+    MAX_LABEL_CHARS. Messages carry no place: a reader that knows the file:line puts it first."""
+    if not isinstance(label, str):
+        raise UsageError(f"a label must be a string, got {type_name(label)} {shown(label)}")
+    check_unicode(label, f"label {shown(label)}")
+    if not has_content(label):
+        invisible = f" once invisible characters are removed ({ascii(label[:20])})" if label.strip() else ""
+        raise UsageError(f"a label is an empty string{invisible}; every label needs a visible name")
+    _check_length(label, "label")
+    return label
+
+
+def _check_length(text: str, what: str) -> None:
+    if len(text) > MAX_LABEL_CHARS:
+        raise UsageError(f"{what} {shown(text)} has {len(text):,} characters, more than the {MAX_LABEL_CHARS} a label "
+                         f"name or word may have; name it in a few words and give the long text as a description")
+
+
+def label_texts(value: Any, what: str, kind: Literal["word", "sentence"] = "word") -> tuple[str, ...]:
+    """A label's words (or description sentences): one visible string or a non-empty list of them,
+    words at most MAX_LABEL_CHARS long; `what` names the field in the message."""
+    listed = isinstance(value, Sequence) and not isinstance(value, str)
+    items = list(value) if listed else [value]
+    if not items:
+        raise UsageError(f"{what} is an empty list; give at least one, or leave it out")
+    for i, item in enumerate(items):
+        place = f"{what}[{i}]" if listed else what
+        if not isinstance(item, str):
+            hint = " (quote it)" if isinstance(item, (int, float, bool)) else ""
+            raise UsageError(f"{place} must be a {kind} or a list of {kind}s, got {type_name(item)} "
+                             f"{shown(item)}{hint}")
+        check_unicode(item, place)
+        if not has_content(item):
+            raise UsageError(f"{place} is empty{' once invisible characters are removed' if item.strip() else ''}; "
+                             f"write it or remove it")
+        if kind == "word":
+            _check_length(item, place)
     return tuple(items)
 
 
@@ -207,13 +240,7 @@ def label_specs(labels: LabelsArg) -> dict[str, LabelSpec]:
     out: dict[str, LabelSpec] = {}
     names = DistinctLabels()
     for label, value in items:
-        if not isinstance(label, str):
-            raise UsageError(f"label {label!r} is a {type(label).__name__}; labels must be strings")
-        check_unicode(label, f"label {label!r}")
-        if not has_content(label):
-            raise UsageError(f"a label is an empty string{'' if not label.strip() else ' once invisible characters are removed (' + ascii(label[:20]) + ')'}; "
-                             f"every label needs a visible name")
-        first = names.earlier(label)
+        first = names.earlier(check_label(label))
         if first is not None:
             raise UsageError(f"{same_label(first[0], label)}; labels must be distinct")
         if isinstance(value, Mapping):
@@ -221,14 +248,14 @@ def label_specs(labels: LabelsArg) -> dict[str, LabelSpec]:
             if unknown or not value:
                 raise UsageError(f"label {label!r}: {'unknown key ' + repr(unknown[0]) if unknown else 'nothing given'}"
                                  f"; give {{\"words\": ..., \"description\": ...}} (one or both)")
-            words = _strings(value["words"], f"label {label!r}: words") if _given(value.get("words")) else ()
+            words = label_texts(value["words"], f"label {label!r}: words") if _given(value.get("words")) else ()
             descriptions = tuple(d for key in ("description", "descriptions") if _given(value.get(key))
-                                 for d in _strings(value[key], f"label {label!r}: {key}"))
+                                 for d in label_texts(value[key], f"label {label!r}: {key}", "sentence"))
             if not words and not descriptions:
                 raise UsageError(f"label {label!r} has neither words nor a description; give one of them")
             out[label] = LabelSpec(words, descriptions)
         else:
-            out[label] = LabelSpec(_strings(value, f"label {label!r}: its verbalization"))
+            out[label] = LabelSpec(label_texts(value, f"label {label!r}: its verbalization"))
     if not out:
         raise UsageError("no labels given; pass at least two candidate labels")
     _check_shared_words(out)

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Optional, Union
 
 import yaml
 
-from .errors import UsageError, shown
+from .errors import UsageError, shown, type_name
 from .templates import has_content
 
 # names end up in file names (results, predictions) and in "set:variant" specs
@@ -138,13 +138,6 @@ def at(where: str, data: Any, key: Any, field: Optional[str] = None) -> str:
     """'file:line: field NAME' for error messages (the key's line when known)."""
     line = getattr(data, "lines", {}).get(key)
     return f"{where}{f':{line}' if line else ''}: field {field or key!r}"
-
-
-def type_name(value: Any) -> str:
-    """YAML's words for a value's type: null, mapping, list, str, int, float, bool."""
-    if value is None:
-        return "null"
-    return "mapping" if isinstance(value, dict) else "list" if isinstance(value, list) else type(value).__name__
 
 
 def expect_str(value: Any, place: str, *, empty: bool = False) -> str:

@@ -129,3 +129,35 @@ def test_classify_draws_a_bar_only_when_asked_or_long_on_a_terminal(clf, monkeyp
     clf.classify(["今天比赛", "市场上涨", "东西很好"], ["体育", "财经"], progress=progress)
     written = stderr.buffer.getvalue() if terminal else stderr.getvalue()
     assert ("scoring" in written) == drawn, written
+
+
+# ==== Bad-input rows (moved here from test_bad_input.py: score_pairs' argument checks; one label with multi_label works) ====
+from bad_input import case, check_case, env  # noqa: E402,F401  (env is a fixture)
+
+CLASSIFIER_BAD_INPUT = [
+    case("score-pairs-strings", lambda e: e.clf.score_pairs("a", "b"), UsageError, "takes two lists of strings"),
+    case("score-pairs-unequal", lambda e: e.clf.score_pairs(["a", "b"], ["c"]), UsageError,
+         "lists of equal length, got 2 and 1"),
+    case("score-pairs-none", lambda e: e.clf.score_pairs(["a"], [None]), UsageError, "second[0] is NoneType"),
+    case("score-pairs-surrogate", lambda e: e.clf.score_pairs(["a\ud800"], ["b"]), UsageError,
+         "first[0] is not valid Unicode"),
+]
+
+
+@pytest.mark.parametrize("fn, exc, message", CLASSIFIER_BAD_INPUT)
+def test_classifier_bad_input_is_a_one_line_error(env, fn, exc, message):
+    check_case(fn, env, exc, message)
+
+
+def test_one_label_with_multi_label_is_allowed(clf, model_dir, capsys):
+    import json
+
+    from conftest import run_cli
+
+    r = clf.classify("今天比赛", ["体育"], multi_label=True, threshold=0.0)
+    assert r.label == ["体育"] and list(r.scores) == ["体育"]
+    code, out, err = run_cli(["classify", "-m", model_dir, "-l", "体育", "--multi-label", "--threshold", "0", "今天比赛"],
+                             capsys)
+    assert code == 0, err
+    assert json.loads(out)["label"] == ["体育"]
+# ==== end of the moved bad-input rows ====

@@ -403,6 +403,181 @@ def test_format_help_names_every_format_the_option_accepts(capsys, command):
     assert code == 0 and all(f in text for f in accepted), text
 
 
+# ==== Bad-input rows (moved here from test_bad_input.py: the CLI battery: exit code 2 for usage errors, 1 for data/model errors, stderr exactly one line; long inputs that must work) ====
+from bad_input import (BAD_CSV, BAD_JSONL, BAD_TXT, GBK, TASK_OK, check_cli_case, cli_case,  # noqa: E402
+                       env, gpt2_model_dir, task_line)  # noqa: F401  (env, gpt2_model_dir: fixtures)
+
+LONG_TEXT = "今天比赛球队赢了市场上涨公司发布手机" * 30  # ~540 tokens, far beyond max_length
+LONG_PROMPT = "这是一则体育新闻" * 7  # 56 tokens
+M = ["classify", "-m", "@model"]
+C = M + ["-l", "体育,财经"]
+E = ["eval", "-m", "@model", "-o", "@tmp/out"]
+TNEWS_ROW = '{"label": 103, "label_desc": "news_sports", "sentence": "今天比赛", "id": 0}\n'
+
+CLI_CASES = [
+    # texts
+    cli_case("empty-text", C + [""], 2, "texts[0] is empty"),
+    cli_case("whitespace-text", C + ["今天比赛", "   "], 2, "texts[1] is empty"),
+    cli_case("lone-surrogate-text", C + ["好\udcff"], 2, "texts[0] is not valid Unicode"),
+    cli_case("no-texts", C, 2, "no texts: pass them as arguments, or use --input FILE"),
+    cli_case("texts-and-input", C + ["-i", "@tmp/in.txt", "今天比赛"], 2, "give texts as arguments or with --input, not both",
+             files={"in.txt": "a\n"}),
+    # labels
+    cli_case("labels-missing", M + ["今天比赛"], 2, "--labels is required"),
+    cli_case("labels-empty", M + ["-l", "", "今天比赛"], 2, "a label is an empty string"),
+    cli_case("labels-only-commas", M + ["-l", ",", "今天比赛"], 2, "a label is an empty string"),
+    cli_case("one-label", M + ["-l", "体育", "今天比赛"], 2, "only one label ('体育') given"),
+    cli_case("duplicate-labels", M + ["-l", "体育,财经,体育", "今天比赛"], 2, "label '体育' is given twice"),
+    cli_case("empty-label-between", M + ["-l", "体育,,财经", "今天比赛"], 2, "a label is an empty string"),
+    cli_case("lone-surrogate-label", M + ["-l", "体育\udcff,财经", "今天比赛"], 2, "is not valid Unicode"),
+    # templates
+    cli_case("template-without-label", C + ["-t", "这是一则新闻", "今天比赛"], 2, "has no {label} placeholder"),
+    cli_case("template-attribute", C + ["-t", "{label.__class__}", "今天比赛"], 2, "{label.__class__} is not allowed"),
+    cli_case("template-index", C + ["-t", "{label[0]}", "今天比赛"], 2, "{label[0]} is not allowed"),
+    cli_case("template-positional", C + ["-t", "{0}", "今天比赛"], 2, "{0} is not allowed"),
+    cli_case("template-empty-braces", C + ["-t", "{}", "今天比赛"], 2, "placeholder {} is not allowed"),
+    cli_case("template-unbalanced-open", C + ["-t", "{label", "今天比赛"], 2, "unbalanced braces?"),
+    cli_case("template-unbalanced-close", C + ["-t", "label}", "今天比赛"], 2, "unbalanced braces?"),
+    cli_case("template-second-bad", C + ["-t", "{label}", "-t", "{label!s}", "今天比赛"], 2, "{label!s} is not allowed"),
+    # options
+    cli_case("placement-typo", C + ["--placement", "prefx", "今天比赛"], 2, "placement must be 'prefix'"),
+    cli_case("threshold-above-1", C + ["--multi-label", "--threshold", "1.5", "今天比赛"], 2,
+             "threshold must be a probability between 0 and 1, got 1.5"),
+    cli_case("threshold-negative", C + ["--multi-label", "--threshold", "-0.5", "今天比赛"], 2, "got -0.5"),
+    cli_case("threshold-not-a-number", C + ["--threshold", "half", "今天比赛"], 2, "Invalid value for '--threshold'"),
+    cli_case("format-typo", C + ["--format", "jsnol", "今天比赛"], 2, "--format must be one of jsonl, json, csv, table (stdout) or parquet (with --output FILE.parquet), got 'jsnol'"),
+    cli_case("dtype-float8", C + ["--dtype", "float8", "今天比赛"], 2, "dtype must be one of float32, bfloat16, float16, int8"),
+    cli_case("max-length-huge", C + ["--max-length", "100000", "今天比赛"], 2, "max_length must be an integer between 4 and 512"),
+    cli_case("max-length-not-int", C + ["--max-length", "abc", "今天比赛"], 2, "Invalid value for '--max-length'"),
+    cli_case("batch-size-zero", C + ["--batch-size", "0", "今天比赛"], 2, "batch_size must be a positive integer, got 0"),
+    cli_case("device-unknown", C + ["--device", "tpu", "今天比赛"], 2, "device 'tpu' is not a device name"),
+    cli_case("input-format-unknown", C + ["-i", "@tmp/in.txt", "--input-format", "xml"], 2, "input format must be one of",
+             files={"in.txt": "a\n"}),
+    cli_case("unknown-option", C + ["--bogus", "今天比赛"], 2, "No such option: --bogus"),
+    # prompt sets
+    cli_case("prompt-unknown", M + ["--prompt", "tnewz", "今天比赛"], 2, "unknown prompt set 'tnewz'; did you mean 'tnews'?"),
+    cli_case("prompt-variant-unknown", M + ["--prompt", "tnews:news", "今天比赛"], 2, "has no variant 'news'"),
+    cli_case("prompt-pair-set", M + ["--prompt", "ocnli", "今天比赛"], 2, "is a sentence-pair prompt; classification needs a label prompt"),
+    cli_case("prompt-label-not-in-set", M + ["--prompt", "tnews", "-l", "news_sports,sports", "今天比赛"], 2,
+             "labels 'sports' not in prompt tnews"),
+    # input files
+    cli_case("txt-not-utf8", C + ["-i", "@tmp/in.txt"], 1, "in.txt:2: not valid UTF-8 at byte offset 8",
+             files={"in.txt": BAD_TXT}),
+    cli_case("jsonl-not-utf8", C + ["-i", "@tmp/in.jsonl"], 1, "in.jsonl:2: not valid UTF-8 at byte offset 25",
+             files={"in.jsonl": BAD_JSONL}),
+    cli_case("csv-not-utf8", C + ["-i", "@tmp/in.csv"], 1, "in.csv:3: not valid UTF-8 at byte offset 15",
+             files={"in.csv": BAD_CSV}),
+    cli_case("jsonl-malformed", C + ["-i", "@tmp/in.jsonl"], 1, "in.jsonl:3: malformed JSON",
+             files={"in.jsonl": '{"text": "a"}\n{"text": "b"}\n{"text": "c"\n'}),
+    cli_case("jsonl-not-object", C + ["-i", "@tmp/in.jsonl"], 1, "in.jsonl:1: expected a JSON object, got str",
+             files={"in.jsonl": '"just a string"\n'}),
+    cli_case("jsonl-missing-field", C + ["-i", "@tmp/in.jsonl"], 1, "in.jsonl:1: no field 'text' (fields: id, sentence)",
+             files={"in.jsonl": '{"id": 1, "sentence": "a"}\n'}),
+    cli_case("jsonl-text-field-typo", C + ["-i", "@tmp/in.jsonl", "--text-field", "sentense"], 1,
+             "no field 'sentense' (fields: id, sentence)", files={"in.jsonl": '{"id": 1, "sentence": "a"}\n'}),
+    cli_case("jsonl-empty-text", C + ["-i", "@tmp/in.jsonl"], 1, "in.jsonl:2: field 'text' is empty",
+             files={"in.jsonl": '{"text": "a"}\n{"text": ""}\n'}),
+    cli_case("jsonl-lone-surrogate", C + ["-i", "@tmp/in.jsonl"], 1, "in.jsonl:1: field 'text' is not valid Unicode",
+             files={"in.jsonl": '{"text": "a\\udc80"}\n'}),
+    cli_case("csv-no-text-column", C + ["-i", "@tmp/in.csv"], 1, "in.csv:1: CSV has no column 'text' (columns: id, body)",
+             files={"in.csv": "id,body\n1,a\n"}),
+    cli_case("input-missing", C + ["-i", "@tmp/nope.txt"], 1, "does not exist"),
+    cli_case("input-is-directory", C + ["-i", "@tmp"], 1, "is a directory"),
+    cli_case("stdin-not-utf8", C + ["-i", "-"], 1, "<stdin>:2: not valid UTF-8 at byte offset 8", files={"<stdin>": BAD_TXT}),
+    # models
+    cli_case("model-missing", ["classify", "-m", "@missing", "-l", "体育,财经", "今天比赛"], 1, "does not exist"),
+    cli_case("model-dir-without-config", ["classify", "-m", "@empty", "-l", "体育,财经", "今天比赛"], 1, "has no config.json"),
+    cli_case("model-not-bert", ["classify", "-m", "@gpt2", "-l", "体育,财经", "今天比赛"], 1,
+             "is a 'gpt2' model, which has no next-sentence-prediction head"),
+    cli_case("model-without-nsp-head", ["classify", "-m", "@headless", "-l", "体育,财经", "今天比赛"], 1,
+             "no trained weights for its next-sentence-prediction head"),
+    cli_case("model-without-vocab", ["classify", "-m", "@novocab", "-l", "体育,财经", "今天比赛"], 1, "vocab"),
+    # outputs
+    cli_case("output-dir-missing", C + ["-o", "@tmp/no/such/dir/out.jsonl", "今天比赛"], 1, "no/such/dir"),
+    cli_case("output-is-directory", C + ["-o", "@tmp", "今天比赛"], 1, "Is a directory"),
+    # eval
+    cli_case("eval-limit-zero", E + ["--data-dir", "@tmp", "--limit", "0"], 2,
+             "--limit must be a positive number of examples, got 0"),
+    cli_case("eval-data-dir-missing", E + ["--data-dir", "@tmp/FewCLUE"], 2, "FewCLUE' is not a directory"),
+    cli_case("eval-task-unknown", E + ["--data-dir", "@tmp", "--tasks", "eprstmt,tnewz"], 2,
+             "unknown task 'tnewz'; did you mean 'tnews'?"),
+    cli_case("eval-tasks-empty", E + ["--data-dir", "@tmp", "--tasks", ","], 2, "--tasks is empty"),
+    cli_case("eval-task-folder-missing", E + ["--data-dir", "@tmp/data", "--tasks", "tnews"], 1, "task tnews: no folder",
+             files={"data/eprstmt/test_public.json": TNEWS_ROW}),
+    cli_case("eval-split-missing", E + ["--data-dir", "@tmp/data", "--tasks", "tnews"], 1,
+             "task tnews: no split 'test_public'", files={"data/tnews/dev_few_all.json": TNEWS_ROW}),
+    cli_case("eval-split-typo", E + ["--data-dir", "@tmp/data", "--tasks", "tnews", "--split", "test_pubic"], 1,
+             "no split 'test_pubic'", files={"data/tnews/test_public.json": TNEWS_ROW}),
+    cli_case("eval-split-malformed", E + ["--data-dir", "@tmp/data", "--tasks", "tnews"], 1,
+             "test_public.json:2: malformed JSON", files={"data/tnews/test_public.json": TNEWS_ROW + "{oops\n"}),
+    cli_case("eval-split-missing-field", E + ["--data-dir", "@tmp/data", "--tasks", "tnews"], 1,
+             "test_public.json:1: no field 'sentence'", files={"data/tnews/test_public.json": '{"label_desc": "news_sports"}\n'}),
+    cli_case("eval-prompt-malformed", E + ["--data-dir", "@tmp", "--tasks", "tnews", "--prompt", "tnews"], 2,
+             "expected TASK=SET[:VARIANT]"),
+    cli_case("eval-prompt-unknown-set", E + ["--data-dir", "@tmp/data", "--tasks", "tnews", "--prompt", "tnews=tnewz"], 2,
+             "unknown prompt set 'tnewz'", files={"data/tnews/test_public.json": TNEWS_ROW}),
+]
+
+ISSUE11_CLI_CASES = [
+    cli_case("device-meta", C + ["--device", "meta", "今天比赛"], 2, "device 'meta' is not supported"),
+    cli_case("device-mps", C + ["--device", "mps", "今天比赛"], 2, "device 'mps' is not supported"),
+    cli_case("nul-text", C + ["\x00\x00"], 2, "texts[0] is empty"),
+    cli_case("zero-width-text", C + ["今天", "\u200b\u200b"], 2, "texts[1] is empty"),
+    cli_case("prompt-too-long-suffix", C + ["--placement", "suffix", "--template", LONG_PROMPT + "{label}", "--max-length",
+                                        "32", "今天比赛"], 2, "tokens long, but max_length=32 leaves room for 21"),
+    cli_case("prompt-file-python-tag", M + ["--prompt", "@tmp/p.yaml", "今天比赛"], 2, "p.yaml:1: invalid YAML",
+             files={"p.yaml": "name: !!python/object/apply:os.system ['true']\n"}),
+    cli_case("prompt-file-not-utf8", M + ["--prompt", "@tmp/p.yaml", "今天比赛"], 2, "p.yaml:1: not UTF-8",
+             files={"p.yaml": b"name: " + GBK + b"\n"}),
+    cli_case("eval-task-name-traversal", E + ["--data-dir", "@tmp", "--tasks", "@tmp/t.yaml"], 2,
+             "t.yaml:4: field 'name' must be a name", files={"t.yaml": task_line("name", "../../x")}),
+    cli_case("eval-task-soft-positions-string", E + ["--data-dir", "@tmp", "--tasks", "@tmp/t.yaml"], 2,
+             "field 'soft_positions' must be true or false", files={"t.yaml": task_line("soft_positions", "'no'")}),
+    cli_case("eval-task-yaml-syntax", E + ["--data-dir", "@tmp", "--tasks", "@tmp/t.yaml"], 2, "invalid YAML",
+             files={"t.yaml": "name: [x\n"}),
+    cli_case("control-text", C + ["\x07\x1b"], 2, "texts[0] is empty"),
+    cli_case("eval-task-metric-unknown", E + ["--data-dir", "@tmp", "--tasks", "@tmp/t.yaml"], 2,
+             "field 'metric' must be one of accuracy, macro_f1", files={"t.yaml": task_line("metric", "f1")}),
+    cli_case("eval-task-not-utf8", E + ["--data-dir", "@tmp", "--tasks", "@tmp/t.yaml"], 2, "t.yaml:5: not UTF-8",
+             files={"t.yaml": TASK_OK.encode() + b"description: " + GBK + b"\n"}),
+    cli_case("eval-task-duplicate-names", E + ["--data-dir", "@tmp", "--tasks", "tnews,@tmp/t.yaml"], 2,
+             "two tasks are named 'tnews'", files={"t.yaml": task_line("name", "tnews")}),
+]
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.parametrize("argv, files, code, message", CLI_CASES + ISSUE11_CLI_CASES)
+def test_cli_bad_input(env, capsys, argv, files, code, message):
+    check_cli_case(env, capsys, argv, files, code, message)
+
+
+def test_cli_long_text_succeeds_with_one_warning_line(model_dir, capsys):
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", "--max-length", "32", LONG_TEXT, "今天比赛"],
+                         capsys)
+    assert code == 0, err
+    assert len(out.splitlines()) == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("nspzero: warning: 2 of 4 pairs were longer than max_length=32"), err
+
+
+def test_csv_with_a_very_long_text_cell_succeeds(model_dir, capsys, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1," + "好" * 200_000 + "\n2,今天比赛\n", encoding="utf-8")  # > csv's 131072 field limit
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", "-i", str(src)], capsys)
+    assert code == 0, err
+    assert len(out.splitlines()) == 2
+
+
+def test_cli_called_twice_prints_each_warning_once(model_dir, capsys):
+    argv = ["classify", "-m", model_dir, "-l", "体育,财经", "--max-length", "32", LONG_TEXT]
+    run(argv, capsys)
+    code, _, err = run(argv, capsys)
+    assert code == 0
+    assert len(err.strip().splitlines()) == 1, err
+# ==== end of the moved bad-input rows ====
+
+
 @pytest.mark.parametrize("min_pairs, drawn", [(4, True), (100, False)])
 def test_classify_draws_one_bar_over_its_input_by_the_librarys_rule(model_dir, capsys, monkeypatch, tmp_path,
                                                                       min_pairs, drawn):
@@ -425,3 +600,4 @@ def test_classify_draws_one_bar_over_its_input_by_the_librarys_rule(model_dir, c
     code, out, _ = run(["classify", "--model", model_dir, "--labels", "体育,财经", "--input", str(src)], capsys)
     assert code == 0 and len(out.splitlines()) == 3
     assert ("classifying" in terminal.getvalue() and "/3" in terminal.getvalue()) == drawn, terminal.getvalue()
+

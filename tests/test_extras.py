@@ -38,11 +38,22 @@ def test_an_installed_package_reads_pips_record(monkeypatch, tmp_path, direct_ur
 
 def test_missing_extra_messages_use_the_hint():
     from nspzero import onnx_model, serve
-    from nspzero.reports import png as plots
 
-    assert onnx_model.EXTRA_MISSING.endswith(f": {extras.install_hint('onnx')} (it installs onnxruntime)")
-    assert plots.INSTALL_HINT == f"plots need matplotlib: {extras.install_hint('plots')}"
-    assert serve.EXTRA_MISSING.endswith(extras.install_hint("serve"))
+    assert onnx_model.extra_missing().endswith(f": {extras.install_hint('onnx')} (it installs onnxruntime)")
+    assert serve.extra_missing().endswith(extras.install_hint("serve"))
+
+
+def test_the_hint_is_looked_up_only_when_a_message_needs_it():
+    """Importing the modules that name an extra reads no file and no package metadata."""
+    import subprocess
+    import sys
+
+    code = ("import nspzero.extras as e\n"
+            "def looked_up(): raise SystemExit('install_hint ran at import')\n"
+            "e._local_source = looked_up\n"
+            "import nspzero.serve.app, nspzero.onnx_model, nspzero.reports.png, nspzero.io, nspzero.onnx_export\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_parquet_without_pyarrow_names_the_extra(tmp_path, monkeypatch):

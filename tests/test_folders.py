@@ -31,6 +31,19 @@ def test_the_folder_appears_only_when_the_block_ends_normally(tmp_path):
     assert os.listdir(tmp_path) == ["out"] and os.listdir(out) == ["model.bin"]
 
 
+def test_a_killed_writers_temp_folder_carries_its_pid_and_the_next_one_removes_it(tmp_path):
+    dead = _dead_pid()
+    (tmp_path / f".model.converting-{dead}-ab12").mkdir()                # a convert killed with kill -9
+    (tmp_path / f".model.converting-{dead}-ab12" / "pytorch_model.bin").write_bytes(b"half")
+    (tmp_path / f".model.exporting-{os.getpid()}-cd34").mkdir()          # a run that still lives: kept
+    (tmp_path / f".notes.draft-{dead}-ef56").mkdir()                     # not one of ours: kept
+    with atomic_folder(new_folder(tmp_path / "onnx"), "exporting") as tmp:
+        assert tmp.name.startswith(f".onnx.exporting-{os.getpid()}-")
+        (tmp / "model.onnx").write_bytes(b"x")
+    assert sorted(os.listdir(tmp_path)) == [f".model.exporting-{os.getpid()}-cd34", f".notes.draft-{dead}-ef56",
+                                            "onnx"]
+
+
 # ---- an existing folder replaced as one unit ------------------------------------------------------
 from nspzero.errors import DataError  # noqa: E402
 from nspzero import folders  # noqa: E402

@@ -309,3 +309,20 @@ def test_a_full_disk_during_convert_is_one_line_and_writes_nothing(original, tmp
     assert str(info.value) == (f"could not write {tmp_path / 'out'}: Error while serializing: I/O error: No space "
                                f"left on device (os error 28); nothing was written there")
     assert_nothing_written(tmp_path / "out")
+
+
+def test_a_google_folder_reads_its_vocab_and_its_index_once(original, tmp_path, monkeypatch):
+    """The load checks each thing once: the vocab (check_vocab at conversion, not again by the
+    tokenizer check), and each variable's shape and shard range (check_shards, not again per read)."""
+    from nspzero.formats import checkpoints, tf_bundle
+    from nspzero.loading import load_nsp_model
+
+    folder, model, _ = original
+    google = write_google_bert(str(tmp_path / "g"), model, os.path.join(folder, "vocab.txt"), num_shards=2)
+    vocab_checks, shard_checks = [], []
+    check_vocab, check_shards = checkpoints.check_vocab, tf_bundle.TFBundle.check_shards
+    monkeypatch.setattr(checkpoints, "check_vocab", lambda *a, **kw: vocab_checks.append(a) or check_vocab(*a, **kw))
+    monkeypatch.setattr(tf_bundle.TFBundle, "check_shards",
+                        lambda self: shard_checks.append(self.prefix) or check_shards(self))
+    load_nsp_model(google)
+    assert len(vocab_checks) == 1 and len(shard_checks) == 1

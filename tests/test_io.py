@@ -251,23 +251,31 @@ def test_output_inside_an_input_folder_is_refused_only_over_an_existing_file(tmp
     check_output(str(model / "new.jsonl"), [str(model)])   # a new file beside the model destroys nothing
 
 
-def test_temp_files_of_a_killed_writer_are_removed_by_the_next_one(tmp_path):
-    """kill -9 (or a killed Ray driver) leaves its temp file; the next write of that output removes
-    it, and leaves a living writer's and other files' alone."""
-    import subprocess
-    import sys
-
+def test_temp_files_of_a_killed_writer_are_removed_by_the_next_write_in_that_folder_once(tmp_path):
+    """kill -9 (or a killed Ray driver) leaves its temp file (named with its pid); the first write
+    in that folder removes it and leaves a living writer's alone; later writes do not look again."""
     from nspzero.io import atomic_write_text
 
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    stale = tmp_path / f".out.jsonl.{child.pid}-abc.tmp"
-    living = tmp_path / f".out.jsonl.{os.getpid()}-def.tmp"
-    other = tmp_path / f".other.jsonl.{child.pid}-ghi.tmp"
+    dead = _dead_pid()
+    stale = tmp_path / f".out.jsonl.writing-{dead}-abc.tmp"
+    living = tmp_path / f".out.jsonl.writing-{os.getpid()}-def.tmp"
+    other = tmp_path / f".other.jsonl.writing-{dead}-ghi.tmp"   # another output's, same folder: swept too
     for path in (stale, living, other):
         path.write_text("half")
     atomic_write_text(tmp_path / "out.jsonl", "new\n")
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([living.name, other.name, "out.jsonl"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([living.name, "out.jsonl"])
+    stale.write_text("half")                     # a later death in the same run: not looked for per row
+    atomic_write_text(tmp_path / "out.jsonl", "newer\n")
+    assert stale.exists() and (tmp_path / "out.jsonl").read_text() == "newer\n"
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
 
 def test_a_json_lines_syntax_error_names_its_own_line(tmp_path):

@@ -160,18 +160,18 @@ def test_duplicate_names_name_both_places(tmp_path, name, content, message):
 
 @pytest.mark.parametrize("name, content, needles", [
     ("l.txt", "体育\n\t运动\n", ("l.txt:2: the line starts with a tab, so the label has no name; put the name first",)),
-    ("l.txt", "a\tx||y\n", ("l.txt:1: label 'a' has an empty word in 'x||y'; remove the extra '|'",)),
-    ("l.txt", "a\tx|\tdesc\n", ("l.txt:1: label 'a' has an empty word in 'x|'",)),
+    ("l.txt", "a\tx||y\n", ("l.txt:1: label 'a': words[1] is empty; write it or remove it",)),
+    ("l.txt", "a\tx|\tdesc\n", ("l.txt:1: label 'a': words[1] is empty",)),
     ("l.txt", "a\tb\tc\td\n", ("l.txt:1: 4 tab-separated fields, at most 3", "a description cannot hold a tab")),
     ("l.txt", "体育 运动|球\n", ("l.txt:1: label name '体育 运动|球' holds '|'", "with a TAB, not spaces")),
-    ("l.json", '{"": "x"}', ("l.json:1: a label name is empty; every label needs a name",)),
-    ("l.json", '[\n"a",\n"  "]', ("l.json:3: a label name is empty",)),
+    ("l.json", '{"": "x"}', ("l.json:1: a label is an empty string; every label needs a visible name",)),
+    ("l.json", '[\n"a",\n"  "]', ("l.json:3: a label is an empty string",)),
     ("l.json", '{"a": ""}', ("l.json:1: label 'a': words is empty; write it or remove it",)),
     ("l.json", '{"a": ["x", " "]}', ("l.json:1: label 'a': words[1] is empty",)),
-    ("l.json", '{"a": []}', ("l.json:1: label 'a': words is an empty list; give at least one, or leave words out",)),
+    ("l.json", '{"a": []}', ("l.json:1: label 'a': words is an empty list; give at least one, or leave it out",)),
     ("l.json", '[{"name": "a", "description": []}]', ("l.json:1: label 'a': description is an empty list",)),
     ("l.json", '[{"name": "a", "description": ""}]', ("l.json:1: label 'a': description is empty",)),
-    ("l.yaml", "- name: ''\n", ("l.yaml:1: a label name is empty",)),
+    ("l.yaml", "- name: ''\n", ("l.yaml:1: a label is an empty string",)),
     ("l.yaml", "a:\n  words: [x, '']\n", ("l.yaml:2: label 'a': words[1] is empty",)),
 ])
 def test_empty_names_and_words(tmp_path, name, content, needles):
@@ -189,18 +189,18 @@ def test_trailing_tabs_and_blanks_are_ignored(tmp_path):
     ("l.json", '"体育"', ("l.json: expected a list of labels or a mapping name → words at the top level, got str",)),
     ("l.json", "3", ("got int 3",)),
     ("l.yaml", "体育\n", ("l.yaml: expected a list of labels or a mapping name → words", "got str '体育'")),
-    ("l.json", '[\n  "a",\n  1.5]', ("l.json:3: a label name must be a string, got float 1.5",)),
-    ("l.json", '[["a", "b"]]', ("l.json:1: a label name must be a string, got list",)),
+    ("l.json", '[\n  "a",\n  1.5]', ("l.json:3: a label must be a string, got float 1.5",)),
+    ("l.json", '[["a", "b"]]', ("l.json:1: a label must be a string, got list",)),
     ("l.json", '[true]', ("l.json:1: label name True is a boolean", "quote it")),
     ("l.yaml", "- yes\n- no\n", ("l.yaml: entry 1: label name True is a boolean (YAML reads yes/no/on/off/true/false so); "
                                  "quote it, e.g. 'no'",)),
     ("l.yaml", "on: x\n", ("l.yaml:1: label name True is a boolean",)),
-    ("l.yaml", "1.5: x\n", ("l.yaml:1: a label name must be a string, got float 1.5",)),
+    ("l.yaml", "1.5: x\n", ("l.yaml:1: a label must be a string, got float 1.5",)),
     ("l.json", '{"a": 3}', ("l.json:1: label 'a': words must be a word or a list of words, got int 3 (quote it)",)),
     ("l.json", '{"a": [1]}', ("l.json:1: label 'a': words[0] must be a word or a list of words, got int 1",)),
     ("l.yaml", "a:\n  words: x\n  description: {x: 1}\n",
      ("l.yaml:3: label 'a': description must be a sentence or a list of sentences, got mapping",)),
-    ("l.json", '[{"name": ["a"]}]', ("l.json:1: a label name must be a string, got list ['a']",)),
+    ("l.json", '[{"name": ["a"]}]', ("l.json:1: a label must be a string, got list ['a']",)),
     ("l.json", '[{"words": "a"}]', ("l.json:1: a label object without 'name'; give each one a name (keys: name, words, "
                                     "description)",)),
 ])
@@ -224,7 +224,7 @@ def test_unknown_and_repeated_keys(tmp_path, name, content, needles):
 
 
 @pytest.mark.parametrize("name, content, needles", [
-    ("l.json", '["a", "\\ud800b"]', ("l.json:1: label name", "is not valid Unicode: lone surrogate")),
+    ("l.json", '["a", "\\ud800b"]', ("l.json:1: label '\\ud800b' is not valid Unicode: lone surrogate",)),
     ("l.json", '{"a": ["x", "\\udc00"]}', ("l.json:1: label 'a': words[1] is not valid Unicode",)),
     ("l.json", '[{"name": "a", "description": "d\\ud83d"}]', ("label 'a': description is not valid Unicode",)),
     ("l.yaml", 'a:\n  words: "\\ud800"\n', ("l.yaml:2: label 'a': words is not valid Unicode",)),
@@ -266,11 +266,22 @@ def test_five_thousand_labels_in_each_format(tmp_path):
 
 # ---- the one label rule, with the file's lines; bounded work -------------------------------------
 def test_a_name_of_invisible_characters_only_is_refused(tmp_path):
-    fails(write(tmp_path, "l.txt", "体育\n\u200b\u200d\n"), "l.txt:2: a label name is empty once invisible characters "
+    fails(write(tmp_path, "l.txt", "体育\n\u200b\u200d\n"), "l.txt:2: a label is an empty string once invisible characters "
                                                             "are removed")
-    fails(write(tmp_path, "l.json", '{"\\u00ad": "x"}'), "l.json:1: a label name is empty once invisible characters "
+    fails(write(tmp_path, "l.json", '{"\\u00ad": "x"}'), "l.json:1: a label is an empty string once invisible characters "
                                                         "are removed")
     fails(write(tmp_path, "l.yaml", "a: x\nb: ['\u200e']\n"), "l.yaml:2: label 'b': words[0] is empty")
+
+
+@pytest.mark.parametrize("name, content, needle", [
+    ("l.txt", "体育\n" + "x" * 100_000 + "\n", "l.txt:2: label 'xxxxx"),
+    ("l.txt", "体育\t运动|" + "x" * 201 + "\n", "l.txt:1: label '体育': words[1] 'xxxx"),
+    ("l.json", '{"体育": "运动",\n "' + "体" * 201 + '": null}', "l.json:2: label '体体体"),
+    ("l.yaml", "a:\n  words: " + "x" * 201 + "\n", "l.yaml:2: label 'a': words 'xxx"),
+])
+def test_a_name_or_word_over_the_label_limit_is_refused_at_its_line(tmp_path, name, content, needle):
+    message = fails(write(tmp_path, name, content), needle, "more than the 200 a label name or word may have")
+    assert len(message) < 500
 
 
 def test_names_that_differ_only_by_normalisation_are_duplicates_naming_both_lines(tmp_path):

@@ -147,3 +147,30 @@ def test_google_folder_and_prefix_load_directly():
         tokenizer, model = load_nsp_model(name)
         assert type(model).__name__ == "BertForNextSentencePrediction" and not model.training
         assert tokenizer.convert_tokens_to_ids("[CLS]") == 2
+
+
+# ==== Bad-input rows (moved here from test_bad_input.py: model folders that cannot be loaded) ====
+from bad_input import case, check_case, env, gpt2_model_dir  # noqa: E402,F401  (fixtures)
+from nspzero import NSPClassifier  # noqa: E402
+
+
+def _load(kind: str):
+    return lambda e: NSPClassifier.from_pretrained(e.model(kind))
+
+
+LOADING_BAD_INPUT = [case(f"model-{name}", _load(kind), ModelError, message) for name, kind, message in [
+    ("missing", "missing", "does not exist"),
+    ("dir-without-config", "empty", "has no config.json"),
+    ("bad-config-json", "badcfg", "not a valid JSON file"),
+    ("without-weights", "onlycfg", "could not load the weights"),
+    ("not-bert", "gpt2", "is a 'gpt2' model, which has no next-sentence-prediction head"),
+    ("without-nsp-head", "headless", "no trained weights for its next-sentence-prediction head (cls.seq_relationship"),
+    ("without-vocab", "novocab", "vocab"),
+]]
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.parametrize("fn, exc, message", LOADING_BAD_INPUT)
+def test_loading_bad_input_is_a_one_line_error(env, fn, exc, message):
+    check_case(fn, env, exc, message)
+# ==== end of the moved bad-input rows ====

@@ -62,6 +62,24 @@ def test_batched_variant_chunks_in_file_order():
     assert batched_samples_contrast(scores, 2, 1).tolist() == [1] * 7
 
 
+@pytest.mark.parametrize("scores, message", [
+    ([0.1, float("nan")], "Input X contains NaN"),
+    ([0.1, float("inf")], "Input X contains infinity"),
+    ([], "Found array with 0 sample(s)"),
+    ([[0.1, 0.2], [0.3, 0.4]], "must be one column of scores (n, 1) or a 1-D array, got shape (2, 2)"),
+    (["0.1", "x"], "could not convert string to float"),
+])
+def test_batched_and_fitted_samples_contrast_refuse_bad_scores_in_the_same_words(scores, message):
+    """One validation (sklearn's) for both S-C paths: the same input gets the same message."""
+    with pytest.raises(UsageError) as batched:
+        batched_samples_contrast(scores, 2, 2)
+    with pytest.raises(UsageError) as fitted:
+        SamplesContrast(2).fit(scores)
+    assert message in str(batched.value) and message in str(fitted.value)
+    with pytest.raises(UsageError, match="at least 2 labels, got 1"):
+        batched_samples_contrast([0.1, 0.2], 1, 2)
+
+
 def test_samples_contrast_passes_sklearns_estimator_checks():
     """Every check of sklearn's check_estimator passes but those that cannot apply to one score
     column (declared, with reasons, in EXPECTED_FAILED_CHECKS) — and each of those does fail."""

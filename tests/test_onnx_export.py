@@ -236,3 +236,21 @@ def test_the_cache_fingerprint_covers_an_onnx_external_data_file(exported, tmp_p
     data[len(data) // 2] ^= 0x01
     (folder / "weights.bin").write_bytes(bytes(data))
     assert scorer_fingerprint(NSPScorer.from_pretrained(str(folder))) != before
+
+
+def test_the_onnx_graph_is_parsed_once_per_version_of_the_file(exported, monkeypatch):
+    """Fingerprinting (once per eval, per task) does not parse the graph again; a new export does."""
+    import onnx
+
+    parsed = []
+    real_load = onnx.load
+    monkeypatch.setattr(onnx, "load", lambda path, **kw: parsed.append(path) or real_load(path, **kw))
+    model = NSPScorer.from_pretrained(exported).model
+    assert model.loaded_files() == model.loaded_files() == [model.path] and len(parsed) <= 1
+    count = len(parsed)
+    before = os.stat(model.path)
+    os.utime(model.path, ns=(1, 1))                      # another version of the file
+    try:
+        assert model.loaded_files() == [model.path] and len(parsed) == count + 1
+    finally:
+        os.utime(model.path, ns=(before.st_atime_ns, before.st_mtime_ns))

@@ -157,7 +157,7 @@ def test_descriptions_are_prompt_sentences_beside_templated_words():
     assert request.to_dict()["labels"]["体育"] == {"words": ["体育", "比赛"], "descriptions": ["这是一则运动新闻"]}
     for bad, message in [({"a": {"wordz": "x"}, "b": "b"}, "label 'a': unknown key 'wordz'"),
                          ({"a": {}, "b": "b"}, "label 'a': nothing given"),
-                         ({"a": {"description": ""}, "b": "b"}, "label 'a': description must be a non-empty string")]:
+                         ({"a": {"description": ""}, "b": "b"}, "label 'a': description is empty; write it or remove it")]:
         with pytest.raises(UsageError, match=message):
             build_request(bad)
 
@@ -368,9 +368,9 @@ BAD_REQUESTS = [
          "a label is an empty string"),
     case("labels-as-one-string", lambda clf: clf.classify("今天比赛", "体育,财经"), UsageError,
          "labels: a single string '体育,财经'"),
-    case("non-string-label", lambda clf: clf.classify("今天比赛", ["体育", 3]), UsageError, "label 3 is a int"),
+    case("non-string-label", lambda clf: clf.classify("今天比赛", ["体育", 3]), UsageError, "a label must be a string, got int 3"),
     case("empty-verbalization", lambda clf: clf.classify("今天比赛", {"pos": "", "neg": "很差"}), UsageError,
-         "label 'pos': its verbalization must be a non-empty string"),
+         "label 'pos': its verbalization is empty; write it or remove it"),
     case("lone-surrogate-label", lambda clf: clf.classify("今天比赛", ["体育\udcff", "财经"]), UsageError,
          "is not valid Unicode: lone surrogate"),
     case("template-without-label", lambda clf: clf.classify("今天比赛", LABELS, template="这是一则新闻"), UsageError,

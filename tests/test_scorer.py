@@ -304,3 +304,110 @@ def test_bfloat16_leaves_a_callers_model_in_float32(model_dir):
     scorer = NSPScorer(tokenizer, model, device="cpu", dtype="bfloat16")
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert any(p.dtype == torch.bfloat16 for p in scorer.model.parameters())
+
+
+# ==== Bad-input rows (moved here from test_bad_input.py: scorer settings and devices, non-finite scores, prompts that do not fit, texts without tokens; the one truncation warning per call) ====
+import logging  # noqa: E402
+
+from bad_input import Env, case, check_case, env  # noqa: E402,F401  (env is a fixture)
+
+LABELS = ["体育", "财经"]
+LONG_TEXT = "今天比赛球队赢了市场上涨公司发布手机" * 30  # ~540 tokens, far beyond max_length
+LONG_PROMPT = "这是一则体育新闻" * 7  # 56 tokens: more than max_length=64 leaves for a prompt (53)
+
+
+def _nan_scorer(e: Env, value=float("nan")):
+    import copy
+
+    import torch
+
+    model = copy.deepcopy(e.clf.scorer.model)
+    with torch.no_grad():
+        model.bert.encoder.layer[0].output.dense.weight.fill_(value)
+    return NSPScorer(e.clf.scorer.tokenizer, model, device="cpu", name="tiny-broken")
+
+
+def _pairs(*pairs):
+    return [Pair(*p) if isinstance(p, tuple) else p for p in pairs]
+
+
+SCORER_BAD_INPUT = [
+    case("dtype-float8", lambda e: NSPClassifier.from_pretrained(e.model(), device="cpu", dtype="float8"),
+         UsageError, "dtype must be one of float32, bfloat16, float16, int8, got 'float8'"),
+    case("max-length-huge", lambda e: NSPClassifier.from_pretrained(e.model(), device="cpu", max_length=100000),
+         UsageError, "max_length must be an integer between 4 and 512"),
+    case("batch-size-zero", lambda e: NSPClassifier.from_pretrained(e.model(), device="cpu", batch_size=0),
+         UsageError, "batch_size must be a positive integer, got 0"),
+    case("device-unknown", lambda e: NSPClassifier.from_pretrained(e.model(), device="tpu"), UsageError,
+         "device 'tpu' is not a device name"),
+    case("nan-weights", lambda e: _nan_scorer(e).score(_pairs(("体育", "今天"))), ModelError,
+         "model tiny-broken gave non-finite NSP scores"),
+    case("inf-weights", lambda e: _nan_scorer(e, float("inf")).score(_pairs(("体育", "今天"))), ModelError,
+         "checkpoint"),
+    case("prompt-too-long-prefix",
+         lambda e: e.clf.scorer.score(_pairs(("体育", "今天", "first"), (LONG_PROMPT, "今天", "first"))), UsageError,
+         "is 56 tokens long, but max_length=64 leaves room for 53 prompt tokens"),
+    case("prompt-too-long-suffix", lambda e: e.clf.scorer.score(_pairs(("今天", LONG_PROMPT, "second"))), UsageError,
+         "max_length=64"),
+    case("prompt-too-long-huge", lambda e: e.clf.scorer.score(_pairs(("体" * 1_000_000, "今天", "first"))),
+         UsageError, "is more than 61 tokens long"),
+    case("prompt-too-long-suffix-classify",
+         lambda e: e.clf.classify("今天比赛", LABELS, template=LONG_PROMPT + "{label}", placement="suffix"), UsageError,
+         "tokens long, but max_length=64"),
+    case("nul-text", lambda e: e.clf.score_pairs(["体育"], ["\x00"]), UsageError,
+         r"pair 0: its second text '\x00' has no tokens"),
+    case("nul-text-many", lambda e: e.clf.score_pairs(["体育", "体育"], ["今天", "\x00" * 100]), UsageError,
+         "pair 1: its second text '\\x00\\x00"),
+    case("zero-width-text", lambda e: e.clf.score_pairs(["体育"], ["\u200b\u200d\u2060"]), UsageError, "has no tokens"),
+    case("bom-text", lambda e: e.clf.score_pairs(["\ufeff"], ["今天"]), UsageError, "pair 0: its first text"),
+    case("control-text", lambda e: e.clf.score_pairs(["体育"], ["\x07\x1b\x7f\x9f"]), UsageError, "has no tokens"),
+    case("soft-hyphen-text", lambda e: e.clf.score_pairs(["体育"], ["\u00ad\u00ad"]), UsageError, "has no tokens"),
+    case("combining-marks-only-text", lambda e: e.clf.score_pairs(["体育"], ["\u0301\u0308"]), UsageError,
+         "has no tokens"),
+    case("nul-text-huge", lambda e: e.clf.score_pairs(["体育"], ["\x00" * 3_000_000]), UsageError,
+         r"'\x00\x00\x00"),
+    case("device-meta", lambda e: NSPClassifier.from_pretrained(e.model(), device="meta"), UsageError,
+         "device 'meta' is not supported"),
+    case("device-mps", lambda e: NSPClassifier.from_pretrained(e.model(), device="mps"), UsageError,
+         "device 'mps' is not supported"),
+    case("device-xpu", lambda e: NSPClassifier.from_pretrained(e.model(), device="xpu:0"), UsageError,
+         "is not supported"),
+    case("device-cuda-index", lambda e: NSPClassifier.from_pretrained(e.model(), device="cuda:99"), UsageError,
+         "device 'cuda:99'"),
+    case("device-empty", lambda e: NSPClassifier.from_pretrained(e.model(), device=""), UsageError, "device ''"),
+]
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.parametrize("fn, exc, message", SCORER_BAD_INPUT)
+def test_scorer_bad_input_is_a_one_line_error(env, fn, exc, message):
+    check_case(fn, env, exc, message)
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "nspzero" and r.levelno == logging.WARNING]
+
+
+def test_texts_far_beyond_max_length_succeed_with_one_warning_per_call(clf, nspzero_caplog):
+    texts = [LONG_TEXT, "今天比赛", LONG_TEXT[::-1], LONG_TEXT + "好"]
+    for call in range(2):
+        nspzero_caplog.clear()
+        results = clf.classify(texts, LABELS, template="这是一则{label}新闻")
+        assert [r.text for r in results] == texts
+        assert all(0.0 <= s <= 1.0 for r in results for s in r.scores.values())
+        messages = _warnings(nspzero_caplog)
+        assert len(messages) == 1, messages
+        assert "6 of 8 pairs were longer than max_length=64 tokens and were truncated" in messages[0]
+
+
+def test_score_pairs_beyond_max_length_one_warning(clf, nspzero_caplog):
+    scores = clf.score_pairs(["这是一则体育新闻"] * 3, [LONG_TEXT, LONG_TEXT + "好", "今天比赛"])
+    assert scores.shape == (3,)
+    messages = _warnings(nspzero_caplog)
+    assert len(messages) == 1 and "2 of 3 pairs were longer than max_length=64" in messages[0], messages
+
+
+def test_no_warning_without_truncation(clf, nspzero_caplog):
+    clf.classify(["今天比赛", "市场上涨"], LABELS)
+    assert _warnings(nspzero_caplog) == []
+# ==== end of the moved bad-input rows ====

@@ -586,12 +586,13 @@ def test_max_connections_turns_extra_connections_away_with_503(local):
 def test_without_fastapi_offline_docs_fall_back_to_the_cdn_and_say_so(local, monkeypatch, caplog):
     from fastapi.testclient import TestClient
 
+    from nspzero.extras import install_hint
     from nspzero.serve import app as serve_app, create_app
 
     monkeypatch.setitem(sys.modules, "fastapi_offline", None)
     with caplog.at_level("WARNING", logger="nspzero"):
         app = create_app(local)
-    assert [r.getMessage() for r in caplog.records if r.name == "nspzero"] == [serve_app.NO_OFFLINE_DOCS]
+    assert [r.getMessage() for r in caplog.records if r.name == "nspzero"] == [serve_app.NO_OFFLINE_DOCS % install_hint("serve")]
     with TestClient(app) as c:
         assert "cdn.jsdelivr.net" in c.get("/docs").text
 

@@ -48,7 +48,7 @@ def test_label_words_from_list_and_dict():
 @pytest.mark.parametrize("labels, message", [
     (["a", "a"], "given twice"),
     (["a", ""], "empty string"),
-    (["a", 3], "must be strings"),
+    (["a", 3], "^a label must be a string, got int 3$"),
     ([], "no labels"),
     ("a,b", "single string"),
     ({"a": ""}, "verbalization"),
@@ -75,7 +75,8 @@ def test_a_label_of_invisible_characters_only_is_refused_like_an_empty_one(invis
     with pytest.raises(UsageError, match=r"^a label is an empty string once invisible characters are removed "
                                          r"\(.*\); every label needs a visible name$"):
         label_specs(["体育", invisible])
-    with pytest.raises(UsageError, match="verbalization must be a non-empty string"):
+    with pytest.raises(UsageError, match="^label '财经': its verbalization is empty once invisible characters are "
+                                         "removed; write it or remove it$"):
         label_specs({"体育": "运动", "财经": invisible})
 
 
@@ -110,10 +111,25 @@ def test_a_word_under_two_labels_is_refused_naming_both():
     assert label_specs({"a": ["x", "x"], "b": "y"})["a"].words == ("x", "x")   # one label's own words may repeat
 
 
-def test_a_huge_duplicate_label_is_named_in_bounded_words():
-    """Two 1 MB labels that differ by a zero-width space: the message names them, cut, not whole."""
-    big = "体育" * 500_000
-    with pytest.raises(UsageError, match="differ only in invisible") as info:
-        label_specs([big, "财经", big + "\u200b"])
-    assert len(str(info.value)) < 1_000
+from nspzero.templates import MAX_LABEL_CHARS  # noqa: E402
+
+
+@pytest.mark.parametrize("labels, where", [
+    (["体育", "x" * 100_000], "label 'xxx"),                              # WordPiece would read it as one [UNK]
+    ({"体育": "运动", "财经": ["钱", "体" * (MAX_LABEL_CHARS + 1)]}, "label '财经': its verbalization[1] '体体"),
+    ({"体育": {"words": "体" * (MAX_LABEL_CHARS + 1)}}, "label '体育': words '体体"),
+])
+def test_a_label_or_word_longer_than_the_limit_is_refused_in_one_bounded_line(labels, where):
+    with pytest.raises(UsageError) as info:
+        label_specs(labels)
+    message = str(info.value)
+    assert message.startswith(where) and "\n" not in message and len(message) < 400
+    assert f"characters, more than the {MAX_LABEL_CHARS} a label name or word may have; name it in a few words and " \
+           f"give the long text as a description" in message
+
+
+def test_labels_words_and_descriptions_at_the_limit_are_taken():
+    name = "体" * MAX_LABEL_CHARS
+    specs = label_specs({name: {"words": "育" * MAX_LABEL_CHARS, "description": "一则很长的描述。" * 1_000}})
+    assert list(specs) == [name] and specs[name].words == ("育" * MAX_LABEL_CHARS,)
 

@@ -48,6 +48,10 @@ class _Corrupt(Exception):
     """Internal: the bytes do not parse; turned into a ModelError naming the file."""
 
 
+class _Compressed(Exception):
+    """Internal: a snappy-compressed table block, which this reader does not decode (see `_read_block`)."""
+
+
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
     result = shift = 0
     while True:
@@ -149,6 +153,10 @@ def _block_handle(buf: bytes, pos: int = 0) -> tuple[int, int, int]:
 
 
 def _read_block(data: bytes, offset: int, size: int) -> bytes:
+    """A table block, checked against its crc32c. Compressed blocks are refused, not decoded: both of
+    TensorFlow's index writers (BundleWriter::Finish, MergeBundles) set kNoCompression since 1.2
+    ("compressed writes are disabled", tensor_bundle.cc), and TF 2.21's Saver, sharded Saver and
+    tf.train.Checkpoint write uncompressed blocks, so a snappy decoder would serve no real bundle."""
     end = offset + size + BLOCK_TRAILER
     if end > len(data) - FOOTER_SIZE:
         raise _Corrupt(f"block at byte {offset} runs past the end of the file")
@@ -158,7 +166,7 @@ def _read_block(data: bytes, offset: int, size: int) -> bytes:
     if mask_crc(crc32c(data[offset:offset + size + 1])) != stored:
         raise _Corrupt(f"checksum mismatch in the block at byte {offset}")
     if kind == 1:
-        return _snappy_decompress(block)
+        raise _Compressed(offset)
     if kind != 0:
         raise _Corrupt(f"unknown block compression type {kind}")
     return block
@@ -183,56 +191,6 @@ def _block_entries(block: bytes) -> list[tuple[bytes, bytes]]:
         entries.append((key, block[pos:pos + vlen]))
         pos += vlen
     return entries
-
-
-def _snappy_decompress(src: bytes) -> bytes:
-    """Snappy's raw format (TensorFlow can write snappy-compressed table blocks; bundles normally do not).
-    A block cut short or claiming more than it holds is corrupt, never an IndexError."""
-    try:
-        return _snappy(src)
-    except IndexError:
-        raise _Corrupt("truncated snappy block") from None
-
-
-def _snappy(src: bytes) -> bytes:
-    length, pos = _varint(src, 0)
-    out = bytearray()
-    while pos < len(src):
-        if len(out) > length:
-            raise _Corrupt("bad snappy block length")
-        tag = src[pos]
-        pos += 1
-        kind = tag & 3
-        if kind == 0:  # literal
-            n = tag >> 2
-            if n >= 60:
-                extra = n - 59
-                n = int.from_bytes(src[pos:pos + extra], "little")
-                pos += extra
-            n += 1
-            if pos + n > len(src):
-                raise IndexError
-            out += src[pos:pos + n]
-            pos += n
-            continue
-        if kind == 1:
-            n, off = ((tag >> 2) & 7) + 4, ((tag >> 5) << 8) | src[pos]
-            pos += 1
-        elif kind == 2:
-            n, off = (tag >> 2) + 1, int.from_bytes(src[pos:pos + 2], "little")
-            pos += 2
-        else:
-            n, off = (tag >> 2) + 1, int.from_bytes(src[pos:pos + 4], "little")
-            pos += 4
-        if pos > len(src):
-            raise IndexError
-        if off == 0 or off > len(out):
-            raise _Corrupt("bad snappy back-reference")
-        for _ in range(n):
-            out.append(out[-off])
-    if len(out) != length:
-        raise _Corrupt("bad snappy block length")
-    return bytes(out)
 
 
 def _read_table(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -305,6 +263,11 @@ class TFBundle:
         except _Corrupt as exc:
             raise ModelError(f"{self.index_path} is not a readable TensorFlow checkpoint index ({exc}); "
                              f"download the checkpoint again") from None
+        except _Compressed as exc:
+            raise ModelError(f"{self.index_path} has a snappy-compressed block at byte {exc}, which nspzero does not "
+                             f"read (TensorFlow 1.2 and later never write one); restore the checkpoint and save it "
+                             f"again with TensorFlow 1.2 or later (tf.compat.v1.train.Saver)") from None
+        self._shards_checked = False
         if self.num_shards < 1:
             raise ModelError(f"{self.index_path} says the checkpoint has {self.num_shards} data shards; "
                              f"download the checkpoint again")
@@ -313,9 +276,16 @@ class TFBundle:
         return f"{self.prefix}.data-{shard:05d}-of-{self.num_shards:05d}"
 
     def check_shards(self) -> None:
-        """Every data shard exists and is long enough for the entries it holds (before reading any)."""
+        """Once, before any variable is read or allocated: each entry's shape (its element count in
+        Python integers: no overflow) times its item size is its byte size, and every data shard
+        exists and is long enough for the bytes its entries claim."""
         need: dict[int, int] = {}
         for entry in self.entries.values():
+            itemsize = _NUMPY[entry.dtype].itemsize if entry.dtype in _NUMPY else None
+            if itemsize is not None and not entry.sliced and math.prod(entry.shape) * itemsize != entry.size:
+                raise ModelError(f"checkpoint variable {entry.name} in {self.index_path} has shape "
+                                 f"{list(entry.shape)} but {entry.size} bytes; the index is corrupt, download the "
+                                 f"checkpoint again")
             need[entry.shard_id] = max(need.get(entry.shard_id, 0), entry.offset + entry.size)
         for shard, length in sorted(need.items()):
             path = self.shard_path(shard)
@@ -329,24 +299,7 @@ class TFBundle:
             if actual < length:
                 raise ModelError(f"checkpoint data file {path} is truncated ({actual} bytes, the index needs "
                                  f"{length}); download it again")
-
-    def check_entry(self, entry: BundleEntry) -> None:
-        """Before anything is allocated: the shape's element count (in Python integers: no overflow)
-        times the item size is the entry's byte size, and those bytes lie inside its shard."""
-        count = math.prod(entry.shape)
-        itemsize = _NUMPY[entry.dtype].itemsize if entry.dtype in _NUMPY else None
-        if itemsize is not None and count * itemsize != entry.size:
-            raise ModelError(f"checkpoint variable {entry.name} in {self.index_path} has shape {list(entry.shape)} "
-                             f"but {entry.size} bytes; the index is corrupt, download the checkpoint again")
-        path = self.shard_path(entry.shard_id)
-        try:
-            available = os.path.getsize(path) if entry.shard_id < self.num_shards else -1
-        except OSError:
-            available = -1
-        if entry.offset + entry.size > available:
-            raise ModelError(f"checkpoint variable {entry.name} in {self.index_path} needs bytes {entry.offset}.."
-                             f"{entry.offset + entry.size} of {path}, which has {max(available, 0)}; the index is "
-                             f"corrupt or the data file truncated, download the checkpoint again")
+        self._shards_checked = True
 
     def read(self, name: str, *, verify: bool = True) -> np.ndarray:
         """The variable as a float32/float16 array (bfloat16 widened to float32), checked against its size
@@ -358,10 +311,11 @@ class TFBundle:
         if entry.sliced:
             raise ModelError(f"checkpoint variable {name} in {self.index_path} is saved as partitioned slices, "
                              f"which nspzero cannot read; re-save the checkpoint without variable partitioning")
-        self.check_entry(entry)
+        if not self._shards_checked:
+            self.check_shards()
         dtype = _NUMPY[entry.dtype]
         path = self.shard_path(entry.shard_id)
-        buf = bytearray(entry.size)   # at most the shard's size (check_entry)
+        buf = bytearray(entry.size)   # at most the shard's size (check_shards)
         try:
             with open(path, "rb") as handle:
                 handle.seek(entry.offset)

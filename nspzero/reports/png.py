@@ -26,7 +26,6 @@ from .diagnostics import ClozePositions, Confusion, Histograms, TaskDiagnostics,
 
 log = logging.getLogger("nspzero")
 
-INSTALL_HINT = f"plots need matplotlib: {install_hint('plots')}"
 NO_CJK_FONT = ("no CJK font found: Chinese labels in the plots show as empty boxes; install one, e.g. "
                "`apt-get install fonts-noto-cjk` (Debian/Ubuntu), `dnf install google-noto-sans-cjk-fonts` "
                "(Fedora) or `brew install --cask font-noto-sans-cjk` (macOS), then re-run")
@@ -79,7 +78,7 @@ def _pyplot() -> Any:
         matplotlib.use("Agg")  # files only: never open a window, work without a display
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise ImportError(INSTALL_HINT) from exc
+        raise ImportError(f"plots need matplotlib: {install_hint('plots')}") from exc
     return plt
 
 

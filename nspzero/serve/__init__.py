@@ -11,6 +11,6 @@
 Importing this package needs no fastapi (run_server then says what to install); the CLI adds the
 `serve` command in nspzero/cli/serve.py.
 """
-from .app import EXTRA_MISSING, create_app, run_server
+from .app import create_app, extra_missing, run_server
 
-__all__ = ["EXTRA_MISSING", "create_app", "run_server"]
+__all__ = ["create_app", "extra_missing", "run_server"]

@@ -23,10 +23,14 @@ from .security import LOOPBACK_HOSTS
 
 log = logging.getLogger("nspzero")
 
-EXTRA_MISSING = f"nspzero serve needs the 'serve' extra: {install_hint('serve')}"
-NO_OFFLINE_DOCS = ("/docs loads Swagger UI from a CDN because the 'fastapi-offline' package is missing: "
-                   f"{install_hint('serve')} to serve the docs offline")
+NO_OFFLINE_DOCS = ("/docs loads Swagger UI from a CDN because the 'fastapi-offline' package is missing: %s to serve "
+                   "the docs offline")  # %s: the install hint, looked up only when this is logged
 DOCS_STATIC = "/docs-static"
+
+
+def extra_missing() -> str:
+    """The message for a missing 'serve' extra (the install hint is looked up only when needed)."""
+    return f"nspzero serve needs the 'serve' extra: {install_hint('serve')}"
 
 
 def _require_extra() -> None:
@@ -34,7 +38,7 @@ def _require_extra() -> None:
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
-        raise UsageError(EXTRA_MISSING) from None
+        raise UsageError(extra_missing()) from None
 
 
 def _check_limits(**limits: Any) -> None:
@@ -53,7 +57,7 @@ def _new_app(**kwargs: Any):
     except ImportError:
         import fastapi
 
-        log.warning(NO_OFFLINE_DOCS)
+        log.warning(NO_OFFLINE_DOCS, install_hint("serve"))
         return fastapi.FastAPI(**kwargs)
     return FastAPIOffline(static_url=DOCS_STATIC, **kwargs)
 

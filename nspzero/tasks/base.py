@@ -21,7 +21,7 @@ SPLIT_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv")
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """A task as declared in eval/tasks/<name>.yaml (see README "Task configs")."""
+    """A task as declared in eval/tasks/<name>.yaml (see docs/eval.md, "Prompt sets and task configs")."""
 
     name: str
     type: str

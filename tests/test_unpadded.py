@@ -1,0 +1,116 @@
+"""unpadded.py: BERT's forward on the real tokens only gives transformers' logits for every row, in every
+precision the scorer uses, and is used only where the architecture is one it reproduces."""
+import copy
+
+import pytest
+import torch
+import transformers as T
+
+from nspzero import unpadded
+from nspzero.quantize import quantize_int8
+from nspzero.scorer import NSPScorer, Pair
+
+
+def _model(cls=T.BertForNextSentencePrediction, config_cls=T.BertConfig, seed=0, **extra):
+    torch.manual_seed(seed)
+    config = config_cls(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=64, **extra)
+    return cls(config).eval()
+
+
+def _batch(lengths, seed=0, positions=False):
+    """Right-padded rows of the given lengths, each starting with [CLS]=2; types switch mid-row."""
+    gen = torch.Generator().manual_seed(seed)
+    width = max(lengths)
+    batch = {"input_ids": torch.zeros(len(lengths), width, dtype=torch.long),
+             "token_type_ids": torch.zeros(len(lengths), width, dtype=torch.long),
+             "attention_mask": torch.zeros(len(lengths), width, dtype=torch.long)}
+    for row, length in enumerate(lengths):
+        batch["input_ids"][row, :length] = torch.randint(5, 60, (length,), generator=gen)
+        batch["input_ids"][row, 0] = 2
+        batch["token_type_ids"][row, length // 2:length] = 1
+        batch["attention_mask"][row, :length] = 1
+    if positions:  # soft positions: any ids below the model's limit, padded with 0
+        batch["position_ids"] = torch.randint(0, 64, (len(lengths), width), generator=gen) * batch["attention_mask"]
+    return batch
+
+
+LENGTHS = [[9], [9, 9, 9], [12, 11, 7, 3, 2], [3, 17, 5]]
+
+
+@pytest.mark.parametrize("lengths", LENGTHS, ids=lambda x: "-".join(map(str, x)))
+@pytest.mark.parametrize("positions", [False, True], ids=["positions", "soft-positions"])
+def test_logits_equal_transformers_padded_forward(lengths, positions):
+    model = _model()
+    batch = _batch(lengths, positions=positions)
+    with torch.inference_mode():
+        expected = model(**batch).logits
+        got = unpadded.logits(model, **batch)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    assert got.shape == (len(lengths), 2)
+
+
+def test_each_row_equals_that_row_scored_alone_without_padding():
+    model = _model(seed=3)
+    lengths = [14, 6, 10, 2]
+    batch = _batch(lengths, seed=3)
+    with torch.inference_mode():
+        rows = unpadded.logits(model, **batch)
+        for i, length in enumerate(lengths):
+            alone = model(**{k: v[i:i + 1, :length] for k, v in batch.items()}).logits
+            torch.testing.assert_close(rows[i:i + 1], alone, atol=1e-5, rtol=0)
+
+
+def test_int8_and_bfloat16_layers_run_unchanged_inside():
+    """The layers' own modules run: an int8 model gives what its padded forward gives, bf16 under autocast too."""
+    model = _model(seed=1)
+    batch = _batch([12, 11, 7, 3], seed=1)
+    int8 = quantize_int8(copy.deepcopy(model))
+    with torch.inference_mode():
+        torch.testing.assert_close(unpadded.logits(int8, **batch), int8(**batch).logits, atol=1e-4, rtol=0)
+        bf16 = copy.deepcopy(model)
+        for module in bf16.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.to(torch.bfloat16)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got, expected = unpadded.logits(bf16, **batch).float(), bf16(**batch).logits.float()
+    torch.testing.assert_close(got, expected, atol=2e-2, rtol=0)
+
+
+def test_ernie_is_supported_and_exact():
+    model = _model(T.ErnieForNextSentencePrediction, T.ErnieConfig, seed=2)
+    assert unpadded.supports(model)
+    batch = _batch([8, 5, 3], seed=2)
+    with torch.inference_mode():
+        torch.testing.assert_close(unpadded.logits(model, **batch), model(**batch).logits, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: _model(T.AlbertForSentenceOrder if hasattr(T, "AlbertForSentenceOrder") else T.AlbertForPreTraining,
+                   T.AlbertConfig, embedding_size=16),
+    lambda: _model(T.MegatronBertForNextSentencePrediction, T.MegatronBertConfig),
+    lambda: _model(T.MobileBertForNextSentencePrediction, T.MobileBertConfig),
+    lambda: _model(is_decoder=True),
+    lambda: _model(chunk_size_feed_forward=4),
+    lambda: torch.nn.Linear(2, 2),
+], ids=["albert", "megatron", "mobilebert", "decoder", "chunked-ffn", "not-a-model"])
+def test_other_structures_are_not_supported(make):
+    assert not unpadded.supports(make())
+
+
+def test_a_subclass_or_a_changed_layer_is_not_supported():
+    """A layer replaced by something else (say, a user's own module) falls back to transformers' forward."""
+    model = _model()
+    model.bert.encoder.layer[1] = torch.nn.Identity()
+    assert not unpadded.supports(model)
+
+
+def test_the_scorer_skips_pad_tokens_on_cpu_and_scores_like_transformers(model_dir, reference):
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64, batch_size=8)
+    assert scorer.unpad and "pad tokens skipped" in scorer.engine
+    pairs = [Pair(p, t) for p in ("体育", "这是一则财经新闻") for t in ("今天比赛", "市场上涨了很多公司发布手机", "好")]
+    got = scorer.score(pairs, progress=False)
+    for pair, score in zip(pairs, got):
+        assert abs(score - reference(pair.first, pair.second)) < 1e-5
+    scorer.unpad = False
+    assert abs(scorer.score(pairs, progress=False) - got).max() < 1e-6
