@@ -27,7 +27,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from nspzero.bench import build_random_model, cpu_name, load_workloads  # noqa: E402
+from nspzero import cpu  # noqa: E402
+from nspzero.bench import build_random_model, load_workloads  # noqa: E402
 from nspzero.loading import load_nsp_model  # noqa: E402
 from nspzero.quantize import KEEP_FP32, dynamic_int8, quantize_int8  # noqa: E402
 from nspzero.scorer import NSPScorer  # noqa: E402
@@ -141,7 +142,7 @@ def run(args, tmp: str) -> None:
     if not args.no_onnx:
         builders.update(onnx_variants(model, tmp))
     models = {name: build() for name, build in builders.items()}
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}, capability {torch.backends.cpu.get_cpu_capability()}, "
+    print(f"CPU: {cpu.name()}; torch {torch.__version__}, capability {cpu.capability()}, "
           f"{torch.get_num_threads()} threads; {len(work.pairs)} pairs ({len(work.texts)} texts × {len(work.words)} "
           f"labels), mean {np.mean([len(e.input_ids) for e in encoded]):.1f} tokens/pair, {len(batches)} batches",
           flush=True)

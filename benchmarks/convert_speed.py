@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -44,17 +43,6 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def child(*argv: str) -> dict:
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), HF_HUB_OFFLINE="1")
     out = subprocess.run([sys.executable, "-c", CHILD, *argv], capture_output=True, text=True, env=env)
@@ -76,6 +64,7 @@ def main() -> None:
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     import checkpoint_writers
     import crc32c as crc32c_package
+    from nspzero import cpu
     from nspzero.formats import tf_bundle
 
     checkpoint_writers.crc32c = tf_bundle.crc32c  # the tests' pure-Python crc is too slow for 400 MB
@@ -98,8 +87,8 @@ def main() -> None:
               f"parameters; Google bundle {size(google) / 1e6:.0f} MB (written in {t1 - t0:.1f} s), "
               f"UER .bin {size(uer) / 1e6:.0f} MB")
         del model
-        print(f"CPU: {cpu_name()}; torch {torch.__version__}, cpu capability "
-              f"{torch.backends.cpu.get_cpu_capability()}; {os.cpu_count()} cores visible")
+        print(f"CPU: {cpu.name()}; torch {torch.__version__}, cpu capability "
+              f"{cpu.capability()}; {os.cpu_count()} cores visible")
         crc_data = os.urandom(64 * 1024 * 1024)
         t0 = time.perf_counter()
         tf_bundle.crc32c(crc_data)

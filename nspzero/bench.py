@@ -12,7 +12,6 @@ the user's own checkpoint, because random weights give nearly equal label scores
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import statistics
 import tempfile
@@ -23,7 +22,9 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
+from . import cpu
 from .errors import UsageError
+from .tiny_model import SPECIALS
 from .scorer import NSPScorer, Pair
 
 BERT_BASE_CHINESE = dict(vocab_size=21128, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -55,20 +56,6 @@ class PathResult:
     name: str
     seconds: dict[str, list[float]] = field(default_factory=dict)
     scores: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), for the tables: speed figures mean little without it."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def encoder_flops(lengths: Sequence[int], config) -> float:
@@ -136,6 +123,15 @@ def add_outlier_features(model: torch.nn.Module, count: int, scale: float = OUTL
     return dims
 
 
+def write_char_vocab(directory: str, chars: str, size: int) -> None:
+    """vocab.txt of BERT's special tokens and `chars` one per token, padded with [unused] tokens to `size`
+    entries (the random model's embedding rows): texts of those characters never read as [UNK]."""
+    tokens = SPECIALS + sorted(set(chars))
+    tokens += [f"[unused{i}]" for i in range(size - len(tokens))]
+    with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(tokens[:size]) + "\n")
+
+
 def build_random_model(directory: str, config_path: Optional[str], vocab_path: Optional[str], seed: int = 0,
                        outliers: int = 0) -> str:
     """Save a random BertForPreTraining of the given shape (and the real vocab if given), with
@@ -148,11 +144,7 @@ def build_random_model(directory: str, config_path: Optional[str], vocab_path: O
     if vocab_path:
         shutil.copy(vocab_path, os.path.join(directory, "vocab.txt"))
     else:  # a character vocab covering the synthetic texts
-        chars = sorted({c for t in SYNTHETIC for c in t} | set("这是一则新闻体育财经科技教育软件类"))
-        tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars
-        tokens += [f"[unused{i}]" for i in range(config.vocab_size - len(tokens))]
-        with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as handle:
-            handle.write("\n".join(tokens[:config.vocab_size]) + "\n")
+        write_char_vocab(directory, "".join(SYNTHETIC) + "这是一则新闻体育财经科技教育软件类", config.vocab_size)
     torch.manual_seed(seed)
     with quiet_transformers():  # no "Writing model shards" bars
         model = BertForPreTraining(config)
@@ -243,11 +235,9 @@ def run_benchmark(model: Optional[str] = None, config_path: Optional[str] = None
     bf16 (else it is far slower). `compile`: also time the torch.compile'd fp32 (and bf16) paths
     (compiled during the warm-up). `peers`: also CTranslate2 and ONNX Runtime where installed (peers.py).
     `outliers`: give the random model that many large-magnitude hidden features (add_outlier_features)."""
-    from .scorer import cpu_has_native_bf16
-
     if dtypes is None:
         dtypes = ("int8", "int8-dynamic")
-        if cpu_has_native_bf16():
+        if cpu.has_native_bf16():
             dtypes = ("bfloat16",) + dtypes
         if "bfloat16" not in dtypes:
             log("skipping the bfloat16 path: this CPU has no native bf16 matmul (AVX-512 BF16/AMX); "
@@ -375,8 +365,8 @@ def _summary(results, workloads, lengths, flops, peak, fp32, data_dir, random_we
         rows.append(row)
     out = {"model": "random weights" if random_weights else model, "threads": torch.get_num_threads(),
            "default_engine": fp32.engine,
-           "cpu": cpu_name(), "capability": getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")(),
-           "peak_gflops": peak, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "cpu": cpu.name(), "capability": cpu.capability(),
+           "peak_gflops": peak, "peak_rss_mb": cpu.peak_rss_bytes() / 2**20,
            "mean_tokens_per_pair": {w.name: float(np.mean(lengths[w.name])) for w in workloads},
            "pairs": {w.name: len(w.pairs) for w in workloads}, "paths": rows,
            "projection_hours": _projection(rows, fp32, data_dir)}

@@ -8,8 +8,6 @@ weights cost as much compute as trained ones; the figures are only as good as th
 from __future__ import annotations
 
 import fnmatch
-import os
-import resource
 import tempfile
 import time
 from dataclasses import dataclass
@@ -17,7 +15,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from .bench import FEWCLUE_PAIRS, cpu_name
+from . import cpu
+from .bench import FEWCLUE_PAIRS, write_char_vocab
 from .errors import UsageError
 
 # model_type and config of each preset. "1.3B": the shape of IDEA-CCNL/Erlangshen-MegatronBert-1.3B (MegatronBERT,
@@ -98,19 +97,12 @@ def random_scorer_inputs(shape: str, directory: str, seed: int = 0):
     from .quiet import quiet_transformers
 
     config = shape_config(shape)
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(TEXT + "这是一则新闻体育财经科技"))
-    tokens += [f"[unused{i}]" for i in range(config.vocab_size - len(tokens))]
-    with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as handle:
-        handle.write("\n".join(tokens) + "\n")
+    write_char_vocab(directory, TEXT + "这是一则新闻体育财经科技", config.vocab_size)
     torch.manual_seed(seed)
     with quiet_transformers():
         tokenizer = BertTokenizer.from_pretrained(directory)
         model = HEADS[config.model_type].model_class()(config).eval()
     return tokenizer, model
-
-
-def _peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 def measure_shape(shape: str, dtypes: Sequence[str] = SHAPE_DTYPES, pairs: int = 16, max_length: int = 128,
@@ -142,7 +134,7 @@ def measure_shape(shape: str, dtypes: Sequence[str] = SHAPE_DTYPES, pairs: int =
             start = time.perf_counter()
             scorer.score(work, progress=False)
             rate = len(work) / (time.perf_counter() - start)
-            rows.append(ShapeRow(shape, dtype, parameters, stored, rate, _peak_rss()))
+            rows.append(ShapeRow(shape, dtype, parameters, stored, rate, cpu.peak_rss_bytes()))
             log(f"{shape} {dtype}: {rate:.2f} pairs/s")
             del scorer
     return rows
@@ -150,7 +142,7 @@ def measure_shape(shape: str, dtypes: Sequence[str] = SHAPE_DTYPES, pairs: int =
 
 def format_shape_table(rows: Sequence[ShapeRow]) -> str:
     """A Markdown table: shape, dtype, parameters, weights in memory, pairs/s, hours per FewCLUE pass, peak RSS."""
-    lines = [f"CPU: {cpu_name()} ({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads; "
+    lines = [f"CPU: {cpu.name()} ({cpu.capability()}), {torch.get_num_threads()} threads; "
              f"a full zero-shot FewCLUE pass = {FEWCLUE_PASS_PAIRS:,} pairs",
              "| shape | dtype | parameters | weights loaded | pairs/s | hours per FewCLUE pass | peak RSS so far |",
              "|---|---|---|---|---|---|---|"]

@@ -198,10 +198,10 @@ def tokenizer_digest(tokenizer) -> str:
 
 def int8_reduce_range(model) -> bool:
     """Whether the int8 model's Linear layers quantise activations to 7 bits (else 8)."""
-    from .quantize import vnni_cpu
+    from . import cpu
 
     ranges = {module.reduce_range for module in model.modules() if isinstance(getattr(module, "reduce_range", None), bool)}
-    return ranges.pop() if len(ranges) == 1 else not vnni_cpu()
+    return ranges.pop() if len(ranges) == 1 else not cpu.has_vnni()
 
 
 def scorer_fingerprint(scorer: NSPScorer) -> str:
@@ -211,7 +211,7 @@ def scorer_fingerprint(scorer: NSPScorer) -> str:
     digest.update(model_digest(scorer.model).encode())
     digest.update(tokenizer_digest(scorer.tokenizer).encode())
     digest.update(f"{scorer.dtype}|{scorer.max_length}".encode())
-    if scorer.dtype == "int8":  # 7- or 8-bit activations follow the CPU (quantize.vnni_cpu): different scores
+    if scorer.dtype == "int8":  # 7- or 8-bit activations follow the CPU (cpu.has_vnni): different scores
         digest.update(f"|reduce_range={int8_reduce_range(scorer.model)}".encode())
     return digest.hexdigest()[:16]
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import json
 import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import IO, Any, Callable, Iterator, Optional, Sequence
 
 from .errors import DataError, NSPZeroError, UsageError
@@ -414,7 +414,7 @@ class RowWriter:
         self.rows = 0
         self._stack = contextlib.ExitStack()
         self._handle: Optional[IO[bytes]] = None
-        self._columns: Optional[list[str]] = None
+        self._csv: Optional[csv.DictWriter] = None   # columns: the first row's
         self._parquet: Any = None
         self._buffer: list[Any] = []  # rows held back: a JSON array's, or Parquet's next row group
 
@@ -441,10 +441,11 @@ class RowWriter:
         elif self.fmt == "json":
             self._buffer.append(row)
         elif self.fmt == "csv":
-            if self._columns is None:
-                self._columns = list(row)
-                self._emit(_csv_line(self._columns))
-            self._emit(_csv_line([_cell(row.get(c, "")) for c in self._columns]))
+            if self._csv is None:
+                self._csv = csv.DictWriter(SimpleNamespace(write=self._emit), list(row), restval="",
+                                           extrasaction="ignore", lineterminator="\n")
+                self._csv.writeheader()
+            self._csv.writerow({k: _cell(v) for k, v in row.items()})
         elif self.fmt == "parquet":
             self._write_parquet(row)
         else:
@@ -488,8 +489,3 @@ class RowWriter:
             raise
         self._stack.__exit__(exc_type, exc, tb)
 
-
-def _csv_line(values: Sequence[Any]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(list(values))
-    return buf.getvalue()

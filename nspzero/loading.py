@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import socket
-import struct
 import threading
 from urllib.parse import urlparse
 
@@ -62,8 +61,7 @@ def default_model_name() -> tuple[str, str]:
             with open(path, encoding="utf-8") as handle:
                 data = yaml.safe_load(handle)
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise UsageError(f"cannot read nspzero config {path}: {first}; fix it or delete it") from None
+            raise UsageError(f"cannot read nspzero config {path}: {first_line(exc)}; fix it or delete it") from None
         model = data.get("model") if isinstance(data, dict) else None
         if model is not None:
             if not isinstance(model, str) or not model.strip():
@@ -129,23 +127,14 @@ def _check_config_json(folder: str) -> None:
 
 
 def _check_safetensors(path: str) -> None:
-    """Header and length of a .safetensors file, so a truncated or empty download is named, not a traceback."""
-    size = os.path.getsize(path)
+    """Header and length of a .safetensors file (checked by safetensors itself), so a truncated or empty
+    download is named in one line, not a traceback."""
+    from safetensors import safe_open
+
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-            if len(head) < 8:
-                raise ValueError(f"{size} bytes, too short for a header")
-            length = struct.unpack("<Q", head)[0]
-            if length > size - 8 or length > 100_000_000:
-                raise ValueError("header length past the end of the file")
-            header = json.loads(handle.read(length))
-        if not isinstance(header, dict):
-            raise ValueError("header is not a JSON object")
-        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
-        if 8 + length + end != size:
-            raise ValueError(f"{size} bytes, the header describes {8 + length + end}")
-    except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
+        with safe_open(path, framework="pt"):
+            pass
+    except Exception as exc:  # noqa: BLE001 - SafetensorError is a bare Exception; OSError too
         raise ModelError(f"{path} is truncated or corrupt ({first_line(exc)}); download the weights again") \
             from None
 
@@ -179,11 +168,6 @@ def _weights_file(folder: str) -> str:
         if os.path.isfile(os.path.join(folder, candidate)):
             return os.path.join(folder, candidate)
     return os.path.join(folder, "model.safetensors")
-
-
-def _has_transformers_weights(folder: str) -> bool:
-    return any(os.path.isfile(os.path.join(folder, f)) for f in
-               ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"))
 
 
 def _load_foreign(name: str, source: str) -> tuple["object", torch.nn.Module]:
@@ -256,7 +240,7 @@ def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
             _check_folder_vocab(name)
             return load_onnx_folder(name)
         foreign = detect_source(name)
-        if foreign and (os.path.isfile(name) or not _has_transformers_weights(name)):
+        if foreign and (os.path.isfile(name) or not os.path.isfile(_weights_file(name))):
             return _load_foreign(name, foreign)
         if not os.path.isdir(name):
             raise ModelError(f"{name!r} is a file; pass the folder holding config.json, the weights and vocab.txt "

@@ -70,12 +70,12 @@ def fp32_node_names(graph) -> list[str]:
 def quantize_int8(fp32_path: str, int8_path: str, reduce_range: Optional[bool] = None) -> None:
     """ONNX Runtime dynamic int8: per-channel 8-bit weights, activations in 8 bits per tensor at run
     time; MatMuls of ONNX_FP32_NODES stay fp32. `reduce_range` (7-bit weights, against the u8×s8
-    kernel saturating) None follows the exporting CPU: only without VNNI (see quantize.vnni_cpu;
+    kernel saturating) None follows the exporting CPU: only without VNNI (see cpu.has_vnni;
     figures in docs/speed.md). A file exported on a VNNI CPU and run on an AVX2 one loses accuracy."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from .quantize import vnni_cpu
+    from . import cpu
 
     graph = onnx.load(fp32_path, load_external_data=False).graph
     quiet = logging.getLogger()
@@ -83,7 +83,7 @@ def quantize_int8(fp32_path: str, int8_path: str, reduce_range: Optional[bool] =
     quiet.setLevel(logging.ERROR)  # onnxruntime's "consider pre-processing" warning goes to the root logger
     try:
         quantize_dynamic(fp32_path, int8_path, per_channel=True,
-                         reduce_range=(not vnni_cpu()) if reduce_range is None else reduce_range,
+                         reduce_range=(not cpu.has_vnni()) if reduce_range is None else reduce_range,
                          weight_type=QuantType.QInt8, nodes_to_exclude=fp32_node_names(graph))
     finally:
         quiet.setLevel(level)

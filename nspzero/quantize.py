@@ -10,7 +10,7 @@ each weight matrix with one scale and each batch's activations with one range, w
   scaled back;
 * the pooler and the NSP head stay fp32 (`KEEP_FP32`): they run on one token per pair, so they
   cost nothing, and their error lands on the logits undamped;
-* activations in 8 bits where the CPU has VNNI (`vnni_cpu`); 7 bits (fbgemm's reduce_range) only on
+* activations in 8 bits where the CPU has VNNI (`cpu.has_vnni`); 7 bits (fbgemm's reduce_range) only on
   CPUs without it (AVX2), where u8×s8 pair sums saturate int16 — on VNNI 7 bits only cost accuracy.
 
 The measurements behind each choice (per-group sensitivity, speed against fp32 and CTranslate2, the
@@ -26,17 +26,10 @@ from typing import Optional, Sequence
 
 import torch
 
+from . import cpu
+
 # Linear layers (module names, fnmatch patterns) left in fp32 by `quantize_int8`: see the module docstring.
 KEEP_FP32: tuple[str, ...] = ("*pooler", "*pooler.*", "cls.*", "sop_classifier.*")  # every head in heads.HEADS
-
-
-def vnni_cpu() -> bool:
-    """Whether this CPU has VNNI (AVX-512 VNNI / AVX-VNNI): int8 dot products accumulate in int32, so
-    8-bit activations cannot saturate and `reduce_range` (7 bits) is not needed."""
-    try:
-        return bool(torch.cpu._is_vnni_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 class Int8Linear(torch.nn.Module):
@@ -55,7 +48,7 @@ class Int8Linear(torch.nn.Module):
             self._packed = torch.ops.quantized.linear_prepack(qweight, None)
         self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float().clone())
         self.per_token = per_token
-        self.reduce_range = (not vnni_cpu()) if reduce_range is None else reduce_range
+        self.reduce_range = (not cpu.has_vnni()) if reduce_range is None else reduce_range
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape

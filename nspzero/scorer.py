@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Iterator, Literal, Optional, Sequence, Un
 import numpy as np
 import torch
 
-from . import unpadded
+from . import cpu, unpadded
 from .backends import BACKENDS, onednn_available, set_active, use_onednn
 from .errors import ModelError, UsageError
 from .formats.heads import IN_ORDER_INDEX  # "B follows A" / "in order": the same logit for every head
@@ -162,24 +162,6 @@ def _is_compile_error(exc: BaseException) -> bool:
             return True
         tb = tb.tb_next
     return False
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX-512 BF16 / AMX); without it torch
-    emulates bf16 matmuls and they run far slower than float32."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def cpu_has_amx() -> bool:
-    """Whether this CPU has AMX tiles, which make bf16 matmuls faster than fp32. AVX-512 BF16 alone
-    runs them slower than fp32 on the Xeon measured in docs/speed.md, so bf16 is no speed-up there."""
-    try:
-        return bool(torch.cpu._is_amx_tile_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def progress_bar(progress: Optional[bool], pairs: int, total: int, desc: str, unit: str):
@@ -360,6 +342,8 @@ class NSPScorer:
                                  f"{self.dtype} on {self.device} (compile={self.compile}); use backend auto")
             return "torch"
         if asked == "onednn":
+            if not self.owns_model:  # the swap is in place: a caller's model keeps its own Linear layers
+                self.model = copy.deepcopy(self.model)
             use_onednn(self.model)
         if asked == "auto" and not self.owns_model:  # the trial swaps Linear layers: only in a model we loaded
             return "torch"
@@ -375,10 +359,10 @@ class NSPScorer:
             + (", pad tokens skipped" if self.unpad and self.compile is not True else "")
 
     def _warn_slow_precision(self) -> None:
-        if self.dtype != "bfloat16" or self.device.type != "cpu" or cpu_has_amx():
+        if self.dtype != "bfloat16" or self.device.type != "cpu" or cpu.has_amx():
             return
-        capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")()
-        if not cpu_has_native_bf16():
+        capability = cpu.capability()
+        if not cpu.has_native_bf16():
             log.warning("this CPU has no native bfloat16 matmul (AVX-512 BF16 or AMX; torch reports %s): "
                         "dtype bfloat16 will be much slower than float32 here; use float32 or int8", capability)
         else:

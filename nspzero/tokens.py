@@ -26,6 +26,7 @@ _VISIBLE = re.compile(f"[^{_INVISIBLE_CLASS}]")
 # stops at anything but letters, digits, combining accents and invisible characters (then checked)
 _CJK_CLASS = ("\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002b73f"
               "\U0002b740-\U0002b81f\U0002b820-\U0002ceaf\U0002f800-\U0002fa1f")
+_CJK = re.compile(f"[{_CJK_CLASS}]")
 _WORD_STOP = re.compile(f"[^\\w\u0300-\u036f{_INVISIBLE_CLASS}]|[_{_CJK_CLASS}]")
 _SPACE = frozenset(" \t\n\r")
 _ASCII_PUNCT = frozenset(string.punctuation)
@@ -43,11 +44,8 @@ def _is_space(c: str) -> bool:
 
 
 def _is_cjk(c: str) -> bool:
-    """BERT's "Chinese character" ranges: each such character is a word of its own."""
-    cp = ord(c)
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF or 0x2A700 <= cp <= 0x2B73F
-            or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF or 0xF900 <= cp <= 0xFAFF
-            or 0x2F800 <= cp <= 0x2FA1F)
+    """BERT's "Chinese character" ranges (_CJK_CLASS): each such character is a word of its own."""
+    return _CJK.match(c) is not None
 
 
 def _is_punct(c: str) -> bool:

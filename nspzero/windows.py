@@ -246,12 +246,3 @@ def split_windows(tokenizer, text: str, budget: int, overlap: int = 0) -> list[s
     start). For BERT, budget = max_length - 3 - the prompt's tokens ([CLS] and two [SEP]).
     Raises UsageError when budget < 1, overlap < 0, overlap ≥ budget, or the tokenizer is not fast."""
     return [text[start:end] for start, end in window_spans(tokenizer, text, budget, overlap)]
-
-
-def split_windows_many(tokenizer, texts: Sequence[str], budget: int, overlap: int = 0) -> list[list[str]]:
-    """`split_windows` of each text, with all texts tokenized in one tokenizer call (one call per
-    text would cost more than the tokenizing for short texts)."""
-    texts = list(texts)
-    return [[text[start:end] for start, end in spans]
-            for text, spans in zip(texts, window_spans_many(tokenizer, texts, budget, overlap))]
-

@@ -115,7 +115,7 @@ def test_packed_model_follows_dtype_change_in_place_edits_and_autograd():
     assert model[0].weight.grad is not None and model[0].weight.grad.abs().sum() > 0
 
 
-def test_auto_backend_leaves_a_callers_model_alone(model_dir, monkeypatch):
+def test_no_backend_changes_a_callers_model(model_dir, monkeypatch):
     from nspzero.loading import load_nsp_model
 
     monkeypatch.setattr(scorer_module, "AUTO_BACKEND_AFTER_S", 0.0)
@@ -124,8 +124,10 @@ def test_auto_backend_leaves_a_callers_model_alone(model_dir, monkeypatch):
     assert scorer.backend == "torch"
     scorer.score(PAIRS[:scorer_module.AUTO_TRIAL_BATCHES + 2])
     assert not any(isinstance(m, OneDNNLinear) for m in model.modules())
-    explicit = NSPScorer(tokenizer, model, device="cpu", backend="onednn")  # asked for: the caller's choice
-    assert explicit.backend == "onednn" and any(isinstance(m, OneDNNLinear) for m in model.modules())
+    explicit = NSPScorer(tokenizer, model, device="cpu", backend="onednn")  # runs a copy, as bf16 does
+    assert explicit.backend == "onednn" and any(isinstance(m, OneDNNLinear) for m in explicit.model.modules())
+    assert not any(isinstance(m, OneDNNLinear) for m in model.modules())
+    np.testing.assert_allclose(explicit.score(PAIRS), NSPScorer(tokenizer, model, device="cpu").score(PAIRS), atol=1e-6)
 
 
 def test_auto_trial_keeps_torch_when_onednn_fails(model_dir, monkeypatch, nspzero_caplog):

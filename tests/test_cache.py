@@ -176,11 +176,11 @@ def test_bad_input_is_a_one_line_error(tmp_path, monkeypatch, fn, exc, message):
 
 def test_int8_fingerprint_includes_the_activation_range(model_copy, monkeypatch):
     """7- or 8-bit activations (by CPU) give different int8 scores: a cache from the other scheme is not reused."""
-    import nspzero.quantize as quantize
+    from nspzero import cpu
 
     fps = {}
     for vnni in (True, False):
-        monkeypatch.setattr(quantize, "vnni_cpu", lambda vnni=vnni: vnni)
+        monkeypatch.setattr(cpu, "has_vnni", lambda vnni=vnni: vnni)
         fps[vnni] = _fp(model_copy, dtype="int8")
     assert fps[True] != fps[False]
     assert _fp(model_copy, dtype="int8") == fps[False]

@@ -121,7 +121,6 @@ def test_missing_truncated_and_corrupt_shard(written):
     corrupt[entry.offset] ^= 0x01
     open(shard1, "wb").write(bytes(corrupt))
     one_line_error(lambda: bundle.read(entry.name), entry.name, "checksum")
-    assert bundle.read(entry.name, verify=False).shape == written[1][entry.name].shape
 
 
 def test_not_a_checkpoint(tmp_path):

@@ -104,16 +104,16 @@ def test_the_state_dict_holds_the_int8_weights():
 
 def test_activation_bits_follow_the_cpu(monkeypatch):
     """7-bit activations (fbgemm's reduce_range) only without VNNI; with 8 bits the error is smaller."""
-    import nspzero.quantize as quantize
+    from nspzero import cpu
 
     torch.manual_seed(0)
     linear = torch.nn.Linear(256, 256)
     for vnni, reduce_range in ((True, False), (False, True)):
-        monkeypatch.setattr(quantize, "vnni_cpu", lambda vnni=vnni: vnni)
+        monkeypatch.setattr(cpu, "has_vnni", lambda vnni=vnni: vnni)
         assert Int8Linear(linear).reduce_range is reduce_range
         assert f"reduce_range={reduce_range}" in repr(quantize_int8(torch.nn.Sequential(linear)))
     monkeypatch.undo()
-    if quantize.vnni_cpu():
+    if cpu.has_vnni():
         x = torch.randn(64, 256)
         exact = linear(x)
         err8 = (Int8Linear(linear, reduce_range=False)(x) - exact).abs().max()

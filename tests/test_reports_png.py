@@ -8,7 +8,6 @@ pytest.importorskip("matplotlib")
 
 from nspzero.reports import png as plots  # noqa: E402
 from nspzero.reports.diagnostics import TaskEntry, rows_from_dicts, task_diagnostics  # noqa: E402
-from nspzero.reports.png import plots_available  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -58,10 +57,6 @@ def cc_rows(labels, n, seed=0):
 
 def accuracy(rows):
     return sum(r["gold"] == r["prediction"] for r in rows) / len(rows)
-
-
-def test_plots_available():
-    assert plots_available() is True
 
 
 def test_classification_task_writes_only_a_confusion_matrix(tmp_path):
@@ -144,7 +139,6 @@ def test_empty_rows_still_write_a_figure(tmp_path):
 
 def test_missing_matplotlib_raises_with_install_hint(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    assert plots_available() is False
     with pytest.raises(ImportError, match="plots need matplotlib: pip install") as info:
         write_task_plots(tmp_path, "tnews", cc_rows(["x", "y"], 4), {"accuracy": 0.5})
     from nspzero.extras import install_hint

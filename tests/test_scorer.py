@@ -284,10 +284,10 @@ def test_int8_leaves_a_callers_model_alone_and_quantises_its_own_in_place(model_
                                              (False, False, "no native bfloat16")])
 def test_bfloat16_on_a_cpu_without_amx_warns_that_it_is_slower(model_dir, monkeypatch, caplog, amx, native, says):
     """AVX-512 BF16 without AMX ran bf16 at about half fp32's speed (docs/speed.md): the user is told."""
-    from nspzero import scorer as scorer_module
+    from nspzero import cpu
 
-    monkeypatch.setattr(scorer_module, "cpu_has_amx", lambda: amx)
-    monkeypatch.setattr(scorer_module, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(cpu, "has_amx", lambda: amx)
+    monkeypatch.setattr(cpu, "has_native_bf16", lambda: native)
     with caplog.at_level("WARNING", logger="nspzero"):
         NSPScorer.from_pretrained(model_dir, device="cpu", dtype="bfloat16")
     warnings = [r.getMessage() for r in caplog.records if "bfloat16" in r.getMessage()]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from nspzero import windows as windows_module
 from nspzero.errors import UsageError
 from nspzero.tokens import token_ids
-from nspzero.windows import sentence_ends, split_windows, split_windows_many, window_spans, window_spans_many
+from nspzero.windows import sentence_ends, split_windows, window_spans, window_spans_many
 
 from conftest import VOCAB, one_line
 from fewclue_fixture import FEWCLUE, VOCAB_DIR
@@ -284,15 +284,14 @@ def test_many_texts_in_one_tokenizer_call(tok, monkeypatch):
     monkeypatch.setattr(windows_module, "PIECE_CHARS", 16)   # the long text goes in pieces too
     texts = [CN, "", EN, "短", CN * 5, "  \n", EN + "\n" + CN]
     counting = CountingTokenizer(tok)
-    assert split_windows_many(counting, texts, 12, 5) == [split_windows(tok, t, 12, 5) for t in texts]
+    assert window_spans_many(counting, texts, 12, 5) == [window_spans(tok, t, 12, 5) for t in texts]
     assert counting.calls == 1
-    assert window_spans_many(tok, texts, 12, 5) == [window_spans(tok, t, 12, 5) for t in texts]
-    assert split_windows_many(tok, [], 12) == [] and split_windows_many(tok, iter([CN]), 21) == [[CN]]
+    assert window_spans_many(tok, [], 12) == [] and window_spans_many(tok, iter([CN]), 21) == [[(0, len(CN))]]
     with pytest.raises(UsageError) as info:
-        split_windows_many(tok, [CN, None], 12)
+        window_spans_many(tok, [CN, None], 12)
     one_line(info, "texts must be strings, got NoneType None")
     with pytest.raises(UsageError):
-        split_windows_many(tok, [CN], 0)
+        window_spans_many(tok, [CN], 0)
 
 
 # --- properties on random texts -------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Optional
 
 import torch
 
-from ..errors import ModelError, UsageError, shown
+from ..errors import ModelError, UsageError, first_line, shown
 from .tf_bundle import TFBundle, bundle_prefix
 
 log = logging.getLogger("nspzero")
@@ -226,8 +226,7 @@ def uer_state_dict(path: str) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise ModelError(f"UER checkpoint {path} does not exist") from None
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file, said in one line
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ModelError(f"cannot load {path} as a PyTorch state dict ({first}); download it again, or "
+        raise ModelError(f"cannot load {path} as a PyTorch state dict ({first_line(exc)}); download it again, or "
                          f"pass a transformers folder or a Google bert_model.ckpt") from None
     if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
         raw = raw["state_dict"]

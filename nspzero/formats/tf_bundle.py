@@ -301,7 +301,7 @@ class TFBundle:
                                  f"{length}); download it again")
         self._shards_checked = True
 
-    def read(self, name: str, *, verify: bool = True) -> np.ndarray:
+    def read(self, name: str) -> np.ndarray:
         """The variable as a float32/float16 array (bfloat16 widened to float32), checked against its size
         and crc32c; any other dtype is a ModelError naming it."""
         entry = self.entries[name]
@@ -326,7 +326,7 @@ class TFBundle:
         if got != entry.size:
             raise ModelError(f"checkpoint data file {path} is truncated (variable {name} needs bytes "
                              f"{entry.offset}..{entry.offset + entry.size}); download it again")
-        if verify and entry.crc32c is not None and mask_crc(crc32c(buf)) != entry.crc32c:
+        if entry.crc32c is not None and mask_crc(crc32c(buf)) != entry.crc32c:
             raise ModelError(f"checkpoint variable {name} in {path} fails its checksum (corrupt data file); "
                              f"download the checkpoint again")
         array = np.frombuffer(buf, dtype=dtype).reshape(entry.shape)

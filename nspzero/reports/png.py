@@ -42,15 +42,6 @@ CJK_FILE_HINTS = ("notosanscjk", "notoserifcjk", "notosanssc", "sourcehansans", 
 _warned_no_cjk = False
 
 
-def plots_available() -> bool:
-    """Whether matplotlib can be imported (the `plots` extra is installed)."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def task_pngs(task: TaskDiagnostics, model: Optional[str] = None) -> dict[str, bytes]:
     """The plots of one task as PNG bytes by file name: `<task>.confusion.png` (and
     `<task>.scores.png` for samples contrast), or `<task>.positions.png` for a cloze task.

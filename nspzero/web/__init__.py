@@ -26,11 +26,6 @@ def asset_text(name: str) -> str:
     return resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
 
 
-def page_weight() -> int:
-    """Bytes the browser downloads for the page (index.html + app.js + style.css)."""
-    return sum(len(asset_text(name).encode("utf-8")) for name in ASSETS)
-
-
 @functools.lru_cache(maxsize=1)
 def prompt_catalogue() -> list[dict[str, Any]]:
     """Every named prompt set that has label variants (the only kind /classify takes), each with
