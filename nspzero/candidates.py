@@ -1,15 +1,16 @@
-"""Candidates-contrast, written once: candidates → pairs → one scoring call → split → combine → rank.
+"""Candidates-contrast, written once: candidates → pairs → (scored by `pipeline.forward`) → split →
+combine → rank.
 
 The API's labels, a FewCLUE task's labels or ChID idioms, and entity-linking candidates are all
 "several candidates per input, each with one or more pairs"; they differ only in how the pairs
-are made. Everything after that — scoring all pairs of a call together (one length-sorted
-batching), splitting the flat scores back, combining a candidate's pairs, ranking — lives here.
+are made. Everything after scoring — splitting the flat scores back, combining a candidate's
+pairs, aggregating windows, ranking — lives here.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import Iterable, Sequence, TypeVar
 
 import numpy as np
 
@@ -17,7 +18,6 @@ from .mapping import candidates_contrast, combine
 from .scorer import Pair
 
 T = TypeVar("T")
-ScoreFn = Callable[[list[Pair]], np.ndarray]
 
 
 def split_by(items: Sequence[T], counts: Sequence[int]) -> list[Sequence[T]]:
@@ -63,13 +63,6 @@ class Candidates:
         return np.array([reduce([combine(window, self.combine)
                                  for window in np.asarray(part).reshape(self.windows, -1)])
                          for part in split_by(flat, self.counts)], dtype=np.float64)
-
-
-def score_candidates(score: ScoreFn, sets: Sequence[Candidates]) -> list[np.ndarray]:
-    """Every set's pairs scored in ONE call (so length-sorting and de-duplication span all inputs),
-    split back per set and combined per candidate: one score row per set."""
-    flat = score([p for s in sets for p in s.pairs])
-    return [s.scores(part) for s, part in zip(sets, split_by(flat, [len(s.pairs) for s in sets]))]
 
 
 def best(names: Sequence[str], row: np.ndarray) -> str:

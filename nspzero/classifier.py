@@ -21,12 +21,6 @@ from .scorer import NSPScorer, Pair
 from .templates import LabelsArg, check_unicode
 
 
-def normalized(result: ClassificationResult) -> ClassificationResult:
-    """The same result with its scores divided by their sum (order and label unchanged)."""
-    total = sum(result.scores.values()) or 1.0
-    return ClassificationResult(result.text, result.label, {k: v / total for k, v in result.scores.items()})
-
-
 class NSPClassifier:
     """Zero-shot classifier built on an NSPScorer (see `from_pretrained`)."""
 
@@ -116,8 +110,6 @@ class NSPClassifier:
         request = args.to_request()
         items, single = args.text_list()
         results = self.run(request, items, progress, args.label_sets(request, len(items)))
-        if args.normalize:
-            results = [normalized(r) for r in results]
         return results[0] if single else results
 
     def __call__(self, sequences: Union[str, Sequence[str]], candidate_labels: Union[str, Sequence[str]],

@@ -1,10 +1,10 @@
 """The evaluation harness: one runner for every task.
 
-data → pairs (the task) → cached scores (the scorer) → predictions (the task's mapping) →
-metrics → OUT/<task>.predictions.jsonl, OUT/results.json, OUT/results.md. Every scored batch is
-appended to the cache as it finishes, so an interrupted run loses at most one batch and resumes
-where it stopped; the outputs are written (atomically) only when every task is done, so a failed
-run never leaves a mix of old and new results.
+data → pairs (the task) → scores (the pipeline's chunked forward stage, through the score cache) →
+predictions (the task's mapping) → metrics → OUT/<task>.predictions.jsonl, results.json, results.md.
+Every scored batch is appended to the cache as it finishes, so an interrupted run loses at most one
+batch and resumes where it stopped; the outputs are written (atomically) only when every task is
+done, so a failed run never leaves a mix of old and new results.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -22,14 +22,13 @@ from . import __version__
 from .cache import ScoreCache, config_hash, scorer_fingerprint
 from .errors import failure_reason
 from .folders import check_folder_output, clean_leftovers, replaced_folder
-from .io import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from .io import atomic_write, atomic_write_json, atomic_write_jsonl, atomic_write_text
 from .reports.markdown import results_markdown
+from .pipeline import CHUNK_PAIRS, PairScoring, forward_chunked
 from .scorer import NSPScorer, Pair
 from .tasks.base import Example, Task
-from .candidates import split_by
 from .sampling import label_counts, stratified_sample
 from .tasks.registry import FEWCLUE, check_distinct_names, load_task
-
 
 log = logging.getLogger("nspzero")
 
@@ -52,38 +51,48 @@ class EvalSettings:
     report: bool = False               # also OUT/report.html (nspzero report), part of the same unit
 
 
-class PairScoring(Protocol):
-    """What scores pairs for the harness: `NSPScorer` itself, or `distributed.RayPairScorer`."""
-
-    def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
-              on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
-              desc: str = "scoring") -> np.ndarray: ...
-
-
 class CachedScoring:
-    """Scores pairs through the cache: known pairs are read back, new ones scored and appended."""
+    """The harness's engine for the pipeline's forward stage: the cache in front of a scorer (an
+    `NSPScorer` or a `distributed.RayPairScorer`). Known pairs are read back; new ones are scored
+    and appended batch by batch, so an interrupted eval resumes losing at most one batch."""
 
-    def __init__(self, scorer: PairScoring, cache: ScoreCache) -> None:
-        self.scorer = scorer
+    def __init__(self, engine: PairScoring, cache: ScoreCache) -> None:
+        self.engine = engine
         self.cache = cache
+        self.max_length = engine.max_length
         self.scored = 0
         self.requested: set[Pair] = set()  # distinct pairs asked for since the caller last cleared it
 
-    def __call__(self, pairs: Sequence[Pair], desc: str) -> np.ndarray:
+    def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None, desc: str = "scoring",
+              on_truncated: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
         self.requested.update(pairs)
         scores, todo = self.cache.lookup(pairs)
         if todo:
-            fresh = self.scorer.score([pairs[i] for i in todo], progress=True, on_batch=self.cache.add, desc=desc)
-            scores[todo] = fresh
-            self.scored += len({pairs[i] for i in todo})
+            fresh = [pairs[i] for i in todo]
+            scores[todo] = self.engine.score(fresh, progress=progress, on_batch=self.cache.add, desc=desc,
+                                             on_truncated=on_truncated)
+            self.scored += len(set(fresh))
         return scores
 
 
-def score_examples(task: Task, examples: Sequence[Example], scoring: CachedScoring, desc: str) -> list[np.ndarray]:
-    """Every example's pairs scored in one call (one length-sorted batching), split back per example."""
-    per_example = [task.example_pairs(e) for e in examples]
-    flat = scoring([p for pairs in per_example for p in pairs], desc)
-    return list(split_by(flat, [len(pairs) for pairs in per_example]))
+@dataclass(frozen=True)
+class ExamplePairs:
+    """One example's pairs, as the pipeline's forward stage takes candidates; its scores stay one
+    per pair (the task's `decide` maps them)."""
+
+    pairs: tuple[Pair, ...]
+
+    def scores(self, flat: np.ndarray) -> np.ndarray:
+        return np.asarray(flat, dtype=np.float64)
+
+
+def score_examples(task: Task, examples: Sequence[Example], scoring: CachedScoring, desc: str,
+                   chunk_pairs: int = CHUNK_PAIRS) -> list[np.ndarray]:
+    """Every example's pair scores, through the pipeline's one chunker and forward stage (each chunk
+    one length-sorted call); a split of several chunks shows one bar over its examples."""
+    sets = [ExamplePairs(tuple(task.example_pairs(e))) for e in examples]
+    return list(forward_chunked(scoring, sets, True, chunk_pairs, desc, sum(len(s.pairs) for s in sets), len(sets),
+                                (desc, "example")))
 
 
 def read_split(task: Task, settings: EvalSettings, split: str) -> tuple[list[Example], Optional[dict]]:
@@ -196,35 +205,42 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
     with replaced_folder(out, owned=["report.html"] if settings.report else []) as stage:
         for name, rows in predictions.items():
             atomic_write_jsonl(stage / f"{name}.predictions.jsonl", rows)
-            if settings.plots:
-                _plots(stage, name, rows, results["tasks"][name], scorer.name)
         atomic_write_json(stage / "results.json", results)
         atomic_write_text(stage / "results.md", results_markdown(results))
-        if settings.report:
-            _report(stage)
+        if settings.plots or settings.report:
+            _views(stage, results, predictions, settings)
     return results
 
 
-def _report(stage: Path) -> None:
-    """The HTML report is a view of the results: its failure is one warning, never the loss of a
-    finished eval (the predictions and results are written without it)."""
+def _views(stage: Path, results: dict, predictions: dict[str, list[dict]], settings: EvalSettings) -> None:
+    """The PNG plots and the HTML report, both drawn from ONE diagnostics computed from memory. They
+    are views of the results: a missing matplotlib is one notice, a failed report one warning, never
+    the loss of a finished eval (the predictions and results are written without them)."""
+    from .reports.diagnostics import eval_diagnostics
+
+    def warn(what: str, exc: Exception) -> None:
+        log.warning("could not write %s (%s); the results are written, retry with `nspzero report`", what,
+                    failure_reason(exc))
     try:
-        from .reports.html import write_report
+        diagnostics = eval_diagnostics(results, predictions)
+    except Exception as exc:  # noqa: BLE001 - e.g. a value results.json's schema refuses: the results still count
+        return warn("the plots or report.html", exc)
+    if settings.plots:
+        try:
+            from .reports.png import task_pngs
 
-        write_report(stage)
-    except Exception as exc:  # noqa: BLE001 - a template, plotting or disk error: the results still count
-        reason = failure_reason(exc)
-        log.warning("could not write report.html (%s); the results are written, retry with `nspzero report`", reason)
+            for task in diagnostics.tasks:
+                for name, data in task_pngs(task, diagnostics.results.model).items():
+                    atomic_write(stage / name, lambda handle, data=data: handle.write(data))
+        except ImportError as exc:
+            log.warning("%s; skipping plots", exc)
+    if settings.report:
+        try:
+            from .reports.html import render_diagnostics
 
-
-def _plots(out: Path, name: str, rows: list[dict], entry: dict, model: str) -> None:
-    """Plots are optional (matplotlib): a missing library is one notice, never a failure."""
-    try:
-        from .reports.png import write_task_plots
-
-        write_task_plots(out, name, rows, entry, model=model)
-    except ImportError as exc:
-        log.warning("%s; skipping plots", exc)
+            atomic_write_text(stage / "report.html", render_diagnostics(diagnostics))
+        except Exception as exc:  # noqa: BLE001 - a template or disk error: the results still count
+            warn("report.html", exc)
 
 
 def _fields_for(name: str, settings: EvalSettings) -> dict[str, str]:

@@ -4,7 +4,8 @@ the request's labels or its own → windows → candidates: prompts rendered, te
 row of label scores per text → results), with ONE chunker (`chunked`) keeping each forward bounded.
 
 Every front door ends here (the Python API, the CLI, the server's batcher, Ray actors, entity
-linking); the server's batcher only decides when `forward` runs and on which texts.
+linking); the server's batcher only decides when `forward` runs and on which texts, and the eval
+harness runs `forward_chunked` over its tasks' own pairs (its score cache in front of the scorer).
 Pairs are made and scored CHUNK_PAIRS at a time — texts are taken in order until a chunk is full,
 its pairs scored in one length-sorted call (each distinct pair once) and reduced to label scores
 — so memory stays bounded however many texts × labels a call has.
@@ -12,15 +13,15 @@ its pairs scored in one length-sorted call (each distinct pair once) and reduced
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Optional, Sequence, TypeVar, Union
+from typing import Callable, Iterable, Iterator, Optional, Protocol, Sequence, TypeVar, Union
 
 import numpy as np
 
 from .errors import UsageError
-from .candidates import Candidates, best, ranked, score_candidates
+from .candidates import Candidates, best, ranked, split_by
 from .mapping import multi_label as labels_over
 from .request import ClassifyRequest, LabelSet
-from .scorer import NSPScorer, progress_bar
+from .scorer import NSPScorer, Pair, progress_bar, warn_truncated
 from .tokens import token_ids
 from .windows import split_windows
 
@@ -48,7 +49,8 @@ class ClassificationResult:
 def make_result(request: ClassifyRequest, text: str, row: np.ndarray,
                 label_set: Optional[LabelSet] = None) -> ClassificationResult:
     """The mapping step of one text: C-C argmax, or every label over the threshold (best first),
-    decided over all labels; the scores shown are all of them, or the best `request.top_k`."""
+    decided over all labels; the scores shown are all of them, or the best `request.top_k`, divided
+    by their sum with `request.normalize`: every front door gets both from here."""
     names = (label_set or request.label_set).names
     if request.multi_label:
         label: Union[str, list[str]] = [names[i] for i in labels_over(row[None, :], request.threshold)[0]]
@@ -57,6 +59,9 @@ def make_result(request: ClassifyRequest, text: str, row: np.ndarray,
     scores = ranked(names, row)
     if request.top_k is not None and request.top_k < len(scores):
         scores = dict(list(scores.items())[:request.top_k])
+    if request.normalize:  # the scores shown, divided by their sum (ranking and label unchanged)
+        total = sum(scores.values()) or 1.0
+        scores = {name: score / total for name, score in scores.items()}
     return ClassificationResult(text, label, scores)
 
 
@@ -123,12 +128,43 @@ def chunked(items: Iterable[T], size: Callable[[T], int], max_size: int) -> Iter
         yield run
 
 
-def forward(scorer: NSPScorer, candidates: Sequence[Candidates], progress: Optional[bool] = False,
-            on_truncated: Optional[Callable[[int, int], None]] = None) -> list[np.ndarray]:
-    """The scoring step: every distinct pair of `candidates` in one scoring call → one row of
-    combined label scores per Candidates. `on_truncated`: see `NSPScorer.score`."""
-    return score_candidates(lambda pairs: scorer.score(pairs, progress=progress, on_truncated=on_truncated),
-                            list(candidates))
+class PairScoring(Protocol):
+    """What `forward` scores pairs with: `NSPScorer` itself, `distributed.RayPairScorer`, or the
+    harness's score cache in front of either; `max_length` words the truncation warning."""
+
+    max_length: int
+
+    def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None, desc: str = "scoring",
+              on_truncated: Optional[Callable[[int, int], None]] = None) -> np.ndarray: ...
+
+
+def forward(scorer: PairScoring, candidates: Sequence[Candidates], progress: Optional[bool] = False,
+            on_truncated: Optional[Callable[[int, int], None]] = None, desc: str = "scoring") -> list[np.ndarray]:
+    """The scoring step: every pair of `candidates` in ONE scoring call (so length-sorting and
+    de-duplication span them all), split back → one row per Candidates (its `scores` of its part).
+    `on_truncated`: see `NSPScorer.score`."""
+    flat = scorer.score([p for c in candidates for p in c.pairs], progress=progress, desc=desc, on_truncated=on_truncated)
+    return [c.scores(part) for c, part in zip(candidates, split_by(flat, [len(c.pairs) for c in candidates]))]
+
+
+def forward_chunked(scorer: PairScoring, candidates: Iterable[Candidates], progress: Optional[bool] = None,
+                    chunk_pairs: int = CHUNK_PAIRS, desc: str = "scoring", pairs: int = 0, items: int = 0,
+                    over: tuple[str, str] = ("classifying", "text")) -> Iterator[np.ndarray]:
+    """`forward` over runs of consecutive candidates of about `chunk_pairs` pairs (the one chunker),
+    one row per Candidates, in order. A call of one chunk shows the scorer's pair bar (`desc`); one
+    whose `pairs` (an estimate is enough) take several shows a bar over its `items` instead (`over`:
+    its desc and unit). Pairs cut to max_length give one warning for the call, summed over its chunks."""
+    several = pairs > chunk_pairs
+    cut = [0, 0]   # pairs truncated, distinct pairs scored: summed over the chunks
+
+    def count(n_cut: int, n_total: int) -> None:
+        cut[0] += n_cut
+        cut[1] += n_total
+    with progress_bar(progress if several else False, pairs, items, *over) as bar:
+        for run_ in chunked(candidates, lambda c: len(c.pairs), chunk_pairs):
+            yield from forward(scorer, run_, False if several else progress, count, desc)
+            bar.update(len(run_))
+    warn_truncated(*cut, scorer.max_length)  # on completion only: a failed call's partial counts would mislead
 
 
 def postprocess(request: ClassifyRequest, texts: Sequence[str], rows: Sequence[np.ndarray],
@@ -142,38 +178,12 @@ def label_rows(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str]
                label_sets: Optional[Sequence[Optional[LabelSet]]] = None, progress: Optional[bool] = None,
                chunk_pairs: int = CHUNK_PAIRS) -> Iterator[np.ndarray]:
     """One row of combined label scores per text, in order; pairs are made and scored in chunks of
-    about `chunk_pairs` (whole texts; a single text with more pairs is one chunk). A call of one
-    chunk shows the scorer's pair bar; a call of several shows one bar over its texts instead.
-    Pairs cut to max_length give one warning for the whole call, with the sums over its chunks."""
-    bar = _texts_bar(request, texts, label_sets, progress, chunk_pairs)
-    inner = False if bar is not None else progress
-    cut = [0, 0]   # pairs truncated, distinct pairs scored: summed over the chunks
-
-    def count(n_cut: int, n_total: int) -> None:
-        cut[0] += n_cut
-        cut[1] += n_total
-    try:
-        for run_ in chunked(iter_candidates(scorer, request, texts, label_sets), lambda c: len(c.pairs), chunk_pairs):
-            yield from forward(scorer, run_, inner, count)
-            if bar is not None:
-                bar.update(len(run_))
-    finally:
-        if bar is not None:
-            bar.close()
-    scorer.warn_truncated(*cut)  # on completion only: a failed call's partial counts would mislead
-
-
-def _texts_bar(request: ClassifyRequest, texts: Sequence[str], label_sets, progress: Optional[bool],
-               chunk_pairs: int):
-    """A bar over the call's texts when it takes several chunks (and progress is not off)."""
-    if progress is False:
-        return None
+    about `chunk_pairs` (whole texts; a single text with more pairs is one chunk)."""
     own = label_sets if label_sets is not None else [None] * len(texts)
     estimate = sum((ls or request.label_set).pairs_per_window for ls in own
                    if ls is not None or request.label_set is not None)
-    if estimate <= chunk_pairs:
-        return None
-    return progress_bar(progress, estimate, len(texts), "classifying", "text")
+    yield from forward_chunked(scorer, iter_candidates(scorer, request, texts, label_sets), progress, chunk_pairs,
+                               pairs=estimate, items=len(texts))
 
 
 def run(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],

@@ -124,6 +124,7 @@ class ClassifyRequest:
     aggregate: str = "max"
     overlap: int = DEFAULT_OVERLAP
     top_k: Optional[int] = None
+    normalize: bool = False   # the scores shown divided by their sum (pipeline.make_result)
     cut_prompts: bool = False  # entity linking: KB descriptions are data, cut like texts when too long
     _prompt_words: Optional[tuple[tuple[str, tuple[str, ...]], ...]] = field(default=None, repr=False)
     _row_cache: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
@@ -498,7 +499,7 @@ class ClassifyArgs(BaseModel):
             label_set = _label_set(specs, templates, self.multi_label) if specs is not None else None
         return ClassifyRequest(label_set, tuple(sources), placement, how, self.multi_label, float(self.threshold),
                                variant.key if variant is not None else None, self.long_text, self.aggregate,
-                               self.overlap, self.top_k, cut_prompts,
+                               self.overlap, self.top_k, self.normalize, cut_prompts,
                                tuple(variant.words.items()) if variant is not None else None)
 
 

@@ -168,45 +168,51 @@ def progress_bar(progress: Optional[bool], pairs: int, total: int, desc: str, un
     """The library's one rule for a bar, so a script calling classify() in a loop stays quiet, as
     transformers' pipelines do: True always draws one, False never; None draws one only for a long
     call (at least PROGRESS_MIN_PAIRS pairs, still running after PROGRESS_DELAY_S) when stderr is a
-    terminal. Returns a tqdm bar or None."""
-    if progress is False or (progress is None and pairs < PROGRESS_MIN_PAIRS):
-        return None
+    terminal. Returns a tqdm bar (a disabled one, that draws nothing, when there is to be none)."""
     import sys
 
     from tqdm.auto import tqdm
 
     auto = progress is None
+    off = progress is False or (auto and pairs < PROGRESS_MIN_PAIRS)
     return tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr,
-                disable=None if auto else False, delay=PROGRESS_DELAY_S if auto else 0)
+                disable=True if off else None if auto else False, delay=PROGRESS_DELAY_S if auto else 0)
 
 
-def score_distinct(pairs: Sequence[Pair], score_chunks: Callable[[list[Pair]], Iterable[tuple[Sequence[int], np.ndarray]]],
-                   progress: Optional[bool] = None,
-                   on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
-                   desc: str = "scoring") -> np.ndarray:
+def score_distinct(pairs: Sequence[Pair], score_parts: Callable[[list[Pair], list[int], Callable[[int, int], None]],
+                                                   Iterable[tuple[Sequence[int], np.ndarray]]],
+                   max_length: int, progress: Optional[bool] = None,
+                   on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None, desc: str = "scoring",
+                   on_truncated: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
     """The frame every scoring engine shares (in-process batches, a Ray actor pool): each distinct
-    pair is scored once by `score_chunks(unique)`, which yields (indexes into `unique`, scores) as
-    chunks finish; `on_batch` sees every chunk (the harness caches it), one progress bar counts
-    them (see `progress_bar`), results come in input order."""
+    pair is scored once by `score_parts(unique, origin, on_truncated)` (origin: each one's first
+    index in `pairs`, for errors), which yields (indexes into `unique`, scores) as batches finish and
+    reports the pairs it truncated (default: `warn_truncated`); `on_batch` sees every batch (the
+    harness caches it), one progress bar counts them (see `progress_bar`), results come in input
+    order. How many pairs one call gets is the caller's (`pipeline.chunked`)."""
     distinct: dict[Pair, int] = {}
     where = np.array([distinct.setdefault(p, len(distinct)) for p in pairs], dtype=np.int64)
     unique = list(distinct)
     scores = np.full(len(unique), np.nan)
     if not unique:
         return scores[where]
-    bar = progress_bar(progress, len(unique), len(unique), desc, "pair")
-    try:
-        for idx, chunk_scores in score_chunks(unique):
+    origin = np.unique(where, return_index=True)[1].tolist()
+    report = on_truncated or (lambda cut, total: warn_truncated(cut, total, max_length))
+    with progress_bar(progress, len(unique), len(unique), desc, "pair") as bar:
+        for idx, part in score_parts(unique, origin, report):
             idx = np.asarray(idx, dtype=np.int64)
-            scores[idx] = chunk_scores
+            scores[idx] = part
             if on_batch is not None:
                 on_batch([unique[i] for i in idx], scores[idx])
-            if bar is not None:
-                bar.update(len(idx))
-    finally:
-        if bar is not None:
-            bar.close()
+            bar.update(len(idx))
     return scores[where]
+
+
+def warn_truncated(cut: int, total: int, max_length: int) -> None:
+    """The one warning about pairs cut to max_length (one per call, however it was chunked)."""
+    if cut:
+        log.warning("%d of %d pairs were longer than max_length=%d tokens and were truncated (text cut from its end)",
+                    cut, total, max_length)
 
 
 class TimedTrial:
@@ -624,28 +630,18 @@ class NSPScorer:
     def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
               on_batch: Optional[Callable[[list[Pair], np.ndarray], None]] = None,
               desc: str = "scoring", on_truncated: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
-        """P(IsNext) for every pair, in input order. Identical pairs are scored once.
+        """P(IsNext) for exactly the pairs given (no chunking: see `pipeline.chunked`), in input order.
+        Identical pairs are scored once.
 
         `progress`: see `progress_bar`. `on_batch(pairs, scores)` is called after each batch (the
         harness caches finished work). Pairs cut to max_length give one warning, or, with
         `on_truncated`, a call `on_truncated(cut, distinct)` instead, also when none is cut (a caller scoring in chunks
         sums them into one warning). Errors about one pair name its index in `pairs`.
         """
-        first_seen: dict[Pair, int] = {}
-        for i, p in enumerate(pairs):
-            first_seen.setdefault(p, i)
-        return score_distinct(pairs, lambda unique: self._score_chunks(unique, [first_seen[p] for p in unique],
-                                                                       on_truncated or self.warn_truncated),
-                              progress, on_batch, desc)
+        return score_distinct(pairs, self._score_batches, self.max_length, progress, on_batch, desc, on_truncated)
 
-    def warn_truncated(self, cut: int, total: int) -> None:
-        """The one warning about pairs cut to max_length (one per call, however it was chunked)."""
-        if cut:
-            log.warning("%d of %d pairs were longer than max_length=%d tokens and were truncated (text cut from its end)",
-                        cut, total, self.max_length)
-
-    def _score_chunks(self, unique: list[Pair], origin: Optional[Sequence[int]],
-                      on_truncated: Callable[[int, int], None]) -> Iterator[tuple[list[int], np.ndarray]]:
+    def _score_batches(self, unique: list[Pair], origin: Sequence[int],
+                       on_truncated: Callable[[int, int], None]) -> Iterator[tuple[list[int], np.ndarray]]:
         """(indexes into `unique`, their scores), one length-sorted padded batch at a time."""
         encoded = self.encode(unique, origin)
         on_truncated(encoded.truncated, len(unique))

@@ -1,23 +1,15 @@
-"""candidates.py: every input's pairs scored in one call, split back, combined per candidate, windows
-aggregated, ranked. A fake score function (a number per pair) stands in for the model, so each value
-below is computed by hand."""
+"""candidates.py: flat scores split back, combined per candidate, windows aggregated, ranked (the one
+scoring call over many sets is `pipeline.forward`, tested in test_pipeline.py). Each value below is
+computed by hand."""
 import math
 
 import numpy as np
 import pytest
 
-from nspzero.candidates import Candidates, best, ranked, score_candidates, split_by
+from nspzero.candidates import Candidates, best, ranked, split_by
 from nspzero.scorer import Pair
 
-P = {"a1": 0.9, "a2": 0.5, "b1": 0.2, "c1": 0.4, "c2": 0.1, "w1a": 0.3, "w1b": 0.8, "w2a": 0.6, "w2b": 0.2}
-
-
-def fake_score(calls: list):
-    """P(IsNext) = the table's value of the pair's first text; records each call's pairs."""
-    def score(pairs):
-        calls.append([p.first for p in pairs])
-        return np.array([P[p.first] for p in pairs])
-    return score
+P = {"w1a": 0.3, "w1b": 0.8, "w2a": 0.6, "w2b": 0.2}
 
 
 def pairs(*names):
@@ -31,15 +23,11 @@ def test_split_by_slices_in_order_and_refuses_counts_that_do_not_add_up():
         split_by([1, 2, 3, 4, 5], [2, 2])
 
 
-def test_all_sets_are_scored_in_one_call_and_combined_per_candidate():
-    calls = []
+def test_a_set_combines_its_candidates_pairs():
     first = Candidates.of([("A", pairs("a1", "a2")), ("B", pairs("b1"))])
     second = Candidates.of([("C", pairs("c1", "c2")), ("B", pairs("b1"))], how="logmean")
-    rows = score_candidates(fake_score(calls), [first, second])
-    assert calls == [["a1", "a2", "b1", "c1", "c2", "b1"]]            # one call, in order
-    np.testing.assert_allclose(rows[0], [0.7, 0.2])                    # mean of 0.9 and 0.5
-    np.testing.assert_allclose(rows[1], [math.sqrt(0.4 * 0.1), 0.2])   # geometric mean
-    assert best(first.names, rows[0]) == "A" and best(second.names, rows[1]) == "C"
+    np.testing.assert_allclose(first.scores(np.array([0.9, 0.5, 0.2])), [0.7, 0.2])             # mean
+    np.testing.assert_allclose(second.scores(np.array([0.4, 0.1, 0.2])), [math.sqrt(0.4 * 0.1), 0.2])  # geometric
 
 
 def test_windows_combine_per_window_then_aggregate():

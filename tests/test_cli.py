@@ -576,3 +576,28 @@ def test_cli_called_twice_prints_each_warning_once(model_dir, capsys):
     assert code == 0
     assert len(err.strip().splitlines()) == 1, err
 # ==== end of the moved bad-input rows ====
+
+
+@pytest.mark.parametrize("min_pairs, drawn", [(4, True), (100, False)])
+def test_classify_draws_one_bar_over_its_input_by_the_librarys_rule(model_dir, capsys, monkeypatch, tmp_path,
+                                                                      min_pairs, drawn):
+    """`nspzero classify --input` shows one bar over its texts on a terminal, by `scorer.progress_bar`'s
+    rule (a small input stays quiet)."""
+    import io
+
+    from nspzero import scorer
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    src = tmp_path / "in.txt"
+    src.write_text("今天比赛\n市场上涨\n东西很好\n", encoding="utf-8")   # 3 texts × 2 labels = 6 pairs
+    terminal = Terminal()
+    monkeypatch.setattr(scorer, "PROGRESS_DELAY_S", 0.0)
+    monkeypatch.setattr(scorer, "PROGRESS_MIN_PAIRS", min_pairs)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    code, out, _ = run(["classify", "--model", model_dir, "--labels", "体育,财经", "--input", str(src)], capsys)
+    assert code == 0 and len(out.splitlines()) == 3
+    assert ("classifying" in terminal.getvalue() and "/3" in terminal.getvalue()) == drawn, terminal.getvalue()
+

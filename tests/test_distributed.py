@@ -292,3 +292,17 @@ def test_actor_resources_leave_room_for_reading_and_use_big_nodes():
     assert (big.actor_cpus, big.torch_threads, big.actor_gpus) == (15.0, 15, 0)
     cluster = actor_resources(64, 2, "cuda", read=False, node_cpus=8)  # at most one node per actor
     assert (cluster.read_cpus, cluster.actor_cpus, cluster.actor_gpus) == (0.0, 8.0, 1)
+
+
+def test_ray_pair_scoring_reports_truncation_to_the_driver(local_ray, model_dir):
+    """The actors' truncation counts come back with their scores: one report for the whole call, on
+    the driver (an actor's own warning would be lost with its log)."""
+    from nspzero.distributed import RayPairScorer
+    from nspzero.scorer import NSPScorer, Pair
+
+    pairs = [Pair("体育", "今天比赛球队赢了。" * 4), Pair("体育", "今天"), Pair("财经", "今天比赛球队赢了。" * 4)]
+    counts = []
+    with RayPairScorer(model_dir, device="cpu", max_length=16, rows_per_batch=1) as engine:
+        scores = _bounded(engine.score, pairs, on_truncated=lambda cut, total: counts.append((cut, total)))
+    local = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=16).score(pairs, on_truncated=lambda *a: None)
+    assert counts == [(2, 3)] and scores == pytest.approx(local, abs=1e-6)

@@ -103,9 +103,17 @@ def test_interrupted_run_resumes_without_rescoring(model_dir, data_dir, tmp_path
     cache = next((tmp_path / "resumed" / "cache").glob("scores-*.jsonl"))
     assert len(cache.read_text().splitlines()) == 3 * 8  # three finished batches were kept
 
-    resumed = evaluate(NSPScorer.from_pretrained(model_dir, batch_size=8), settings, tmp_path / "resumed")
+    from nspzero.cache import pair_key
+
+    kept = {json.loads(line)[0] for line in cache.read_text().splitlines()}
+    scorer = NSPScorer.from_pretrained(model_dir, batch_size=8)
+    asked, original = [], scorer.score
+    scorer.score = lambda pairs, **kw: (asked.extend(pairs), original(pairs, **kw))[1]
+    resumed = evaluate(scorer, settings, tmp_path / "resumed")
     assert resumed["cache"]["pairs_before"] == 24
     assert sum(t["pairs_scored"] for t in resumed["tasks"].values()) == total - 24
+    # only the missing pairs reach the scorer, each once: none of the 24 kept ones is scored again
+    assert len(asked) == len(set(asked)) == total - 24 and not kept & {pair_key(p) for p in asked}
     for name in ("tnews", "chid"):
         assert read_jsonl(tmp_path / "clean" / f"{name}.predictions.jsonl") == \
             read_jsonl(tmp_path / "resumed" / f"{name}.predictions.jsonl")
@@ -207,7 +215,7 @@ def test_a_failed_report_is_a_warning_and_the_results_are_kept(scorer, data_dir,
 
     import nspzero.reports.html
 
-    monkeypatch.setattr(nspzero.reports.html, "render_report_html", fails)
+    monkeypatch.setattr(nspzero.reports.html, "render_diagnostics", fails)
     results = evaluate(scorer, EvalSettings(data_dir, ["eprstmt", "tnews"], report=True), out)
     assert json.loads((out / "results.json").read_text(encoding="utf-8"))["tasks"].keys() == results["tasks"].keys()
     assert (out / "tnews.predictions.jsonl").exists() and not (out / "report.html").exists()  # no stale report
@@ -255,7 +263,72 @@ def test_cli_eval_names_the_report_only_when_it_was_written(model_dir, data_dir,
     def fails(*a, **k):
         raise ValueError("broken template")
 
-    monkeypatch.setattr(nspzero.reports.html, "render_report_html", fails)
+    monkeypatch.setattr(nspzero.reports.html, "render_diagnostics", fails)
     code, _, err = run_cli(args, capsys)
     assert code == 0 and "report:" not in err and "could not write report.html (broken template)" in err, err
     assert (tmp_path / "results.json").exists() and not (tmp_path / "report.html").exists()
+
+
+def test_the_harness_scores_through_the_pipelines_chunker(scorer, data_dir, tmp_path):
+    """score_examples runs the pipeline's forward stage in chunks: every scoring call holds at most
+    one chunk of whole examples, and the scores are those of one unchunked call."""
+    from nspzero.cache import ScoreCache
+    from nspzero.harness import CachedScoring, score_examples
+    from nspzero.tasks.registry import load_task
+
+    class Recording:
+        max_length = scorer.max_length
+
+        def __init__(self):
+            self.sizes = []
+
+        def score(self, pairs, **kw):
+            self.sizes.append(len(pairs))
+            return scorer.score(pairs, **kw)
+
+    task = load_task("tnews")
+    examples = task.read(data_dir, "test_public")
+    per_example = len(task.example_pairs(examples[0]))
+    whole, chunked = Recording(), Recording()
+    one_call = score_examples(task, examples, CachedScoring(whole, ScoreCache(tmp_path / "a.jsonl")), "t")
+    in_chunks = score_examples(task, examples, CachedScoring(chunked, ScoreCache(tmp_path / "b.jsonl")), "t",
+                               chunk_pairs=2 * per_example)
+    assert whole.sizes == [len(examples) * per_example]
+    assert len(chunked.sizes) == 5 and max(chunked.sizes) <= 2 * per_example and sum(chunked.sizes) == whole.sizes[0]
+    for a, b in zip(one_call, in_chunks):
+        assert b == pytest.approx(a, abs=1e-6)
+
+
+def test_plots_and_report_come_from_one_diagnostics_computed_from_memory(scorer, data_dir, tmp_path, monkeypatch):
+    """eval --plots --report computes each task's diagnostics once (not again from the written files),
+    and the page is the one `nspzero report` draws from those files."""
+    pytest.importorskip("matplotlib")
+    import nspzero.reports.diagnostics as diagnostics
+    from nspzero.reports.html import render_report_html
+
+    computed, original = [], diagnostics.task_diagnostics
+    monkeypatch.setattr(diagnostics, "task_diagnostics", lambda name, *a, **k: computed.append(name) or
+                        original(name, *a, **k))
+    monkeypatch.setattr(diagnostics, "read_rows", lambda path: pytest.fail(f"{path} was read back"))
+    evaluate(scorer, EvalSettings(data_dir, ["eprstmt", "ocnli", "chid"], plots=True, report=True), tmp_path)
+    assert sorted(computed) == ["chid", "eprstmt", "ocnli"]
+    assert {p.name for p in tmp_path.glob("*.png")} == {"eprstmt.confusion.png", "ocnli.confusion.png",
+                                                        "ocnli.scores.png", "chid.positions.png"}
+    monkeypatch.undo()
+    assert (tmp_path / "report.html").read_text(encoding="utf-8") == render_report_html(tmp_path)
+
+
+def test_diagnostics_that_cannot_be_computed_are_a_warning_not_a_lost_eval(scorer, data_dir, tmp_path, monkeypatch,
+                                                                          caplog):
+    import nspzero.reports.diagnostics as diagnostics
+
+    def fails(*args, **kwargs):
+        raise ValueError("accuracy: input should be a finite number")
+
+    monkeypatch.setattr(diagnostics, "eval_diagnostics", fails)
+    results = evaluate(scorer, EvalSettings(data_dir, ["eprstmt"], plots=True, report=True), tmp_path)
+    assert json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["tasks"].keys() == results["tasks"].keys()
+    assert not (tmp_path / "report.html").exists() and not list(tmp_path.glob("*.png"))
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "could not write the plots or report.html (accuracy: input should be a finite number); the results are "
+        "written, retry with `nspzero report`"]

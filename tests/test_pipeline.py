@@ -107,6 +107,22 @@ def test_top_k_keeps_the_best_scores_and_decides_over_all(clf):
     assert top.label == full.label and len(top.label) == 5   # the decision still used every label
 
 
+def test_normalize_is_applied_by_make_result_so_every_door_gets_it(clf):
+    """The request carries `normalize`; the pipeline's mapping step divides the scores shown (after
+    top_k) by their sum — the Python call, the server and Ray all end in it."""
+    from nspzero.request import ClassifyArgs
+
+    labels = ["体育", "财经", "科技"]
+    plain = clf.classify("今天比赛球队赢了", labels)
+    args = ClassifyArgs.of(text="今天比赛球队赢了", labels=labels, normalize=True, top_k=2)
+    request = args.to_request()
+    assert request.normalize
+    [via_pipeline] = pipeline.run(clf.scorer, request, ["今天比赛球队赢了"])
+    shown = dict(list(plain.scores.items())[:2])
+    assert via_pipeline.scores == pytest.approx({k: v / sum(shown.values()) for k, v in shown.items()}, abs=1e-12)
+    assert via_pipeline.label == plain.label and clf.classify_args(args).scores == via_pipeline.scores
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(long_text="split"), "long_text: Input should be 'truncate' or 'chunk', got 'split'"),
     (dict(aggregate="median"), "aggregate: Input should be 'max' or 'mean', got 'median'"),
@@ -175,3 +191,32 @@ def test_a_call_that_fails_does_not_warn_with_partial_counts(clf, nspzero_caplog
     with pytest.raises(RuntimeError, match="the device failed"):
         list(pipeline.label_rows(clf.scorer, request, long, chunk_pairs=2))
     assert len(calls) == 2 and not [r for r in nspzero_caplog.records if "truncated" in r.getMessage()]
+
+
+def test_forward_scores_every_set_in_one_call_and_combines_per_candidate():
+    """pipeline.forward: all sets' pairs in ONE scoring call, in order (so sorting and de-duplication
+    span them), split back and combined per candidate. A fake scorer (a number per pair) stands in."""
+    import math
+
+    from nspzero.candidates import Candidates, best
+    from nspzero.scorer import Pair
+
+    table = {"a1": 0.9, "a2": 0.5, "b1": 0.2, "c1": 0.4, "c2": 0.1}
+
+    class Fake:
+        max_length = 64
+        calls = []
+
+        def score(self, pairs, **kw):
+            self.calls.append([p.first for p in pairs])
+            return np.array([table[p.first] for p in pairs])
+
+    def of(*names):
+        return [Pair(n, "text") for n in names]
+    first = Candidates.of([("A", of("a1", "a2")), ("B", of("b1"))])
+    second = Candidates.of([("C", of("c1", "c2")), ("B", of("b1"))], how="logmean")
+    rows = pipeline.forward(Fake(), [first, second])
+    assert Fake.calls == [["a1", "a2", "b1", "c1", "c2", "b1"]]        # one call, in order
+    np.testing.assert_allclose(rows[0], [0.7, 0.2])                    # mean of 0.9 and 0.5
+    np.testing.assert_allclose(rows[1], [math.sqrt(0.4 * 0.1), 0.2])   # geometric mean
+    assert best(first.names, rows[0]) == "A" and best(second.names, rows[1]) == "C"

@@ -7,9 +7,24 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from nspzero.reports import png as plots  # noqa: E402
-from nspzero.reports.png import write_task_plots  # noqa: E402
+from nspzero.reports.diagnostics import TaskEntry, rows_from_dicts, task_diagnostics  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def task_pngs(name, rows, entry, model=None):
+    """A task's plots from prediction rows and a results entry, drawn as `eval --plots` draws them."""
+    checked = TaskEntry.model_validate({k: v for k, v in entry.items() if k in TaskEntry.model_fields})
+    return plots.task_pngs(task_diagnostics(name, rows_from_dicts(rows), checked), model or entry.get("model"))
+
+
+def write_task_plots(out, name, rows, entry, model=None):
+    """The plots written as `eval --plots` writes them (each file atomically)."""
+    from nspzero.io import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    return [atomic_write(out / file, lambda handle, data=data: handle.write(data))
+            for file, data in task_pngs(name, rows, entry, model).items()]
 
 
 def assert_png(path, min_side=200):
@@ -193,9 +208,9 @@ def test_an_installed_cjk_font_is_used(tmp_path):
     assert FT2Font(path).get_char_index(ord("体")) != 0  # the font really has the glyph
 
 
-def test_plots_for_gives_the_bytes_write_task_plots_writes(tmp_path):
+def test_the_files_written_hold_the_bytes_task_pngs_draws(tmp_path):
     rows, entry = sc_case()
-    pngs = plots.plots_for("ocnli", rows, entry)
+    pngs = task_pngs("ocnli", rows, entry)
     assert sorted(pngs) == ["ocnli.confusion.png", "ocnli.scores.png"]
     assert all(data[:8] == PNG_SIGNATURE for data in pngs.values())
     written = write_task_plots(tmp_path, "ocnli", rows, entry)

@@ -9,7 +9,7 @@ from ..errors import DataError, UsageError
 from ..io import (CLASSIFY_COLUMNS, RowWriter, TextRow, check_output, input_format as resolve_input_format, output_columns,
                   output_format, read_texts, result_row)
 from .app import app
-from .options import NUM_ACTORS_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine, chunks, with_model_options
+from .options import NUM_ACTORS_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine, with_model_options
 
 STREAM_CHUNK = 512  # texts classified per call when streaming a file
 
@@ -109,8 +109,14 @@ def classify(
         source = read_texts(input_path, input_format, text_field)
     flat = output_columns(request, fmt, own_labels)
     clf = models.classifier()
-    with RowWriter(output, fmt, columns=CLASSIFY_COLUMNS) as writer, _progress(total, request.pairs_per_text) as bar:
-        for chunk in chunks(source, STREAM_CHUNK):
+    from ..pipeline import chunked
+    from ..scorer import PROGRESS_MIN_PAIRS, progress_bar
+
+    # one bar over the whole input (texts, with an overall ETA) by the library's rule for bars
+    pairs = PROGRESS_MIN_PAIRS if total is None else total * request.pairs_per_text
+    with RowWriter(output, fmt, columns=CLASSIFY_COLUMNS) as writer, \
+            progress_bar(None, pairs, total, "classifying", "text") as bar:
+        for chunk in chunked(source, lambda _: 1, STREAM_CHUNK):
             label_sets = [request.row_labels(r.labels, r.where) for r in chunk]
             if flat is not None and any(ls is not None for ls in label_sets):
                 where = next(r.where for r, ls in zip(chunk, label_sets) if ls is not None)
@@ -123,18 +129,6 @@ def classify(
                 for row, result in zip(chunk, results):
                     writer.write(result_row(result.to_dict(), row.extra, fmt, flat))
             bar.update(len(chunk))
-
-
-def _progress(total: Optional[int], pairs_per_text: int):
-    """One bar over the whole input (texts, with an overall ETA), for inputs big enough to wait for,
-    on a terminal only."""
-    from tqdm.auto import tqdm
-
-    from ..scorer import PROGRESS_MIN_PAIRS
-
-    small = total is not None and total * pairs_per_text < PROGRESS_MIN_PAIRS
-    return tqdm(total=total, desc="classifying", unit="text", leave=False, file=sys.stderr,
-                disable=True if small else None)
 
 
 def _table(results) -> None:

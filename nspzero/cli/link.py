@@ -6,7 +6,7 @@ import typer
 from ..errors import DataError, UsageError
 from ..io import RowWriter, check_output, field_text, output_format, read_records, result_row
 from .app import app
-from .options import ModelOptions, chunks, with_model_options
+from .options import ModelOptions, with_model_options
 
 STREAM_CHUNK = 512
 
@@ -52,8 +52,10 @@ def link(
 
     if input_path != "-":
         sum(1 for _ in queries())  # the file's errors come before the model loads
+    from ..pipeline import chunked
+
     clf = models.classifier()
     with RowWriter(output, fmt) as writer:
-        for chunk in chunks(queries(), STREAM_CHUNK):
+        for chunk in chunked(queries(), lambda _: 1, STREAM_CHUNK):
             for (_, _, extra), result in zip(chunk, clf.link([t for t, _, _ in chunk], [c for _, c, _ in chunk])):
                 writer.write(result_row(result.to_dict(), extra, fmt))

@@ -4,14 +4,12 @@ import functools
 import inspect
 import typing
 from dataclasses import dataclass
-from itertools import islice
-from typing import Callable, Iterable, Iterator, Optional, TypeVar, Union
+from typing import Callable, Optional, Union
 
 import typer
 
 from ..errors import UsageError
 
-T = TypeVar("T")
 COMPILE_CHOICES = {"auto": "auto", "on": True, "off": False}
 ENGINES = ("local", "ray")
 
@@ -127,9 +125,3 @@ def check_engine(engine: str, ray_address: Optional[str], num_actors: int) -> No
         raise UsageError(f"--num-actors must be a positive number, got {num_actors}")
     if engine == "local" and (ray_address is not None or num_actors != 1):
         raise UsageError("--ray-address and --num-actors apply to --engine ray; add --engine ray")
-
-
-def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk

@@ -25,16 +25,18 @@ class _PairScorerActor:
         self.scorer = NSPScorer.from_pretrained(model, device=device, max_length=max_length,
                                                 batch_size=batch_size, dtype=dtype, compile=compile)
 
-    def score(self, chunk: int, pairs: list[Pair]) -> tuple[int, "np.ndarray"]:
-        return chunk, self.scorer.score(pairs, progress=False)
+    def score(self, chunk: int, pairs: list[Pair]) -> tuple[int, "np.ndarray", int]:
+        """(chunk, scores, pairs truncated): the driver words the one truncation warning."""
+        cut: list[int] = []
+        return chunk, self.scorer.score(pairs, progress=False, on_truncated=lambda n, _: cut.append(n)), sum(cut)
 
 
 class RayPairScorer:
     """`NSPScorer.score` spread over a pool of Ray actors, for the harness (`nspzero eval --engine ray`).
 
-    Same signature and the same scores (the scorer is batch-invariant). The actors (each loading the
-    model once) start on the first call and live until `close()`, so the harness's many calls (per
-    task, per split) pay for the model load once. `on_batch` runs on the driver as each chunk comes
+    Same signature and the same scores (the scorer is batch-invariant), and one truncation warning
+    per call, on the driver. The actors (each loading the model once) start on the first call and
+    live until `close()`, so the harness's many calls (per task, per split) pay for the model load once. `on_batch` runs on the driver as each chunk comes
     back, so the harness's cache keeps finished work. Use it inside `ray_session()`.
     """
 
@@ -78,12 +80,13 @@ class RayPairScorer:
 
     def score(self, pairs: Sequence[Pair], progress: Optional[bool] = None,
               on_batch: Optional[Callable[[list[Pair], "np.ndarray"], None]] = None,
-              desc: str = "scoring") -> "np.ndarray":
+              desc: str = "scoring", on_truncated: Optional[Callable[[int, int], None]] = None) -> "np.ndarray":
         from ..scorer import score_distinct
 
         ray = import_ray()
         try:
-            return score_distinct(list(pairs), self._score_chunks, progress, on_batch, desc)
+            return score_distinct(list(pairs), self._score_chunks, self.max_length, progress, on_batch, desc,
+                                  on_truncated)
         except Exception as exc:
             if isinstance(exc, NSPZeroError) and not from_ray(exc):
                 raise
@@ -91,15 +94,19 @@ class RayPairScorer:
             reraise(exc, ray, "the Ray scoring job failed", ModelError)
             raise
 
-    def _score_chunks(self, unique: list[Pair]) -> Iterator[tuple[list[int], "np.ndarray"]]:
+    def _score_chunks(self, unique: list[Pair], origin: list[int], on_truncated: Callable[[int, int], None]
+                      ) -> Iterator[tuple[list[int], "np.ndarray"]]:
         """(indexes into `unique`, their scores) as the actors finish chunks of similar length (so
-        each actor's batches pad little; the scorer sorts within a chunk)."""
+        each actor's batches pad little; the scorer sorts within a chunk); then the pairs truncated."""
         order = sorted(range(len(unique)), key=lambda i: len(unique[i].first) + len(unique[i].second))
         size = self.rows_per_batch
         chunks = [order[i:i + size] for i in range(0, len(order), size)]
         pool = self._pool()
         for n, chunk in enumerate(chunks):
             pool.submit(lambda actor, job: actor.score.remote(*job), (n, [unique[i] for i in chunk]))
+        cut = 0
         while pool.has_next():
-            n, chunk_scores = pool.get_next_unordered()
+            n, chunk_scores, chunk_cut = pool.get_next_unordered()
+            cut += chunk_cut
             yield chunks[n], chunk_scores
+        on_truncated(cut, len(unique))

@@ -469,11 +469,23 @@ def folder_diagnostics(out_dir: str | os.PathLike[str]) -> Diagnostics:
     """Read an eval output folder (results.json and each task's predictions) and compute its
     diagnostics. Raises DataError (one line) when results.json is missing or malformed."""
     out = Path(out_dir)
-    results = read_results(out)
+    return _diagnostics(read_results(out), lambda name: read_rows(out / f"{name}.predictions.jsonl")
+                        if is_file_part(name) else (None, 0))
+
+
+def eval_diagnostics(results: dict, predictions: dict[str, list[dict]]) -> Diagnostics:
+    """The diagnostics of an eval still in memory (its results and prediction rows): what
+    `folder_diagnostics` would read back from the files it writes, computed once for its plots and report."""
+    checked = Results.model_validate(json.loads(json.dumps(results)))  # as results.json holds it
+    return _diagnostics(checked, lambda name: (rows_from_dicts(predictions.get(name, [])), 0))
+
+
+def _diagnostics(results: Results, rows_of: Callable[[str], tuple[Optional[list[Row]], int]]) -> Diagnostics:
+    """Every task's diagnostics, in the paper's order; `rows_of(name)` gives (rows, unreadable rows)."""
     columns = task_columns(results.tasks)
     texts = _texts_from(results.settings.data_dir)
     tasks = []
     for name in columns:
-        rows, bad = read_rows(out / f"{name}.predictions.jsonl") if is_file_part(name) else (None, 0)
+        rows, bad = rows_of(name)
         tasks.append(task_diagnostics(name, rows, results.tasks[name], bad, texts))
     return Diagnostics(results, columns, paper_rows(), tasks)

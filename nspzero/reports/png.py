@@ -17,14 +17,12 @@ import io
 import logging
 import os
 import warnings
-from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
 from ..extras import install_hint
-from .diagnostics import (ClozePositions, Confusion, Histograms, TaskDiagnostics, TaskEntry, rows_from_dicts,
-                          shorten, task_diagnostics)
+from .diagnostics import ClozePositions, Confusion, Histograms, TaskDiagnostics, TaskEntry, shorten
 
 log = logging.getLogger("nspzero")
 
@@ -63,27 +61,6 @@ def task_pngs(task: TaskDiagnostics, model: Optional[str] = None) -> dict[str, b
             if task.histograms is not None:
                 figures[f"{task.name}.scores.png"] = _scores_figure(plt, task.histograms, task.entry, title)
         return {name: _png(plt, fig) for name, fig in figures.items()}
-
-
-def plots_for(task: str, rows: Sequence[dict], entry: dict, model: Optional[str] = None) -> dict[str, bytes]:
-    """The plots of one task from what the eval holds in memory (its prediction rows and results
-    entry) as PNG bytes by file name, for a writer that puts them where it wants (a staging folder)."""
-    checked = TaskEntry.model_validate({k: v for k, v in entry.items() if k in TaskEntry.model_fields})
-    diagnostics = task_diagnostics(task, rows_from_dicts(list(rows)), checked)
-    return task_pngs(diagnostics, model if model is not None else entry.get("model"))
-
-
-def write_task_plots(out_dir: str | os.PathLike[str], task: str, rows: Sequence[dict], entry: dict,
-                     model: Optional[str] = None) -> list[Path]:
-    """Write the plots of `task` (see task_pngs) into `out_dir`, each file atomically; returns the
-    paths. `rows` are the task's prediction rows, `entry` its results entry; `model` names the
-    model in the titles (default: `entry["model"]`, if any)."""
-    from ..io import atomic_write
-
-    pngs = plots_for(task, rows, entry, model)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return [atomic_write(out / name, lambda handle, data=data: handle.write(data)) for name, data in pngs.items()]
 
 
 def _pyplot() -> Any:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from ..classifier import ClassificationResult, NSPClassifier, normalized
+from ..classifier import ClassificationResult, NSPClassifier
 from ..request import ClassifyArgs
 from .batcher import MicroBatcher, ScoringFailed
 from .dependencies import Limits, classify_args, get_batcher, get_classifier, get_limits, prepare, zero_shot_args
@@ -32,10 +32,9 @@ async def _results(args: ClassifyArgs, classifier: NSPClassifier, batcher: Micro
     """The request prepared off the loop, queued, scored: the results, or the failure as JSON."""
     call = await run_in_threadpool(prepare, classifier.scorer, args, limits)
     try:
-        results = await batcher.submit(call)
+        return await batcher.submit(call)
     except ScoringFailed as exc:
         return JSONResponse({"detail": str(exc), "field": None}, status_code=exc.status)
-    return [normalized(r) for r in results] if args.normalize else results
 
 
 @router.post("/classify", response_model=ClassifyResponse, responses=ERRORS)
