@@ -126,13 +126,13 @@ def export_onnx(model: str, out_dir: str | os.PathLike, *, int8: bool = True) ->
 def cached_export(model: torch.nn.Module) -> Path:
     """A folder holding model.onnx and model.int8.onnx of `model` (a torch NSP model in fp32) in the user
     cache (NSPZERO_CACHE_DIR, else ~/.cache/nspzero, under onnx/): exported once per model, keyed by
-    its config and weights (`cache.model_digest`), the exporter's and ONNX Runtime's versions and this
+    its config and weights (`digests.model_digest`), the exporter's and ONNX Runtime's versions and this
     CPU's int8 scheme, so `dtype="int8"` runs on ONNX Runtime without an export step by the user. The
     folder appears whole or not at all (`atomic_folder`); a concurrent run that wins the race is reused."""
     import onnxruntime
 
     from . import cpu
-    from .cache import memo_dir, model_digest
+    from .digests import memo_dir, model_digest
     from .folders import atomic_folder
 
     key = "|".join([model_digest(model), str(OPSET), torch.__version__, onnxruntime.__version__,

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-import nspzero.cache as cache_mod
 from nspzero import NSPScorer, Pair
-from nspzero.cache import ScoreCache, file_digests, pair_key, scorer_fingerprint, tensor_digest
+from nspzero.cache import ScoreCache, pair_key, scorer_fingerprint
 from nspzero.errors import DataError
 
 from conftest import VOCAB, build_model_dir
@@ -79,31 +78,6 @@ def test_in_memory_model_fingerprint_covers_every_tensor(model_dir):
     with torch.no_grad():
         scorer.model.bert.encoder.layer[0].attention.self.query.weight[0, 0] += 1e-4
     assert scorer_fingerprint(scorer) != before
-
-
-def test_tensor_digest_covers_int8_packed_weights(model_dir):
-    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8", backend="torch")
-    before = tensor_digest(scorer.model)
-    other = NSPScorer.from_pretrained(model_dir, device="cpu")
-    with torch.no_grad():
-        other.model.bert.encoder.layer[1].output.dense.weight.mul_(3.0)
-    requantized = NSPScorer(other.tokenizer, other.model, device="cpu", dtype="int8", backend="torch")
-    assert tensor_digest(requantized.model) != before
-
-
-def test_file_hashes_are_memoised_until_the_file_changes(model_copy, monkeypatch):
-    path = os.path.join(model_copy, "model.safetensors")
-    calls = []
-    real = cache_mod._hash_file
-    monkeypatch.setattr(cache_mod, "_hash_file", lambda p: calls.append(p) or real(p))
-    first = file_digests([path])[path]
-    assert file_digests([path])[path] == first and len(calls) == 1
-    with open(path, "r+b") as handle:  # same size, same path: new contents
-        handle.seek(200)
-        byte = handle.read(1)
-        handle.seek(200)
-        handle.write(bytes([byte[0] ^ 1]))
-    assert file_digests([path])[path] != first and len(calls) == 2
 
 
 def test_unwritable_memo_dir_costs_only_the_memo(model_copy, tmp_path, monkeypatch):

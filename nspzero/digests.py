@@ -1,0 +1,169 @@
+"""What identifies a model's and a tokenizer's content, cheaply: sha256 of their files, memoised by
+path + size + mtime_ns + ctime_ns + inode in a small JSON file in the user cache dir (NSPZERO_CACHE_DIR,
+else $XDG_CACHE_HOME/nspzero), or of the tensors themselves for a model built in memory. The scores
+cache (`cache`) and the ONNX export cache (`onnx_export.cached_export`) key their entries by it, so
+replacing weights or vocab.txt in place at the same path is noticed, and reruns cost a few stat() calls.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+
+MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".index.json", ".onnx")
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                   "added_tokens.json")
+MEMO_NAME = "file-hashes.json"
+MEMO_MAX_ENTRIES = 4096
+HASH_BLOCK = 1 << 20
+
+
+# ---- file hashes, memoised ---------------------------------------------------------------------
+def memo_dir() -> Path:
+    """Where the file-hash memo lives: NSPZERO_CACHE_DIR, else $XDG_CACHE_HOME/nspzero, else ~/.cache/nspzero."""
+    if os.environ.get("NSPZERO_CACHE_DIR"):
+        return Path(os.environ["NSPZERO_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "nspzero"
+
+
+def _load_memo(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(data, dict) else {}
+
+
+def _save_memo(path: Path, memo: dict[str, str]) -> None:
+    """Atomic replace; a read-only or missing cache dir only costs the memo, never the run."""
+    items = list(memo.items())[-MEMO_MAX_ENTRIES:]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".file-hashes-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(dict(items), handle)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError:
+        pass
+
+
+def _stat_key(path: str) -> str:
+    st = os.stat(path)
+    return f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
+
+
+def _hash_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(HASH_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_digests(paths: Iterable[str]) -> dict[str, str]:
+    """sha256 of each file's contents, memoised by path + size + mtime_ns + ctime_ns + inode
+    (an in-place replacement changes ctime even when mtime is preserved)."""
+    memo_path = memo_dir() / MEMO_NAME
+    memo = _load_memo(memo_path)
+    out, changed = {}, False
+    for path in paths:
+        key = _stat_key(path)
+        if key not in memo:
+            memo[key] = _hash_file(path)
+            changed = True
+        out[path] = memo[key]
+    if changed:
+        _save_memo(memo_path, memo)
+    return out
+
+
+def _folder_files(folder: str, wanted) -> list[str]:
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in names if wanted(n) and os.path.isfile(os.path.join(folder, n))]
+
+
+def _digest_files(digest, folder: str, files: Sequence[str]) -> None:
+    for path, hexdigest in file_digests(files).items():
+        digest.update(f"{os.path.relpath(path, folder)}={hexdigest};".encode("utf-8"))
+
+
+# ---- tensors ---------------------------------------------------------------------------------
+def _update_with_value(digest, name: str, value) -> None:
+    """Every tensor of a state dict, quantized ones included (int8 packs weights in tuples)."""
+    if isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            _update_with_value(digest, f"{name}.{i}", item)
+        return
+    digest.update(name.encode("utf-8"))
+    if not isinstance(value, torch.Tensor):
+        digest.update(repr(value).encode("utf-8"))
+        return
+    tensor = value.detach().cpu()
+    if tensor.is_quantized:
+        if tensor.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+            extra = (tensor.q_per_channel_scales(), tensor.q_per_channel_zero_points())
+            digest.update(repr(tensor.q_per_channel_axis()).encode())
+        else:
+            extra = ()
+            digest.update(repr((tensor.q_scale(), tensor.q_zero_point())).encode())
+        tensor = tensor.int_repr()
+        for e in extra:
+            _update_with_value(digest, name + ".q", e)
+    digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+    if tensor.numel():
+        digest.update(tensor.contiguous().reshape(-1).view(torch.uint8).numpy())
+
+
+def tensor_digest(model: torch.nn.Module) -> str:
+    """sha256 over every entry of the model's state dict (names, dtypes, shapes, bytes)."""
+    digest = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        _update_with_value(digest, name, value)
+    return digest.hexdigest()
+
+
+# ---- model and tokenizer ----------------------------------------------------------------------
+def model_digest(model: torch.nn.Module) -> str:
+    """The weight files' contents (+ config.json) when the model was loaded from a folder, else
+    (a hub name, a model built in memory) every tensor."""
+    folder = str(getattr(model, "name_or_path", "") or "")
+    if folder and os.path.isdir(folder):
+        loaded = getattr(model, "loaded_files", None)  # a model that says which files it read (ONNX)
+        weights = [f for f in loaded() if os.path.isfile(f)] if loaded is not None else \
+            _folder_files(folder, lambda n: n.endswith(MODEL_FILE_SUFFIXES))
+        if weights:
+            digest = hashlib.sha256(b"files:")
+            _digest_files(digest, folder, _folder_files(folder, lambda n: n == "config.json") + weights)
+            return digest.hexdigest()
+    return "tensors:" + tensor_digest(model)
+
+
+def tokenizer_digest(tokenizer) -> str:
+    """The tokenizer files' contents when loaded from a folder, else its vocabulary and settings."""
+    digest = hashlib.sha256(type(tokenizer).__name__.encode())
+    folder = str(getattr(tokenizer, "name_or_path", "") or "")
+    files = _folder_files(folder, lambda n: n in TOKENIZER_FILES) if folder and os.path.isdir(folder) else []
+    if files:
+        _digest_files(digest, folder, files)
+    else:
+        vocab = sorted(tokenizer.get_vocab().items())
+        digest.update(json.dumps(vocab, ensure_ascii=False).encode("utf-8"))
+        settings = {k: repr(v) for k, v in sorted(getattr(tokenizer, "init_kwargs", {}).items())
+                    if k in ("do_lower_case", "strip_accents", "tokenize_chinese_chars")}
+        digest.update(json.dumps(settings).encode("utf-8"))
+    return digest.hexdigest()
