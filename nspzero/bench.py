@@ -276,6 +276,9 @@ def _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size,
     for dtype in dtypes:
         scorers[f"nspzero {dtype}"] = NSPScorer.from_pretrained(model, max_length=max_length, batch_size=batch_size,
                                                                 dtype=dtype)
+        if scorers[f"nspzero {dtype}"].backend == "onnxruntime" and dtype == "int8":  # torch's own int8 beside it
+            scorers["nspzero int8 torch kernels"] = NSPScorer.from_pretrained(
+                model, max_length=max_length, batch_size=batch_size, dtype=dtype, backend="torch")
     if compile:
         for dtype in ["float32"] + [d for d in dtypes if d == "bfloat16"]:
             scorers[f"nspzero {'fp32' if dtype == 'float32' else dtype} compiled"] = NSPScorer.from_pretrained(

@@ -42,7 +42,8 @@ def test_benchmark_runs_at_small_size(tmp_path, capsys):
     summary = json.loads(out.read_text())
     paths = [row["path"] for row in summary["paths"]]
     assert paths == ["nspzero fp32", "nspzero fp32 torch kernels", "nspzero fp32 oneDNN", "nspzero fp32 pad tokens kept",
-                     "nspzero int8", "pad-to-max fp32", "transformers NLI pipeline bs=1", "transformers NLI pipeline bs=32"]
+                     "nspzero int8", "nspzero int8 torch kernels", "pad-to-max fp32", "transformers NLI pipeline bs=1",
+                     "transformers NLI pipeline bs=32"]
     rows = {row["path"]: row["tasks"]["tnews"] for row in summary["paths"]}
     assert all(rows[f"nspzero fp32 {p}"]["max_abs_dp"] < 1e-5 for p in ("oneDNN", "torch kernels", "pad tokens kept"))
     assert "max_abs_dp" not in rows["transformers NLI pipeline bs=1"]  # its scores come from another head
