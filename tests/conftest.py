@@ -56,6 +56,16 @@ def headless_model_dir(tmp_path_factory) -> str:
     return build_model_dir(tmp_path_factory.mktemp("tiny-bert-no-nsp"), with_nsp=False)
 
 
+@pytest.fixture
+def model_copy(model_dir, tmp_path) -> str:
+    """A copy of the tiny model's folder that a test may change in place."""
+    import shutil
+
+    dest = tmp_path / "model"
+    shutil.copytree(model_dir, dest)
+    return str(dest)
+
+
 @pytest.fixture(scope="session")
 def clf(model_dir):
     from nspzero import NSPClassifier

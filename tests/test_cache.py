@@ -25,13 +25,6 @@ def _memo_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setenv("NSPZERO_CACHE_DIR", str(tmp_path / "memo"))
 
 
-@pytest.fixture
-def model_copy(model_dir, tmp_path):
-    dest = tmp_path / "model"
-    shutil.copytree(model_dir, dest)
-    return str(dest)
-
-
 def _fp(path, **kwargs) -> str:
     return scorer_fingerprint(NSPScorer.from_pretrained(path, device="cpu", **kwargs))
 

@@ -1,26 +1,13 @@
 """digests.py: a model's and a tokenizer's content identified cheaply — every tensor (int8's packed
-weights too), file hashes memoised until the file changes."""
+weights too), file hashes memoised until the file changes (the memo lives in the session's temp
+NSPZERO_CACHE_DIR, see conftest)."""
 import os
-import shutil
 
-import pytest
 import torch
 
 import nspzero.digests as digests
 from nspzero import NSPScorer
 from nspzero.digests import file_digests, tensor_digest
-
-
-@pytest.fixture(autouse=True)
-def _memo_in_tmp(tmp_path, monkeypatch):
-    monkeypatch.setenv("NSPZERO_CACHE_DIR", str(tmp_path / "memo"))
-
-
-@pytest.fixture
-def model_copy(model_dir, tmp_path):
-    dest = tmp_path / "model"
-    shutil.copytree(model_dir, dest)
-    return str(dest)
 
 
 def test_tensor_digest_covers_int8_packed_weights(model_dir):
