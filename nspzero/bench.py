@@ -269,8 +269,8 @@ def _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size,
         if fp32.backend == "auto":
             scorers[f"nspzero fp32 {label}"] = NSPScorer.from_pretrained(model, max_length=max_length,
                                                                          batch_size=batch_size, backend=backend)
-    if fp32.unpad:  # what skipping the pad tokens gains: the same scorer on transformers' padded forward
-        padded = NSPScorer.from_pretrained(model, max_length=max_length, batch_size=batch_size)
+    if fp32.unpad:  # what skipping the pad tokens gains: beside "torch kernels", on transformers' padded forward
+        padded = NSPScorer.from_pretrained(model, max_length=max_length, batch_size=batch_size, backend="torch")
         padded.unpad = False
         scorers["nspzero fp32 pad tokens kept"] = padded
     for dtype in dtypes:

@@ -138,11 +138,12 @@ def tensor_digest(model: torch.nn.Module) -> str:
 
 
 # ---- model and tokenizer ----------------------------------------------------------------------
-def model_digest(model: torch.nn.Module) -> str:
-    """The weight files' contents (+ config.json) when the model was loaded from a folder, else
-    (a hub name, a model built in memory) every tensor."""
+def model_digest(model: torch.nn.Module, files: bool = True) -> str:
+    """The weight files' contents (+ config.json) when the model was loaded from a folder and `files`
+    (the caller knows nobody changed it since: nspzero loaded it), else (a hub name, a model built or
+    changed in memory) every tensor and the config."""
     folder = str(getattr(model, "name_or_path", "") or "")
-    if folder and os.path.isdir(folder):
+    if (files or getattr(model, "is_onnx", False)) and folder and os.path.isdir(folder):
         loaded = getattr(model, "loaded_files", None)  # a model that says which files it read (ONNX)
         weights = [f for f in loaded() if os.path.isfile(f)] if loaded is not None else \
             _folder_files(folder, lambda n: n.endswith(MODEL_FILE_SUFFIXES))
@@ -150,7 +151,9 @@ def model_digest(model: torch.nn.Module) -> str:
             digest = hashlib.sha256(b"files:")
             _digest_files(digest, folder, _folder_files(folder, lambda n: n == "config.json") + weights)
             return digest.hexdigest()
-    return "tensors:" + tensor_digest(model)
+    config = getattr(model, "config", None)
+    settings = config.to_json_string(use_diff=False) if hasattr(config, "to_json_string") else ""
+    return "tensors:" + hashlib.sha256(settings.encode("utf-8")).hexdigest()[:16] + tensor_digest(model)
 
 
 def tokenizer_digest(tokenizer) -> str:

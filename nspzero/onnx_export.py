@@ -18,13 +18,15 @@ from typing import Optional
 
 import torch
 
-from .errors import NSPZeroError, UsageError
+from .errors import UsageError
 from .extras import install_hint
 from .onnx_model import FP32_FILE, INPUT_NAMES, INT8_FILE, import_onnxruntime
 
 log = logging.getLogger("nspzero")
 
 OPSET = 17
+# bump when what the export writes changes (nodes kept fp32, quantizer settings, inputs): cached exports are redone
+EXPORT_VERSION = "1"
 # Nodes whose MatMul/Gemm stay fp32 in model.int8.onnx: the pooler and the NSP head run on one token
 # per pair (no measurable time), and their quantisation error lands on the logits undamped.
 ONNX_FP32_NODES = ("/pooler/", "/cls/", "/sop_classifier/")  # of every architecture in heads.HEADS
@@ -123,37 +125,44 @@ def export_onnx(model: str, out_dir: str | os.PathLike, *, int8: bool = True) ->
     return out
 
 
-def cached_export(model: torch.nn.Module) -> Path:
+def cached_export(model: torch.nn.Module, loaded_by_nspzero: bool) -> Path:
     """A folder holding model.onnx and model.int8.onnx of `model` (a torch NSP model in fp32) in the user
     cache (NSPZERO_CACHE_DIR, else ~/.cache/nspzero, under onnx/): exported once per model, keyed by
-    its config and weights (`digests.model_digest`), the exporter's and ONNX Runtime's versions and this
-    CPU's int8 scheme, so `dtype="int8"` runs on ONNX Runtime without an export step by the user. The
-    folder appears whole or not at all (`atomic_folder`); a concurrent run that wins the race is reused."""
+    its config and weights (`digests.model_digest`: the weight files' digests when nspzero loaded the
+    model itself, `loaded_by_nspzero`, else its tensors), the versions of everything that writes the
+    files (EXPORT_VERSION, transformers, torch, onnx, ONNX Runtime) and this CPU's int8 scheme, so
+    `dtype="int8"` runs on ONNX Runtime without an export step by the user. One process exports at a
+    time (a lock file beside); the folder appears whole or not at all (`atomic_folder`)."""
+    import fcntl
+
+    import onnx
     import onnxruntime
+    import transformers
 
     from . import cpu
     from .digests import memo_dir, model_digest
     from .folders import atomic_folder
 
-    key = "|".join([model_digest(model), str(OPSET), torch.__version__, onnxruntime.__version__,
-                    f"vnni={cpu.has_vnni()}"])
+    key = "|".join([EXPORT_VERSION, model_digest(model, files=loaded_by_nspzero),
+                    model.config.to_json_string(use_diff=False), str(OPSET), transformers.__version__,
+                    torch.__version__, onnx.__version__, onnxruntime.__version__, f"vnni={cpu.has_vnni()}"])
     folder = memo_dir() / "onnx" / hashlib.sha256(key.encode()).hexdigest()[:20]
     if (folder / INT8_FILE).is_file():
         return folder
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(folder.parent / f"{folder.name}.lock", "a")  # noqa: SIM115 - held until the export is done
     except OSError as exc:
-        raise UsageError(f"cannot create the ONNX cache {folder.parent}: {exc.strerror or exc}; set "
-                         f"NSPZERO_CACHE_DIR to a writable folder, or use backend torch") from None
-    start = time.perf_counter()
-    log.warning("exporting the model to ONNX once, for ONNX Runtime (%s; reused by later runs) …", folder)
-    try:
+        raise UsageError(f"cannot write the ONNX cache {folder.parent}: {exc.strerror or exc}; set "
+                         f"NSPZERO_CACHE_DIR to a writable folder, or NSPZERO_BACKEND=torch") from None
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds the folder made
+        if (folder / INT8_FILE).is_file():
+            return folder
+        start = time.perf_counter()
+        log.warning("exporting the model to ONNX once, for ONNX Runtime (%s; reused by later runs) …", folder)
         with atomic_folder(folder, "exporting") as tmp:
             export_fp32(model.eval(), str(tmp / FP32_FILE))
             quantize_int8(str(tmp / FP32_FILE), str(tmp / INT8_FILE))
-    except NSPZeroError:
-        if (folder / INT8_FILE).is_file():  # another process exported the same model meanwhile
-            return folder
-        raise
     log.info("exported in %.0f s", time.perf_counter() - start)
     return folder

@@ -243,6 +243,10 @@ class TimedTrial:
         return 1000 * self.seconds[0] / AUTO_TRIAL_BATCHES, 1000 * self.seconds[1] / AUTO_TRIAL_BATCHES
 
 
+# protobuf's limit on one .onnx file (the export writes no external data)
+ONNX_FILE_LIMIT = 2**31 - 2**26
+
+
 class NSPScorer:
     """Scores sentence pairs with P(IsNext) = softmax(NSP or SOP logits)[IN_ORDER_INDEX] (see `heads`)."""
 
@@ -280,9 +284,13 @@ class NSPScorer:
         self.max_length = max_length
         self.batch_size = batch_size
         self.owns_model = _owns_model
-        if not onnx and self._onnxruntime_asked(backend, explicit):
-            model = self._exported(model)
-            onnx = True
+        if not onnx and self._onnxruntime_asked(backend, explicit, model):
+            if compile is True and explicit:
+                raise UsageError("compile=True compiles the torch model; backend onnxruntime runs an ONNX export: "
+                                 "choose one")
+            exported = self._exported(model, required=explicit)
+            if exported is not None:
+                model, onnx = exported, True
         self.model = self._prepare(model)
         self._warn_slow_precision()
         if getattr(model.config, "nspzero_tiny_random", False):
@@ -333,7 +341,7 @@ class NSPScorer:
                     module.to(torch.bfloat16)
         return model.eval()
 
-    def _onnxruntime_asked(self, asked: str, explicit: bool) -> bool:
+    def _onnxruntime_asked(self, asked: str, explicit: bool, model: torch.nn.Module) -> bool:
         """Whether a torch model runs on ONNX Runtime (exported once, `onnx_export.cached_export`): asked
         for, or dtype int8 with backend "auto" when onnxruntime and onnx are installed — its int8 was faster
         than torch's on every CPU measured (docs/speed.md). An explicit ask it cannot meet is an error."""
@@ -342,6 +350,8 @@ class NSPScorer:
         problem = None
         if self.dtype not in ("float32", "int8") or self.device.type != "cpu":
             problem = f"runs float32 or int8 on the CPU, not {self.dtype} on {self.device}"
+        elif sum(p.numel() for p in model.parameters()) * 4 >= ONNX_FILE_LIMIT:
+            problem = "exports one ONNX file, which holds at most 2 GB of fp32 weights (this model has more)"
         else:
             try:
                 import onnx  # noqa: F401 - the exporter and the int8 quantizer read/write ONNX protobufs
@@ -354,14 +364,36 @@ class NSPScorer:
             raise UsageError(f"backend onnxruntime {problem}; use backend auto or torch")
         return problem is None
 
-    def _exported(self, model: torch.nn.Module):
-        """`model` as the ONNX Runtime model of its cached export (the torch weights are then dropped)."""
+    def _exported(self, model: torch.nn.Module, required: bool):
+        """`model` as the ONNX Runtime model of its cached export (the torch weights are then dropped). A
+        cached folder ONNX Runtime cannot load is removed and exported again, once. When the export
+        fails: an error if ONNX Runtime was asked for (`required`), else one warning and None (torch runs)."""
+        import shutil
+
         from .onnx_export import cached_export
         from .onnx_model import OnnxNSPModel
 
         if next(model.parameters()).dtype != torch.float32:
             model = copy.deepcopy(model).float()  # the exporter traces fp32
-        return OnnxNSPModel(str(cached_export(model)), model.config)
+        try:
+            for attempt in (1, 2):
+                folder = cached_export(model, loaded_by_nspzero=self.owns_model)
+                exported = OnnxNSPModel(str(folder), model.config, variant="int8" if self.dtype == "int8" else "float32")
+                try:
+                    exported.session  # noqa: B018 - a damaged cached file shows here
+                    return exported
+                except ModelError:
+                    if attempt == 2:
+                        raise
+                    log.warning("the cached ONNX export %s cannot be loaded: exporting it again", folder)
+                    shutil.rmtree(folder, ignore_errors=True)
+        except Exception as exc:  # noqa: BLE001 - the exporter's own errors are of any type
+            if required:
+                raise
+            log.warning("running torch's kernels: the ONNX export for ONNX Runtime failed (%s); "
+                        "NSPZERO_BACKEND=torch skips the attempt", str(exc).strip().splitlines()[0][:300]
+                        if str(exc).strip() else type(exc).__name__)
+            return None
 
     def _initial_backend(self, asked: str, onnx: bool, explicit: bool) -> str:
         """What runs the model: "onnxruntime" for an exported folder; "torch" where the choice does not

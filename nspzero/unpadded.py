@@ -7,7 +7,9 @@ rows too. CTranslate2 removes them; splitting the batch by length instead costs 
 scattered into the padded (batch × length) layout only for the attention scores, the one step that
 needs it. The layer's own modules (its Linear layers, whatever kernel or int8 form they have, its
 LayerNorms, its activation) run unchanged, so the result is what transformers computes (same weights,
-same operations per token) up to the rounding of differently sized matrix multiplies (≤ 1e-6).
+same operations per token): in fp32 and bf16 up to the rounding of differently sized matrix
+multiplies (≤ 1e-6 here); torch's int8 ≤ 1e-5; `int8-dynamic` differs by ~2e-4, as its one
+activation range per batch no longer sees the pad rows.
 
 Only for models whose structure is known to be plain BERT or ERNIE (`supports`); others run transformers' forward.
 """
@@ -55,16 +57,19 @@ def _attention(layer: torch.nn.Module, hidden: torch.Tensor, rows: torch.Tensor,
 
     context = F.scaled_dot_product_attention(padded(attention.query), padded(attention.key),
                                              padded(attention.value), attn_mask=key_mask,
-                                             scale=attention.scaling)
+                                             scale=getattr(attention, "scaling", None))  # None: 1/√size
     return context.transpose(1, 2).reshape(batch * length, heads * size)[rows]
 
 
 def logits(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
            token_type_ids: torch.Tensor, position_ids: "torch.Tensor | None" = None) -> torch.Tensor:
     """The NSP logits (batch × 2) of a model `supports` accepts, computed on the unpadded tokens.
-    Every row must start with its [CLS] (the pooler reads position 0) and hold ≥ 1 real token."""
+    Rows are right-padded (as the scorer collates them): each starts with its [CLS], which the pooler
+    reads, and its real tokens come first; other masks are refused (ValueError), not misread."""
     bert = model.base_model
     batch, length = input_ids.shape
+    if not bool(attention_mask[:, 0].all()) or bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):
+        raise ValueError("unpadded.logits takes right-padded rows, each starting with a real token")
     embedded = bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, position_ids=position_ids)
     mask = attention_mask.bool()
     rows = mask.reshape(-1).nonzero().squeeze(1)

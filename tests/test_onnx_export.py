@@ -289,7 +289,8 @@ def test_the_export_is_made_once_per_model_and_again_for_other_weights(model_dir
     save_file(weights, str(other / "model.safetensors"), metadata={"format": "pt"})
     changed = NSPScorer.from_pretrained(str(other), dtype="int8").model.folder
     assert changed != first and len(calls) == 1
-    assert sorted(os.listdir(tmp_path / "cache" / "onnx")) == sorted([os.path.basename(first), os.path.basename(changed)])
+    made = [n for n in os.listdir(tmp_path / "cache" / "onnx") if not n.endswith(".lock")]
+    assert sorted(made) == sorted([os.path.basename(first), os.path.basename(changed)])
 
 
 def test_a_callers_fp32_model_runs_on_onnx_runtime_when_asked(model_dir, tmp_path, monkeypatch):
@@ -302,15 +303,75 @@ def test_a_callers_fp32_model_runs_on_onnx_runtime_when_asked(model_dir, tmp_pat
     assert ort.engine.startswith("ONNX Runtime, float32") and np.abs(ort.score(PAIRS) - ref).max() < 1e-5
 
 
-def test_an_unwritable_cache_or_missing_onnxruntime_is_one_line(model_dir, tmp_path, monkeypatch):
+def test_an_unwritable_cache_or_missing_onnxruntime_is_one_line(model_dir, tmp_path, monkeypatch, nspzero_caplog):
+    """Asked for, ONNX Runtime that cannot run is an error; by default (int8, backend auto) torch's int8 runs, said once."""
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("NSPZERO_CACHE_DIR", str(blocker / "sub"))
-    with pytest.raises(UsageError, match="cannot create the ONNX cache .*NSPZERO_CACHE_DIR.*backend torch"):
-        NSPScorer.from_pretrained(model_dir, dtype="int8")
+    with pytest.raises(UsageError, match="cannot write the ONNX cache .*NSPZERO_CACHE_DIR.*NSPZERO_BACKEND=torch"):
+        NSPScorer.from_pretrained(model_dir, dtype="int8", backend="onnxruntime")
+    assert NSPScorer.from_pretrained(model_dir, dtype="int8").backend == "torch"
+    said = [r.getMessage() for r in nspzero_caplog.records if "ONNX export" in r.getMessage()]
+    assert len(said) == 1 and "running torch's kernels" in said[0] and "\n" not in said[0]
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
     assert NSPScorer.from_pretrained(model_dir, dtype="int8").backend == "torch"  # auto: torch's int8
     with pytest.raises(UsageError, match="backend onnxruntime needs onnxruntime and onnx .*'onnx' extra"):
         NSPScorer.from_pretrained(model_dir, backend="onnxruntime")
     with pytest.raises(UsageError, match="backend onnxruntime runs float32 or int8 on the CPU, not bfloat16"):
         NSPScorer.from_pretrained(model_dir, dtype="bfloat16", backend="onnxruntime")
+
+
+def test_a_failing_export_falls_back_to_torch_unless_asked_for(model_dir, tmp_path, monkeypatch, nspzero_caplog):
+    import nspzero.onnx_export as onnx_export
+
+    monkeypatch.setenv("NSPZERO_CACHE_DIR", str(tmp_path / "cache"))
+
+    def broken(*args):
+        raise RuntimeError("Exporting the operator 'aten::magic' to ONNX opset version 17 is not supported.")
+    monkeypatch.setattr(onnx_export, "export_fp32", broken)
+    scorer = NSPScorer.from_pretrained(model_dir, dtype="int8")
+    assert scorer.backend == "torch" and scorer.score(PAIRS[:2]).shape == (2,)
+    assert any("aten::magic" in r.getMessage() for r in nspzero_caplog.records)
+    with pytest.raises(Exception, match="aten::magic"):
+        NSPScorer.from_pretrained(model_dir, dtype="int8", backend="onnxruntime")
+    assert not [n for n in os.listdir(tmp_path / "cache" / "onnx") if not n.endswith(".lock")]  # nothing half-made
+
+
+def test_a_damaged_cached_export_is_made_again(model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("NSPZERO_CACHE_DIR", str(tmp_path / "cache"))
+    first = NSPScorer.from_pretrained(model_dir, dtype="int8")
+    expected = first.score(PAIRS)
+    with open(first.model.path, "r+b") as handle:
+        handle.truncate(100)
+    again = NSPScorer.from_pretrained(model_dir, dtype="int8")
+    assert again.model.folder == first.model.folder and again.backend == "onnxruntime"
+    np.testing.assert_array_equal(again.score(PAIRS), expected)
+
+
+def test_a_model_changed_in_memory_or_configured_otherwise_is_exported_anew(model_dir, tmp_path, monkeypatch):
+    """A model passed in is keyed by its tensors and config, not by the files it was loaded from."""
+    import torch
+
+    from nspzero.loading import load_nsp_model
+
+    monkeypatch.setenv("NSPZERO_CACHE_DIR", str(tmp_path / "cache"))
+    tokenizer, model = load_nsp_model(model_dir)
+    before = NSPScorer(tokenizer, model, dtype="int8")
+    with torch.no_grad():
+        model.cls.seq_relationship.weight.mul_(-1.5)
+    after = NSPScorer(tokenizer, model, dtype="int8")
+    assert after.model.folder != before.model.folder
+    assert np.abs(after.score(PAIRS) - before.score(PAIRS)).max() > 1e-3
+    model.config.layer_norm_eps = 1e-3
+    assert NSPScorer(tokenizer, model, dtype="int8").model.folder != after.model.folder
+
+
+def test_a_model_too_large_for_one_onnx_file_keeps_torch_by_default(model_dir, tmp_path, monkeypatch):
+    import nspzero.scorer as scorer_module
+
+    monkeypatch.setenv("NSPZERO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(scorer_module, "ONNX_FILE_LIMIT", 1000)  # the tiny model "exceeds" it
+    assert NSPScorer.from_pretrained(model_dir, dtype="int8").backend == "torch"
+    with pytest.raises(UsageError, match="at most 2 GB of fp32 weights"):
+        NSPScorer.from_pretrained(model_dir, dtype="int8", backend="onnxruntime")
+    assert not (tmp_path / "cache" / "onnx").exists()

@@ -114,3 +114,12 @@ def test_the_scorer_skips_pad_tokens_on_cpu_and_scores_like_transformers(model_d
         assert abs(score - reference(pair.first, pair.second)) < 1e-5
     scorer.unpad = False
     assert abs(scorer.score(pairs, progress=False) - got).max() < 1e-6
+
+
+@pytest.mark.parametrize("mask", [[[0, 1, 1], [1, 1, 1]], [[1, 0, 1], [1, 1, 1]]], ids=["left-padded", "hole"])
+def test_masks_other_than_right_padding_are_refused_not_misread(mask):
+    model = _model()
+    batch = _batch([3, 3])
+    batch["attention_mask"] = torch.tensor(mask)
+    with pytest.raises(ValueError, match="right-padded rows"):
+        unpadded.logits(model, **batch)
