@@ -198,6 +198,8 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
     finally:
         cache.close()
     results["seconds"] = round(time.perf_counter() - start, 3)
+    if engine is None:  # which kernels scored, as settled during the run (a Ray actor settles its own)
+        results["settings"]["path"] = scorer.engine
     _summarise(results)
     # the outputs are written only once every task is done, into a folder beside `out` that takes
     # its place in one rename: a failed or interrupted run, at any point, leaves every file of the

@@ -50,7 +50,8 @@ def test_harness_writes_every_output_and_accuracy_matches_predictions(scorer, da
 def test_harness_scores_equal_the_classifier_api(scorer, data_dir, tmp_path):
     from nspzero import NSPClassifier
 
-    evaluate(scorer, EvalSettings(data_dir, ["eprstmt"]), tmp_path)
+    results = evaluate(scorer, EvalSettings(data_dir, ["eprstmt"]), tmp_path)
+    assert results["settings"]["path"] == scorer.engine  # which kernels scored, said in results.json
     rows = read_jsonl(tmp_path / "eprstmt.predictions.jsonl")
     texts = [json.loads(l)["sentence"] for l in Path(data_dir, "eprstmt", "test_public.json").read_text("utf-8").splitlines()]
     api = NSPClassifier(scorer).classify(texts, {"Negative": "很差", "Positive": "很好"}, template="这次买的东西{label}")
