@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .errors import ModelError, UsageError
+from .errors import ModelError, UsageError, first_line
 from .extras import install_hint
 
 FP32_FILE = "model.onnx"
@@ -88,8 +88,7 @@ class OnnxNSPModel:
             try:
                 session = self._ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
             except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-                raise ModelError(f"could not load {self.path}: {first}; export the folder again with "
+                raise ModelError(f"could not load {self.path}: {first_line(exc)}; export the folder again with "
                                  f"`nspzero export-onnx`") from None
             names = {i.name for i in session.get_inputs()}
             if names != set(INPUT_NAMES):
@@ -162,7 +161,6 @@ def load_onnx_folder(folder: str):
             config = BertConfig.from_json_file(os.path.join(folder, "config.json"))
             tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         except Exception as exc:  # noqa: BLE001 - config/tokenizer files broken in many ways
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            raise ModelError(f"could not read the config or tokenizer in {folder}: {first}; export the model again")\
+            raise ModelError(f"could not read the config or tokenizer in {folder}: {first_line(exc)}; export the model again")\
                 from None
     return tokenizer, OnnxNSPModel(folder, config)

@@ -20,7 +20,7 @@ import torch
 
 from . import cpu, unpadded
 from .backends import BACKENDS, onednn_available, set_active, use_onednn
-from .errors import ModelError, UsageError
+from .errors import ModelError, UsageError, first_line
 from .formats.heads import IN_ORDER_INDEX  # "B follows A" / "in order": the same logit for every head
 from .loading import load_nsp_model
 from .tokens import token_ids
@@ -391,8 +391,7 @@ class NSPScorer:
             if required:
                 raise
             log.warning("running torch's kernels: the ONNX export for ONNX Runtime failed (%s); "
-                        "NSPZERO_BACKEND=torch skips the attempt", str(exc).strip().splitlines()[0][:300]
-                        if str(exc).strip() else type(exc).__name__)
+                        "NSPZERO_BACKEND=torch skips the attempt", first_line(exc))
             return None
 
     def _initial_backend(self, asked: str, onnx: bool, explicit: bool) -> str:
@@ -575,7 +574,7 @@ class NSPScorer:
             except RuntimeError as exc:  # a oneDNN this torch build or CPU cannot run: torch's kernels stay
                 use_onednn(self.model, False)
                 self.backend = "torch"
-                log.warning("oneDNN Linear failed (%s): running torch's kernels", str(exc).splitlines()[0][:200])
+                log.warning("oneDNN Linear failed (%s): running torch's kernels", first_line(exc)[:200])
                 return None
 
         logits, _, done = self._backend_trial_timer.run(lambda: run(False), run_onednn)
@@ -640,8 +639,7 @@ class NSPScorer:
         except (torch._dynamo.exc.TorchDynamoException, RuntimeError) as exc:
             if isinstance(exc, torch.cuda.OutOfMemoryError) or not _is_compile_error(exc):
                 raise
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            log.warning("torch.compile failed (%s); scoring without it", first[:200])
+            log.warning("torch.compile failed (%s); scoring without it", first_line(exc)[:200])
             self.compile = False
         return None
 

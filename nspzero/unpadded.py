@@ -78,5 +78,6 @@ def logits(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torc
     for layer in bert.encoder.layer:
         attended = layer.attention.output(_attention(layer, hidden, rows, (batch, length), key_mask), hidden)
         hidden = layer.output(layer.intermediate(attended), attended)
-    starts = torch.cumsum(mask.sum(dim=1), 0) - mask.sum(dim=1)  # each row's [CLS] among the real tokens
+    lengths = mask.sum(dim=1)
+    starts = torch.cumsum(lengths, 0) - lengths  # each row's [CLS] among the real tokens
     return model.cls(bert.pooler(hidden[starts].unsqueeze(1)))
