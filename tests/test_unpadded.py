@@ -77,6 +77,77 @@ def test_int8_and_bfloat16_layers_run_unchanged_inside():
     torch.testing.assert_close(got, expected, atol=2e-2, rtol=0)
 
 
+class _DoubledLinear(torch.nn.Linear):
+    """A user's Linear form: the fused fp32 steps must not bypass its forward."""
+
+    def forward(self, x):
+        return 2 * super().forward(x)
+
+
+def _double_every_dense(model):
+    for layer in model.bert.encoder.layer:
+        for block in (layer.attention.output, layer.intermediate, layer.output):
+            old = block.dense
+            block.dense = _DoubledLinear(old.in_features, old.out_features)
+            block.dense.load_state_dict(old.state_dict())
+
+
+def _identity_intermediate(model):
+    """dense = Identity: an in-place activation on its output would overwrite the residual."""
+    for layer in model.bert.encoder.layer:
+        layer.intermediate.dense = torch.nn.Identity()
+        layer.output.dense = torch.nn.Linear(layer.output.dense.out_features, layer.output.dense.out_features)
+
+
+@pytest.mark.parametrize("act", ["gelu", "relu", "gelu_new", "gelu_python"])
+@pytest.mark.parametrize("change", [None, _double_every_dense, _identity_intermediate], ids=["plain", "linear-subclass",
+                                                                                             "identity-dense"])
+def test_the_fused_fp32_steps_compute_what_each_module_form_computes(act, change):
+    """The in-place GELU and the residual-first add apply to plain Linear + erf GELU only; any other
+    activation or Linear form runs as its module says, so every variant equals transformers' forward."""
+    model = _model(seed=4, hidden_act=act)
+    if change:
+        change(model)
+    batch = _batch([12, 11, 7, 3], seed=4)
+    with torch.inference_mode():
+        expected = model(**batch).logits
+        got = unpadded.logits(model, **batch)
+        again = unpadded.logits(model, **batch)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    assert torch.equal(got, again)
+
+
+def test_a_model_in_training_mode_keeps_its_dropout_in_the_residual_blocks():
+    """Outside eval mode the residual blocks run as modules (their dropout applies): the fused add is
+    for inference only. With dropout 1.0 every block output is zero before the residual."""
+    model = _model(seed=5, hidden_dropout_prob=1.0, attention_probs_dropout_prob=0.0).train()
+    batch = _batch([6, 4], seed=5)
+    blocks = [b for layer in model.bert.encoder.layer for b in (layer.attention.output, layer.output)]
+    seen = []
+    hooks = [b.dropout.register_forward_hook(lambda m, i, o: seen.append(bool((o == 0).all()))) for b in blocks]
+    with torch.no_grad():
+        unpadded.logits(model, **batch)
+    for hook in hooks:
+        hook.remove()
+    assert seen == [True] * len(blocks)
+
+
+def test_the_last_layer_runs_its_feed_forward_on_the_cls_rows_only():
+    """The pooler reads [CLS] alone: every other layer sees each real token, the last one its keys and
+    values for each real token and the rest for one row per pair."""
+    model = _model(seed=6)
+    lengths = [12, 11, 7, 3]
+    seen = {}
+    for name, module in model.named_modules():
+        if name.endswith(("intermediate.dense", "self.query", "self.key")):
+            module.register_forward_hook(lambda m, i, o, name=name: seen.setdefault(name, i[0].shape[0]) and None)
+    with torch.inference_mode():
+        unpadded.logits(model, **_batch(lengths, seed=6))
+    last = f"bert.encoder.layer.{model.config.num_hidden_layers - 1}"
+    assert seen[f"{last}.intermediate.dense"] == seen[f"{last}.attention.self.query"] == len(lengths)
+    assert seen[f"{last}.attention.self.key"] == seen["bert.encoder.layer.0.intermediate.dense"] == sum(lengths)
+
+
 def test_ernie_is_supported_and_exact():
     model = _model(T.ErnieForNextSentencePrediction, T.ErnieConfig, seed=2)
     assert unpadded.supports(model)
