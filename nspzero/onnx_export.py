@@ -18,6 +18,7 @@ from typing import Optional
 
 import torch
 
+from . import unpadded
 from .errors import UsageError
 from .extras import install_hint
 from .onnx_model import FP32_FILE, INPUT_NAMES, INT8_FILE, import_onnxruntime
@@ -26,20 +27,26 @@ log = logging.getLogger("nspzero")
 
 OPSET = 17
 # bump when what the export writes changes (nodes kept fp32, quantizer settings, inputs): cached exports are redone
-EXPORT_VERSION = "1"
+EXPORT_VERSION = "2"  # 2: the last layer on [CLS] only
 # Nodes whose MatMul/Gemm stay fp32 in model.int8.onnx: the pooler and the NSP head run on one token
 # per pair (no measurable time), and their quantisation error lands on the logits undamped.
 ONNX_FP32_NODES = ("/pooler/", "/cls/", "/sop_classifier/")  # of every architecture in heads.HEADS
 
 
 class _LogitsOnly(torch.nn.Module):
-    """The NSP model with positional inputs and the logits as its one output (what ONNX exports)."""
+    """The NSP model with positional inputs and the logits as its one output (what ONNX exports). A
+    plain BERT or ERNIE runs `unpadded.logits(keep_padding=True)`: transformers' forward, but the last
+    layer computed for [CLS] alone, the one token the pooler reads (1.07× on BERT-base int8)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.model = model
+        self.cls_only = unpadded.supports(model)
 
     def forward(self, input_ids, token_type_ids, attention_mask, position_ids):
+        if self.cls_only:
+            return unpadded.logits(self.model, input_ids, attention_mask, token_type_ids, position_ids,
+                                   keep_padding=True)
         return self.model(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
                           position_ids=position_ids).logits
 

@@ -50,40 +50,46 @@ def supports(model: torch.nn.Module) -> bool:
         and type(getattr(getattr(layer, "attention", None), "self", None)).__name__ == classes[1] for layer in layers)
 
 
-def _attention(layer: torch.nn.Module, hidden: torch.Tensor, rows: torch.Tensor, shape: tuple[int, int],
+def _attention(layer: torch.nn.Module, hidden: torch.Tensor, rows: "torch.Tensor | None", shape: tuple[int, int],
                key_mask: torch.Tensor, scratch: list[torch.Tensor], queries: "torch.Tensor | None" = None
                ) -> torch.Tensor:
     """Self-attention of one layer: the projections on the real tokens, the scores in the padded layout
     (pad keys masked out; pad queries computed and dropped), back to the real tokens; or, given
     `queries` (one token index per row), for those tokens only. `scratch` holds the padded Q, K and V
     of the batch, shared by its layers: real rows are overwritten by each layer, pad rows stay the
-    zeros written once."""
+    zeros written once. `rows` None: `hidden` is already the padded layout (the export's graph)."""
     attention = layer.attention.self
     batch, length = shape
     heads, size = attention.num_attention_heads, attention.attention_head_size
-    projections = (attention.query, attention.key, attention.value)
-    for index, projection in enumerate(projections[1:] if queries is not None else projections,
-                                       start=1 if queries is not None else 0):
-        values = projection(hidden)
-        if not scratch or scratch[0].dtype != values.dtype:  # first layer (or a layer of another dtype)
-            scratch[:] = [values.new_zeros(3, batch * length, values.shape[-1])]
-        scratch[0][index].index_copy_(0, rows, values)
-    key, value = (scratch[0][i].view(batch, length, heads, size).transpose(1, 2) for i in (1, 2))
-    if queries is None:
-        query, width = scratch[0][0].view(batch, length, heads, size).transpose(1, 2), length
+
+    def split(values: torch.Tensor, width: int) -> torch.Tensor:  # (batch·width × W) → (batch, heads, width, size)
+        return values.view(batch, width, heads, size).transpose(1, 2)
+
+    if rows is None:
+        key, value = split(attention.key(hidden), length), split(attention.value(hidden), length)
+        query = split(attention.query(hidden), length) if queries is None else None
     else:
-        query, width = attention.query(hidden[queries]).view(batch, 1, heads, size).transpose(1, 2), 1
+        projections = (attention.key, attention.value) + ((attention.query,) if queries is None else ())
+        for index, projection in enumerate(projections):
+            values = projection(hidden)
+            if not scratch or scratch[0].dtype != values.dtype:  # first layer (or a layer of another dtype)
+                scratch[:] = [values.new_zeros(3, batch * length, values.shape[-1])]
+            scratch[0][index].index_copy_(0, rows, values)
+        key, value, query = split(scratch[0][0], length), split(scratch[0][1], length), split(scratch[0][2], length)
+    if queries is not None:
+        query = split(attention.query(hidden[queries]), 1)
     context = F.scaled_dot_product_attention(query, key, value, attn_mask=key_mask,
                                              scale=getattr(attention, "scaling", None))  # None: 1/√size
-    context = context.transpose(1, 2).reshape(batch * width, heads * size)
-    return context if queries is not None else context.index_select(0, rows)
+    context = context.transpose(1, 2).reshape(-1, heads * size)
+    return context if queries is not None or rows is None else context.index_select(0, rows)
 
 
 def _plain_fp32(linear: torch.nn.Module, x: torch.Tensor) -> bool:
     """Whether `linear` is a plain torch Linear (not a oneDNN or int8 form, nor a user's subclass) with a
-    bias, of x's dtype, outside autocast: the case the fused steps below compute as transformers does."""
+    bias, of x's dtype, outside autocast: the case the fused steps below compute as transformers does.
+    Not while tracing for ONNX: the exported graph keeps the plain ops, which ONNX Runtime fuses itself."""
     return type(linear) is torch.nn.Linear and linear.bias is not None and x.dtype == linear.weight.dtype \
-        and not torch.is_autocast_enabled(x.device.type)
+        and not torch.is_autocast_enabled(x.device.type) and not torch.jit.is_tracing()
 
 
 def _intermediate(block: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -107,22 +113,30 @@ def _add_norm(block: torch.nn.Module, x: torch.Tensor, residual: torch.Tensor) -
 
 
 def logits(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-           token_type_ids: torch.Tensor, position_ids: "torch.Tensor | None" = None) -> torch.Tensor:
+           token_type_ids: torch.Tensor, position_ids: "torch.Tensor | None" = None,
+           keep_padding: bool = False) -> torch.Tensor:
     """The NSP logits (batch × 2) of a model `supports` accepts, computed on the unpadded tokens.
     Rows are right-padded (as the scorer collates them): each starts with its [CLS], which the pooler
-    reads, and its real tokens come first; other masks are refused (ValueError), not misread."""
+    reads, and its real tokens come first; other masks are refused (ValueError), not misread.
+
+    `keep_padding`: every position is computed as in transformers' forward (no data-dependent shapes,
+    so ONNX can trace it; any mask), and only the last layer is cut to each row's first token."""
     bert = model.base_model
     batch, length = input_ids.shape
-    if not bool(attention_mask[:, 0].all()) or bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):
-        raise ValueError("unpadded.logits takes right-padded rows, each starting with a real token")
     embedded = bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, position_ids=position_ids)
     mask = attention_mask.bool()
-    rows = mask.reshape(-1).nonzero().squeeze(1)
-    hidden = embedded.reshape(batch * length, -1).index_select(0, rows)
     key_mask = mask[:, None, None, :]
+    if keep_padding:
+        rows, hidden = None, embedded.reshape(batch * length, -1)
+        starts = torch.arange(batch, device=input_ids.device) * length  # each row's first token
+    else:
+        if not bool(attention_mask[:, 0].all()) or bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):
+            raise ValueError("unpadded.logits takes right-padded rows, each starting with a real token")
+        rows = mask.reshape(-1).nonzero().squeeze(1)
+        hidden = embedded.reshape(batch * length, -1).index_select(0, rows)
+        lengths = mask.sum(dim=1)
+        starts = torch.cumsum(lengths, 0) - lengths  # each row's [CLS] among the real tokens
     scratch: list[torch.Tensor] = []
-    lengths = mask.sum(dim=1)
-    starts = torch.cumsum(lengths, 0) - lengths  # each row's [CLS] among the real tokens
     layers = list(bert.encoder.layer)
     for depth, layer in enumerate(layers):
         # the pooler reads [CLS] alone: after the last layer's keys and values, only [CLS] rows go on
