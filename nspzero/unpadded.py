@@ -12,7 +12,7 @@ needs it. More savings, each measured on BERT-base:
 - the pad rows of Q, K and V are zeroed once per batch, not once per layer; erf GELU runs in place on
   the fresh Linear output; a plain Linear before a residual LayerNorm adds its product onto
   (residual + bias) in place instead of copying its bias out and adding the residual after (1.04×
-  together; plain fp32 Linear layers outside autocast only).
+  together; for plain Linear layers, outside autocast and autograd: see `_plain`).
 
 The layer's own modules (its Linear layers, whatever kernel or int8 form they have, its LayerNorms,
 its activation) run otherwise unchanged, so the result is what transformers computes up to rounding
@@ -21,6 +21,7 @@ activation range per batch sees no pad rows, and only [CLS] rows in the last lay
 fp32 stays the same (max and mean |ΔP| on 300 TNEWS pairs: 5.1e-3/1.4e-3 here, 5.4e-3/1.4e-3 padded).
 
 Only for models whose structure is known to be plain BERT or ERNIE (`supports`); others run transformers' forward.
+For inference: attention-probability dropout is never applied (the scorer runs models in eval mode).
 """
 from __future__ import annotations
 
@@ -72,9 +73,11 @@ def _attention(layer: torch.nn.Module, hidden: torch.Tensor, rows: "torch.Tensor
         projections = (attention.key, attention.value) + ((attention.query,) if queries is None else ())
         for index, projection in enumerate(projections):
             values = projection(hidden)
-            if not scratch or scratch[0].dtype != values.dtype:  # first layer (or a layer of another dtype)
+            # a fresh buffer for the first layer, a layer of another dtype, or when autograd must keep
+            # each layer's own (index_copy_ would overwrite what the previous layer saved for backward)
+            if index == 0 and (not scratch or scratch[0].dtype != values.dtype or torch.is_grad_enabled()):
                 scratch[:] = [values.new_zeros(3, batch * length, values.shape[-1])]
-            scratch[0][index].index_copy_(0, rows, values)
+            scratch[0][index].index_copy_(0, rows, values)  # another dtype than the first: torch raises
         key, value, query = split(scratch[0][0], length), split(scratch[0][1], length), split(scratch[0][2], length)
     if queries is not None:
         query = split(attention.query(hidden[queries]), 1)
@@ -84,12 +87,21 @@ def _attention(layer: torch.nn.Module, hidden: torch.Tensor, rows: "torch.Tensor
     return context if queries is not None or rows is None else context.index_select(0, rows)
 
 
-def _plain_fp32(linear: torch.nn.Module, x: torch.Tensor) -> bool:
+def _autocast_on(device: torch.device) -> bool:
+    """torch.is_autocast_enabled(device_type) exists from torch 2.4; before, the CPU had its own call."""
+    try:
+        return torch.is_autocast_enabled(device.type)
+    except TypeError:  # torch < 2.4: the no-argument form speaks for CUDA only
+        return torch.is_autocast_cpu_enabled() if device.type == "cpu" else torch.is_autocast_enabled()
+
+
+def _plain(linear: torch.nn.Module, x: torch.Tensor) -> bool:
     """Whether `linear` is a plain torch Linear (not a oneDNN or int8 form, nor a user's subclass) with a
-    bias, of x's dtype, outside autocast: the case the fused steps below compute as transformers does.
-    Not while tracing for ONNX: the exported graph keeps the plain ops, which ONNX Runtime fuses itself."""
+    bias, of x's dtype, outside autocast and autograd: the case the fused in-place steps below compute
+    as transformers does. Not while tracing for ONNX: the exported graph keeps the plain ops, which
+    ONNX Runtime fuses itself."""
     return type(linear) is torch.nn.Linear and linear.bias is not None and x.dtype == linear.weight.dtype \
-        and not torch.is_autocast_enabled(x.device.type) and not torch.jit.is_tracing()
+        and not _autocast_on(x.device) and not torch.is_grad_enabled() and not torch.jit.is_tracing()
 
 
 def _intermediate(block: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -97,7 +109,7 @@ def _intermediate(block: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     an allocation of tokens × 3072 saved)."""
     out = block.dense(x)
     act = block.intermediate_act_fn
-    if type(act).__name__ == "GELUActivation" and getattr(act, "act", None) is F.gelu and _plain_fp32(block.dense, x):
+    if type(act).__name__ == "GELUActivation" and getattr(act, "act", None) is F.gelu and _plain(block.dense, x):
         return torch.ops.aten.gelu_(out)
     return act(out)
 
@@ -107,7 +119,7 @@ def _add_norm(block: torch.nn.Module, x: torch.Tensor, residual: torch.Tensor) -
     added onto (residual + bias) in place, one pass instead of a bias copy and a residual add; in
     training mode the block runs itself (its dropout applies)."""
     dense = block.dense
-    if not _plain_fp32(dense, x) or residual.dtype != x.dtype or block.training:
+    if not _plain(dense, x) or residual.dtype != x.dtype or block.training:
         return block(x, residual)
     return block.LayerNorm(torch.add(residual, dense.bias).addmm_(x, dense.weight.t()))
 

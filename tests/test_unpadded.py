@@ -148,6 +148,63 @@ def test_the_last_layer_runs_its_feed_forward_on_the_cls_rows_only():
     assert seen[f"{last}.attention.self.key"] == seen["bert.encoder.layer.0.intermediate.dense"] == sum(lengths)
 
 
+def test_gradients_flow_as_through_transformers_forward():
+    """With autograd on, each layer keeps its own Q/K/V buffer and the in-place steps are off: the
+    gradients are transformers' (the shared buffer would be overwritten under what backward reads)."""
+    model = _model(seed=7)
+    batch = _batch([9, 6, 2], seed=7)
+    got = unpadded.logits(model, **batch)
+    got.sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    model(**batch).logits.sum().backward()
+    assert grads and set(grads) <= {n for n, p in model.named_parameters() if p.grad is not None}
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, dict(model.named_parameters())[name].grad, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mask", [[[1, 1, 1, 0], [1, 1, 1, 1]], [[0, 1, 1, 1], [1, 1, 1, 1]], [[0, 0, 0, 0], [1, 1, 0, 0]]],
+                         ids=["right-padded", "left-padded", "empty-row"])
+def test_keep_padding_is_transformers_forward_for_any_mask(mask):
+    """What the ONNX export traces: every position computed, so any mask gives transformers' logits."""
+    model = _model(seed=8)
+    batch = _batch([4, 4], seed=8)
+    batch["attention_mask"] = torch.tensor(mask)
+    with torch.inference_mode():
+        got = unpadded.logits(model, **batch, keep_padding=True)
+        expected = model(**batch).logits
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
+def test_the_fused_steps_apply_to_plain_linear_layers_at_inference_only():
+    linear, x = torch.nn.Linear(4, 4), torch.ones(2, 4)
+    with torch.inference_mode():
+        assert unpadded._plain(linear, x)
+        assert not unpadded._plain(_DoubledLinear(4, 4), x)
+        assert not unpadded._plain(linear, x.double())
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert not unpadded._plain(linear, x)
+    assert not unpadded._plain(linear, x)  # autograd on
+
+
+class _Float32Value(torch.nn.Linear):
+    """A value projection that leaves autocast's dtype: K and V then differ."""
+
+    def forward(self, x):
+        return torch.nn.functional.linear(x.float(), self.weight.float(), self.bias.float()).float()
+
+
+def test_projections_of_different_dtypes_raise_instead_of_wiping_each_other():
+    model = _model(seed=9)
+    for layer in model.bert.encoder.layer:
+        old = layer.attention.self.value
+        layer.attention.self.value = _Float32Value(old.in_features, old.out_features)
+        layer.attention.self.value.load_state_dict(old.state_dict())
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(RuntimeError):
+        unpadded.logits(model, **_batch([5, 3], seed=9))
+
+
 def test_ernie_is_supported_and_exact():
     model = _model(T.ErnieForNextSentencePrediction, T.ErnieConfig, seed=2)
     assert unpadded.supports(model)
