@@ -8,7 +8,7 @@ scattered into the padded (batch × length) layout only for the attention scores
 needs it. More savings, each measured on BERT-base:
 
 - the pooler reads the last layer's [CLS] alone, so that layer computes keys and values for every
-  token but its query, attention output and feed-forward for the [CLS] rows only (1.09×);
+  token but its query, attention output and feed-forward for the [CLS] rows only (1.07×);
 - the pad rows of Q, K and V are zeroed once per batch, not once per layer; erf GELU runs in place on
   the fresh Linear output; a plain Linear before a residual LayerNorm adds its product onto
   (residual + bias) in place instead of copying its bias out and adding the residual after (1.04×
@@ -78,7 +78,8 @@ def _attention(layer: torch.nn.Module, hidden: torch.Tensor, rows: "torch.Tensor
             if index == 0 and (not scratch or scratch[0].dtype != values.dtype or torch.is_grad_enabled()):
                 scratch[:] = [values.new_zeros(3, batch * length, values.shape[-1])]
             scratch[0][index].index_copy_(0, rows, values)  # another dtype than the first: torch raises
-        key, value, query = split(scratch[0][0], length), split(scratch[0][1], length), split(scratch[0][2], length)
+        key, value = split(scratch[0][0], length), split(scratch[0][1], length)
+        query = split(scratch[0][2], length) if queries is None else None
     if queries is not None:
         query = split(attention.query(hidden[queries]), 1)
     context = F.scaled_dot_product_attention(query, key, value, attn_mask=key_mask,
