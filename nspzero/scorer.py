@@ -587,6 +587,8 @@ class NSPScorer:
                 use_onednn(self.model, False)  # frees the packed weights
             elif self.compile == "auto":  # inductor would pack the weights again; oneDNN already has them
                 self.compile = False
+                log.info("compile auto: off, since the oneDNN kernels won their trial (inductor would pack "
+                         "the weights again)")
             log.info("fp32 Linear layers: %.1f ms per batch with torch's kernels, %.1f ms with oneDNN (prepacked) "
                      "over %d batches: running %s", torch_ms, onednn_ms, AUTO_TRIAL_BATCHES,
                      "oneDNN" if self.backend == "onednn" else "torch's kernels")

@@ -66,8 +66,10 @@ def _model_parameters(max_length: Optional[int], compile_default: str, long_text
         "max_length": (Optional[int], typer.Option(max_length, help=_max_length_help(max_length, long_text))),
         "batch_size": (int, typer.Option(32, help="Pairs per forward pass.")),
         "compile_model": (str, typer.Option(compile_default, "--compile",
-                                            help="torch.compile the model (~1.15x faster on CPU after ~30-60 s of "
-                                                 "compiling): on | off | auto (once scoring has taken 5 minutes).")),
+                                            help="torch.compile the model (30-60 s of compiling; on CPU the default eager "
+                                                 "path, which skips pad tokens, is usually as fast): on | off | auto "
+                                                 "(after 5 minutes of scoring, time both on 4 batches and keep the "
+                                                 "faster).")),
     }
     return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
             for name, (annotation, option) in options.items()]
