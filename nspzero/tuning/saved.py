@@ -72,3 +72,13 @@ def tuned_defaults(folder: str) -> Optional[dict]:
     if data is None:
         return None
     return {k: data[k] for k in DEFAULT_FIELDS if data.get(k) is not None}
+
+
+def with_defaults(defaults: Optional[dict], labels: Any, template: Any, placement: Optional[str],
+                  combine: Optional[str], prompt: Optional[str] = None, own_labels: bool = False) -> dict:
+    """A call's request fields, a tuned model's `defaults` filling those left out — the one rule of every
+    door: explicit arguments win; a prompt set brings its own, and per-text labels their own labels."""
+    given = {"labels": labels, "template": template, "placement": placement, "combine": combine}
+    if defaults is None or prompt is not None:
+        return given
+    return {k: (None if own_labels and k == "labels" else defaults.get(k)) if v is None else v for k, v in given.items()}
