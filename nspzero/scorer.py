@@ -46,6 +46,14 @@ MIN_TEXT_TOKENS = 8
 DEVICE_TYPES = ("cpu", "cuda")
 
 log = logging.getLogger("nspzero")
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Log `message` as a warning the first time this process meets it (a broken install is met per scorer)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning("%s", message)
 
 
 @dataclass(frozen=True)
@@ -353,13 +361,13 @@ class NSPScorer:
         elif sum(p.numel() for p in model.parameters()) * 4 >= ONNX_FILE_LIMIT:
             problem = "exports one ONNX file, which holds at most 2 GB of fp32 weights (this model has more)"
         else:
-            try:
-                import onnx  # noqa: F401 - the exporter and the int8 quantizer read/write ONNX protobufs
-                import onnxruntime  # noqa: F401
-            except ImportError:
-                from .onnx_model import extra_missing
+            from .onnx_model import runtime_problem
 
-                problem = f"needs onnxruntime and onnx ({extra_missing()})"
+            missing = runtime_problem()
+            if missing is not None:
+                problem = f"needs onnxruntime and onnx ({missing.message})"
+                if missing.broken and not (asked == "onnxruntime" and explicit):  # said once, then torch runs
+                    _warn_once(f"running on torch's kernels: {missing.message}")
         if problem is not None and asked == "onnxruntime" and explicit:
             raise UsageError(f"backend onnxruntime {problem}; use backend auto or torch")
         return problem is None
