@@ -47,12 +47,35 @@ def atomic_folder(out: Path, tag: str) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     except Exception as exc:  # noqa: BLE001 - a full disk is an OSError, or a writer's own error (safetensors')
+        full = full_disk(tmp)  # before the temp folder is removed: its removal frees the space again
         shutil.rmtree(tmp, ignore_errors=True)
-        reason = failure_reason(exc)
+        reason = full or failure_reason(exc)
         raise ModelError(f"could not write {out}: {reason}; nothing was written there") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+FULL_DISK_BYTES = 16 << 20  # a write that fails with less than this free on its disk failed for the disk
+
+
+def free_bytes(path: str | os.PathLike) -> Optional[int]:
+    """The bytes an unprivileged writer may still use on the disk holding `path` (None: unknown)."""
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def full_disk(path: str | os.PathLike, needed: int = FULL_DISK_BYTES) -> Optional[str]:
+    """A reason naming the full disk when the disk holding `path` has less than `needed` bytes free,
+    else None. Writers that do not report ENOSPC (an exporter that leaves a truncated file, which the
+    next step reads as "Wire format was corrupt") are told apart from real failures this way."""
+    free = free_bytes(path)
+    if free is None or free >= needed:
+        return None
+    return (f"No space left on device ({free >> 20} MiB free on the disk holding {path}"
+            + (f", about {-(-needed >> 20)} MiB needed" if needed != FULL_DISK_BYTES else "") + "); free some space")
 
 
 def temp_prefix(out: Path, kind: str) -> str:

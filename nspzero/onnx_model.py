@@ -40,11 +40,10 @@ class RuntimeProblem(NamedTuple):
     broken: bool
 
 
-@functools.lru_cache(maxsize=1)
 def runtime_problem() -> Optional[RuntimeProblem]:
     """Why onnx + onnxruntime cannot be used here, or None when both import. A broken install (an
     import that raises anything, not only ImportError: a bad wheel, a missing shared library, an ABI
-    mismatch) is a problem to report in one line, never a traceback. Asked once per process."""
+    mismatch) is a problem to report in one line, never a traceback."""
     try:
         import onnx  # noqa: F401 - the exporter and the int8 quantizer read/write ONNX protobufs
         import onnxruntime  # noqa: F401

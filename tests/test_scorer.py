@@ -428,22 +428,20 @@ def test_a_broken_onnxruntime_install_falls_back_to_torch_with_one_warning(model
     automatic choice (and the NSPZERO_BACKEND preference) runs torch's int8 after one warning; no traceback."""
     import sys
 
-    from nspzero import onnx_model, scorer as scorer_module
+    from nspzero import scorer as scorer_module
 
     for name in [n for n in sys.modules if n == "onnxruntime" or n.startswith("onnxruntime.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(sys, "meta_path", [_BrokenInstall(), *sys.meta_path])
     monkeypatch.setattr(scorer_module, "_WARNED", set())
-    onnx_model.runtime_problem.cache_clear()
     if backend == "onnxruntime":
         monkeypatch.setenv("NSPZERO_BACKEND", "onnxruntime")
-    try:
-        pair = [Pair("体育", "今天比赛球队赢了")]
-        with caplog.at_level("WARNING", logger="nspzero"):
-            got = [NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8").score(pair) for _ in range(2)]
-        want = NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8", backend="torch").score(pair)
-    finally:
-        onnx_model.runtime_problem.cache_clear()
+    pair = [Pair("体育", "今天比赛球队赢了")]
+    with caplog.at_level("WARNING", logger="nspzero"):
+        got = [NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8").score(pair) for _ in range(2)]
+    want = NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8", backend="torch").score(pair)
+    with pytest.raises(UsageError, match="backend onnxruntime needs .*cannot be imported .*OSError"):
+        NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8", backend="onnxruntime")
     np.testing.assert_array_equal(got[0], want)
     np.testing.assert_array_equal(got[1], want)
     said = [r.getMessage() for r in caplog.records if "cannot be imported" in r.getMessage()]
