@@ -6,7 +6,7 @@ import typer
 from ..errors import DataError, UsageError
 from ..io import RowWriter, check_output, field_text, output_format, read_records, result_row
 from .app import app
-from .options import ModelOptions, with_model_options
+from .options import RAW_CSV_OPTION, ModelOptions, with_model_options
 
 STREAM_CHUNK = 512
 
@@ -26,6 +26,7 @@ def link(
                                                                    "json, csv, parquet)."),
     text_field: str = typer.Option("text", help="Field holding the mention in its context."),
     candidates_field: str = typer.Option("candidates", help='Field holding [{"id": ..., "description": ...}, ...].'),
+    raw_csv: bool = RAW_CSV_OPTION,
     models: ModelOptions = None,
 ) -> None:
     """Entity linking: pick each mention's entity by P(IsNext) of (context, entity description)."""
@@ -55,7 +56,7 @@ def link(
     from ..pipeline import chunked
 
     clf = models.classifier()
-    with RowWriter(output, fmt) as writer:
+    with RowWriter(output, fmt, raw_csv=raw_csv) as writer:
         for chunk in chunked(queries(), lambda _: 1, STREAM_CHUNK):
             for (_, _, extra), result in zip(chunk, clf.link([t for t, _, _ in chunk], [c for _, c, _ in chunk])):
                 writer.write(result_row(result.to_dict(), extra, fmt))

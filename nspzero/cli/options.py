@@ -13,6 +13,9 @@ from ..errors import UsageError
 COMPILE_CHOICES = {"auto": "auto", "on": True, "off": False}
 ENGINES = ("local", "ray")
 
+RAW_CSV_OPTION = typer.Option(False, "--raw-csv", help="CSV output: keep cells as they are. By default a text "
+                              "starting with = + - @ (not a plain number) gets a leading ' so that a spreadsheet "
+                              "shows it as text, never runs it as a formula.")
 RAY_ADDRESS_OPTION = typer.Option(None, "--ray-address", help="--engine ray: a cluster (auto, ray://HEAD:10001); "
                                                               "default: start Ray on this machine.")
 NUM_ACTORS_OPTION = typer.Option(1, "--num-actors", help="--engine ray: actors, each loading the model once.")
