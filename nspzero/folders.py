@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fnmatch
 import os
 import re
 import secrets
@@ -124,8 +125,9 @@ def replaced_folder(out: str | os.PathLike, owned: Sequence[str] = ()) -> Iterat
     ends normally, `out`'s other entries (a cache, other files) are hard-linked beside them and the
     two folders swap in one atomic rename: readers see every old file or every new one, and a
     failure (or Ctrl-C, or kill -9) at any point leaves `out` as it was. Leftovers of a killed run
-    are removed by the next one (`clean_leftovers`). The names in `owned` belong to the new version
-    even when it did not write them: an old copy is not carried over (a stale report beside new results)."""
+    are removed by the next one (`clean_leftovers`). The names matching a pattern of `owned` (fnmatch:
+    `*.predictions.jsonl`) belong to the new version even when it did not write them: an old copy is
+    not carried over (a stale report, plot or task's predictions beside new results)."""
     out = Path(os.path.realpath(os.path.expanduser(os.fspath(out))))
     clean_leftovers(out)
     stage = _folder_beside(out, STAGING)
@@ -203,9 +205,9 @@ def _link(src: str, dst: str) -> None:
 
 def _link_others(out: Path, stage: Path, owned: set[str]) -> None:
     """Every entry of `out` that the new version does not write (nor own), linked into `stage`."""
-    written = set(os.listdir(stage)) | owned
+    written = set(os.listdir(stage))
     for entry in os.scandir(out):
-        if entry.name in written:
+        if entry.name in written or any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in owned):
             continue
         if entry.is_dir(follow_symlinks=False):
             shutil.copytree(entry.path, stage / entry.name, symlinks=True, copy_function=_link)
