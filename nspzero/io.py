@@ -26,7 +26,7 @@ from types import SimpleNamespace
 from typing import IO, Any, Callable, Iterator, Optional, Sequence
 
 from .display import spreadsheet_safe
-from .errors import DataError, NSPZeroError, UsageError
+from .errors import DataError, NSPZeroError, UsageError, shown
 from .extras import install_hint
 from .folders import clean_leftovers, current_umask, temp_prefix
 
@@ -68,7 +68,7 @@ def input_format(path: str, fmt: Optional[str] = None) -> str:
     """The reader for `path`: `fmt` if given, else from the suffix (stdin and unknown suffixes: txt)."""
     if fmt is not None:
         if fmt not in INPUT_FORMATS:
-            raise UsageError(f"input format must be one of {', '.join(INPUT_FORMATS)}, got {fmt!r}")
+            raise UsageError(f"input format must be one of {', '.join(INPUT_FORMATS)}, got {shown(fmt)}")
         return fmt
     if path == "-":
         return "txt"
@@ -191,7 +191,7 @@ def _csv(path: str, delimiter: str, required: Sequence[str] = ()) -> Iterator[Re
             raise DataError(f"{name}: empty CSV file; the first line must be a header naming the columns")
         for column in required:
             if column not in header:
-                raise DataError(f"{name}:1: CSV has no column {column!r} (columns: {', '.join(header) or 'none'}); "
+                raise DataError(f"{name}:1: CSV has no column {shown(column)} (columns: {', '.join(header) or 'none'}); "
                                 f"choose it with --text-field")
         twice = sorted({c for c in header if header.count(c) > 1})
         if twice:
@@ -246,10 +246,10 @@ def field_text(record: Record, text_field: str) -> str:
     from .request import check_text
 
     if text_field not in record.fields:
-        raise DataError(f"{record.where}: no field {text_field!r} (fields: {', '.join(map(str, record.fields)) or 'none'}); "
+        raise DataError(f"{record.where}: no field {shown(text_field)} (fields: {', '.join(map(str, record.fields)) or 'none'}); "
                         f"choose the text field with --text-field")
     try:
-        return check_text(record.fields[text_field], f"field {text_field!r}")
+        return check_text(record.fields[text_field], f"field {shown(text_field)}")
     except UsageError as exc:
         raise DataError(f"{record.where}: {exc}") from None
 
@@ -330,7 +330,7 @@ def output_format(output: Optional[str], fmt: Optional[str] = None) -> str:
     `fmt` (default jsonl). Contradictions are usage errors, before anything runs."""
     if fmt is not None and fmt not in OUTPUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(STDOUT_FORMATS)} (stdout) or parquet (with --output "
-                         f"FILE.parquet), got {fmt!r}")
+                         f"FILE.parquet), got {shown(fmt)}")
     if output is None or output == "-":
         if fmt == "parquet":
             raise UsageError("--format parquet writes a file; add --output FILE.parquet")
@@ -339,7 +339,7 @@ def output_format(output: Optional[str], fmt: Optional[str] = None) -> str:
     by_suffix = OUTPUT_SUFFIXES.get(suffix)
     if by_suffix is None:
         raise UsageError(f"--output {output!r}: the suffix picks the format; use .jsonl, .json, .csv or .parquet "
-                         f"(got {suffix or 'no suffix'!r})")
+                         f"(got {shown(suffix or 'no suffix')})")
     if fmt is not None and fmt != by_suffix:
         raise UsageError(f"--format {fmt} contradicts --output {output!r}, which writes {by_suffix}; "
                          f"drop --format or change the suffix")

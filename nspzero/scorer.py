@@ -20,7 +20,7 @@ import torch
 
 from . import cpu, unpadded
 from .backends import BACKENDS, onednn_available, set_active, use_onednn
-from .errors import ModelError, UsageError, first_line
+from .errors import ModelError, UsageError, first_line, shown
 from .formats.heads import IN_ORDER_INDEX  # "B follows A" / "in order": the same logit for every head
 from .loading import load_nsp_model
 from .tokens import token_ids
@@ -137,15 +137,15 @@ def resolve_device(device: Optional[str]) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
-        raise UsageError(f"device {device!r} is not a device name; use 'cpu', 'cuda', 'cuda:0' or 'auto'") from None
+        raise UsageError(f"device {shown(device)} is not a device name; use 'cpu', 'cuda', 'cuda:0' or 'auto'") from None
     if dev.type not in DEVICE_TYPES:
-        raise UsageError(f"device {device!r} is not supported: nspzero runs on 'cpu' or 'cuda' ('cuda:N'); "
+        raise UsageError(f"device {shown(device)} is not supported: nspzero runs on 'cpu' or 'cuda' ('cuda:N'); "
                          f"use --device cpu, cuda or auto")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise UsageError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu")
+            raise UsageError(f"device {shown(device)} was asked for but CUDA is not available here; use --device cpu")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise UsageError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} "
+            raise UsageError(f"device {shown(device)} does not exist: this machine has {torch.cuda.device_count()} "
                              f"CUDA device(s) (cuda:0 …); use --device cuda")
     return dev
 
@@ -265,25 +265,25 @@ class NSPScorer:
         # _owns_model (from_pretrained): nobody else holds `model`, so it may be quantised in place and have
         # its Linear layers swapped by backend "auto"; a caller's model is never changed behind its back
         if dtype not in DTYPES:
-            raise UsageError(f"dtype must be one of {', '.join(DTYPES[:-1])}, got {dtype!r} ({DTYPES[-1]}, the previous "
+            raise UsageError(f"dtype must be one of {', '.join(DTYPES[:-1])}, got {shown(dtype)} ({DTYPES[-1]}, the previous "
                              f"int8, is kept for comparison)")
         if not (isinstance(compile, bool) or compile == "auto"):
-            raise UsageError(f"compile must be True, False or 'auto', got {compile!r}")
+            raise UsageError(f"compile must be True, False or 'auto', got {shown(compile)}")
         if compile is True and dtype not in ("float32", "bfloat16"):
             raise UsageError(f"compile works with dtype float32 or bfloat16, not {dtype}")
         explicit = backend is not None  # NSPZERO_BACKEND is a preference: where it cannot apply, torch runs
         backend = os.environ.get("NSPZERO_BACKEND", "auto") if backend is None else backend
         if backend not in BACKENDS:
-            raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r} (NSPZERO_BACKEND or "
+            raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {shown(backend)} (NSPZERO_BACKEND or "
                              f"backend=)")
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
+            raise UsageError(f"batch_size must be a positive integer, got {shown(batch_size)}")
         limit = getattr(model.config, "max_position_embeddings", 512)
         if max_length is None:
             max_length = min(DEFAULT_MAX_LENGTH, limit)
         if not isinstance(max_length, int) or not 4 <= max_length <= limit:
             raise UsageError(f"max_length must be an integer between 4 and {limit} (the model's position limit), "
-                             f"got {max_length!r}")
+                             f"got {shown(max_length)}")
         self.tokenizer = tokenizer
         self.name = name
         onnx = getattr(model, "is_onnx", False)  # an exported folder runs on ONNX Runtime's CPU provider

@@ -627,3 +627,20 @@ def test_csv_output_neutralises_formula_cells_unless_raw(model_dir, capsys, tmp_
                          capsys)
     assert code == 0, err
     assert out.splitlines()[1].startswith('"=HYPERLINK(') and ",@A1" in out.splitlines()[1]
+
+
+@pytest.mark.parametrize("args", [
+    ["-t", "x" * 30_000, "今天"],                     # a template without {label}
+    ["-t", "{label}" + "x" * 30_000 + "{", "今天"],   # unbalanced
+    ["-l", "体育," + "x" * 30_000, "今天"],           # a label too long
+    ["--placement", "x" * 30_000, "今天"],
+    ["--threshold", "x" * 30_000, "今天"],            # the parser's own message
+    ["--input", "-", "--text-field", "x" * 30_000, "--input-format", "jsonl"],
+])
+def test_a_usage_error_never_echoes_an_input_whole(model_dir, capsys, args, monkeypatch):
+    """Class: error lines built around an input, in the CLI: one short line on stderr."""
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'{"text": "t"}\n')))
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", *args], capsys)
+    assert code in (1, 2) and len(err) < 1200 and err.count("\n") == 1 and "x" * 200 not in err, err[:300]

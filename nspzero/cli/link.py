@@ -3,7 +3,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import DataError, UsageError
+from ..errors import DataError, UsageError, shown
 from ..io import RowWriter, check_output, field_text, output_format, read_records, result_row
 from .app import app
 from .options import RAW_CSV_OPTION, ModelOptions, with_model_options
@@ -43,9 +43,9 @@ def link(
         for record in read_records(input_path, input_format):
             text = field_text(record, text_field)
             if candidates_field not in record.fields:
-                raise DataError(f"{record.where}: no field {candidates_field!r}; choose it with --candidates-field")
+                raise DataError(f"{record.where}: no field {shown(candidates_field)}; choose it with --candidates-field")
             try:
-                candidates = check_candidates(record.fields[candidates_field], f"field {candidates_field!r}")
+                candidates = check_candidates(record.fields[candidates_field], f"field {shown(candidates_field)}")
             except UsageError as exc:
                 raise DataError(f"{record.where}: {exc}") from None
             extra = {k: v for k, v in record.fields.items() if k not in (text_field, candidates_field)}

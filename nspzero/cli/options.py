@@ -8,7 +8,7 @@ from typing import Callable, Optional, Union
 
 import typer
 
-from ..errors import UsageError
+from ..errors import UsageError, shown
 
 COMPILE_CHOICES = {"auto": "auto", "on": True, "off": False}
 ENGINES = ("local", "ray")
@@ -52,7 +52,7 @@ class ModelOptions:
 def compile_choice(value: str) -> Union[bool, str]:
     """--compile on|off|auto → the `compile=` argument of from_pretrained."""
     if value not in COMPILE_CHOICES:
-        raise UsageError(f"--compile must be one of {', '.join(COMPILE_CHOICES)}, got {value!r}")
+        raise UsageError(f"--compile must be one of {', '.join(COMPILE_CHOICES)}, got {shown(value)}")
     return COMPILE_CHOICES[value]
 
 
@@ -123,7 +123,7 @@ def _default_model() -> str:
 
 def check_engine(engine: str, ray_address: Optional[str], num_actors: int) -> None:
     if engine not in ENGINES:
-        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {shown(engine)}")
     if num_actors < 1:
         raise UsageError(f"--num-actors must be a positive number, got {num_actors}")
     if engine == "local" and (ray_address is not None or num_actors != 1):
