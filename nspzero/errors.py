@@ -74,9 +74,9 @@ def bounded(message: str) -> str:
     """`message` cut in the middle to at most MESSAGE_CHARS, saying how much was left out."""
     if len(message) <= MESSAGE_CHARS:
         return message
-    cut = len(message) - (MESSAGE_CHARS - 60)
-    head = (MESSAGE_CHARS - 60) * 2 // 3
-    return f"{message[:head]} …[{cut:,} characters not shown]… {message[len(message) - (MESSAGE_CHARS - 60 - head):]}"
+    kept = MESSAGE_CHARS - 60  # room for the note
+    head = kept * 2 // 3
+    return f"{message[:head]} …[{len(message) - kept:,} characters not shown]… {message[len(message) - (kept - head):]}"
 
 
 def type_name(value: Any) -> str:

@@ -324,9 +324,10 @@ def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, Optional[
                          + (f" ({reason})" if reason else ""))
             continue
         path = field_path(loc)
-        if first is None and loc and isinstance(loc[0], str) and (loc[0].isidentifier() and len(loc[0]) <= FIELD_NAME_CHARS
-                                                                  or err.get("type") != "extra_forbidden"):
-            first = loc[0]  # an unknown name that is not a short name is said once, cut, in the message
+        named = loc and isinstance(loc[0], str) and (err.get("type") != "extra_forbidden" or (
+            loc[0].isidentifier() and len(loc[0]) <= FIELD_NAME_CHARS))  # a long unknown name: said once, cut
+        if first is None and named:
+            first = loc[0]
         msgs = [str((e.get("ctx") or {}).get("error", e.get("msg"))) if e.get("type") == "value_error"
                 else e.get("msg", "invalid value") for e in group]
         msg = msgs[0] + "".join(" or " + m.removeprefix("Input should be ") for m in msgs[1:])

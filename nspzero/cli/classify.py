@@ -9,7 +9,8 @@ from ..errors import DataError, UsageError
 from ..io import (CLASSIFY_COLUMNS, RowWriter, TextRow, check_output, input_format as resolve_input_format, output_columns,
                   output_format, read_texts, result_row)
 from .app import app
-from .options import NUM_ACTORS_OPTION, RAW_CSV_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine, with_model_options
+from .options import (NUM_ACTORS_OPTION, RAW_CSV_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine,
+                      with_model_options)
 
 STREAM_CHUNK = 512  # texts classified per call when streaming a file
 

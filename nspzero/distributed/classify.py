@@ -70,7 +70,8 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
         with RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS, raw_csv=raw_csv):
             return 0
     load_args = {**load_args, "device": actor_device(load_args.get("device"))}
-    with ray_session(ray_address) as ray, RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS, raw_csv=raw_csv) as writer:
+    with ray_session(ray_address) as ray, \
+            RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS, raw_csv=raw_csv) as writer:
         res = cluster_resources(ray, num_actors, load_args["device"], read=True)
         ds = ray.data.from_items([{"row": i, "text": r.text, "labels": json.dumps(r.labels, ensure_ascii=False) if o else ""}
                                   for i, (r, o) in enumerate(zip(rows, own))],
