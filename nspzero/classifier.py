@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from . import pipeline
-from .errors import UsageError
+from .errors import UsageError, shown
 from .linking import LinkResult, link
 from .pipeline import ClassificationResult, make_result  # noqa: F401  (the public result type lives with the path)
 from .request import DEFAULT_OVERLAP, ClassifyArgs, ClassifyRequest, LabelSet, build_request, check_texts
@@ -106,7 +106,7 @@ class NSPClassifier:
         for name, seq in (("first", first), ("second", second)):
             for i, s in enumerate(seq):
                 if not isinstance(s, str):
-                    raise UsageError(f"{name}[{i}] is {type(s).__name__} {s!r}, not a string")
+                    raise UsageError(f"{name}[{i}] is {type(s).__name__} {shown(s)}, not a string")
                 check_unicode(s, f"{name}[{i}]")
         return self.scorer.score([Pair(a, b) for a, b in zip(first, second)], progress=progress)
 

@@ -26,10 +26,12 @@ HASH_BLOCK = 1 << 20
 
 # ---- file hashes, memoised ---------------------------------------------------------------------
 def memo_dir() -> Path:
-    """Where the file-hash memo lives: NSPZERO_CACHE_DIR, else $XDG_CACHE_HOME/nspzero, else ~/.cache/nspzero."""
+    """Where the file-hash memo lives: NSPZERO_CACHE_DIR, else $XDG_CACHE_HOME/nspzero, else ~/.cache/nspzero.
+    A relative XDG_CACHE_HOME is ignored, as the XDG spec says (the cache would follow the current folder)."""
     if os.environ.get("NSPZERO_CACHE_DIR"):
         return Path(os.environ["NSPZERO_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = xdg if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "nspzero"
 
 

@@ -10,9 +10,14 @@ from typing import Any
 
 
 class NSPZeroError(Exception):
-    """Base class of every error nspzero raises on purpose."""
+    """Base class of every error nspzero raises on purpose. Its text is bounded (`bounded`): values
+    are shown through `shown`, and a message built around an unbounded value anyway is cut in the
+    middle, so a 1 MB input never makes a 1 MB error line (CLI, server, logs)."""
 
     exit_code = 1
+
+    def __str__(self) -> str:
+        return bounded(super().__str__())
 
 
 class UsageError(NSPZeroError, ValueError):
@@ -60,6 +65,18 @@ def shown(value: Any) -> str:
     """`value` as a message shows it: a repr of bounded length however big or nested the value is."""
     text = _Bounded().repr(value)
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
+
+
+MESSAGE_CHARS = 1000  # the longest an error message is: its start (what, where) and end (what to do) are kept
+
+
+def bounded(message: str) -> str:
+    """`message` cut in the middle to at most MESSAGE_CHARS, saying how much was left out."""
+    if len(message) <= MESSAGE_CHARS:
+        return message
+    kept = MESSAGE_CHARS - 60  # room for the note
+    head = kept * 2 // 3
+    return f"{message[:head]} …[{len(message) - kept:,} characters not shown]… {message[len(message) - (kept - head):]}"
 
 
 def type_name(value: Any) -> str:

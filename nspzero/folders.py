@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fnmatch
 import os
 import re
 import secrets
@@ -47,12 +48,35 @@ def atomic_folder(out: Path, tag: str) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     except Exception as exc:  # noqa: BLE001 - a full disk is an OSError, or a writer's own error (safetensors')
+        full = full_disk(tmp)  # before the temp folder is removed: its removal frees the space again
         shutil.rmtree(tmp, ignore_errors=True)
-        reason = failure_reason(exc)
+        reason = full or failure_reason(exc)
         raise ModelError(f"could not write {out}: {reason}; nothing was written there") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+FULL_DISK_BYTES = 16 << 20  # a write that fails with less than this free on its disk failed for the disk
+
+
+def free_bytes(path: str | os.PathLike) -> Optional[int]:
+    """The bytes an unprivileged writer may still use on the disk holding `path` (None: unknown)."""
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def full_disk(path: str | os.PathLike, needed: int = FULL_DISK_BYTES) -> Optional[str]:
+    """A reason naming the full disk when the disk holding `path` has less than `needed` bytes free,
+    else None. Writers that do not report ENOSPC (an exporter that leaves a truncated file, which the
+    next step reads as "Wire format was corrupt") are told apart from real failures this way."""
+    free = free_bytes(path)
+    if free is None or free >= needed:
+        return None
+    return (f"No space left on device ({free >> 20} MiB free on the disk holding {path}"
+            + (f", about {-(-needed >> 20)} MiB needed" if needed != FULL_DISK_BYTES else "") + "); free some space")
 
 
 def temp_prefix(out: Path, kind: str) -> str:
@@ -101,8 +125,9 @@ def replaced_folder(out: str | os.PathLike, owned: Sequence[str] = ()) -> Iterat
     ends normally, `out`'s other entries (a cache, other files) are hard-linked beside them and the
     two folders swap in one atomic rename: readers see every old file or every new one, and a
     failure (or Ctrl-C, or kill -9) at any point leaves `out` as it was. Leftovers of a killed run
-    are removed by the next one (`clean_leftovers`). The names in `owned` belong to the new version
-    even when it did not write them: an old copy is not carried over (a stale report beside new results)."""
+    are removed by the next one (`clean_leftovers`). The names matching a pattern of `owned` (fnmatch:
+    `*.predictions.jsonl`) belong to the new version even when it did not write them: an old copy is
+    not carried over (a stale report, plot or task's predictions beside new results)."""
     out = Path(os.path.realpath(os.path.expanduser(os.fspath(out))))
     clean_leftovers(out)
     stage = _folder_beside(out, STAGING)
@@ -180,9 +205,9 @@ def _link(src: str, dst: str) -> None:
 
 def _link_others(out: Path, stage: Path, owned: set[str]) -> None:
     """Every entry of `out` that the new version does not write (nor own), linked into `stage`."""
-    written = set(os.listdir(stage)) | owned
+    written = set(os.listdir(stage))
     for entry in os.scandir(out):
-        if entry.name in written:
+        if entry.name in written or any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in owned):
             continue
         if entry.is_dir(follow_symlinks=False):
             shutil.copytree(entry.path, stage / entry.name, symlinks=True, copy_function=_link)

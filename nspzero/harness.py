@@ -31,6 +31,11 @@ from .sampling import label_counts, stratified_sample
 from .tasks.registry import FEWCLUE, check_distinct_names, load_task
 
 log = logging.getLogger("nspzero")
+# every file an eval run may write into its folder: the folder holds one run's files, so a rerun that
+# does not write one of them (no --report, no --plots, fewer tasks) removes the previous run's copy;
+# the cache/ and files nspzero does not write are carried over
+RUN_FILES = ("results.json", "results.md", "report.html", "*.predictions.jsonl", "*.positions.png",
+             "*.confusion.png", "*.scores.png")
 
 
 @dataclass
@@ -204,7 +209,7 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
     # the outputs are written only once every task is done, into a folder beside `out` that takes
     # its place in one rename: a failed or interrupted run, at any point, leaves every file of the
     # previous run as it was (its finished work is in the cache, so a rerun is quick)
-    with replaced_folder(out, owned=["report.html"] if settings.report else []) as stage:
+    with replaced_folder(out, owned=RUN_FILES) as stage:
         for name, rows in predictions.items():
             atomic_write_jsonl(stage / f"{name}.predictions.jsonl", rows)
         atomic_write_json(stage / "results.json", results)

@@ -8,6 +8,7 @@ file:line. Every record keeps all its fields, so outputs can carry the input's o
 Writer: the format follows the output's suffix (.jsonl, .json, .csv, .parquet); an output file
 is written to a temp file beside it and renamed into place only when complete, so a failure
 (bad row, Ctrl-C, full disk, scoring error) leaves the old file byte for byte and no temp file.
+CSV and Parquet carry every field of every row (the union of columns, mixed types widened).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import contextlib
 import csv
 import json
 import os
+import pickle
+import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -22,7 +25,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, Any, Callable, Iterator, Optional, Sequence
 
-from .errors import DataError, NSPZeroError, UsageError
+from .display import spreadsheet_safe
+from .errors import DataError, NSPZeroError, UsageError, shown
 from .extras import install_hint
 from .folders import clean_leftovers, current_umask, temp_prefix
 
@@ -64,7 +68,7 @@ def input_format(path: str, fmt: Optional[str] = None) -> str:
     """The reader for `path`: `fmt` if given, else from the suffix (stdin and unknown suffixes: txt)."""
     if fmt is not None:
         if fmt not in INPUT_FORMATS:
-            raise UsageError(f"input format must be one of {', '.join(INPUT_FORMATS)}, got {fmt!r}")
+            raise UsageError(f"input format must be one of {', '.join(INPUT_FORMATS)}, got {shown(fmt)}")
         return fmt
     if path == "-":
         return "txt"
@@ -187,7 +191,7 @@ def _csv(path: str, delimiter: str, required: Sequence[str] = ()) -> Iterator[Re
             raise DataError(f"{name}: empty CSV file; the first line must be a header naming the columns")
         for column in required:
             if column not in header:
-                raise DataError(f"{name}:1: CSV has no column {column!r} (columns: {', '.join(header) or 'none'}); "
+                raise DataError(f"{name}:1: CSV has no column {shown(column)} (columns: {', '.join(header) or 'none'}); "
                                 f"choose it with --text-field")
         twice = sorted({c for c in header if header.count(c) > 1})
         if twice:
@@ -242,10 +246,10 @@ def field_text(record: Record, text_field: str) -> str:
     from .request import check_text
 
     if text_field not in record.fields:
-        raise DataError(f"{record.where}: no field {text_field!r} (fields: {', '.join(map(str, record.fields)) or 'none'}); "
+        raise DataError(f"{record.where}: no field {shown(text_field)} (fields: {', '.join(map(str, record.fields)) or 'none'}); "
                         f"choose the text field with --text-field")
     try:
-        return check_text(record.fields[text_field], f"field {text_field!r}")
+        return check_text(record.fields[text_field], f"field {shown(text_field)}")
     except UsageError as exc:
         raise DataError(f"{record.where}: {exc}") from None
 
@@ -326,7 +330,7 @@ def output_format(output: Optional[str], fmt: Optional[str] = None) -> str:
     `fmt` (default jsonl). Contradictions are usage errors, before anything runs."""
     if fmt is not None and fmt not in OUTPUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(STDOUT_FORMATS)} (stdout) or parquet (with --output "
-                         f"FILE.parquet), got {fmt!r}")
+                         f"FILE.parquet), got {shown(fmt)}")
     if output is None or output == "-":
         if fmt == "parquet":
             raise UsageError("--format parquet writes a file; add --output FILE.parquet")
@@ -335,7 +339,7 @@ def output_format(output: Optional[str], fmt: Optional[str] = None) -> str:
     by_suffix = OUTPUT_SUFFIXES.get(suffix)
     if by_suffix is None:
         raise UsageError(f"--output {output!r}: the suffix picks the format; use .jsonl, .json, .csv or .parquet "
-                         f"(got {suffix or 'no suffix'!r})")
+                         f"(got {shown(suffix or 'no suffix')})")
     if fmt is not None and fmt != by_suffix:
         raise UsageError(f"--format {fmt} contradicts --output {output!r}, which writes {by_suffix}; "
                          f"drop --format or change the suffix")
@@ -391,31 +395,110 @@ def result_row(result: dict[str, Any], extra: dict[str, Any], fmt: str,
     return row
 
 
-def _cell(value: Any) -> Any:
-    """A CSV cell: lists joined by '|' (multi-label), mappings as JSON, floats to 6 places."""
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _cell(value: Any, safe: bool = True) -> Any:
+    """A CSV cell: lists joined by '|' (multi-label), mappings as JSON, floats to 6 places. With `safe`,
+    a text a spreadsheet would run as a formula gets a leading apostrophe (`display.spreadsheet_safe`);
+    a text that is a plain number ("-5", "+1.5e3") is not a formula and stays as it is."""
     if isinstance(value, float):
         return f"{value:.6f}"
     if isinstance(value, (list, tuple)):
-        return "|".join(map(str, value))
-    if isinstance(value, dict):
+        value = "|".join(map(str, value))
+    elif isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
+    if safe and isinstance(value, str) and not _NUMBER.fullmatch(value):
+        return spreadsheet_safe(value)
     return value
 
 
-class RowWriter:
-    """Writes result rows (dicts) as JSON lines, a JSON array, CSV or Parquet, to stdout (streamed,
-    a line as each row comes) or to a file (atomic: complete or not at all). Use as a context manager.
-    `columns`: the columns an output without rows still has (Parquet)."""
+def _as_text(value: Any) -> Any:
+    """A value of a column that holds texts beside other types, as a text (None stays a null)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (bool, int, float, list, tuple, dict)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
 
-    def __init__(self, output: Optional[str], fmt: str, columns: Sequence[str] = ("text",)) -> None:
+
+class _Spool:
+    """Rows held in an unnamed temp file (pickled, in order) until every row's columns are known: a CSV
+    header and a Parquet schema must name every column of every row, also one that first appears in
+    the last row. The file is unlinked at once, so a killed run leaves nothing behind."""
+
+    def __init__(self, near: Optional[str]) -> None:
+        folder = str(Path(near).parent) if near is not None else None
+        try:
+            self.file = tempfile.TemporaryFile(dir=folder)
+        except OSError as exc:
+            raise DataError(f"cannot write a temp file in {folder or tempfile.gettempdir()!r}: "
+                            f"{exc.strerror or exc}") from None
+
+    def add(self, item: Any) -> None:
+        pickle.dump(item, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __iter__(self) -> Iterator[Any]:
+        self.file.seek(0)
+        while True:
+            try:
+                yield pickle.load(self.file)
+            except EOFError:
+                return
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _arrow_type(values: list[Any]) -> Any:
+    """The Arrow type pyarrow infers for `values`, or None when they do not share one (an int beside a
+    string, an int too big for int64): such a column is written as text."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values).type
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return None
+
+
+def _widest(types: list[Any]) -> Any:
+    """One Arrow type that holds every group's values: int64 with float64 gives float64, null takes the
+    other type; types that do not widen into each other (int and string) give string."""
+    import pyarrow as pa
+
+    if any(t is None for t in types):
+        return pa.string()
+    known = [t for t in types if not pa.types.is_null(t)]
+    if not known:
+        return pa.string()
+    try:
+        return pa.unify_schemas([pa.schema([("c", t)]) for t in known], promote_options="permissive").field("c").type
+    except (pa.ArrowException, TypeError, ValueError):
+        return pa.string()
+
+
+class RowWriter:
+    """Writes result rows (dicts) as JSON lines, a JSON array, CSV or Parquet, to stdout or to a file
+    (atomic: complete or not at all). Use as a context manager. JSON lines stream, a line as each row
+    comes; CSV and Parquet are held in a temp file until the end, because their header (schema) holds
+    every column of every row: a field that first appears in a later row is a column too, and a
+    column whose rows mix types (an int beside a text) is widened (to float, else to text), never
+    dropped or refused. `columns`: the columns an output without rows still has (Parquet).
+    `raw_csv`: CSV cells as they are (by default a text that would run as a spreadsheet formula gets
+    a leading apostrophe, `display.spreadsheet_safe`)."""
+
+    def __init__(self, output: Optional[str], fmt: str, columns: Sequence[str] = ("text",),
+                 raw_csv: bool = False) -> None:
         self.output = None if output in (None, "-") else output
         self.fmt = fmt
         self.empty_columns = list(columns)  # the columns of an output with no rows
+        self.raw_csv = raw_csv
         self.rows = 0
         self._stack = contextlib.ExitStack()
         self._handle: Optional[IO[bytes]] = None
-        self._csv: Optional[csv.DictWriter] = None   # columns: the first row's
-        self._parquet: Any = None
+        self._spool: Optional[_Spool] = None
+        self._columns: dict[str, None] = {}       # every column seen, in order of first appearance
+        self._group_types: list[dict[str, Any]] = []  # Parquet: each row group's inferred type per column
         self._buffer: list[Any] = []  # rows held back: a JSON array's, or Parquet's next row group
 
     def __enter__(self) -> "RowWriter":
@@ -423,6 +506,9 @@ class RowWriter:
             self._handle = self._stack.enter_context(atomic_file(self.output))
         else:
             self._handle = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
+        if self.fmt in ("csv", "parquet"):
+            self._spool = _Spool(self.output)
+            self._stack.callback(self._spool.close)
         return self
 
     def _emit(self, text: str) -> None:
@@ -441,51 +527,63 @@ class RowWriter:
         elif self.fmt == "json":
             self._buffer.append(row)
         elif self.fmt == "csv":
-            if self._csv is None:
-                self._csv = csv.DictWriter(SimpleNamespace(write=self._emit), list(row), restval="",
-                                           extrasaction="ignore", lineterminator="\n")
-                self._csv.writeheader()
-            self._csv.writerow({k: _cell(v) for k, v in row.items()})
+            self._columns.update(dict.fromkeys(row))
+            self._spool.add({k: _cell(v, not self.raw_csv) for k, v in row.items()})
         elif self.fmt == "parquet":
-            self._write_parquet(row)
+            self._columns.update(dict.fromkeys(row))
+            self._buffer.append({k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
+                                 for k, v in row.items()})
+            if len(self._buffer) >= PARQUET_ROWS_PER_GROUP:
+                self._hold_group()
         else:
             raise UsageError(f"format {self.fmt!r} is not a row format")
 
-    def _write_parquet(self, row: Optional[dict[str, Any]]) -> None:
-        """Buffer `row`; write the buffer as one row group when full, or when `row` is None (the end)."""
-        if row is not None:
-            self._buffer.append({k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
-                                    for k, v in row.items()})
-            if len(self._buffer) < PARQUET_ROWS_PER_GROUP:
-                return
+    def _hold_group(self) -> None:
+        """Parquet: note the buffered rows' type per column, then move them to the spool as one row group."""
         if not self._buffer:
             return
+        self._group_types.append({c: _arrow_type([r.get(c) for r in self._buffer]) for c in self._columns})
+        self._spool.add(self._buffer)
+        self._buffer = []
+
+    def _finish_csv(self) -> None:
+        if not self.rows:
+            return
+        writer = csv.DictWriter(SimpleNamespace(write=self._emit), list(self._columns), restval="",
+                                lineterminator="\n")
+        writer.writeheader()
+        for cells in self._spool:
+            writer.writerow(cells)
+
+    def _finish_parquet(self) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pylist(self._buffer)
-        self._buffer = []
-        if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self._handle, table.schema)
-        self._parquet.write_table(table.cast(self._parquet.schema))
+        self._hold_group()
+        if not self._group_types:
+            pq.write_table(pa.table({c: pa.array([], pa.string()) for c in self.empty_columns}), self._handle)
+            return
+        schema = pa.schema([(c, _widest([g.get(c, pa.null()) for g in self._group_types])) for c in self._columns])
+        with pq.ParquetWriter(self._handle, schema) as parquet:
+            for group in self._spool:
+                arrays = []
+                for column in schema:
+                    values = [r.get(column.name) for r in group]
+                    if pa.types.is_string(column.type):
+                        values = [_as_text(v) for v in values]
+                    arrays.append(pa.array(values, type=column.type))
+                parquet.write_table(pa.Table.from_arrays(arrays, schema=schema))
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:
                 if self.fmt == "json":
                     self._emit(json.dumps(self._buffer, ensure_ascii=False, indent=1, default=str) + "\n")
-                if self.fmt == "parquet":
-                    self._write_parquet(None)
-                    if self._parquet is None:
-                        import pyarrow as pa
-                        import pyarrow.parquet as pq
-
-                        pq.write_table(pa.table({c: pa.array([], pa.string()) for c in self.empty_columns}),
-                                       self._handle)
-                    else:
-                        self._parquet.close()
+                elif self.fmt == "csv":
+                    self._finish_csv()
+                elif self.fmt == "parquet":
+                    self._finish_parquet()
         except BaseException:
             self._stack.__exit__(*sys.exc_info())
             raise
         self._stack.__exit__(exc_type, exc, tb)
-

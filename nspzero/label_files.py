@@ -143,11 +143,11 @@ def _from_txt(text: str, path: str) -> dict[str, dict]:
                              f"({TXT_FORMAT})")
         _at(where, check_label, name)
         if "|" in name:
-            raise UsageError(f"{where}: label name {name!r} holds '|'; separate the name from its words with a TAB, "
+            raise UsageError(f"{where}: label name {shown(name)} holds '|'; separate the name from its words with a TAB, "
                              f"not spaces ({TXT_FORMAT})")
         words: tuple[str, ...] = ()
         if len(fields) > 1 and fields[1].strip():
-            words = _at(where, label_texts, [word.strip() for word in fields[1].split("|")], f"label {name!r}: words")
+            words = _at(where, label_texts, [word.strip() for word in fields[1].split("|")], f"label {shown(name)}: words")
         descriptions = (fields[2].strip(),) if len(fields) > 2 and fields[2].strip() else ()
         labels.add(name, words, descriptions, where)
     return labels.labels
@@ -262,7 +262,7 @@ def _key_line(obj: Any, key: str, default: Optional[int]) -> Optional[int]:
 def _name(value: Any, where: _Where) -> str:
     """A label name: a non-empty string, or an integer (its digits), as data files spell labels."""
     if isinstance(value, bool):
-        raise UsageError(f"{where}: label name {value!r} is a boolean (YAML reads yes/no/on/off/true/false so); quote "
+        raise UsageError(f"{where}: label name {shown(value)} is a boolean (YAML reads yes/no/on/off/true/false so); quote "
                          f"it, e.g. 'no'")
     return _at(where, check_label, str(value) if isinstance(value, int) else value)
 
@@ -272,15 +272,15 @@ def _value(value: Any, name: str, where: _Where) -> tuple[tuple[str, ...], tuple
     if value is None:
         return (), ()
     if isinstance(value, dict):
-        _check_keys(value, OBJECT_KEYS, where, f"label {name!r}")
+        _check_keys(value, OBJECT_KEYS, where, f"label {shown(name)}")
         return _fields(value, name, where)
-    return _at(where, label_texts, value, f"label {name!r}: words"), ()
+    return _at(where, label_texts, value, f"label {shown(name)}: words"), ()
 
 
 def _check_keys(obj: dict, allowed: tuple[str, ...], where: _Where, what: str) -> None:
     if isinstance(obj, _JsonObject) and len(obj.pairs) != len(obj):
         twice = next(key for key, count in Counter(k for k, _ in obj.pairs).items() if count > 1)
-        raise UsageError(f"{where}: {what} has the key {twice!r} twice; keep one")
+        raise UsageError(f"{where}: {what} has the key {shown(twice)} twice; keep one")
     unknown = [key for key in obj if key not in allowed]
     if unknown:
         raise UsageError(f"{where}: {what} has unknown key{'s' if len(unknown) > 1 else ''} "
@@ -291,8 +291,8 @@ def _fields(obj: dict, name: str, where: _Where) -> tuple[tuple[str, ...], tuple
     words = descriptions = ()
     if "words" in obj:
         words = _at(_Where(where.path, _key_line(obj, "words", where.line), where.entry), label_texts,
-                    obj["words"], f"label {name!r}: words")
+                    obj["words"], f"label {shown(name)}: words")
     if "description" in obj:
         descriptions = _at(_Where(where.path, _key_line(obj, "description", where.line), where.entry), label_texts,
-                           obj["description"], f"label {name!r}: description", "sentence")
+                           obj["description"], f"label {shown(name)}: description", "sentence")
     return words, descriptions

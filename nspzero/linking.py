@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence, Union
 
-from .errors import UsageError
+from .errors import UsageError, shown
 from .candidates import best, ranked
 from .pipeline import label_rows
 from .request import build_request
@@ -39,7 +39,7 @@ def check_candidates(candidates: EntityCandidates, where: str = "candidates") ->
                 items.append((c[0], c[1]))
             else:
                 raise UsageError(f"{where}[{i}] must be (entity id, description) or "
-                                 f'{{"id": ..., "description": ...}}, got {c!r}')
+                                 f'{{"id": ..., "description": ...}}, got {shown(c)}')
     else:
         raise UsageError(f"{where} must be a dict id → description or a list of (id, description)")
     if not items:
@@ -49,9 +49,9 @@ def check_candidates(candidates: EntityCandidates, where: str = "candidates") ->
     for i, (entity, description) in enumerate(items):
         entity = str(entity)
         if entity in seen:
-            raise UsageError(f"{where}: entity id {entity!r} is given twice")
+            raise UsageError(f"{where}: entity id {shown(entity)} is given twice")
         if not isinstance(description, str) or not description.strip():
-            raise UsageError(f"{where}: entity {entity!r} has an empty description")
+            raise UsageError(f"{where}: entity {shown(entity)} has an empty description")
         seen.add(entity)
         out.append((entity, description))
     return out

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .errors import UsageError
+from .errors import UsageError, shown
 
 
 COMBINE_RULES = ("mean", "logmean")
@@ -27,7 +27,7 @@ def combine(scores: Sequence[float], how: str = "mean") -> float:
         return float(arr.mean())
     if how == "logmean":
         return float(np.exp(np.log(np.clip(arr, 1e-12, 1.0)).mean()))
-    raise UsageError(f"combine must be one of {', '.join(COMBINE_RULES)}, got {how!r}")
+    raise UsageError(f"combine must be one of {', '.join(COMBINE_RULES)}, got {shown(how)}")
 
 
 def candidates_contrast(scores: np.ndarray) -> np.ndarray:
@@ -137,7 +137,7 @@ EXPECTED_FAILED_CHECKS = {**dict.fromkeys((
 
 def _check_n_labels(n_labels: object) -> None:
     if isinstance(n_labels, bool) or not isinstance(n_labels, (int, np.integer)) or n_labels < 2:
-        raise UsageError(f"samples-contrast needs at least 2 labels, got {n_labels!r}")
+        raise UsageError(f"samples-contrast needs at least 2 labels, got {shown(n_labels)}")
 
 
 def batched_samples_contrast(scores: Sequence[float], n_labels: int, chunk_size: int) -> np.ndarray:

@@ -153,28 +153,45 @@ def cached_export(model: torch.nn.Module, loaded_by_nspzero: bool) -> Path:
 
     from . import cpu
     from .digests import memo_dir, model_digest
-    from .folders import atomic_folder
+    from .folders import atomic_folder, full_disk
 
     key = "|".join([EXPORT_VERSION, model_digest(model, files=loaded_by_nspzero),
                     model.config.to_json_string(use_diff=False), str(OPSET), transformers.__version__,
                     torch.__version__, onnx.__version__, onnxruntime.__version__, f"vnni={cpu.has_vnni()}"])
     folder = memo_dir() / "onnx" / hashlib.sha256(key.encode()).hexdigest()[:20]
+    lock_path = folder.parent / f"{folder.name}.lock"
     if (folder / INT8_FILE).is_file():
+        lock_path.unlink(missing_ok=True)  # an older version's leftover: nobody waiting on it can need it
         return folder
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(folder.parent / f"{folder.name}.lock", "a")  # noqa: SIM115 - held until the export is done
-    except OSError as exc:
-        raise UsageError(f"cannot write the ONNX cache {folder.parent}: {exc.strerror or exc}; set "
-                         f"NSPZERO_CACHE_DIR to a writable folder, or NSPZERO_BACKEND=torch") from None
-    with lock:
+    while True:
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(lock_path, "a")  # noqa: SIM115 - held until the export is done
+        except OSError as exc:
+            raise UsageError(f"cannot write the ONNX cache {folder.parent}: {exc.strerror or exc}; set "
+                             f"NSPZERO_CACHE_DIR to a writable folder, or NSPZERO_BACKEND=torch") from None
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds the folder made
-        if (folder / INT8_FILE).is_file():
-            return folder
-        start = time.perf_counter()
-        log.warning("exporting the model to ONNX once, for ONNX Runtime (%s; reused by later runs) …", folder)
-        with atomic_folder(folder, "exporting") as tmp:
-            export_fp32(model.eval(), str(tmp / FP32_FILE))
-            quantize_int8(str(tmp / FP32_FILE), str(tmp / INT8_FILE))
+        try:  # the holder removes the lock file when done: a lock taken on a removed file is taken again
+            if os.fstat(lock.fileno()).st_ino == os.stat(lock_path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        lock.close()
+    with lock:
+        try:
+            if (folder / INT8_FILE).is_file():
+                return folder
+            # fp32 file + int8 file + the exporter's own copies: about 1.5x the fp32 weights
+            full = full_disk(folder.parent, needed=sum(p.numel() for p in model.parameters()) * 6)
+            if full is not None:
+                raise UsageError(f"cannot export to the ONNX cache {folder.parent}: {full}, or set NSPZERO_CACHE_DIR "
+                                 f"to another disk, or NSPZERO_BACKEND=torch")
+            start = time.perf_counter()
+            log.warning("exporting the model to ONNX once, for ONNX Runtime (%s; reused by later runs) …", folder)
+            with atomic_folder(folder, "exporting") as tmp:
+                export_fp32(model.eval(), str(tmp / FP32_FILE))
+                quantize_int8(str(tmp / FP32_FILE), str(tmp / INT8_FILE))
+        finally:  # removed while held: a process waiting on it then finds the folder (or exports alone)
+            lock_path.unlink(missing_ok=True)
     log.info("exported in %.0f s", time.perf_counter() - start)
     return folder

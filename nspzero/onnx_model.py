@@ -10,7 +10,7 @@ import functools
 import hashlib
 import os
 from types import SimpleNamespace
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -33,12 +33,35 @@ def extra_missing() -> str:
     return f"ONNX models need the 'onnx' extra: {install_hint('onnx')} (it installs onnxruntime)"
 
 
-def import_onnxruntime():
-    """onnxruntime, or a UsageError naming the extra to install."""
+class RuntimeProblem(NamedTuple):
+    """Why ONNX Runtime cannot run here: `message` (one line) and whether it is installed but `broken`."""
+
+    message: str
+    broken: bool
+
+
+def runtime_problem() -> Optional[RuntimeProblem]:
+    """Why onnx + onnxruntime cannot be used here, or None when both import. A broken install (an
+    import that raises anything, not only ImportError: a bad wheel, a missing shared library, an ABI
+    mismatch) is a problem to report in one line, never a traceback."""
     try:
-        import onnxruntime
+        import onnx  # noqa: F401 - the exporter and the int8 quantizer read/write ONNX protobufs
+        import onnxruntime  # noqa: F401
     except ImportError:
-        raise UsageError(extra_missing()) from None
+        return RuntimeProblem(extra_missing(), broken=False)
+    except Exception as exc:  # noqa: BLE001 - a broken install raises whatever its import raises
+        return RuntimeProblem(f"the installed onnx/onnxruntime cannot be imported ({type(exc).__name__}: "
+                              f"{first_line(exc)}); reinstall it: {install_hint('onnx')}", broken=True)
+    return None
+
+
+def import_onnxruntime():
+    """onnxruntime, or a UsageError naming the extra to install (or the broken install to repair)."""
+    problem = runtime_problem()
+    if problem is not None:
+        raise UsageError(problem.message)
+    import onnxruntime
+
     return onnxruntime
 
 

@@ -71,14 +71,13 @@ def ctranslate2_peers(scorer: NSPScorer, workdir: str, log: Callable[[str], None
 def onnxruntime_peers(model_dir: str, workdir: str, max_length: int, batch_size: int,
                       log: Callable[[str], None]) -> dict[str, PeerFn]:
     """{"ONNX Runtime fp32": fn, "ONNX Runtime int8": fn} from nspzero's own export of `model_dir`."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        log("skipping ONNX Runtime: pip install onnxruntime onnx (the 'onnx' extra)")
+    from .onnx_model import is_onnx_folder, runtime_problem
+
+    problem = runtime_problem()
+    if problem is not None:
+        log(f"skipping ONNX Runtime: {problem.message}")
         return {}
     from .onnx_export import export_onnx
-    from .onnx_model import is_onnx_folder
 
     if is_onnx_folder(model_dir):
         log("skipping the ONNX Runtime peers: the model is already an ONNX folder (nspzero fp32 runs it)")

@@ -156,7 +156,7 @@ def parse_prompt_set(data: dict, where: str) -> dict[str, PromptVariant]:
                 raise UsageError(f"{where}: {field}: a label prompt needs 'words' (the name of a vocabulary under 'words')")
             vocab = _key_name(spec["words"], place("words"))
             if vocab not in vocabularies:
-                raise UsageError(f"{place('words')}: no vocabulary {vocab!r} under 'words' "
+                raise UsageError(f"{place('words')}: no vocabulary {shown(vocab)} under 'words' "
                                  f"(have: {', '.join(vocabularies) or 'none'})")
             how = expect_choice(spec.get("combine", "mean"), place("combine"), COMBINE_RULES)
             out[vname] = PromptVariant(name, vname, vplacement, sources, vocabularies[vocab], combine=how)
@@ -172,7 +172,7 @@ def parse_prompt_set(data: dict, where: str) -> dict[str, PromptVariant]:
                              f"'first' and 'second' (pair prompt)")
     default = expect_identifier(data["default"], at(where, data, "default")) if "default" in data else next(iter(out))
     if default not in out:
-        raise UsageError(f"{at(where, data, 'default')}: {default!r} is not one of its variants ({', '.join(out)})")
+        raise UsageError(f"{at(where, data, 'default')}: {shown(default)} is not one of its variants ({', '.join(out)})")
     out[""] = out[default]
     return out
 
@@ -204,8 +204,8 @@ def load_prompt(spec: str) -> PromptVariant:
     if variant not in variants:
         names = [v for v in variants if v]
         close = difflib.get_close_matches(variant, names, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise UsageError(f"prompt set {name!r} has no variant {variant!r}; {hint}variants: {', '.join(names)}")
+        hint = f"did you mean {shown(close[0])}? " if close else ""
+        raise UsageError(f"prompt set {shown(name)} has no variant {shown(variant)}; {hint}variants: {', '.join(names)}")
     return variants[variant]
 
 
@@ -213,7 +213,7 @@ def load_prompt_set(name: str) -> dict[str, PromptVariant]:
     """All variants of a prompt set by name (or .yaml path); key "" is the default."""
     if name.endswith((".yaml", ".yml")) or os.sep in name:
         if not os.path.isfile(name):
-            raise UsageError(f"prompt file {name!r} does not exist")
+            raise UsageError(f"prompt file {shown(name)} does not exist")
         data = read_yaml_file(name)
         if not isinstance(data, dict):
             raise UsageError(f"{name}: expected a mapping at the top level (name: ..., variants: ...), got {type_name(data)}")
@@ -222,8 +222,8 @@ def load_prompt_set(name: str) -> dict[str, PromptVariant]:
         known = list_prompt_sets()
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise UsageError(f"unknown prompt set {name!r}; {hint}known: {', '.join(known)}")
+            hint = f"did you mean {shown(close[0])}? " if close else ""
+            raise UsageError(f"unknown prompt set {shown(name)}; {hint}known: {', '.join(known)}")
         raw = resources.files("nspzero.prompts").joinpath(f"{name}.yaml").read_bytes()
         variants = parse_prompt_set(_read_yaml(raw, _where(name)), _where(name))
     return variants

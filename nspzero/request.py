@@ -226,7 +226,7 @@ def _cache_key(value: Any) -> Optional[str]:
 def _label_set(specs: Mapping[str, LabelSpec], templates: Sequence[Template], multi_label: bool) -> LabelSet:
     """Labels → their prompt sentences; single-label classification needs two candidates."""
     if len(specs) < 2 and not multi_label:
-        raise UsageError(f"only one label ({next(iter(specs))!r}) given; single-label classification needs at "
+        raise UsageError(f"only one label ({shown(next(iter(specs)))}) given; single-label classification needs at "
                          "least two candidates (or use multi-label to test one label against a threshold)")
     prompts = tuple(tuple(t.render(label=w) for t in templates for w in spec.words) + spec.descriptions
                     for spec in specs.values())
@@ -283,11 +283,20 @@ def _plain(value: Any, field_name: str) -> Any:
     return value
 
 
+FIELD_NAME_CHARS = 40  # a field name longer than this (or not a name) is shown as a cut key: ['xxx…']
+
+
 def field_path(loc: Sequence[Any]) -> str:
-    """("labels_per_text", 3, "pos") → "labels_per_text[3].pos" (the way messages name a field)."""
+    """("labels_per_text", 3, "pos") → "labels_per_text[3].pos" (the way messages name a field). A
+    part that is not a short identifier (an unknown 30,000-character key) is shown cut, as ['…']."""
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif isinstance(part, str) and part.isidentifier() and len(part) <= FIELD_NAME_CHARS:
+            path += f".{part}" if path else part
+        else:
+            path += f"[{shown(part)}]"
     return path
 
 
@@ -315,7 +324,10 @@ def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, Optional[
                          + (f" ({reason})" if reason else ""))
             continue
         path = field_path(loc)
-        first = first if first is not None else (loc[0] if loc and isinstance(loc[0], str) else None)
+        named = loc and isinstance(loc[0], str) and (err.get("type") != "extra_forbidden" or (
+            loc[0].isidentifier() and len(loc[0]) <= FIELD_NAME_CHARS))  # a long unknown name: said once, cut
+        if first is None and named:
+            first = loc[0]
         msgs = [str((e.get("ctx") or {}).get("error", e.get("msg"))) if e.get("type") == "value_error"
                 else e.get("msg", "invalid value") for e in group]
         msg = msgs[0] + "".join(" or " + m.removeprefix("Input should be ") for m in msgs[1:])
@@ -399,7 +411,7 @@ class ClassifyArgs(BaseModel):
     @classmethod
     def _probability(cls, value: float) -> float:
         if not 0.0 <= value <= 1.0:  # NaN fails too
-            raise ValueError(f"threshold must be a probability between 0 and 1, got {value!r}")
+            raise ValueError(f"threshold must be a probability between 0 and 1, got {shown(value)}")
         return value
 
     @field_validator("labels")

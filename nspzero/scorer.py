@@ -20,7 +20,7 @@ import torch
 
 from . import cpu, unpadded
 from .backends import BACKENDS, onednn_available, set_active, use_onednn
-from .errors import ModelError, UsageError, first_line
+from .errors import ModelError, UsageError, first_line, shown
 from .formats.heads import IN_ORDER_INDEX  # "B follows A" / "in order": the same logit for every head
 from .loading import load_nsp_model
 from .tokens import token_ids
@@ -46,6 +46,14 @@ MIN_TEXT_TOKENS = 8
 DEVICE_TYPES = ("cpu", "cuda")
 
 log = logging.getLogger("nspzero")
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Log `message` as a warning the first time this process meets it (a broken install is met per scorer)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning("%s", message)
 
 
 @dataclass(frozen=True)
@@ -129,15 +137,15 @@ def resolve_device(device: Optional[str]) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
-        raise UsageError(f"device {device!r} is not a device name; use 'cpu', 'cuda', 'cuda:0' or 'auto'") from None
+        raise UsageError(f"device {shown(device)} is not a device name; use 'cpu', 'cuda', 'cuda:0' or 'auto'") from None
     if dev.type not in DEVICE_TYPES:
-        raise UsageError(f"device {device!r} is not supported: nspzero runs on 'cpu' or 'cuda' ('cuda:N'); "
+        raise UsageError(f"device {shown(device)} is not supported: nspzero runs on 'cpu' or 'cuda' ('cuda:N'); "
                          f"use --device cpu, cuda or auto")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise UsageError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu")
+            raise UsageError(f"device {shown(device)} was asked for but CUDA is not available here; use --device cpu")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise UsageError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} "
+            raise UsageError(f"device {shown(device)} does not exist: this machine has {torch.cuda.device_count()} "
                              f"CUDA device(s) (cuda:0 …); use --device cuda")
     return dev
 
@@ -257,25 +265,25 @@ class NSPScorer:
         # _owns_model (from_pretrained): nobody else holds `model`, so it may be quantised in place and have
         # its Linear layers swapped by backend "auto"; a caller's model is never changed behind its back
         if dtype not in DTYPES:
-            raise UsageError(f"dtype must be one of {', '.join(DTYPES[:-1])}, got {dtype!r} ({DTYPES[-1]}, the previous "
+            raise UsageError(f"dtype must be one of {', '.join(DTYPES[:-1])}, got {shown(dtype)} ({DTYPES[-1]}, the previous "
                              f"int8, is kept for comparison)")
         if not (isinstance(compile, bool) or compile == "auto"):
-            raise UsageError(f"compile must be True, False or 'auto', got {compile!r}")
+            raise UsageError(f"compile must be True, False or 'auto', got {shown(compile)}")
         if compile is True and dtype not in ("float32", "bfloat16"):
             raise UsageError(f"compile works with dtype float32 or bfloat16, not {dtype}")
         explicit = backend is not None  # NSPZERO_BACKEND is a preference: where it cannot apply, torch runs
         backend = os.environ.get("NSPZERO_BACKEND", "auto") if backend is None else backend
         if backend not in BACKENDS:
-            raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r} (NSPZERO_BACKEND or "
+            raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {shown(backend)} (NSPZERO_BACKEND or "
                              f"backend=)")
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
+            raise UsageError(f"batch_size must be a positive integer, got {shown(batch_size)}")
         limit = getattr(model.config, "max_position_embeddings", 512)
         if max_length is None:
             max_length = min(DEFAULT_MAX_LENGTH, limit)
         if not isinstance(max_length, int) or not 4 <= max_length <= limit:
             raise UsageError(f"max_length must be an integer between 4 and {limit} (the model's position limit), "
-                             f"got {max_length!r}")
+                             f"got {shown(max_length)}")
         self.tokenizer = tokenizer
         self.name = name
         onnx = getattr(model, "is_onnx", False)  # an exported folder runs on ONNX Runtime's CPU provider
@@ -354,13 +362,13 @@ class NSPScorer:
         elif sum(p.numel() for p in model.parameters()) * 4 >= ONNX_FILE_LIMIT:
             problem = "exports one ONNX file, which holds at most 2 GB of fp32 weights (this model has more)"
         else:
-            try:
-                import onnx  # noqa: F401 - the exporter and the int8 quantizer read/write ONNX protobufs
-                import onnxruntime  # noqa: F401
-            except ImportError:
-                from .onnx_model import extra_missing
+            from .onnx_model import runtime_problem
 
-                problem = f"needs onnxruntime and onnx ({extra_missing()})"
+            missing = runtime_problem()
+            if missing is not None:
+                problem = f"needs onnxruntime and onnx ({missing.message})"
+                if missing.broken and not (asked == "onnxruntime" and explicit):  # said once, then torch runs
+                    _warn_once(f"running on torch's kernels: {missing.message}")
         if problem is not None and asked == "onnxruntime" and explicit:
             raise UsageError(f"backend onnxruntime {problem}; use backend auto or torch")
         return problem is None

@@ -45,13 +45,13 @@ class Template:
         """
         allowed = tuple(allowed)
         if not isinstance(source, str):
-            raise UsageError(f"template must be a string, got {type(source).__name__}: {source!r}")
-        check_unicode(source, f"template {source!r}")
+            raise UsageError(f"template must be a string, got {type(source).__name__}: {shown(source)}")
+        check_unicode(source, f"template {shown(source)}")
         hint = f"use only {', '.join('{' + a + '}' for a in allowed)} (write {{{{ and }}}} for literal braces)"
         try:
             parsed = list(string.Formatter().parse(source))
         except ValueError as exc:
-            raise UsageError(f"template {source!r}: {exc} (unbalanced braces?); {hint}") from None
+            raise UsageError(f"template {shown(source)}: {exc} (unbalanced braces?); {hint}") from None
         parts: list[tuple[str, str | None]] = []
         seen: set[str] = set()
         for literal, field, spec, conversion in parsed:
@@ -59,13 +59,14 @@ class Template:
                 parts.append((literal, None))
                 continue
             if field not in allowed or spec or conversion:
-                shown = "{" + field + ("!" + conversion if conversion else "") + (":" + spec if spec else "") + "}"
-                raise UsageError(f"template {source!r}: placeholder {shown} is not allowed; {hint}")
+                placeholder = "{" + field + ("!" + conversion if conversion else "") + (":" + spec if spec else "") + "}"
+                placeholder = placeholder if len(placeholder) <= 60 else placeholder[:58] + "…}"
+                raise UsageError(f"template {shown(source)}: placeholder {placeholder} is not allowed; {hint}")
             parts.append((literal, field))
             seen.add(field)
         for name in required:
             if name not in seen:
-                raise UsageError(f"template {source!r} has no {{{name}}} placeholder; add one, e.g. {source + '{' + name + '}'!r}")
+                raise UsageError(f"template {shown(source)} has no {{{name}}} placeholder; add one, e.g. {shown(source + '{' + name + '}')}")
         return cls(source, tuple(parts))
 
     @property
@@ -88,7 +89,7 @@ def check_unicode(value: str, what: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise UsageError(f"{what} is not valid Unicode: lone surrogate {value[exc.start]!r} at character {exc.start} "
+        raise UsageError(f"{what} is not valid Unicode: lone surrogate {shown(value[exc.start])} at character {exc.start} "
                          f"(undecodable bytes?); pass UTF-8 text") from None
     return value
 
@@ -144,7 +145,7 @@ class DistinctLabels:
 def same_label(first: str, value: str) -> str:
     """The message for `value` being the label `first` again (see `DistinctLabels`)."""
     if first == value:
-        return f"label {value!r} is given twice"
+        return f"label {shown(value)} is given twice"
     return (f"labels {shown(first)} and {shown(value)} differ only in invisible characters, accents, spacing or "
             f"Unicode form ({ascii(first[:40])} vs {ascii(value[:40])}), so they score the same")
 
@@ -152,7 +153,7 @@ def same_label(first: str, value: str) -> str:
 def check_placement(placement: str) -> Placement:
     """Return `placement` if it is 'prefix' or 'suffix', else raise a UsageError."""
     if placement not in PLACEMENTS:
-        raise UsageError(f"placement must be 'prefix' (prompt first, the paper's default) or 'suffix', got {placement!r}")
+        raise UsageError(f"placement must be 'prefix' (prompt first, the paper's default) or 'suffix', got {shown(placement)}")
     return placement  # type: ignore[return-value]
 
 
@@ -228,7 +229,7 @@ def label_specs(labels: LabelsArg) -> dict[str, LabelSpec]:
     descriptions are UsageErrors.
     """
     if isinstance(labels, str):
-        raise UsageError(f"labels must be a list or a dict of label names, got the single string {labels!r}; "
+        raise UsageError(f"labels must be a list or a dict of label names, got the single string {shown(labels)}; "
                          "split it, e.g. labels.split(',')")
     if isinstance(labels, Mapping):
         items = list(labels.items())
@@ -246,16 +247,16 @@ def label_specs(labels: LabelsArg) -> dict[str, LabelSpec]:
         if isinstance(value, Mapping):
             unknown = [k for k in value if k not in LABEL_SPEC_KEYS]
             if unknown or not value:
-                raise UsageError(f"label {label!r}: {'unknown key ' + repr(unknown[0]) if unknown else 'nothing given'}"
+                raise UsageError(f"label {shown(label)}: {'unknown key ' + shown(unknown[0]) if unknown else 'nothing given'}"
                                  f"; give {{\"words\": ..., \"description\": ...}} (one or both)")
-            words = label_texts(value["words"], f"label {label!r}: words") if _given(value.get("words")) else ()
+            words = label_texts(value["words"], f"label {shown(label)}: words") if _given(value.get("words")) else ()
             descriptions = tuple(d for key in ("description", "descriptions") if _given(value.get(key))
-                                 for d in label_texts(value[key], f"label {label!r}: {key}", "sentence"))
+                                 for d in label_texts(value[key], f"label {shown(label)}: {key}", "sentence"))
             if not words and not descriptions:
-                raise UsageError(f"label {label!r} has neither words nor a description; give one of them")
+                raise UsageError(f"label {shown(label)} has neither words nor a description; give one of them")
             out[label] = LabelSpec(words, descriptions)
         else:
-            out[label] = LabelSpec(label_texts(value, f"label {label!r}: its verbalization"))
+            out[label] = LabelSpec(label_texts(value, f"label {shown(label)}: its verbalization"))
     if not out:
         raise UsageError("no labels given; pass at least two candidate labels")
     _check_shared_words(out)
@@ -270,8 +271,8 @@ def _check_shared_words(specs: Mapping[str, LabelSpec]) -> None:
             for word in dict.fromkeys(of(spec)):
                 first = seen.earlier(word, label)
                 if first is not None and first[1] != label:
-                    shown = repr(word) if first[0] == word else f"{first[0]!r} / {word!r}"
-                    raise UsageError(f"labels {first[1]!r} and {label!r} share the {kind} {shown}, so they tie on it; "
+                    both = shown(word) if first[0] == word else f"{shown(first[0])} / {shown(word)}"
+                    raise UsageError(f"labels {shown(first[1])} and {shown(label)} share the {kind} {both}, so they tie on it; "
                                      f"give each label its own {kind}s")
 
 
@@ -281,7 +282,7 @@ def label_words(labels: LabelsArg) -> dict[str, tuple[str, ...]]:
     out = {}
     for label, spec in label_specs(labels).items():
         if spec.descriptions or not spec.words:
-            raise UsageError(f"label {label!r}: give its verbalization(s) as a string or a list of strings here "
+            raise UsageError(f"label {shown(label)}: give its verbalization(s) as a string or a list of strings here "
                              f"(descriptions are not taken)")
         out[label] = spec.words
     return out

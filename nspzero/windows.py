@@ -54,10 +54,10 @@ def _whole(value) -> bool:
 
 def _check(budget: int, overlap: int) -> None:
     if not _whole(budget) or budget < 1:
-        raise UsageError(f"the window budget must be a whole number of tokens ≥ 1, got {budget!r}; make max_length "
+        raise UsageError(f"the window budget must be a whole number of tokens ≥ 1, got {shown(budget)}; make max_length "
                          f"larger than the prompt (max_length - 3 - the longest prompt's tokens must be ≥ 1)")
     if not _whole(overlap) or overlap < 0:
-        raise UsageError(f"the window overlap must be a whole number of tokens ≥ 0, got {overlap!r}")
+        raise UsageError(f"the window overlap must be a whole number of tokens ≥ 0, got {shown(overlap)}")
     if overlap >= budget:
         raise UsageError(f"the window overlap ({overlap} tokens) must be smaller than the window budget ({budget} "
                          f"tokens), or no window could move on; lower the overlap")

@@ -601,3 +601,46 @@ def test_classify_draws_one_bar_over_its_input_by_the_librarys_rule(model_dir, c
     assert code == 0 and len(out.splitlines()) == 3
     assert ("classifying" in terminal.getvalue() and "/3" in terminal.getvalue()) == drawn, terminal.getvalue()
 
+
+
+def test_table_shows_terminal_control_characters_visibly(model_dir, capsys):
+    """Class: texts that would drive the terminal (ESC sequences, bidi overrides) or break one line per text."""
+    texts = ["\x1b]0;owned\x07标题", "清屏\x1b[2J\x1b[H", "两\n行", "\u202e反向"]
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", "-f", "table", *texts], capsys)
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "\u241b]0;owned" in out and "两\u240a行" in out
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", *texts], capsys)
+    assert [json.loads(line)["text"] for line in out.splitlines()] == texts  # JSON keeps the data as it is
+
+
+def test_csv_output_neutralises_formula_cells_unless_raw(model_dir, capsys, tmp_path):
+    """Class: CSV formula cells, in the CLI's CSV as in the page's download; --raw-csv keeps them."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "=HYPERLINK(\\"http://x\\")", "id": "@A1"}\n{"text": "市场", "id": "-5"}\n',
+                   encoding="utf-8")
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", "-i", str(src), "-f", "csv"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[1].startswith('"\'=HYPERLINK(') and ",'@A1" in lines[1] and lines[2].endswith(",-5")
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", "-i", str(src), "-f", "csv", "--raw-csv"],
+                         capsys)
+    assert code == 0, err
+    assert out.splitlines()[1].startswith('"=HYPERLINK(') and ",@A1" in out.splitlines()[1]
+
+
+@pytest.mark.parametrize("args", [
+    ["-t", "x" * 30_000, "今天"],                     # a template without {label}
+    ["-t", "{label}" + "x" * 30_000 + "{", "今天"],   # unbalanced
+    ["-l", "体育," + "x" * 30_000, "今天"],           # a label too long
+    ["--placement", "x" * 30_000, "今天"],
+    ["--threshold", "x" * 30_000, "今天"],            # the parser's own message
+    ["--input", "-", "--text-field", "x" * 30_000, "--input-format", "jsonl"],
+])
+def test_a_usage_error_never_echoes_an_input_whole(model_dir, capsys, args, monkeypatch):
+    """Class: error lines built around an input, in the CLI: one short line on stderr."""
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'{"text": "t"}\n')))
+    code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", *args], capsys)
+    assert code in (1, 2) and len(err) < 1200 and err.count("\n") == 1 and "x" * 200 not in err, err[:300]

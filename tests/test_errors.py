@@ -33,3 +33,17 @@ def test_first_line_and_failure_reason():
     disk_full = OSError(errno.ENOSPC, "No space left on device")
     assert failure_reason(disk_full) == "No space left on device"
     assert failure_reason(RuntimeError("boom\ntrace")) == "boom"
+
+
+def test_every_error_message_is_bounded_however_it_was_built():
+    """Class: a message built around an unbounded value (f-string, a library's text). Its start (what,
+    where) and its end (what to do) are kept; the middle is cut, saying how much."""
+    from nspzero.errors import MESSAGE_CHARS, DataError, ModelError, UsageError, bounded
+
+    value = "x" * 1_000_000
+    for cls in (UsageError, DataError, ModelError):
+        text = str(cls(f"file.txt:3: template {value}: add {{label}}, e.g. --template '{{label}}'"))
+        assert len(text) <= MESSAGE_CHARS and text.startswith("file.txt:3: template xxx")
+        assert text.endswith("e.g. --template '{label}'") and "characters not shown" in text and "\n" not in text
+    assert bounded("short") == "short"
+

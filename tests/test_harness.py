@@ -333,3 +333,25 @@ def test_diagnostics_that_cannot_be_computed_are_a_warning_not_a_lost_eval(score
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         "could not write the plots or report.html (accuracy: input should be a finite number); the results are "
         "written, retry with `nspzero report`"]
+
+
+@pytest.mark.parametrize("first, second", [
+    (dict(tasks=["eprstmt", "tnews"], report=True, plots=True), dict(tasks=["eprstmt"])),
+    (dict(tasks=["tnews"], report=True), dict(tasks=["eprstmt"], plots=True)),
+])
+def test_a_rerun_into_the_same_folder_leaves_only_its_own_files(scorer, data_dir, tmp_path, first, second):
+    """Class: stale files of an earlier run (its report, plots, or another task's predictions) beside new
+    results. A folder holds one run's files; the cache and files nspzero does not write are kept."""
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "out"
+    evaluate(scorer, EvalSettings(data_dir, first["tasks"], plots=first.get("plots", False),
+                                  report=first.get("report", False)), out)
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    evaluate(scorer, EvalSettings(data_dir, second["tasks"], plots=second.get("plots", False),
+                                  report=second.get("report", False)), out)
+    fresh = tmp_path / "fresh"
+    evaluate(scorer, EvalSettings(data_dir, second["tasks"], plots=second.get("plots", False),
+                                  report=second.get("report", False)), fresh)
+    files = {p.name for p in out.iterdir() if p.is_file()}
+    assert files == {p.name for p in fresh.iterdir() if p.is_file()} | {"notes.txt"}
+    assert (out / "cache").is_dir() and (out / "notes.txt").read_text(encoding="utf-8") == "mine"

@@ -339,3 +339,57 @@ BAD_INPUT = [
 def test_bad_input_is_a_one_line_error(tmp_path, monkeypatch, fn, exc, message):
     """The reader: file:line (and byte offset) of the bad row, and what to do."""
     check_case(fn, Files(tmp_path, monkeypatch), exc, message)
+
+
+ROWS_OF_MANY_SHAPES = [
+    {"text": "a", "id": 1},
+    {"text": "b", "id": "x7"},                       # an int column that turns into text
+    {"text": "c", "id": 2, "late": 3},               # a field first seen in a later row (and group)
+    {"text": "d", "late": 4.5, "tags": ["p", "q"]},  # int widened to float; a list column
+    {"text": "e", "id": None, "meta": {"k": 1}},
+]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("group", [1, 2, 4096])
+def test_every_writer_carries_every_field_of_every_row(tmp_path, monkeypatch, fmt, group):
+    """Class: writers that decide their columns from the first rows. Every column of every row is
+    written, whatever row (or Parquet row group) it first appears in; mixed types are widened."""
+    import nspzero.io as io_module
+
+    monkeypatch.setattr(io_module, "PARQUET_ROWS_PER_GROUP", group)
+    out = tmp_path / f"out.{fmt}"
+    with RowWriter(str(out), fmt) as writer:
+        for row in ROWS_OF_MANY_SHAPES:
+            writer.write(row)
+    back = [r.fields for r in read_records(str(out))]
+    assert list(back[0]) == ["text", "id", "late", "tags", "meta"]
+    if fmt == "csv":
+        assert [r["id"] for r in back] == ["1", "x7", "2", "", ""]
+        assert [r["late"] for r in back] == ["", "", "3", "4.500000", ""]
+        assert back[3]["tags"] == "p|q" and json.loads(back[4]["meta"]) == {"k": 1}
+    else:
+        assert [r["id"] for r in back] == ["1", "x7", "2", None, None]   # int beside text: text
+        assert [r["late"] for r in back] == [None, None, 3.0, 4.5, None]  # int beside float: float
+        assert back[3]["tags"] == ["p", "q"] and back[0]["tags"] is None
+        assert json.loads(back[4]["meta"]) == {"k": 1}
+
+
+def test_a_parquet_output_keeps_a_value_too_big_for_int64_as_text(tmp_path):
+    out = tmp_path / "out.parquet"
+    with RowWriter(str(out), "parquet") as writer:
+        writer.write({"text": "a", "n": 1})
+        writer.write({"text": "b", "n": 2**70})
+    assert [r.fields["n"] for r in read_records(str(out))] == ["1", str(2**70)]
+
+
+def test_a_csv_cell_that_would_run_as_a_formula_is_neutralised_unless_raw(tmp_path):
+    """Class: CSV formula injection. Texts, labels and carried fields starting with = + - @ (not plain
+    numbers) get a leading apostrophe by default; raw_csv keeps them."""
+    row = {"text": "=1+1", "label": ["@x", "ok"], "id": "-5", "note": "+cmd|' /C calc'!A0", "score": -0.25}
+    for raw, want in ((False, ["'=1+1", "'@x|ok", "-5", "'+cmd|' /C calc'!A0", "-0.250000"]),
+                      (True, ["=1+1", "@x|ok", "-5", "+cmd|' /C calc'!A0", "-0.250000"])):
+        out = tmp_path / f"out-{raw}.csv"
+        with RowWriter(str(out), "csv", raw_csv=raw) as writer:
+            writer.write(row)
+        assert list(next(read_records(str(out))).fields.values()) == want

@@ -389,3 +389,62 @@ def test_a_bert_is_traced_through_the_forward_whose_last_layer_reads_cls_only(mo
     _, model = load_nsp_model(model_dir)
     onnx_export.export_fp32(model.eval(), str(tmp_path / "model.onnx"))
     assert seen and all(seen)
+
+
+def test_a_relative_xdg_cache_home_is_ignored(monkeypatch, tmp_path):
+    """Class: cache locations from the environment. The XDG spec says a relative path is invalid; the
+    cache must not follow the current folder."""
+    from nspzero.digests import memo_dir
+
+    monkeypatch.delenv("NSPZERO_CACHE_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for relative in ("cache", "./cache", "../x"):
+        monkeypatch.setenv("XDG_CACHE_HOME", relative)
+        assert memo_dir() == tmp_path / "home" / ".cache" / "nspzero"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert memo_dir() == tmp_path / "xdg" / "nspzero"
+
+
+def test_a_full_disk_during_an_export_names_the_full_disk(model_dir, tmp_path, monkeypatch, nspzero_caplog):
+    """Class: a writer that fails on a full disk with its own words (protobuf's "Wire format was corrupt"
+    when it reads back a truncated file). Before the export (too little room) and during it, the message
+    names the disk; the default falls back to torch with that one warning; no temp folder or lock is left."""
+    import shutil as shutil_module
+
+    import nspzero.folders as folders
+    import nspzero.onnx_export as onnx_export
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("NSPZERO_CACHE_DIR", str(cache))
+    real_usage = shutil_module.disk_usage
+    free = {"bytes": 1 << 40}
+    monkeypatch.setattr(folders.shutil, "disk_usage",
+                        lambda path: real_usage(path)._replace(free=free["bytes"]))
+    free["bytes"] = 1000  # too little room for the export: refused before it starts
+    with pytest.raises(UsageError, match="No space left on device .*NSPZERO_CACHE_DIR"):
+        NSPScorer.from_pretrained(model_dir, dtype="int8", backend="onnxruntime")
+
+    def fills_the_disk(model, path):
+        free["bytes"] = 4096
+        raise RuntimeError("Error parsing message with type 'onnx.ModelProto': Wire format was corrupt")
+    free["bytes"] = 1 << 40
+    monkeypatch.setattr(onnx_export, "export_fp32", fills_the_disk)
+    with pytest.raises(Exception, match="No space left on device") as info:
+        NSPScorer.from_pretrained(model_dir, dtype="int8", backend="onnxruntime")
+    assert "Wire format" not in str(info.value)
+    free["bytes"] = 1 << 40
+    assert NSPScorer.from_pretrained(model_dir, dtype="int8").backend == "torch"
+    said = [r.getMessage() for r in nspzero_caplog.records if "running torch's kernels" in r.getMessage()]
+    assert len(said) == 1 and "No space left on device" in said[0]
+    assert os.listdir(cache / "onnx") == []  # no half-made folder, no lock file
+
+
+def test_lock_files_are_removed_after_an_export(model_dir, tmp_path, monkeypatch):
+    """Class: files the cache makes for its own bookkeeping. A finished export leaves its folder only;
+    an older version's leftover lock is removed when its folder is found."""
+    monkeypatch.setenv("NSPZERO_CACHE_DIR", str(tmp_path / "cache"))
+    folder = NSPScorer.from_pretrained(model_dir, dtype="int8").model.folder
+    assert os.listdir(tmp_path / "cache" / "onnx") == [os.path.basename(folder)]
+    (tmp_path / "cache" / "onnx" / (os.path.basename(folder) + ".lock")).write_text("")
+    assert NSPScorer.from_pretrained(model_dir, dtype="int8").model.folder == folder
+    assert os.listdir(tmp_path / "cache" / "onnx") == [os.path.basename(folder)]

@@ -155,3 +155,38 @@ def test_a_predictions_file_larger_than_any_eval_writes_is_refused(tmp_path, mon
     write_folder(tmp_path, {"tasks": {"t": {}}}, {"t": [{"gold": "a", "prediction": "a"}]})
     with pytest.raises(DataError, match=r"t.predictions.jsonl: \d+ bytes, more than an eval writes \(at most 10\)"):
         folder_diagnostics(tmp_path)
+
+
+def test_a_confusion_view_is_bounded_however_many_labels_a_task_has():
+    """Class: a results.json whose label set sizes the report (20,000 label_order names would be a
+    20,000² view). Past the bound the most frequent labels are kept and the rest counted as one
+    class: no count is lost (checked against sklearn's full matrix on the same rows)."""
+    from sklearn.metrics import confusion_matrix
+
+    from nspzero.reports.diagnostics import MAX_CONFUSION_CLASSES
+
+    names = [f"label{k}" for k in range(20_000)]
+    pairs = [(names[k % 300], names[(k * 7) % 300]) for k in range(900)] + [(names[5], names[19_999])]
+    rows = rows_from_dicts([{"gold": g, "prediction": p} for g, p in pairs])
+    task = task_diagnostics("t", rows, TaskEntry(label_order=names))
+    c = task.confusion
+    assert len(c.classes) == MAX_CONFUSION_CLASSES and c.matrix.shape == (MAX_CONFUSION_CLASSES,) * 2
+    assert c.hidden == 20_000 - (MAX_CONFUSION_CLASSES - 1) and c.classes[-1] == f"({c.hidden:,} other labels)"
+    assert int(c.matrix.sum()) == len(pairs) and task.notes and "other 19,851 labels" in task.notes[0]
+    kept = c.classes[:-1]
+    full = confusion_matrix([g for g, _ in pairs], [p for _, p in pairs], labels=kept)
+    np.testing.assert_array_equal(c.matrix[:-1, :-1], full)  # the kept cells are exact
+    assert kept == [n for n in names if n in set(kept)]    # in label_order's order
+    small = task_diagnostics("t", rows, TaskEntry(label_order=names[:300] + [names[19_999]]))
+    assert small.confusion.matrix.shape == (MAX_CONFUSION_CLASSES,) * 2
+
+
+def test_histograms_are_not_drawn_for_more_labels_than_the_bound():
+    from nspzero.reports.diagnostics import MAX_HISTOGRAM_LABELS
+
+    order = [f"l{k}" for k in range(20_000)]
+    rows = rows_from_dicts([{"gold": order[k], "prediction": order[k + 1], "score": k / 10} for k in range(10)])
+    task = task_diagnostics("t", rows, TaskEntry(label_order=order, thresholds=[k / 10 for k in range(19_999)]))
+    assert task.histograms is None and any(str(MAX_HISTOGRAM_LABELS) in n for n in task.notes)
+    few = task_diagnostics("t", rows, TaskEntry(label_order=order[:11], thresholds=[k / 10 for k in range(10)]))
+    assert few.histograms is not None and not few.notes

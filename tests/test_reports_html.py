@@ -341,3 +341,37 @@ def test_the_report_never_overwrites_what_it_reads(eval_dir, tmp_path, capsys):
         code, out, err = run_cli(["report", str(eval_dir), "-o", str(target)], capsys)
         assert code == 2 and err.startswith(f"nspzero: error: --output '{target}' is the input file"), err
     assert {p.name: p.read_bytes() for p in eval_dir.iterdir() if p.is_file()} == before
+
+
+def huge_folder(tmp_path):
+    """A results folder as a hostile or careless results.json makes it: a 100,000-character unbroken model
+    name and a task with 20,000 labels in label_order."""
+    names = [f"label-{k}" for k in range(20_000)]
+    rows = [{"index": i, "gold": names[i % 40], "prediction": names[(i * 3) % 50],
+             "scores": {n: 0.9 if n == names[(i * 3) % 50] else 0.1 for n in names[:50]}} for i in range(200)]
+    results = {"model": "m" * 100_000, "settings": {}, "tasks": {
+        "many": {"accuracy": 0.1, "examples": len(rows), "label_order": names}}}
+    (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    (tmp_path / "many.predictions.jsonl").write_text("\n".join(map(json.dumps, rows)), encoding="utf-8")
+    return tmp_path
+
+
+def test_a_report_renders_a_bounded_view_of_an_unbounded_results_file(tmp_path):
+    """Class: results.json values that size the page (label count). The confusion view holds at most
+    MAX_CONFUSION_CLASSES labels, and the page says what it left out."""
+    from nspzero.reports.diagnostics import MAX_CONFUSION_CLASSES
+    from nspzero.reports.html import render_report_html
+
+    html = render_report_html(huge_folder(tmp_path))
+    part = section(html, "many")
+    assert part.count('<th class="row"') == MAX_CONFUSION_CLASSES and "19,851 other labels" in part
+    assert 'data-testid="bound-note"' in part and len(html) < 2_000_000
+
+
+def test_an_unbroken_long_word_wraps_inside_the_page(tmp_path, browser):
+    """Class: long words (a model name, a label, a text with no space) widening the page."""
+    path = write_report(huge_folder(tmp_path))
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(path.as_uri())
+    assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    page.close()

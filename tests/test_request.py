@@ -454,3 +454,26 @@ def test_a_set_of_labels_is_refused_it_has_no_order(kwargs, field):
     with pytest.raises(RequestError, match=r"is a (frozen)?set, which has no order; pass a list \(e\.g\. sorted") as exc:
         ClassifyArgs.of(texts=["今天", "东西"], **kwargs)
     assert exc.value.field == field
+
+
+BIG = "x" * 30_000
+
+
+@pytest.mark.parametrize("make", [
+    lambda: build_request(["a", "b"], template=BIG + "{bad}"),
+    lambda: build_request(["a", "b"], template=BIG),
+    lambda: build_request(["a", "b"], template="{label}" + BIG + "{"),
+    lambda: build_request(["a", "b"], template="{" + BIG + "}"),
+    lambda: build_request(["a", "b"], placement=BIG),
+    lambda: build_request(prompt=BIG),
+    lambda: build_request({"a": [BIG[:150], "w"], "b": ["w"]}),
+    lambda: ClassifyArgs.of(texts=["t"], labels=["a", "b"], **{BIG: 1}),
+    lambda: ClassifyArgs.of(texts=["t"], labels=["a", "b"], threshold=BIG),
+])
+def test_an_error_built_around_a_huge_input_is_one_short_line(make):
+    """Class: messages that echo an input (template, placement, prompt name, label word, unknown field)."""
+    with pytest.raises(UsageError) as caught:
+        make()
+    text = str(caught.value)
+    assert len(text) < 600 and "\n" not in text and "x" * 200 not in text, text[:300]
+    assert getattr(caught.value, "field", None) is None or len(caught.value.field) <= 40

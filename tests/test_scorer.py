@@ -411,3 +411,38 @@ def test_no_warning_without_truncation(clf, nspzero_caplog):
     clf.classify(["今天比赛", "市场上涨"], LABELS)
     assert _warnings(nspzero_caplog) == []
 # ==== end of the moved bad-input rows ====
+
+
+class _BrokenInstall:
+    """A meta-path finder whose onnxruntime import fails the way a broken wheel does (not ImportError)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "onnxruntime" or name.startswith("onnxruntime."):
+            raise OSError("libonnxruntime.so.1: cannot open shared object file")
+        return None
+
+
+@pytest.mark.parametrize("backend", ["auto", "onnxruntime"])
+def test_a_broken_onnxruntime_install_falls_back_to_torch_with_one_warning(model_dir, monkeypatch, caplog, backend):
+    """Class: an optional runtime whose import raises something other than ImportError. int8 with the
+    automatic choice (and the NSPZERO_BACKEND preference) runs torch's int8 after one warning; no traceback."""
+    import sys
+
+    from nspzero import scorer as scorer_module
+
+    for name in [n for n in sys.modules if n == "onnxruntime" or n.startswith("onnxruntime.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_BrokenInstall(), *sys.meta_path])
+    monkeypatch.setattr(scorer_module, "_WARNED", set())
+    if backend == "onnxruntime":
+        monkeypatch.setenv("NSPZERO_BACKEND", "onnxruntime")
+    pair = [Pair("体育", "今天比赛球队赢了")]
+    with caplog.at_level("WARNING", logger="nspzero"):
+        got = [NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8").score(pair) for _ in range(2)]
+    want = NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8", backend="torch").score(pair)
+    with pytest.raises(UsageError, match="backend onnxruntime needs .*cannot be imported .*OSError"):
+        NSPScorer.from_pretrained(model_dir, device="cpu", dtype="int8", backend="onnxruntime")
+    np.testing.assert_array_equal(got[0], want)
+    np.testing.assert_array_equal(got[1], want)
+    said = [r.getMessage() for r in caplog.records if "cannot be imported" in r.getMessage()]
+    assert len(said) == 1 and "OSError" in said[0] and "\n" not in said[0]

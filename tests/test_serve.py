@@ -666,3 +666,34 @@ def test_an_unexpected_error_is_logged_with_its_traceback_and_not_shown(local, m
                                                            "details); the server keeps serving", "field": None}
     logged = [r for r in nspzero_caplog.records if r.getMessage() == "request failed"]
     assert logged and logged[0].exc_info and "secret /srv/model/path" in nspzero_caplog.text
+
+
+HUGE = "x" * 30_000
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/classify", {"texts": ["今天"], "labels": ["体育", "财经"], "template": HUGE + "{bad}"}),
+    ("/classify", {"texts": ["今天"], "labels": ["体育", "财经"], "template": HUGE}),
+    ("/classify", {"texts": ["今天"], "labels": ["体育", "财经"], "placement": HUGE}),
+    ("/classify", {"texts": ["今天"], "labels": ["体育", HUGE]}),
+    ("/classify", {"texts": ["今天"], "labels": {"体育": HUGE + "|" + HUGE, "财经": 3}}),
+    ("/classify", {"texts": ["今天"], "labels": ["体育", "财经"], HUGE: 1}),
+    ("/classify", {"texts": ["今天"], "labels": ["体育", "财经"], "prompt": HUGE}),
+    ("/classify", {"texts": [HUGE * 0 + "\x00"], "labels": ["体育", "财经"]}),
+    ("/", {"inputs": "今天", "parameters": {"candidate_labels": ["体育", "财经"], "hypothesis_template": HUGE}}),
+    ("/", {"inputs": "今天", "parameters": {"candidate_labels": HUGE + "," + HUGE}}),
+    ("/", {"inputs": "今天", "parameters": {"candidate_labels": ["体育", "财经"], HUGE: True}}),
+])
+def test_an_error_never_echoes_an_input_whole(local, path, body):
+    """Class: error messages built around an input (a template, a label, an unknown field name, a
+    prompt name) in /classify and the Hugging Face payload: one short line, the field named once."""
+    from fastapi.testclient import TestClient
+
+    from nspzero.serve import create_app
+
+    with TestClient(create_app(local)) as client:
+        r = client.post(path, json=body)
+    assert r.status_code == 422 and len(r.content) < 1500, (r.status_code, r.text[:300])
+    detail, field = r.json()["detail"], r.json()["field"]
+    assert "\n" not in detail and (field is None or len(field) <= 40)
+    assert "x" * 200 not in r.text

@@ -10,7 +10,7 @@ from typing import Callable, NoReturn, Optional
 
 import typer
 
-from ..errors import NSPZeroError
+from ..errors import NSPZeroError, bounded
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Zero-shot text classification with BERT's next-sentence-prediction head (NSP-BERT).")
@@ -105,7 +105,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(exc.exit_code)
     except OSError as exc:  # the machine's, not the input's: a full disk, an I/O error, a closed pipe
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"nspzero: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(f"nspzero: error: {bounded(f'{exc.strerror or exc}{where}')}", file=sys.stderr)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -116,7 +116,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     except typer.TyperException as exc:  # usage errors from the parser (typer vendors click)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         if message:  # (empty when the parser has already printed the help)
-            print(f"nspzero: error: {message} (see nspzero --help)", file=sys.stderr)
+            print(f"nspzero: error: {bounded(message)} (see nspzero --help)", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
     finally:
         restore_logging()

@@ -10,8 +10,8 @@ from ..errors import DataError, UsageError
 from ..io import (CLASSIFY_COLUMNS, RowWriter, TextRow, check_output, input_format as resolve_input_format, output_columns,
                   output_format, read_texts, result_row)
 from .app import app
-from .options import (NUM_ACTORS_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine, label_option,
-                      with_model_options)
+from .options import (NUM_ACTORS_OPTION, RAW_CSV_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine,
+                      label_option, with_model_options)
 
 STREAM_CHUNK = 512  # texts classified per call when streaming a file
 
@@ -54,6 +54,7 @@ def classify(
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="jsonl (default) | json | csv | table on stdout; "
                                                                    "with --output it may only confirm the suffix "
                                                                    "(jsonl, json, csv, parquet)."),
+    raw_csv: bool = RAW_CSV_OPTION,
     engine: str = typer.Option("local", help="local (this process) | ray (Ray Data actor pool; needs --input FILE "
                                              "and --output FILE, extra 'ray')."),
     ray_address: Optional[str] = RAY_ADDRESS_OPTION,
@@ -93,7 +94,7 @@ def classify(
 
         rows = classify_with_ray(input_path, output, models.model, request=request, text_field=text_field,
                                  input_format=input_format, num_actors=num_actors, ray_address=ray_address,
-                                 **models.load_args)
+                                 raw_csv=raw_csv, **models.load_args)
         typer.echo(f"{rows} rows classified on Ray → {output}", err=True)
         return
     own_labels = False
@@ -115,7 +116,7 @@ def classify(
 
     # one bar over the whole input (texts, with an overall ETA) by the library's rule for bars
     pairs = PROGRESS_MIN_PAIRS if total is None else total * request.pairs_per_text
-    with RowWriter(output, fmt, columns=CLASSIFY_COLUMNS) as writer, \
+    with RowWriter(output, fmt, columns=CLASSIFY_COLUMNS, raw_csv=raw_csv) as writer, \
             progress_bar(None, pairs, total, "classifying", "text") as bar:
         for chunk in chunked(source, lambda _: 1, STREAM_CHUNK):
             label_sets = [request.row_labels(r.labels, r.where) for r in chunk]
@@ -135,10 +136,13 @@ def classify(
 def _table(results) -> None:
     """A rich table on stdout, one line per text: a text longer than the terminal's width is cut
     with "…" (the file formats keep it whole). Texts and labels are shown as text (no markup is
-    interpreted)."""
+    interpreted), their control characters as visible stand-ins (`display.visible_controls`: an ESC
+    sequence never reaches the terminal, a newline never breaks the line)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+
+    from ..display import visible_controls
 
     table = Table(show_lines=False)
     table.add_column("text", overflow="ellipsis", no_wrap=True, ratio=1)
@@ -147,5 +151,5 @@ def _table(results) -> None:
     for r in results:
         label = ", ".join(r.label) if isinstance(r.label, list) else r.label
         top = "  ".join(f"{k} {v:.3f}" for k, v in list(r.scores.items())[:3])
-        table.add_row(Text(r.text), Text(label or "—"), Text(top))
+        table.add_row(*(Text(visible_controls(cell)) for cell in (r.text, label or "—", top)))
     Console(file=sys.stdout, soft_wrap=False).print(table)

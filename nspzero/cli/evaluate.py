@@ -5,7 +5,7 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import UsageError
+from ..errors import UsageError, shown
 from ..folders import check_folder_output
 from .app import app
 from .options import NUM_ACTORS_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine, with_model_options
@@ -56,13 +56,13 @@ def eval_cmd(
     for item in prompt or []:
         task_name, sep, spec = item.partition("=")
         if not sep or task_name not in names:
-            raise UsageError(f"--prompt {item!r}: expected TASK=SET[:VARIANT] for one of {', '.join(names)}")
+            raise UsageError(f"--prompt {shown(item)}: expected TASK=SET[:VARIANT] for one of {', '.join(names)}")
         overrides[task_name] = spec
     check_folder_output(output_dir, [data_dir, models.model] + [spec.partition(":")[0] for spec in overrides.values()])
     calibration = [c.strip() for c in calibrate.split(",") if c.strip()] if calibrate else []
     for c in calibration:
         if c not in CALIBRATIONS:
-            raise UsageError(f"--calibrate {c!r}: choose from {', '.join(CALIBRATIONS)}")
+            raise UsageError(f"--calibrate {shown(c)}: choose from {', '.join(CALIBRATIONS)}")
     check_engine(engine, ray_address, num_actors)
     fields = {role: value for role, value in (("text", text_field), ("label", label_field)) if value}
     if head and limit is None:

@@ -3,10 +3,10 @@ from typing import Optional
 
 import typer
 
-from ..errors import DataError, UsageError
+from ..errors import DataError, UsageError, shown
 from ..io import RowWriter, check_output, field_text, output_format, read_records, result_row
 from .app import app
-from .options import ModelOptions, with_model_options
+from .options import RAW_CSV_OPTION, ModelOptions, with_model_options
 
 STREAM_CHUNK = 512
 
@@ -26,6 +26,7 @@ def link(
                                                                    "json, csv, parquet)."),
     text_field: str = typer.Option("text", help="Field holding the mention in its context."),
     candidates_field: str = typer.Option("candidates", help='Field holding [{"id": ..., "description": ...}, ...].'),
+    raw_csv: bool = RAW_CSV_OPTION,
     models: ModelOptions = None,
 ) -> None:
     """Entity linking: pick each mention's entity by P(IsNext) of (context, entity description)."""
@@ -42,9 +43,9 @@ def link(
         for record in read_records(input_path, input_format):
             text = field_text(record, text_field)
             if candidates_field not in record.fields:
-                raise DataError(f"{record.where}: no field {candidates_field!r}; choose it with --candidates-field")
+                raise DataError(f"{record.where}: no field {shown(candidates_field)}; choose it with --candidates-field")
             try:
-                candidates = check_candidates(record.fields[candidates_field], f"field {candidates_field!r}")
+                candidates = check_candidates(record.fields[candidates_field], f"field {shown(candidates_field)}")
             except UsageError as exc:
                 raise DataError(f"{record.where}: {exc}") from None
             extra = {k: v for k, v in record.fields.items() if k not in (text_field, candidates_field)}
@@ -55,7 +56,7 @@ def link(
     from ..pipeline import chunked
 
     clf = models.classifier()
-    with RowWriter(output, fmt) as writer:
+    with RowWriter(output, fmt, raw_csv=raw_csv) as writer:
         for chunk in chunked(queries(), lambda _: 1, STREAM_CHUNK):
             for (_, _, extra), result in zip(chunk, clf.link([t for t, _, _ in chunk], [c for _, c, _ in chunk])):
                 writer.write(result_row(result.to_dict(), extra, fmt))

@@ -8,11 +8,14 @@ from typing import Callable, Optional, Union
 
 import typer
 
-from ..errors import UsageError
+from ..errors import UsageError, shown
 
 COMPILE_CHOICES = {"auto": "auto", "on": True, "off": False}
 ENGINES = ("local", "ray")
 
+RAW_CSV_OPTION = typer.Option(False, "--raw-csv", help="CSV output: keep cells as they are. By default a text "
+                              "starting with = + - @ (not a plain number) gets a leading ' so that a spreadsheet "
+                              "shows it as text, never runs it as a formula.")
 RAY_ADDRESS_OPTION = typer.Option(None, "--ray-address", help="--engine ray: a cluster (auto, ray://HEAD:10001); "
                                                               "default: start Ray on this machine.")
 NUM_ACTORS_OPTION = typer.Option(1, "--num-actors", help="--engine ray: actors, each loading the model once.")
@@ -49,7 +52,7 @@ class ModelOptions:
 def compile_choice(value: str) -> Union[bool, str]:
     """--compile on|off|auto → the `compile=` argument of from_pretrained."""
     if value not in COMPILE_CHOICES:
-        raise UsageError(f"--compile must be one of {', '.join(COMPILE_CHOICES)}, got {value!r}")
+        raise UsageError(f"--compile must be one of {', '.join(COMPILE_CHOICES)}, got {shown(value)}")
     return COMPILE_CHOICES[value]
 
 
@@ -127,7 +130,7 @@ def _default_model() -> str:
 
 def check_engine(engine: str, ray_address: Optional[str], num_actors: int) -> None:
     if engine not in ENGINES:
-        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {shown(engine)}")
     if num_actors < 1:
         raise UsageError(f"--num-actors must be a positive number, got {num_actors}")
     if engine == "local" and (ray_address is not None or num_actors != 1):

@@ -45,7 +45,8 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
                       template: Union[str, Sequence[str], None] = None, placement: Optional[str] = None,
                       combine: Optional[str] = None, multi_label: bool = False, threshold: float = 0.5,
                       text_field: str = "text", input_format: Optional[str] = None, num_actors: int = 1,
-                      ray_address: Optional[str] = None, rows_per_batch: int = 256, **load_args: Any) -> int:
+                      ray_address: Optional[str] = None, rows_per_batch: int = 256, raw_csv: bool = False,
+                      **load_args: Any) -> int:
     """Classify every text of `input_path` (any format the reader takes) on Ray and write
     `output_path` (its suffix picks the format) in the input's row order; returns the rows written.
 
@@ -54,6 +55,7 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
     `num_actors` actors each load `model` once (a hub name, or a directory every Ray node can read;
     nspzero must be installed on every node); `load_args` are `NSPClassifier.from_pretrained`'s.
     Ray is started locally unless it is already running or `ray_address` names a cluster.
+    `raw_csv`: CSV cells as they are (by default formula-like texts are neutralised, as `RowWriter` does).
     """
     if request is None:
         request = build_request(labels, prompt=prompt, template=template, placement=placement, combine=combine,
@@ -65,10 +67,11 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
     own = [request.row_labels(r.labels, r.where) is not None for r in rows]  # checked here: errors name file:line
     flat = output_columns(request, fmt, any(own))
     if not rows:  # nothing to score: no Ray, no actors, just the empty output
-        with RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS):
+        with RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS, raw_csv=raw_csv):
             return 0
     load_args = {**load_args, "device": actor_device(load_args.get("device"))}
-    with ray_session(ray_address) as ray, RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS) as writer:
+    with ray_session(ray_address) as ray, \
+            RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS, raw_csv=raw_csv) as writer:
         res = cluster_resources(ray, num_actors, load_args["device"], read=True)
         ds = ray.data.from_items([{"row": i, "text": r.text, "labels": json.dumps(r.labels, ensure_ascii=False) if o else ""}
                                   for i, (r, o) in enumerate(zip(rows, own))],

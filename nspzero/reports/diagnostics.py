@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from ..errors import DataError
 
 MISCLASSIFIED_PER_TASK = 5
+MAX_CONFUSION_CLASSES = 150          # a confusion view holds at most this many rows and columns (IFLYTEK: 119)
+MAX_HISTOGRAM_LABELS = 20            # samples contrast: score panels drawn at most (FewCLUE's tasks: 2 or 3)
 MAX_SCORES_SHOWN = 6                # per misclassified example (the gold label's score is always shown)
 MAX_RESULTS_BYTES = 64 * 2**20      # results.json: a real one is a few KB
 MAX_PREDICTIONS_BYTES = 512 * 2**20  # one <task>.predictions.jsonl (IFLYTEK with 119 scores per row: ~2 MB)
@@ -218,6 +220,7 @@ def short_numbers(values: list[float]) -> list[str]:
 class Confusion:
     classes: list[str]
     matrix: np.ndarray                 # gold (rows) × prediction (columns)
+    hidden: int = 0                    # labels past MAX_CONFUSION_CLASSES, counted in the last class ("other")
 
     @property
     def totals(self) -> list[int]:
@@ -286,6 +289,7 @@ class TaskDiagnostics:
     cloze: Optional[ClozePositions] = None
     wrong: int = 0
     misclassified: list[Misclassified] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # what the views leave out (their bounds)
 
     @property
     def accuracy(self) -> Optional[float]:
@@ -321,17 +325,30 @@ def classes_of(rows: list[Row], entry: TaskEntry) -> list[str]:
     return order + sorted(seen - set(order), key=_sort_key)
 
 
-def confusion(rows: list[Row], entry: TaskEntry) -> Confusion:
-    from sklearn.metrics import confusion_matrix
-
+def confusion(rows: list[Row], entry: TaskEntry, limit: int = MAX_CONFUSION_CLASSES) -> Confusion:
+    """Gold × predicted counts over `classes_of`. Past `limit` classes (a label_order of 20,000 names
+    would be a 20,000² view), the `limit - 1` labels met most often in the rows are kept in their
+    order and every other label is counted in one last class, "(N other labels)": the view's size
+    is bounded whatever results.json says, and no count is lost."""
     classes = classes_of(rows, entry)
-    if not classes:
-        return Confusion([], np.zeros((0, 0), dtype=int))
     pairs = [(r.gold, r.prediction) for r in rows if r.prediction is not None]
-    if not pairs:
-        return Confusion(classes, np.zeros((len(classes), len(classes)), dtype=int))
-    gold, predicted = zip(*pairs)
-    return Confusion(classes, confusion_matrix(list(gold), list(predicted), labels=classes))
+    hidden = 0
+    if len(classes) > limit:
+        met: dict[str, int] = {}
+        for gold, predicted in pairs:
+            met[gold] = met.get(gold, 0) + 1
+            met[predicted] = met.get(predicted, 0) + 1
+        position = {name: k for k, name in enumerate(classes)}
+        ranked = sorted(met, key=lambda name: (-met[name], position[name])) + [n for n in classes if n not in met]
+        kept = set(ranked[:limit - 1])  # the labels met most often, then label_order's first ones
+        hidden = len(classes) - len(kept)
+        classes = [name for name in classes if name in kept] + [f"({hidden:,} other labels)"]
+    index = {name: k for k, name in enumerate(classes)}
+    other = len(classes) - 1
+    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for gold, predicted in pairs:
+        matrix[index.get(gold, other), index.get(predicted, other)] += 1
+    return Confusion(classes, matrix, hidden)
 
 
 def histograms(rows: list[Row], entry: TaskEntry) -> Histograms:
@@ -406,8 +423,16 @@ def task_diagnostics(name: str, rows: Optional[list[Row]], entry: TaskEntry, ski
         out.cloze = cloze_positions(rows)
     else:
         out.confusion = confusion(rows, entry)
+        if out.confusion.hidden:
+            out.notes.append(f"The confusion matrix shows the {len(out.confusion.classes) - 1} labels met most often; "
+                             f"the other {out.confusion.hidden:,} labels are counted together in its last row and "
+                             f"column.")
         if is_samples_contrast(rows, entry):
-            out.histograms = histograms(rows, entry)
+            if len(entry.label_order) <= MAX_HISTOGRAM_LABELS:
+                out.histograms = histograms(rows, entry)
+            else:
+                out.notes.append(f"No score histograms: {len(entry.label_order):,} labels in label_order, more than "
+                                 f"the {MAX_HISTOGRAM_LABELS} a report draws.")
     wrong = [r for r in rows if r.gold != r.prediction]
     out.wrong = len(wrong)
     shown = sorted(wrong, key=lambda r: -wrong_margin(r, entry))[:MISCLASSIFIED_PER_TASK]

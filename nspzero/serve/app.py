@@ -14,7 +14,7 @@ import logging
 from typing import Any, Optional, Sequence, Union
 
 from ..classifier import NSPClassifier
-from ..errors import NSPZeroError, UsageError
+from ..errors import NSPZeroError, UsageError, shown
 from ..extras import install_hint
 from ..http_limits import (BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_CONNECTIONS, MAX_PAIRS, BodyTimeoutMiddleware,
                            fitting_connections, raise_file_limit, timed_protocol)
@@ -46,7 +46,7 @@ def _check_limits(**limits: Any) -> None:
         minimum = 0 if name == "window_ms" else 1
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
             option = "" if name == "window_ms" else f" (--{name.replace('_', '-')})"
-            raise UsageError(f"{name}{option} must be a number ≥ {minimum}, got {value!r}")
+            raise UsageError(f"{name}{option} must be a number ≥ {minimum}, got {shown(value)}")
 
 
 def _new_app(**kwargs: Any):
@@ -148,7 +148,7 @@ def _check_bindable(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise UsageError(f"--host {host!r} is not an address of this machine ({exc.strerror}); use 127.0.0.1, "
+        raise UsageError(f"--host {shown(host)} is not an address of this machine ({exc.strerror}); use 127.0.0.1, "
                          f"0.0.0.0 or a local IP") from None
     family, _, _, _, address = infos[0]
     with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -175,12 +175,12 @@ def run_server(model: str, host: str = "127.0.0.1", port: int = 8000, dtype: str
     import uvicorn
 
     if compile not in (False, "off"):
-        raise UsageError(f"nspzero serve never compiles the model (compile={compile!r}): a compile would pause "
+        raise UsageError(f"nspzero serve never compiles the model (compile={shown(compile)}): a compile would pause "
                          f"requests mid-serving; leave out --compile")
     _check_limits(max_texts=max_texts, max_labels=max_labels, max_text_chars=max_text_chars, max_pairs=max_pairs,
                   header_timeout=header_timeout, body_timeout=body_timeout, max_connections=max_connections)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise UsageError(f"port must be an integer between 0 and 65535, got {port!r}")
+        raise UsageError(f"port must be an integer between 0 and 65535, got {shown(port)}")
     _check_bindable(host, port)
     classifier = NSPClassifier.from_pretrained(model, device=device, max_length=max_length, batch_size=batch_size,
                                                dtype=dtype, compile=compile)
