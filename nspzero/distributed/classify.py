@@ -15,7 +15,8 @@ from ..errors import NSPZeroError
 from ..io import CLASSIFY_COLUMNS, RowWriter, check_output, output_columns, output_format, read_texts, result_row
 from ..request import ClassifyRequest, build_request
 from ..templates import LabelsArg
-from .common import actor_device, check_positive, cluster_resources, from_ray, ray_session, reraise
+from .common import (actor_device, check_positive, cluster_resources, fault_tolerance, from_ray, ray_session,
+                     reraise)
 
 
 class _ClassifyBatch:
@@ -78,7 +79,7 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
                                                        torch_threads=res.torch_threads),
             batch_size=rows_per_batch, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=num_actors),
             num_cpus=res.actor_cpus, num_gpus=res.actor_gpus,
-            max_restarts=0)  # an actor that dies fails the job (one error line), it is not restarted
+            **fault_tolerance())  # a dead actor is restarted and its batch re-run, a few times at most
         try:
             for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
                 for i, result in zip(batch["row"], batch["result"]):

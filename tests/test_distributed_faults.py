@@ -1,0 +1,187 @@
+"""Faults on the Ray engines: a SIGKILLed actor, a worker node lost from a real multi-node cluster,
+a model that crashes its actor on every batch, an unreachable --ray-address, Ctrl-C.
+
+Tests that start no Ray (or start it in a subprocess) come first, then the multi-node test (its own
+cluster), then those on this module's private 2-CPU Ray. Every Ray run is bounded in time and every
+process a test starts is killed by PID, also when the test fails.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import pytest
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("ray.data")
+psutil = pytest.importorskip("psutil")  # Ray ships it
+
+from nspzero import NSPClassifier  # noqa: E402
+from nspzero.distributed import RayPairScorer, classify_with_ray  # noqa: E402
+from nspzero.distributed import classify as ray_classify  # noqa: E402
+from nspzero.distributed import common, pairs  # noqa: E402
+from nspzero.errors import ClusterError, NSPZeroError  # noqa: E402
+from nspzero.scorer import NSPScorer, Pair  # noqa: E402
+
+RUN_TIMEOUT = 180
+LABELS = ["体育", "财经", "科技"]
+BASE = ["今天比赛球队赢了", "市场上涨公司发布手机", "这次买的东西很差", "学校老师学生", "电竞玩家游戏", "汽车房产旅游"]
+TEXTS = [f"{BASE[i % len(BASE)]}{'一二三四五六七八九十'[i % 10] * (1 + i % 5)}" for i in range(48)]
+TEMPLATE = "这是一则{label}新闻"
+
+
+def _bounded(fn, *args, timeout: float = RUN_TIMEOUT, **kwargs):
+    """Run fn in a thread; fail (not hang) past `timeout` seconds."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(fn, *args, **kwargs)
+    try:
+        return future.result(timeout=timeout)
+    except FutureTimeout:
+        pytest.fail(f"{getattr(fn, '__name__', fn)} did not finish within {timeout} s")
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _descendants(pid: int) -> list:
+    with_gone = []
+    try:
+        with_gone = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        pass
+    return with_gone
+
+
+def _cmdline(proc) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return ""
+
+
+def _kill_all(pids) -> None:
+    """SIGKILL each process that is still there, by PID."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _alive(pids) -> list[int]:
+    left = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                left.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return left
+
+
+class _KillWhenBusy(threading.Thread):
+    """Watches this process's descendants and acts once on the first Ray worker whose title says it
+    is running `busy` (e.g. `_ClassifyBatch)).submit`: a batch is being scored right now)."""
+
+    def __init__(self, busy: str, act=None, root: int | None = None) -> None:
+        super().__init__(daemon=True)
+        self.busy, self.act, self.root = busy, act or (lambda proc: os.kill(proc.pid, signal.SIGKILL)), root
+        self.hit: list[int] = []
+        self.seen: set[int] = set()  # every actor process of that class: a restart adds one
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        marker = self.busy.split(")")[0].split(".")[0]
+        while not self.stop.is_set():
+            for proc in _descendants(self.root or os.getpid()):
+                line = _cmdline(proc)
+                if marker in line and line.startswith("ray::"):
+                    self.seen.add(proc.pid)
+                if not self.hit and self.busy in line:
+                    self.act(proc)
+                    self.hit.append(proc.pid)
+            time.sleep(0.02)
+
+
+def _write_input(path, texts=TEXTS) -> str:
+    path.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts)),
+                    encoding="utf-8")
+    return str(path)
+
+
+def _read_jsonl(path):
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def _assert_equals_local(rows, model_dir, texts=TEXTS):
+    """Every row once, in input order, with the in-process classifier's label and scores (≤ 1e-5)."""
+    local = NSPClassifier.from_pretrained(model_dir, device="cpu", max_length=64).classify(
+        texts, LABELS, template=TEMPLATE)
+    assert [r["id"] for r in rows] == list(range(len(texts)))
+    for row, exp in zip(rows, local):
+        assert (row["text"], row["label"], list(row["scores"])) == (exp.text, exp.label, list(exp.scores))
+        assert max(abs(row["scores"][k] - v) for k, v in exp.scores.items()) <= 1e-5
+
+
+# ---- no Ray in this process --------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_ray_address_fails_in_seconds_with_one_line(model_dir, tmp_path, capsys):
+    from conftest import run_cli
+
+    assert not ray.is_initialized(), "this test must run before the module's Ray starts"
+    port = _free_port()  # nothing listens there
+    src = _write_input(tmp_path / "in.jsonl", TEXTS[:2])
+    started = time.monotonic()
+    code, _, err = _bounded(run_cli, ["classify", "--model", model_dir, "--labels", ",".join(LABELS), "--input", src,
+                                      "--output", str(tmp_path / "out.jsonl"), "--engine", "ray",
+                                      "--ray-address", f"127.0.0.1:{port}"], capsys, timeout=60)
+    assert code == 1, err
+    assert err.count("\n") == 1 and f"cannot reach Ray at 127.0.0.1:{port}" in err and "Traceback" not in err
+    assert time.monotonic() - started < common.CONNECT_TIMEOUT_S + 20
+    assert not ray.is_initialized() and not (tmp_path / "out.jsonl").exists()
+    with pytest.raises(ClusterError, match="no answer|refused|unreachable"):
+        common._check_reachable(f"ray://127.0.0.1:{port}", timeout=1)
+
+
+def _wait_gone(pids, seconds: float = 30) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while _alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return _alive(pids)
+
+
+def test_no_address_starts_a_private_ray_on_127_0_0_1_and_stops_it(monkeypatch):
+    """A stale RAY_ADDRESS (a dead cluster) is not joined: a Ray of its own starts, and stops after."""
+    assert not ray.is_initialized(), "this test must run before the module's Ray starts"
+    dead = f"127.0.0.1:{_free_port()}"
+    monkeypatch.setenv("RAY_ADDRESS", dead)
+    pids: list[int] = []
+    try:
+        with common.ray_session(None) as session:
+            gcs = session.get_runtime_context().gcs_address
+            temp_dir = session._private.worker.global_worker.node.get_temp_dir_path()
+            pids = [p.pid for p in _descendants(os.getpid())]
+            assert gcs.startswith("127.0.0.1:") and gcs != dead
+            assert os.path.basename(temp_dir).startswith("nspzero-ray-")
+            assert session.cluster_resources().get("CPU", 0) >= 1
+        assert not ray.is_initialized()
+        assert pids and _wait_gone(pids) == []  # gcs_server, raylet and workers: all stopped
+        assert not os.path.exists(temp_dir)
+    finally:
+        _kill_all(pids)
+
+
