@@ -185,3 +185,32 @@ def test_no_address_starts_a_private_ray_on_127_0_0_1_and_stops_it(monkeypatch):
         _kill_all(pids)
 
 
+def test_ctrl_c_during_a_ray_job_exits_130_and_leaves_no_ray_process(model_dir, tmp_path):
+    """SIGINT to the driver alone (not its process group): the Ray nspzero started must still stop."""
+    src = _write_input(tmp_path / "in.jsonl", TEXTS * 8)
+    out = tmp_path / "out.jsonl"
+    cli = os.path.join(os.path.dirname(sys.executable), "nspzero")
+    env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{_free_port()}"}  # a stale address is not joined
+    proc = subprocess.Popen([cli, "classify", "--model", model_dir, "--labels", ",".join(LABELS), "--input", src,
+                             "--output", str(out), "--engine", "ray", "--max-length", "64"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    seen: set[int] = set()
+    try:
+        watcher = _KillWhenBusy("_ClassifyBatch)).submit", act=lambda p: os.kill(proc.pid, signal.SIGINT),
+                                root=proc.pid)
+        watcher.start()
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not watcher.hit and proc.poll() is None and time.monotonic() < deadline:
+            seen.update(p.pid for p in _descendants(proc.pid))
+            time.sleep(0.05)
+        watcher.stop.set()
+        assert watcher.hit, f"the job ended before an actor scored a batch: {proc.poll()}"
+        seen.update(p.pid for p in _descendants(proc.pid))
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "Traceback" not in err
+        assert not out.exists()
+        assert _wait_gone(seen) == [], [_cmdline(psutil.Process(p)) for p in _alive(seen)]
+    finally:
+        _kill_all([proc.pid, *seen])
+        proc.wait(timeout=30)
