@@ -214,3 +214,145 @@ def test_ctrl_c_during_a_ray_job_exits_130_and_leaves_no_ray_process(model_dir, 
     finally:
         _kill_all([proc.pid, *seen])
         proc.wait(timeout=30)
+
+
+# ---- a real multi-node cluster (Ray's simulator): a worker node lost while rows are scored ----
+
+@pytest.fixture
+def three_node_cluster(tmp_path_factory, monkeypatch):
+    """A head with no CPUs and two 1-CPU worker nodes, all on 127.0.0.1 in a temp dir of their own.
+    The cluster's address is not written to /tmp/ray (others' `ray.init()` would join it); every
+    process it started is killed by PID afterwards, also when the test failed."""
+    from ray.cluster_utils import Cluster
+
+    assert not ray.is_initialized(), "this test must run before the module's Ray starts"
+    monkeypatch.setattr(ray._private.utils, "write_ray_address", lambda *a, **k: None)
+    import ray._common.utils as ray_common_utils
+
+    monkeypatch.setattr(ray_common_utils, "reset_ray_address", lambda *a, **k: None)
+    temp_dir = str(tmp_path_factory.mktemp("rc"))
+    node_args = dict(node_ip_address="127.0.0.1", temp_dir=temp_dir, object_store_memory=80 * 1024 * 1024)
+    cluster = None
+    pids: set[int] = set()
+    try:
+        with common.loopback_only():
+            cluster = Cluster(initialize_head=True, head_node_args=dict(num_cpus=0, include_dashboard=False,
+                                                                        **node_args))
+            workers = [cluster.add_node(num_cpus=1, **node_args) for _ in range(2)]
+            cluster.wait_for_nodes(timeout=60)
+            ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
+        assert cluster.address.startswith("127.0.0.1:")
+        yield cluster, workers
+    finally:
+        pids.update(p.pid for p in _descendants(os.getpid()))
+        if ray.is_initialized():
+            ray.shutdown()
+        if cluster is not None:
+            for node in [cluster.head_node, *cluster.worker_nodes]:
+                for infos in node.all_processes.values():
+                    pids.update(info.process.pid for info in infos)
+            try:
+                cluster.shutdown()
+            finally:
+                _kill_all(pids)
+
+
+def _node_of(proc, workers):
+    """The worker node whose raylet is an ancestor of `proc`."""
+    raylets = {node.all_processes["raylet"][0].process.pid: node for node in workers}
+    for parent in proc.parents():
+        if parent.pid in raylets:
+            return raylets[parent.pid]
+    raise AssertionError(f"no worker node runs {_cmdline(proc)!r}")
+
+
+@pytest.mark.cluster
+def test_losing_a_worker_node_mid_run_still_writes_every_row_once_in_order(three_node_cluster, model_dir, tmp_path):
+    cluster, workers = three_node_cluster
+    src, out = _write_input(tmp_path / "in.jsonl"), tmp_path / "out.jsonl"
+    lost = []
+    watcher = _KillWhenBusy("_ClassifyBatch)).submit",
+                            act=lambda proc: (lost.append(_node_of(proc, workers)),
+                                              cluster.remove_node(lost[-1], allow_graceful=False)))
+    watcher.start()
+    try:
+        n = _bounded(classify_with_ray, src, str(out), model_dir, LABELS, template=TEMPLATE, num_actors=1,
+                     device="cpu", max_length=64, rows_per_batch=4)
+    finally:
+        watcher.stop.set()
+    assert lost and len(ray.nodes()) == 3 and sum(n["Alive"] for n in ray.nodes()) == 2  # a node really went
+    assert n == len(TEXTS)
+    _assert_equals_local(_read_jsonl(out), model_dir)
+
+
+# ---- on this module's private 2-CPU Ray --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_cpu_ray():
+    with common.private_ray(num_cpus=2) as session:
+        yield session
+
+
+def test_sigkilled_actor_of_two_is_restarted_and_the_cli_output_equals_local(two_cpu_ray, model_dir, tmp_path,
+                                                                               capsys):
+    from conftest import run_cli
+
+    src = _write_input(tmp_path / "in.jsonl")
+    common_args = ["classify", "--model", model_dir, "--labels", ",".join(LABELS), "--template", TEMPLATE,
+                   "--input", src, "--max-length", "64", "--device", "cpu"]
+    assert run_cli(common_args + ["--output", str(tmp_path / "local.jsonl")], capsys)[0] == 0
+    watcher = _KillWhenBusy("_ClassifyBatch)).submit")
+    watcher.start()
+    try:
+        code, _, err = _bounded(run_cli, common_args + ["--output", str(tmp_path / "ray.jsonl"), "--engine", "ray",
+                                                        "--num-actors", "2"], capsys)
+    finally:
+        watcher.stop.set()
+    assert watcher.hit and code == 0, err
+    assert len(watcher.seen) >= 3  # two actors, and the one started in place of the killed one
+    local, distributed = _read_jsonl(tmp_path / "local.jsonl"), _read_jsonl(tmp_path / "ray.jsonl")
+    assert [r["id"] for r in distributed] == list(range(len(TEXTS)))
+    for a, b in zip(local, distributed):
+        assert (a["text"], a["label"], list(a["scores"])) == (b["text"], b["label"], list(b["scores"]))
+        assert max(abs(a["scores"][k] - b["scores"][k]) for k in a["scores"]) <= 1e-5
+
+
+def test_sigkilled_pair_actor_is_restarted_and_eval_scores_equal_local(two_cpu_ray, model_dir):
+    pairs_ = [Pair(f"这是一则{label}新闻", text) for text in TEXTS for label in LABELS]
+    local = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=64).score(pairs_, progress=False)
+    watcher = _KillWhenBusy("_PairScorerActor.score")
+    watcher.start()
+    try:
+        with RayPairScorer(model_dir, num_actors=2, device="cpu", max_length=64, rows_per_batch=6) as engine:
+            scores = _bounded(engine.score, pairs_, progress=False)
+    finally:
+        watcher.stop.set()
+    assert watcher.hit
+    assert scores == pytest.approx(local, abs=1e-5)
+
+
+def test_a_model_that_crashes_its_actor_on_every_batch_fails_fast_with_one_line(two_cpu_ray, model_dir, tmp_path,
+                                                                                 monkeypatch):
+    def _crash(self, batch):  # local, so Ray ships it by value to the actors
+        os._exit(3)  # the actor's process dies, as with a segfault or the OOM killer, on every batch
+
+    crashing = type("_ClassifyBatch", (ray_classify._ClassifyBatch,), {"__call__": _crash})
+    monkeypatch.setattr(ray_classify, "_ClassifyBatch", crashing)
+    src = _write_input(tmp_path / "in.jsonl", TEXTS[:4])
+    started = time.monotonic()
+    with pytest.raises(NSPZeroError) as info:
+        _bounded(classify_with_ray, src, str(tmp_path / "out.jsonl"), model_dir, LABELS, device="cpu", max_length=64)
+    message = str(info.value)
+    assert "\n" not in message and "died" in message and f"{common.MAX_RESTARTS}" in message, message
+    assert time.monotonic() - started < 120 and not (tmp_path / "out.jsonl").exists()
+
+    def _crash_score(self, chunk, pairs_):
+        os._exit(3)
+
+    crashing_pairs = type("_PairScorerActor", (pairs._PairScorerActor,), {"score": _crash_score})
+    monkeypatch.setattr(pairs, "_PairScorerActor", crashing_pairs)
+    with RayPairScorer(model_dir, device="cpu", max_length=64) as engine:
+        with pytest.raises(NSPZeroError) as info:
+            _bounded(engine.score, [Pair("体育", "今天比赛")], progress=False)
+    message = str(info.value)
+    assert "\n" not in message and "died" in message and f"{common.MAX_RESTARTS}" in message, message

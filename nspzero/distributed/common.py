@@ -79,8 +79,28 @@ def reraise(exc: Exception, ray: Any, what: str, error: type = DataError, hint: 
     inner = _unwrap(exc)
     if inner is not None:
         raise inner from None
+    if _actor_died(exc):
+        raise error(f"{what}: an actor's process died on every try (restarted {MAX_RESTARTS} times)"
+                    f"{_exit_detail(exc)}: the model crashes its process, or it runs out "
+                    f"of memory (try a smaller --batch-size or fewer --num-actors); the Ray worker logs say more{hint}"
+                    ) from None
     if isinstance(exc, ray.exceptions.RayError):
         raise error(f"{what}: {_last_error_line(exc)}{hint}") from None
+
+
+def _actor_died(exc: BaseException) -> bool:
+    """An actor that died past its restarts (its process ended: a crash, the OOM killer, a lost node),
+    as opposed to an error its own code raised."""
+    return "ActorDiedError" in type(exc).__name__ or "ActorDiedError" in _last_error_line(exc) \
+        or "The actor died unexpectedly" in str(exc)
+
+
+_EXIT_DETAIL = re.compile(r"Worker exit type: (\w+)")
+
+
+def _exit_detail(exc: BaseException) -> str:
+    found = _EXIT_DETAIL.search(str(exc))
+    return f" (last exit: {found.group(1)})" if found else ""
 
 
 def _message(e: NSPZeroError) -> str:
@@ -133,17 +153,20 @@ def actor_device(device: Optional[str]) -> str:
     return "cuda" if resolve_device(device).type == "cuda" else "cpu"
 
 
-# Restarts of a dead actor, and retries of the batch it was scoring, before the job fails: enough
-# for a lost node or an OOM kill or two, few enough that a model that crashes its actor on every
-# batch ends the job within seconds instead of looping.
+# Restarts of an actor whose process or node died, before the job fails: enough for a lost node or
+# an OOM kill or two, few enough that a model that crashes its actor on every batch ends the job
+# within seconds instead of looping. The batch the actor was scoring is retried for as long as the
+# actor is being restarted (a lost node is only declared dead after Ray's health checks, and a
+# fixed number of batch retries would be spent in that time); an actor past its restarts is dead,
+# and its batch fails with it.
 MAX_RESTARTS = 3
 CONNECT_TIMEOUT_S = 5.0  # how long a --ray-address is tried before the one-line error
 
 
 def fault_tolerance() -> dict[str, int]:
     """The remote options both engines give their actors: Ray restarts an actor whose process or
-    node died (on any node with room) and re-runs its lost batch there, a bounded number of times."""
-    return {"max_restarts": MAX_RESTARTS, "max_task_retries": MAX_RESTARTS}
+    node died (on any node with room) and re-runs its lost batch there, `MAX_RESTARTS` times."""
+    return {"max_restarts": MAX_RESTARTS, "max_task_retries": -1}
 
 
 @contextlib.contextmanager
