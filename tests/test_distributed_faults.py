@@ -356,3 +356,9 @@ def test_a_model_that_crashes_its_actor_on_every_batch_fails_fast_with_one_line(
             _bounded(engine.score, [Pair("体育", "今天比赛")], progress=False)
     message = str(info.value)
     assert "\n" not in message and "died" in message and f"{common.MAX_RESTARTS}" in message, message
+
+
+def test_the_driver_refuses_a_row_out_of_order_instead_of_writing_it():
+    ray_classify._check_next("in.jsonl", 4, 4)
+    with pytest.raises(NSPZeroError, match=r"^in.jsonl: the Ray job returned row 3 where row 2 was due; the output"):
+        ray_classify._check_next("in.jsonl", 2, 1)
