@@ -51,12 +51,11 @@ def _bounded(fn, *args, timeout: float = RUN_TIMEOUT, **kwargs):
 
 
 def _descendants(pid: int) -> list:
-    with_gone = []
+    """Every process below `pid` (Ray's gcs_server and raylet are children, its workers grandchildren)."""
     try:
-        with_gone = psutil.Process(pid).children(recursive=True)
+        return psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
-        pass
-    return with_gone
+        return []
 
 
 def _cmdline(proc) -> str:
