@@ -94,3 +94,10 @@ def first_line(exc: BaseException) -> str:
 def failure_reason(exc: BaseException) -> str:
     """Why a write failed, in words: the OS's own text for an OSError ("No space left on device")."""
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)
+
+
+class ClusterError(NSPZeroError):
+    """Ray could not be started here or reached at the address given (exit code 1, not a usage error:
+    the command was right, the cluster was not there)."""
+
+    exit_code = 1

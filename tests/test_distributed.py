@@ -28,9 +28,11 @@ TEMPLATE = "这是一则{label}新闻"
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+    """A private 2-CPU Ray on 127.0.0.1 (never plain `ray.init()`, which joins the last cluster run here)."""
+    from nspzero.distributed.common import private_ray
+
+    with private_ray(num_cpus=2) as session:
+        yield session
 
 
 def _bounded(fn, *args, **kwargs):

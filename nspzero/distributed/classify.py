@@ -4,7 +4,9 @@ The driver reads the input with the one reader (so every data error names file:l
 format behaves as locally), sends only the texts to the actors, each of which loads one
 `NSPClassifier` and runs the request with `NSPClassifier.run` (the local code path, so the scores
 are the local ones), and writes the results in the input's order, with the input's other
-columns, through the one atomic writer. The input is held in the driver's memory.
+columns, through the one atomic writer. The input is held in the driver's memory. An actor whose
+process or node dies is restarted and its batch re-run (`common.fault_tolerance`); the driver
+checks that every row comes back once, in order.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from ..errors import NSPZeroError
 from ..io import CLASSIFY_COLUMNS, RowWriter, check_output, output_columns, output_format, read_texts, result_row
 from ..request import ClassifyRequest, build_request
 from ..templates import LabelsArg
-from .common import actor_device, check_positive, cluster_resources, from_ray, ray_session, reraise
+from .common import (actor_device, check_positive, cluster_resources, fault_tolerance, from_ray, ray_session,
+                     reraise)
 
 
 class _ClassifyBatch:
@@ -38,6 +41,13 @@ class _ClassifyBatch:
         results = self.clf.run(self.request, [str(t) for t in batch["text"]], progress=False, label_sets=label_sets)
         return {"row": batch["row"], "result": np.array([json.dumps(r.to_dict(), ensure_ascii=False) for r in results],
                                                         dtype=object)}
+
+
+def _check_next(input_path: str, row: int, due: int) -> None:
+    """Every row once, in the input's order, or no output: the guard behind retried batches."""
+    if row != due:
+        raise NSPZeroError(f"{input_path}: the Ray job returned row {row + 1} where row {due + 1} was due; the output "
+                           "was not written (a bug: please report it)")
 
 
 def classify_with_ray(input_path: str, output_path: str, model: str, labels: Optional[LabelsArg] = None, *,
@@ -81,11 +91,17 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
                                                        torch_threads=res.torch_threads),
             batch_size=rows_per_batch, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=num_actors),
             num_cpus=res.actor_cpus, num_gpus=res.actor_gpus,
-            max_restarts=0)  # an actor that dies fails the job (one error line), it is not restarted
+            **fault_tolerance())  # a dead actor is restarted and its batch re-run, a few times at most
         try:
+            done = 0  # rows written: a restarted actor's re-run batch must not add or reorder rows
             for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
                 for i, result in zip(batch["row"], batch["result"]):
-                    writer.write(result_row(json.loads(result), rows[int(i)].extra, fmt, flat))
+                    _check_next(input_path, int(i), done)
+                    writer.write(result_row(json.loads(result), rows[done].extra, fmt, flat))
+                    done += 1
+            if done != len(rows):
+                raise NSPZeroError(f"{input_path}: the Ray job returned {done} of {len(rows)} rows; the output was "
+                                   "not written (a bug: please report it)")
         except Exception as exc:
             if isinstance(exc, NSPZeroError) and not from_ray(exc):
                 raise

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, U
 
 from ..errors import ModelError, NSPZeroError
 from ..scorer import Pair
-from .common import actor_device, check_positive, cluster_resources, from_ray, import_ray, reraise
+from .common import actor_device, check_positive, cluster_resources, fault_tolerance, from_ray, import_ray, reraise
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,7 +72,8 @@ class RayPairScorer:
 
         if not self._actors:
             res = cluster_resources(ray, self.num_actors, self.device, read=False)
-            actor_class = ray.remote(num_cpus=res.actor_cpus, num_gpus=res.actor_gpus)(_PairScorerActor)
+            actor_class = ray.remote(num_cpus=res.actor_cpus, num_gpus=res.actor_gpus,
+                                     **fault_tolerance())(_PairScorerActor)  # restarted if its process dies
             self._actors = [actor_class.remote(self.model, self.device, self.max_length, self.batch_size,
                                                self.dtype, res.torch_threads, self.compile)
                             for _ in range(self.num_actors)]
