@@ -8,12 +8,15 @@ columns, through the one atomic writer. The input is held in the driver's memory
 """
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union
 
 from ..errors import NSPZeroError
-from ..io import CLASSIFY_COLUMNS, RowWriter, check_output, output_columns, output_format, read_texts, result_row
+from ..io import (CLASSIFY_COLUMNS, RowWriter, check_output, input_format as resolve_input_format, output_columns,
+                  output_format, read_texts, result_row)
 from ..request import ClassifyRequest, build_request
+from ..resume import SHARD_ROWS, Progress, fingerprint, stream
 from ..templates import LabelsArg
 from .common import actor_device, check_positive, cluster_resources, from_ray, ray_session, reraise
 
@@ -45,7 +48,8 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
                       template: Union[str, Sequence[str], None] = None, placement: Optional[str] = None,
                       combine: Optional[str] = None, multi_label: bool = False, threshold: float = 0.5,
                       text_field: str = "text", input_format: Optional[str] = None, num_actors: int = 1,
-                      ray_address: Optional[str] = None, rows_per_batch: int = 256, **load_args: Any) -> int:
+                      ray_address: Optional[str] = None, rows_per_batch: int = 256, resume: bool = False,
+                      **load_args: Any) -> int:
     """Classify every text of `input_path` (any format the reader takes) on Ray and write
     `output_path` (its suffix picks the format) in the input's row order; returns the rows written.
 
@@ -54,6 +58,8 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
     `num_actors` actors each load `model` once (a hub name, or a directory every Ray node can read;
     nspzero must be installed on every node); `load_args` are `NSPClassifier.from_pretrained`'s.
     Ray is started locally unless it is already running or `ray_address` names a cluster.
+    `resume`: keep finished shards beside the output and score only the rows a killed run left
+    (`nspzero.resume`); the output is the same file.
     """
     if request is None:
         request = build_request(labels, prompt=prompt, template=template, placement=placement, combine=combine,
@@ -64,28 +70,65 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
     rows = list(read_texts(input_path, input_format, text_field))
     own = [request.row_labels(r.labels, r.where) is not None for r in rows]  # checked here: errors name file:line
     flat = output_columns(request, fmt, any(own))
-    if not rows:  # nothing to score: no Ray, no actors, just the empty output
-        with RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS):
-            return 0
     load_args = {**load_args, "device": actor_device(load_args.get("device"))}
-    with ray_session(ray_address) as ray, RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS) as writer:
-        res = cluster_resources(ray, num_actors, load_args["device"], read=True)
-        ds = ray.data.from_items([{"row": i, "text": r.text, "labels": json.dumps(r.labels, ensure_ascii=False) if o else ""}
-                                  for i, (r, o) in enumerate(zip(rows, own))],
-                                 override_num_blocks=max(1, min(len(rows) // rows_per_batch + 1, 64)))
-        ds = ds.map_batches(
-            _ClassifyBatch, fn_constructor_kwargs=dict(model=model, load_args=load_args, request=request,
-                                                       torch_threads=res.torch_threads),
-            batch_size=rows_per_batch, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=num_actors),
-            num_cpus=res.actor_cpus, num_gpus=res.actor_gpus,
-            max_restarts=0)  # an actor that dies fails the job (one error line), it is not restarted
-        try:
-            for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
-                for i, result in zip(batch["row"], batch["result"]):
-                    writer.write(result_row(json.loads(result), rows[int(i)].extra, fmt, flat))
-        except Exception as exc:
-            if isinstance(exc, NSPZeroError) and not from_ray(exc):
+    progress: Any = contextlib.nullcontext()
+    if resume:  # locked and checked before Ray starts
+        parts = fingerprint(input_path=input_path, input_format=resolve_input_format(input_path, input_format),
+                            text_field=text_field, model=model, request=request, dtype=load_args.get("dtype", "float32"),
+                            max_length=load_args.get("max_length"), device=load_args["device"])
+        progress = Progress(output_path, parts)
+    with progress:
+        size = progress.shard_rows if resume else SHARD_ROWS
+        wanted: Sequence[int] = range(len(rows))
+        if resume:  # only the rows of the shards a killed run left
+            wanted = [i for shard in progress.pending([r.text for r in rows])
+                      for i in range(shard * size, min((shard + 1) * size, len(rows)))]
+
+        def emit(chunk: list[int], results: list[dict]) -> None:
+            for i, result in zip(chunk, results):
+                writer.write(result_row(result, rows[i].extra, fmt, flat))
+
+        with contextlib.ExitStack() as stack:
+            ray = stack.enter_context(ray_session(ray_address)) if wanted else None
+            writer = stack.enter_context(RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS))
+            scored = _scored_on_ray(ray, rows, own, wanted, request, model, load_args, num_actors,
+                                    rows_per_batch) if wanted else iter(())
+
+            def score(chunk: list[int]) -> list[dict]:
+                out = []
+                for i in chunk:
+                    row, result = next(scored)
+                    assert row == i, (row, i)  # the stream holds exactly the pending shards' rows, in order
+                    out.append(result)
+                return out
+
+            try:
+                stream(range(len(rows)), score, emit, progress if resume else None, text=lambda i: rows[i].text,
+                       chunk_rows=size)
+            except Exception as exc:
+                if ray is None or (isinstance(exc, NSPZeroError) and not from_ray(exc)):
+                    raise
+                reraise(exc, ray, f"{input_path}: the Ray job failed")
                 raise
-            reraise(exc, ray, f"{input_path}: the Ray job failed")
-            raise
+        if resume:
+            progress.finish()
     return len(rows)
+
+
+def _scored_on_ray(ray: Any, rows: list, own: list[bool], wanted: Sequence[int], request: ClassifyRequest, model: str,
+                   load_args: dict, num_actors: int, rows_per_batch: int) -> Iterator[tuple[int, dict]]:
+    """(row index, result) of the `wanted` rows, in their order, as the actor pool scores them."""
+    res = cluster_resources(ray, num_actors, load_args["device"], read=True)
+    ds = ray.data.from_items([{"row": i, "text": rows[i].text,
+                               "labels": json.dumps(rows[i].labels, ensure_ascii=False) if own[i] else ""}
+                              for i in wanted],
+                             override_num_blocks=max(1, min(len(wanted) // rows_per_batch + 1, 64)))
+    ds = ds.map_batches(
+        _ClassifyBatch, fn_constructor_kwargs=dict(model=model, load_args=load_args, request=request,
+                                                   torch_threads=res.torch_threads),
+        batch_size=rows_per_batch, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=num_actors),
+        num_cpus=res.actor_cpus, num_gpus=res.actor_gpus,
+        max_restarts=0)  # an actor that dies fails the job (one error line), it is not restarted
+    for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
+        for i, result in zip(batch["row"], batch["result"]):
+            yield int(i), json.loads(result)
