@@ -248,14 +248,18 @@ def _timed(args) -> tuple[float, str]:
 
 def test_a_sigkilled_run_resumes_to_the_same_file_in_less_time(model_dir, tmp_path, capsys):
     """The driver SIGKILLed while it scores (5 of 8 shards saved); a second --resume run meanwhile is
-    refused; the rerun scores the rest and writes the file of an uninterrupted run, byte for byte."""
+    refused; the rerun scores the rest and writes the file of an uninterrupted run, byte for byte.
+    Times are printed, not asserted (benchmarks/bench_resume.py measures them on a quiet machine);
+    the uninterrupted reference runs in this process, so it pays no interpreter start-up."""
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n"
                            for i, t in enumerate(_texts(KILL_ROWS))), encoding="utf-8")
     plain, out = tmp_path / "plain.jsonl", tmp_path / "out.jsonl"
     args = ["classify", "-m", model_dir, "-l", "体育,财经", "--max-length", "24", "--device", "cpu",
             "--batch-size", "64", "-i", str(src)]
-    full, _ = _timed(args + ["-o", str(plain)])
+    start = time.perf_counter()
+    assert run_cli(args + ["-o", str(plain)], capsys)[0] == 0
+    full = time.perf_counter() - start
 
     proc = _cli(args + ["-o", str(out), "--resume"])
     folder = progress_folder(out)
@@ -276,7 +280,8 @@ def test_a_sigkilled_run_resumes_to_the_same_file_in_less_time(model_dir, tmp_pa
     assert 5 <= kept < 8 and not out.exists()
 
     resumed, err = _timed(args + ["-o", str(out), "--resume"])
-    figures = f"uninterrupted run {full:.1f} s, resumed run ({kept} of 8 shards kept) {resumed:.1f} s"
+    figures = (f"uninterrupted run {full:.1f} s (in this process), resumed run ({kept} of 8 shards kept) "
+               f"{resumed:.1f} s (a new process)")
     assert f"{kept} of the output's shards were kept" in err, figures
     assert out.read_bytes() == plain.read_bytes(), figures
     assert not folder.exists(), figures

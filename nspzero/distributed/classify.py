@@ -4,7 +4,8 @@ The driver reads the input with the one reader (so every data error names file:l
 format behaves as locally), sends only the texts to the actors, each of which loads one
 `NSPClassifier` and runs the request with `NSPClassifier.run` (the local code path, so the scores
 are the local ones), and writes the results in the input's order, with the input's other
-columns, through the one atomic writer. The input is held in the driver's memory.
+columns, through the one streaming loop (`resume.stream`) and the one atomic writer; with `resume`
+only the rows of the shards a killed run left are sent. The input is held in the driver's memory.
 """
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
             ray = stack.enter_context(ray_session(ray_address)) if wanted else None
             writer = stack.enter_context(RowWriter(output_path, fmt, columns=CLASSIFY_COLUMNS))
             scored = _scored_on_ray(ray, rows, own, wanted, request, model, load_args, num_actors,
-                                    rows_per_batch) if wanted else iter(())
+                                    rows_per_batch) if wanted else (item for item in ())
 
             def score(chunk: list[int]) -> list[dict]:
                 out = []
@@ -105,11 +106,15 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
             try:
                 stream(range(len(rows)), score, emit, progress if resume else None, text=lambda i: rows[i].text,
                        chunk_rows=size)
+                leftover = next(scored, None)  # run Ray's iterator to its end: the job finishes, its actors go
+                assert leftover is None, leftover
             except Exception as exc:
                 if ray is None or (isinstance(exc, NSPZeroError) and not from_ray(exc)):
                     raise
                 reraise(exc, ray, f"{input_path}: the Ray job failed")
                 raise
+            finally:
+                scored.close()  # a failed or interrupted job's iterator shuts its executor down now
         if resume:
             progress.finish()
     return len(rows)
