@@ -208,9 +208,10 @@ class Progress:
                             f"shards saved before are kept: free some space and rerun with --resume") from None
 
     def finish(self) -> None:
-        """The output is in place: the progress is no longer needed."""
-        self._unlock()
+        """The output is in place: the progress is no longer needed. Removed under the lock (a run
+        waiting on the removed lock file sees it gone and starts a new folder)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+        self._unlock()
 
 
 def stream(rows: Iterable[T], score: Callable[[list[T]], Sequence[dict]],
