@@ -52,16 +52,18 @@ def _sha(value: Any) -> str:
 
 
 def fingerprint(*, input_path: str, input_format: str, text_field: str, model: str, request: Any,
-                dtype: str, max_length: Optional[int], device: Optional[str]) -> dict[str, str]:
+                dtype: str, max_length: Optional[int], device: Optional[str], backend: str = "torch",
+                compile: Any = False) -> dict[str, str]:
     """What must not change between a run and its resumption, part by part (so a refusal can say
     which): the input's bytes and how they are read; the model's files; the request; the settings
-    that change a score (dtype, max length, device type, the int8 activation range, nspzero's own
-    encoding rules). Batch size, thread and actor counts do not change scores and are free."""
+    that change a score (dtype, max length, device type, the kernels (`pinned`), the int8
+    activation range, nspzero's own encoding rules). Batch size, thread and actor counts do not
+    change scores and are free."""
     from .cache import FINGERPRINT_VERSION
     from .scorer import resolve_device
 
     settings: dict[str, Any] = {"dtype": dtype, "max_length": max_length, "device": resolve_device(device).type,
-                                "encoding": FINGERPRINT_VERSION}
+                                "encoding": FINGERPRINT_VERSION, "backend": backend, "compile": compile}
     if dtype.startswith("int8"):
         from . import cpu
 
@@ -69,6 +71,17 @@ def fingerprint(*, input_path: str, input_format: str, text_field: str, model: s
     request_data = {**request.to_dict(), "normalize": request.normalize, "cut_prompts": request.cut_prompts}
     return {"input": _sha([file_digests([input_path])[input_path], input_format, text_field]),
             "model": path_digest(model), "request": _sha(request_data), "settings": _sha(settings)}
+
+
+def pinned(load_args: dict) -> dict:
+    """The load arguments of a resumable run: the choices a process makes by timing itself
+    (backend "auto": torch's or oneDNN's kernels; compile "auto": torch.compile after 5 minutes)
+    are fixed, to torch's kernels and no compile unless asked for by name, so that every run of
+    one output computes each score the same way, to the last bit."""
+    backend = load_args.get("backend") or os.environ.get("NSPZERO_BACKEND", "auto")
+    compile_ = load_args.get("compile", False)
+    return {**load_args, "backend": "torch" if backend == "auto" else backend,
+            "compile": False if compile_ == "auto" else compile_}
 
 
 class Progress:

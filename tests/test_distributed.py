@@ -316,12 +316,13 @@ def test_resume_on_ray_scores_only_the_shards_a_stopped_run_left(local_ray, mode
     from conftest import run_cli
     from nspzero.resume import SHARD_ROWS, progress_folder
 
+    monkeypatch.setenv("NSPZERO_BACKEND", "torch")  # the plain run's kernels are the ones --resume pins
     rows = SHARD_ROWS + 40
     src, plain, out = tmp_path / "in.jsonl", tmp_path / "plain.jsonl", tmp_path / "out.jsonl"
     src.write_text("".join(json.dumps({"id": i, "text": TEXTS[i % len(TEXTS)] + str(i)}, ensure_ascii=False) + "\n"
                            for i in range(rows)), encoding="utf-8")
     common = ["classify", "--model", model_dir, "--labels", ",".join(LABELS), "--template", TEMPLATE,
-              "--input", str(src), "--max-length", "64", "--device", "cpu"]
+              "--input", str(src), "--max-length", "64", "--device", "cpu", "--compile", "off"]
     assert run_cli(common + ["--output", str(plain)], capsys)[0] == 0
     calls = {"n": 0}
     original = NSPClassifier.run

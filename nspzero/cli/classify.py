@@ -115,15 +115,19 @@ def classify(
                 own_labels |= request.row_labels(row.labels, row.where) is not None
         source = read_texts(input_path, input_format, text_field)
     flat = output_columns(request, fmt, own_labels)
-    from ..resume import Progress, fingerprint, stream
+    from ..resume import Progress, fingerprint, pinned, stream
 
     progress: Any = contextlib.nullcontext()
+    load_args = pinned(models.load_args) if resume else models.load_args
     if resume:  # locked and checked before the model loads
         parts = fingerprint(input_path=input_path, input_format=resolve_input_format(input_path, input_format),
-                            text_field=text_field, model=models.model, request=request, **models.score_settings)
+                            text_field=text_field, model=models.model, request=request,
+                            **{k: load_args[k] for k in ("dtype", "max_length", "device", "backend", "compile")})
         progress = Progress(output, parts, STREAM_CHUNK)
     with progress:
-        clf = models.classifier()
+        from ..classifier import NSPClassifier
+
+        clf = NSPClassifier.from_pretrained(models.model, **load_args)
         from ..scorer import PROGRESS_MIN_PAIRS, progress_bar
 
         def score(chunk: list[TextRow]) -> list[dict]:

@@ -35,10 +35,6 @@ class ModelOptions:
         return dict(device=self.device, dtype=self.dtype, max_length=self.max_length, batch_size=self.batch_size,
                     compile=self.compile)
 
-    @property
-    def score_settings(self) -> dict:
-        """The options that change a score (a --resume fingerprint's); batch size and compile do not."""
-        return dict(dtype=self.dtype, max_length=self.max_length, device=self.device)
 
     def classifier(self):
         from ..classifier import NSPClassifier

@@ -17,7 +17,7 @@ from ..errors import NSPZeroError
 from ..io import (CLASSIFY_COLUMNS, RowWriter, check_output, input_format as resolve_input_format, output_columns,
                   output_format, read_texts, result_row)
 from ..request import ClassifyRequest, build_request
-from ..resume import SHARD_ROWS, Progress, fingerprint, stream
+from ..resume import SHARD_ROWS, Progress, fingerprint, pinned, stream
 from ..templates import LabelsArg
 from .common import actor_device, check_positive, cluster_resources, from_ray, ray_session, reraise
 
@@ -74,9 +74,11 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
     load_args = {**load_args, "device": actor_device(load_args.get("device"))}
     progress: Any = contextlib.nullcontext()
     if resume:  # locked and checked before Ray starts
+        load_args = pinned(load_args)
         parts = fingerprint(input_path=input_path, input_format=resolve_input_format(input_path, input_format),
                             text_field=text_field, model=model, request=request, dtype=load_args.get("dtype", "float32"),
-                            max_length=load_args.get("max_length"), device=load_args["device"])
+                            max_length=load_args.get("max_length"), device=load_args["device"],
+                            backend=load_args["backend"], compile=load_args["compile"])
         progress = Progress(output_path, parts)
     with progress:
         size = progress.shard_rows if resume else SHARD_ROWS
