@@ -65,8 +65,8 @@ def main() -> None:
         src = Path(tmp) / "in.jsonl"
         src.write_text("".join(json.dumps({"id": i, "text": f"{BASE[i % len(BASE)]}{i}" * (1 + i % 3)},
                                           ensure_ascii=False) + "\n" for i in range(opts.rows)), encoding="utf-8")
-        args = ["classify", "-m", model, "-l", "体育,财经,科技", "-t", "这是一则{label}新闻", "--max-length", str(opts.max_length),
-                "--device", "cpu", "--compile", "off", "-i", str(src)]
+        args = ["classify", "-m", model, "-l", "体育,财经,科技", "-t", "这是一则{label}新闻",
+                "--max-length", str(opts.max_length), "--device", "cpu", "--compile", "off", "-i", str(src)]
         plain, out = Path(tmp) / "plain.jsonl", Path(tmp) / "out.jsonl"
         full = timed(args + ["-o", str(plain)])
 
@@ -81,8 +81,10 @@ def main() -> None:
         kept = len(list(folder.glob("shard-*.jsonl")))
         resumed = timed(args + ["-o", str(out), "--resume"])
         shards = -(-opts.rows // SHARD_ROWS)
-        print(f"CPU: {cpu_name()}; {opts.rows} rows × 3 labels, tiny random BERT (nspzero tiny-model), max length {opts.max_length}")
-        print(f"| uninterrupted | killed after {kept}/{shards} shards | resumed | resumed / uninterrupted | same bytes |")
+        print(f"CPU: {cpu_name()}; {opts.rows} rows × 3 labels, tiny random BERT (nspzero tiny-model), "
+              f"max length {opts.max_length}")
+        print(f"| uninterrupted | killed after {kept}/{shards} shards | resumed | resumed / uninterrupted "
+              f"| same bytes |")
         print("|---|---|---|---|---|")
         print(f"| {full:.1f} s | {killed:.1f} s | {resumed:.1f} s | {resumed / full:.2f} | "
               f"{out.read_bytes() == plain.read_bytes()} |")

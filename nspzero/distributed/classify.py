@@ -76,9 +76,9 @@ def classify_with_ray(input_path: str, output_path: str, model: str, labels: Opt
     if resume:  # locked and checked before Ray starts
         load_args = pinned(load_args)
         parts = fingerprint(input_path=input_path, input_format=resolve_input_format(input_path, input_format),
-                            text_field=text_field, model=model, request=request, dtype=load_args.get("dtype", "float32"),
-                            max_length=load_args.get("max_length"), device=load_args["device"],
-                            backend=load_args["backend"], compile=load_args["compile"])
+                            text_field=text_field, model=model, request=request,
+                            dtype=load_args.get("dtype", "float32"), max_length=load_args.get("max_length"),
+                            device=load_args["device"], backend=load_args["backend"], compile=load_args["compile"])
         progress = Progress(output_path, parts)
     with progress:
         size = progress.shard_rows if resume else SHARD_ROWS
