@@ -34,16 +34,18 @@ class NSPClassifier:
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: Optional[str] = None, max_length: Optional[int] = None,
                         batch_size: int = 32, dtype: str = "float32",
-                        compile: Union[bool, str] = False) -> "NSPClassifier":
+                        compile: Union[bool, str] = False, backend: Optional[str] = None) -> "NSPClassifier":
         """Load a BERT checkpoint with a trained NSP head from a hub name or a local directory.
         `compile=True` runs the model through torch.compile (faster for long jobs; see NSPScorer);
         "auto" compiles once scoring has taken AUTO_COMPILE_AFTER_S seconds. `max_length` None: 256
-        tokens per pair, or the model's position limit if that is smaller."""
+        tokens per pair, or the model's position limit if that is smaller. `backend`: NSPScorer's
+        (None: $NSPZERO_BACKEND, else "auto")."""
         from .tuning import tuned_defaults
 
         defaults = tuned_defaults(name_or_path) if os.path.isdir(os.path.expanduser(str(name_or_path))) else None
         return cls(NSPScorer.from_pretrained(name_or_path, device=device, max_length=max_length,
-                                             batch_size=batch_size, dtype=dtype, compile=compile), defaults)
+                                             batch_size=batch_size, dtype=dtype, compile=compile, backend=backend),
+                   defaults)
 
     def _fill(self, labels: Any, template: Any, placement: Optional[str], combine: Optional[str],
               prompt: Optional[str], labels_per_text: Any = None) -> dict:

@@ -172,3 +172,40 @@ def tokenizer_digest(tokenizer) -> str:
                     if k in ("do_lower_case", "strip_accents", "tokenize_chinese_chars")}
         digest.update(json.dumps(settings).encode("utf-8"))
     return digest.hexdigest()
+
+
+# ---- a model named by its path, not loaded ---------------------------------------------------------
+NOT_MODEL_SUFFIXES = (".md", ".h5", ".msgpack", ".ot", ".gitattributes", ".lock", ".tmp")
+
+
+def _model_files(folder: str) -> list[str]:
+    """The files of a model folder that can decide a score: every regular file at its top level
+    but documentation, other frameworks' weights and hidden files (subfolders, e.g. an ONNX
+    export cache, are derived from these)."""
+    return _folder_files(folder, lambda n: not n.startswith(".") and not n.endswith(NOT_MODEL_SUFFIXES)
+                         and not (n.endswith(".txt") and not n.startswith("vocab")))
+
+
+def path_digest(name_or_path: str) -> str:
+    """What identifies a model given as `--model` without loading it (an engine whose model loads
+    elsewhere, e.g. on Ray actors, needs this): the contents of its folder's files (a file, such
+    as a UER-py .bin, with the files beside it; a Google TF1 prefix, its folder), memoised like
+    every file hash; a hub name, its cached snapshot's files, else (not cached here) its name."""
+    path = os.path.expanduser(str(name_or_path))
+    folder = path if os.path.isdir(path) else os.path.dirname(path) or "."
+    files = _model_files(folder) if os.path.isdir(folder) and (os.path.exists(path) or os.sep in path) else []
+    if not files:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(str(name_or_path), "config.json")
+        except Exception:  # noqa: BLE001 - not a valid repo id, no cache: known by its name
+            cached = None
+        if isinstance(cached, str):
+            folder = os.path.dirname(cached)
+            files = _model_files(folder)
+    if not files:
+        return "name:" + hashlib.sha256(str(name_or_path).encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(b"path:")
+    _digest_files(digest, folder, files)
+    return digest.hexdigest()

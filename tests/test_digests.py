@@ -33,3 +33,29 @@ def test_file_hashes_are_memoised_until_the_file_changes(model_copy, monkeypatch
         handle.seek(200)
         handle.write(bytes([byte[0] ^ 1]))
     assert file_digests([path])[path] != first and len(calls) == 2
+
+
+def test_path_digest_knows_a_model_folder_by_its_files_without_loading_it(model_copy, tmp_path):
+    """What `classify --resume` fingerprints (the Ray driver never loads the model): a weight or
+    vocab file changed in place changes it; documentation beside the model does not; a hub name
+    that is not cached here is known by its name."""
+    from pathlib import Path
+
+    from nspzero.digests import path_digest
+
+    first = path_digest(model_copy)
+    assert path_digest(model_copy) == first and len(first) == 64
+    Path(model_copy, "README.md").write_text("notes\n", encoding="utf-8")
+    assert path_digest(model_copy) == first
+    vocab = Path(model_copy, "vocab.txt")
+    vocab.write_text(vocab.read_text(encoding="utf-8").replace("[UNK]", "[UNK]\n"), encoding="utf-8")
+    second = path_digest(model_copy)
+    assert second != first
+    weights = Path(model_copy, "model.safetensors")
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert path_digest(model_copy) not in (first, second)
+    assert path_digest("nobody/no-such-model") == path_digest("nobody/no-such-model") != \
+        path_digest("nobody/another-model")
+    assert path_digest("nobody/no-such-model").startswith("name:")

@@ -308,3 +308,92 @@ def test_ray_pair_scoring_reports_truncation_to_the_driver(local_ray, model_dir)
         scores = _bounded(engine.score, pairs, on_truncated=lambda cut, total: counts.append((cut, total)))
     local = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=16).score(pairs, on_truncated=lambda *a: None)
     assert counts == [(2, 3)] and scores == pytest.approx(local, abs=1e-6)
+
+
+def test_resume_on_ray_scores_only_the_shards_a_stopped_run_left(local_ray, model_dir, tmp_path, capsys, monkeypatch):
+    """`classify --resume` begun on the local engine and stopped after its first shard, resumed with
+    --engine ray: a changed request is refused before Ray runs anything; the actors get only the rows
+    of the missing shards; the kept shard's lines are the local run's bytes, the rest its scores."""
+    import nspzero.distributed.classify as ray_classify
+    from conftest import run_cli
+    from nspzero.resume import SHARD_ROWS, progress_folder
+
+    monkeypatch.setenv("NSPZERO_BACKEND", "torch")  # the plain run's kernels are the ones --resume pins
+    rows = SHARD_ROWS + 40
+    src, plain, out = tmp_path / "in.jsonl", tmp_path / "plain.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": TEXTS[i % len(TEXTS)] + str(i)}, ensure_ascii=False) + "\n"
+                           for i in range(rows)), encoding="utf-8")
+    common = ["classify", "--model", model_dir, "--labels", ",".join(LABELS), "--template", TEMPLATE,
+              "--input", str(src), "--max-length", "64", "--device", "cpu", "--compile", "off"]
+    assert run_cli(common + ["--output", str(plain)], capsys)[0] == 0
+    calls = {"n": 0}
+    original = NSPClassifier.run
+
+    def stop_in_the_second_call(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(NSPClassifier, "run", stop_in_the_second_call)
+        assert run_cli(common + ["--output", str(out), "--resume"], capsys)[0] == 130
+    assert [p.name for p in progress_folder(out).glob("shard-*")] == ["shard-000000.jsonl"]
+
+    other = [a if a != ",".join(LABELS) else "体育,财经" for a in common]
+    code, _, err = run_cli(other + ["--output", str(out), "--resume", "--engine", "ray"], capsys)
+    assert code == 1 and "was begun with another request" in err, err
+
+    wanted = []
+    real = ray_classify._scored_on_ray
+    monkeypatch.setattr(ray_classify, "_scored_on_ray", lambda ray, rows_, own, rows_wanted, *a:
+                        wanted.extend(rows_wanted) or real(ray, rows_, own, rows_wanted, *a))
+    code, _, err = _bounded(run_cli, common + ["--output", str(out), "--resume", "--engine", "ray",
+                                               "--num-actors", "2"], capsys)
+    assert code == 0, err
+    assert wanted == list(range(SHARD_ROWS, rows))
+    local, resumed = plain.read_text(encoding="utf-8").splitlines(), out.read_text(encoding="utf-8").splitlines()
+    assert resumed[:SHARD_ROWS] == local[:SHARD_ROWS] and len(resumed) == rows
+    for a, b in zip(map(json.loads, local[SHARD_ROWS:]), map(json.loads, resumed[SHARD_ROWS:])):
+        assert (a["id"], a["text"], a["label"], list(a["scores"])) == (b["id"], b["text"], b["label"], list(b["scores"]))
+        assert max(abs(a["scores"][k] - b["scores"][k]) for k in a["scores"]) <= 1e-5
+    assert not progress_folder(out).exists()
+
+
+def test_eval_on_ray_caches_each_chunk_as_it_finishes(local_ray, model_dir, tmp_path, monkeypatch):
+    """`eval --engine ray` keeps finished work: each chunk an actor returns is on disk in the score
+    cache before the next is taken, so a run stopped after three chunks resumes from them and scores
+    only the rest (with the local scores)."""
+    from nspzero.cache import ScoreCache
+    from nspzero.distributed import RayPairScorer
+    from nspzero.harness import CachedScoring
+    from nspzero.scorer import NSPScorer, Pair
+
+    pairs = [Pair(f"这是一则{label}新闻", text) for text in TEXTS[:20] for label in LABELS]  # 60 pairs
+    path = tmp_path / "scores.jsonl"
+    on_disk: list[int] = []
+    real_chunks = RayPairScorer._score_chunks
+
+    def stopped_after_three(self, *args):
+        for n, item in enumerate(real_chunks(self, *args)):
+            if n == 3:
+                on_disk.append(len(path.read_text(encoding="utf-8").splitlines()))
+                raise KeyboardInterrupt  # the driver stops (Ctrl-C, a kill) while actors still work
+            yield item
+            on_disk.append(len(path.read_text(encoding="utf-8").splitlines()))
+
+    with RayPairScorer(model_dir, num_actors=2, device="cpu", max_length=32, rows_per_batch=8) as engine:
+        cache = ScoreCache(path)
+        with monkeypatch.context() as patch:
+            patch.setattr(RayPairScorer, "_score_chunks", stopped_after_three)
+            with pytest.raises(KeyboardInterrupt):
+                _bounded(CachedScoring(engine, cache).score, pairs)
+        cache.close()
+        assert on_disk == [8, 16, 24, 24]  # a chunk's pairs are on disk as soon as it comes back
+        again = CachedScoring(engine, ScoreCache(path))
+        assert len(again.cache) == 24
+        scores = _bounded(again.score, pairs)
+        again.cache.close()
+    assert again.scored == len(pairs) - 24
+    local = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=32).score(pairs)
+    assert scores == pytest.approx(local, abs=1e-6)

@@ -1,8 +1,9 @@
 """`nspzero classify`: texts (arguments, a file or stdin) × one request → results, through the one
 reader and the one writer (local) or a Ray Data actor pool (--engine ray)."""
+import contextlib
 import os
 import sys
-from typing import Iterable, List, Optional
+from typing import Any, Iterable, List, Optional
 
 import typer
 
@@ -13,7 +14,7 @@ from .app import app
 from .options import (NUM_ACTORS_OPTION, RAW_CSV_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine,
                       label_option, with_model_options)
 
-STREAM_CHUNK = 512  # texts classified per call when streaming a file
+STREAM_CHUNK = 512  # texts classified per call when streaming a file (with --resume: rows per shard)
 
 
 @app.command()
@@ -59,6 +60,9 @@ def classify(
                                              "and --output FILE, extra 'ray')."),
     ray_address: Optional[str] = RAY_ADDRESS_OPTION,
     num_actors: int = NUM_ACTORS_OPTION,
+    resume: bool = typer.Option(False, "--resume", help="With --input FILE --output FILE: keep finished shards in "
+                                "OUT.progress/ as the run goes; rerun with --resume after a crash or kill to score "
+                                "only what is missing (same input, model and request; the folder goes on success)."),
     models: ModelOptions = None,
 ) -> None:
     """Classify texts among candidate labels, zero-shot."""
@@ -87,6 +91,9 @@ def classify(
     if fmt == "table" and output:
         raise UsageError("--format table is for the terminal; write a file as .jsonl, .json, .csv or .parquet")
     check_engine(engine, ray_address, num_actors)
+    if resume and (not input_path or input_path == "-" or not output or output == "-"):
+        raise UsageError("--resume reads --input FILE and writes --output FILE (stdin and texts given as arguments "
+                         "cannot be read again); give both")
     if engine == "ray":
         if not input_path or input_path == "-" or not output:
             raise UsageError("--engine ray reads --input FILE and writes --output FILE; give both")
@@ -94,7 +101,7 @@ def classify(
 
         rows = classify_with_ray(input_path, output, models.model, request=request, text_field=text_field,
                                  input_format=input_format, num_actors=num_actors, ray_address=ray_address,
-                                 raw_csv=raw_csv, **models.load_args)
+                                 raw_csv=raw_csv, resume=resume, **models.load_args)
         typer.echo(f"{rows} rows classified on Ray → {output}", err=True)
         return
     own_labels = False
@@ -110,31 +117,52 @@ def classify(
                 own_labels |= request.row_labels(row.labels, row.where) is not None
         source = read_texts(input_path, input_format, text_field)
     flat = output_columns(request, fmt, own_labels)
-    clf = models.classifier()
-    from ..pipeline import chunked
-    from ..scorer import PROGRESS_MIN_PAIRS, progress_bar
+    from ..resume import Progress, fingerprint, pinned, stream
 
-    # one bar over the whole input (texts, with an overall ETA) by the library's rule for bars
-    pairs = PROGRESS_MIN_PAIRS if total is None else total * request.pairs_per_text
-    with RowWriter(output, fmt, columns=CLASSIFY_COLUMNS, raw_csv=raw_csv) as writer, \
-            progress_bar(None, pairs, total, "classifying", "text") as bar:
-        for chunk in chunked(source, lambda _: 1, STREAM_CHUNK):
+    progress: Any = contextlib.nullcontext()
+    load_args = pinned(models.load_args) if resume else models.load_args
+    if resume:  # locked and checked before the model loads
+        parts = fingerprint(input_path=input_path, input_format=resolve_input_format(input_path, input_format),
+                            text_field=text_field, model=models.model, request=request,
+                            **{k: load_args[k] for k in ("dtype", "max_length", "device", "backend", "compile")})
+        progress = Progress(output, parts, STREAM_CHUNK)
+    with progress:
+        from ..classifier import NSPClassifier
+
+        clf = NSPClassifier.from_pretrained(models.model, **load_args)
+        from ..scorer import PROGRESS_MIN_PAIRS, progress_bar
+
+        def score(chunk: list[TextRow]) -> list[dict]:
             label_sets = [request.row_labels(r.labels, r.where) for r in chunk]
             if flat is not None and any(ls is not None for ls in label_sets):
                 where = next(r.where for r, ls in zip(chunk, label_sets) if ls is not None)
-                raise DataError(f"{where}: this row has its own labels, but the CSV output already has one column per "
-                                f"label of --labels; write .jsonl (or give every row its labels)")
-            results = clf.run(request, [r.text for r in chunk], progress=False, label_sets=label_sets)
+                raise DataError(f"{where}: this row has its own labels, but the CSV output already has one column "
+                                f"per label of --labels; write .jsonl (or give every row its labels)")
+            return [r.to_dict() for r in clf.run(request, [r.text for r in chunk], progress=False,
+                                                 label_sets=label_sets)]
+
+        def emit(chunk: list[TextRow], results: list[dict]) -> None:
             if fmt == "table":
                 _table(results)
             else:
                 for row, result in zip(chunk, results):
-                    writer.write(result_row(result.to_dict(), row.extra, fmt, flat))
+                    writer.write(result_row(result, row.extra, fmt, flat))
             bar.update(len(chunk))
+
+        # one bar over the whole input (texts, with an overall ETA) by the library's rule for bars
+        pairs = PROGRESS_MIN_PAIRS if total is None else total * request.pairs_per_text
+        with RowWriter(output, fmt, columns=CLASSIFY_COLUMNS, raw_csv=raw_csv) as writer, \
+                progress_bar(None, pairs, total, "classifying", "text") as bar:
+            stream(source, score, emit, progress if resume else None, chunk_rows=STREAM_CHUNK)
+        if resume:
+            progress.finish()
+            if progress.resumed:
+                typer.echo(f"{progress.resumed} of the output's shards were kept from the interrupted run "
+                           f"→ {output}", err=True)
 
 
 def _table(results) -> None:
-    """A rich table on stdout, one line per text: a text longer than the terminal's width is cut
+    """A rich table on stdout (results as dicts), one line per text: a text longer than the terminal's width is cut
     with "…" (the file formats keep it whole). Texts and labels are shown as text (no markup is
     interpreted), their control characters as visible stand-ins (`display.visible_controls`: an ESC
     sequence never reaches the terminal, a newline never breaks the line)."""
@@ -149,7 +177,7 @@ def _table(results) -> None:
     table.add_column("label", no_wrap=True)
     table.add_column("top scores", no_wrap=True)
     for r in results:
-        label = ", ".join(r.label) if isinstance(r.label, list) else r.label
-        top = "  ".join(f"{k} {v:.3f}" for k, v in list(r.scores.items())[:3])
-        table.add_row(*(Text(visible_controls(cell)) for cell in (r.text, label or "—", top)))
+        label = ", ".join(r["label"]) if isinstance(r["label"], list) else r["label"]
+        top = "  ".join(f"{k} {v:.3f}" for k, v in list(r["scores"].items())[:3])
+        table.add_row(*(Text(visible_controls(cell)) for cell in (r["text"], label or "—", top)))
     Console(file=sys.stdout, soft_wrap=False).print(table)

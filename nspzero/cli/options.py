@@ -38,6 +38,7 @@ class ModelOptions:
         return dict(device=self.device, dtype=self.dtype, max_length=self.max_length, batch_size=self.batch_size,
                     compile=self.compile)
 
+
     def classifier(self):
         from ..classifier import NSPClassifier
 
