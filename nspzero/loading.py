@@ -206,6 +206,29 @@ def check_tokenizer(tokenizer, name: str, vocab_size: int) -> None:
                          f"config.json)")
 
 
+WORDPIECE_ONLY = "vocab.txt"
+TOKENIZER_DESCRIPTIONS = ("tokenizer.json", "tokenizer_config.json")
+
+
+def _folder_tokenizer(folder: str, kwargs: dict):
+    """The tokenizer of a local folder. A folder whose only tokenizer file is vocab.txt (how Chinese ALBERT,
+    ERNIE and many BERT checkpoints ship) is a WordPiece vocab read by BertTokenizer: AutoTokenizer would
+    pick the architecture's own class (ALBERT's SentencePiece one) and find nothing to read."""
+    from transformers import AutoTokenizer, BertTokenizer
+
+    described = any(os.path.isfile(os.path.join(folder, f)) for f in TOKENIZER_DESCRIPTIONS)
+    if not described and os.path.isfile(os.path.join(folder, WORDPIECE_ONLY)):
+        return BertTokenizer.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+    files = getattr(tokenizer, "vocab_files_names", {}) or {}
+    if not any(os.path.isfile(os.path.join(folder, f)) for f in files.values()):
+        wanted = " or ".join(sorted(set(files.values()))) or "its vocabulary file"
+        raise ModelError(f"{os.path.join(folder, 'tokenizer_config.json')} names {type(tokenizer).__name__}, which "
+                         f"reads {wanted}, and {folder!r} has none; add that file, or, if vocab.txt is the "
+                         f"checkpoint's WordPiece vocab, delete tokenizer_config.json")
+    return tokenizer
+
+
 def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
     """Load (tokenizer, NSP model) from a hub name or a local directory, or raise ModelError.
 
@@ -298,8 +321,10 @@ def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
         if local:
             _check_folder_vocab(name)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
+            tokenizer = _folder_tokenizer(name, kwargs) if local else AutoTokenizer.from_pretrained(name, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the tokenizers library raises bare Exception on bad JSON
+            if isinstance(exc, ModelError):
+                raise
             files = "/".join(f for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
                              if local and os.path.isfile(os.path.join(name, f))) or "vocab.txt"
             raise ModelError(f"could not load the tokenizer of {name!r} ({files}): {first_line(exc)}; restore the "
