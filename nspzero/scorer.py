@@ -23,6 +23,7 @@ from .backends import BACKENDS, onednn_available, set_active, use_onednn
 from .errors import ModelError, UsageError, first_line
 from .formats.heads import IN_ORDER_INDEX  # "B follows A" / "in order": the same logit for every head
 from .loading import load_nsp_model
+from .tiny_model import has_random_weights, random_weights_note
 from .tokens import token_ids
 
 DTYPES = ("float32", "bfloat16", "float16", "int8", "int8-dynamic")  # int8-dynamic: the previous int8
@@ -293,8 +294,9 @@ class NSPScorer:
                 model, onnx = exported, True
         self.model = self._prepare(model)
         self._warn_slow_precision()
-        if getattr(model.config, "nspzero_tiny_random", False):
-            log.warning("%s is a tiny model with RANDOM weights (nspzero tiny-model): its scores are meaningless", name)
+        self.random_weights = has_random_weights(model.config)
+        if self.random_weights:
+            log.warning("%s", random_weights_note(name))
         # "auto" compiles after AUTO_COMPILE_AFTER_S seconds of forward passes (fp32/bf16 only)
         self.compile: Union[bool, str] = compile if dtype in ("float32", "bfloat16") and not onnx else False
         self._compiled: Optional[Callable[..., object]] = None

@@ -157,7 +157,6 @@ BAD = {  # body, status, a piece of `detail`, `field`
     "no texts at all": ({"labels": ["体育", "财经"]}, 422, "no texts", "texts"),
     "text and texts": ({"text": "今天", "texts": ["今天"], "labels": ["体育", "财经"]}, 422, "not both", "texts"),
     "non-string text": ({"texts": [1], "labels": ["体育", "财经"]}, 422, "texts[0]", "texts"),
-    "one label": ({"texts": ["今天"], "labels": ["体育"]}, 422, "only one label", "labels"),
     "duplicate labels": ({"texts": ["今天"], "labels": ["体育", "体育"]}, 422, "given twice", "labels"),
     "invisible label": ({"texts": ["今天"], "labels": ["体育", "\u200b\u200e"]}, 422, "once invisible characters are removed",
                         "labels"),
@@ -191,8 +190,8 @@ BAD = {  # body, status, a piece of `detail`, `field`
     "per-row labels, one set short": ({"texts": ["今天", "东西"], "labels_per_text": [["体育", "财经"]]}, 422,
                                       "one label set per text is needed, got 1 label sets for 2 texts",
                                       "labels_per_text"),
-    "per-row labels, a bad set": ({"texts": ["今天", "东西"], "labels_per_text": [["体育", "财经"], ["好"]]}, 422,
-                                  "labels_per_text[1]: only one label ('好') given", "labels_per_text"),
+    "per-row labels, a bad set": ({"texts": ["今天", "东西"], "labels_per_text": [["体育", "财经"], ["好", "好"]]}, 422,
+                                  "labels_per_text[1]: label '好' is given twice", "labels_per_text"),
     "per-row labels, too many": ({"texts": ["今天", "东西"], "labels_per_text": [
         ["体育", "财经"], [f"类{i}" for i in range(MAX_LABELS + 1)]]}, 413, "too many labels in labels_per_text[1]",
         "labels_per_text"),

@@ -224,7 +224,7 @@ def test_a_prompt_set_and_placement_and_multi_label(page, server, shots):
 
 
 @pytest.mark.parametrize("field, fill, expected", [
-    ("labels", {"labels": "体育"}, "only one label ('体育') given"),
+    ("labels", {"labels": "体育,体育"}, "label '体育' is given twice"),
     ("template", {"template": "没有占位符"}, "has no {label} placeholder"),
     ("threshold", {"multi-label": True, "threshold": "1.5"}, "threshold must be a probability"),
     ("prompt", {"prompt": "tnews", "labels": "体育"}, "not in prompt tnews"),

@@ -90,6 +90,7 @@ class Settings(_Entry):
 class Results(_Entry):
     """What the reports read from results.json (other keys are kept but not used)."""
     model: StrictStr = "?"
+    random_weights: StrictBool = False  # a `nspzero tiny-model` folder: the report says its scores are meaningless
     config_hash: StrictStr = "?"
     versions: dict[str, Scalar] = {}
     settings: Settings = Settings()
