@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import re
 import socket
 import threading
 from urllib.parse import urlparse
@@ -28,10 +29,15 @@ LOCAL_HINT = ("download it on a machine with internet (e.g. `hf download NAME --
               "pass the folder with --model DIR")
 
 
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")  # the hub's 'name' or 'org/name'
+
+
 def _is_local_path(name: str) -> bool:
-    """Hub ids are 'name' or 'org/name'. Anything else is a local path, and so is 'a/b' whose first
-    component exists here (`models/mybert` beside a `models/` folder) or that ends like a file."""
+    """Hub ids are 'name' or 'org/name'. Anything else is a local path (`nope/`, `my model`), and so is
+    'a/b' whose first component exists here (`models/mybert` beside a `models/` folder) or that ends like a file."""
     if os.path.exists(name) or name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name:
+        return True
+    if not HUB_ID.fullmatch(name):
         return True
     first = name.split("/", 1)[0]
     return ("/" in name and os.path.exists(first)) or name.lower().endswith(FILE_SUFFIXES)

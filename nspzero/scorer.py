@@ -501,11 +501,17 @@ class NSPScorer:
             prompt, ids = (pair.first, a) if pair.prompt == "first" else (pair.second, b)
             room = self.max_length - 3 - MIN_TEXT_TOKENS
             if len(ids) > room:
-                size = f"more than {len(ids) - 1}" if len(ids) > self.max_length - 3 else str(len(ids))
+                cut = len(ids) > self.max_length - 3  # tokenized no further than max_length: its size is a floor
+                need = f"{'at least ' if cut else ''}{len(ids) + 3 + MIN_TEXT_TOKENS}"
+                size = f"more than {len(ids) - 1}" if cut else str(len(ids))
+                if room < 1:  # no prompt at all fits: the limit is the problem, not this prompt
+                    raise UsageError(f"max_length={self.max_length} is too small for any prompt: a pair keeps 3 "
+                                     f"special tokens and at least {MIN_TEXT_TOKENS} text tokens; prompt "
+                                     f"{_preview(prompt, 40)} needs --max-length {need}")
                 raise UsageError(f"prompt {_preview(prompt, 40)} is {size} tokens long, but max_length="
-                                 f"{self.max_length} leaves room for {max(room, 0)} prompt tokens (at least "
+                                 f"{self.max_length} leaves room for {room} prompt tokens (at least "
                                  f"{MIN_TEXT_TOKENS} are kept for the text); shorten the template or label words, "
-                                 f"or raise --max-length")
+                                 f"or raise --max-length to {need}")
 
     def batches(self, encoded: Sequence[Encoded]) -> list[list[int]]:
         """Indexes of `encoded` grouped into batches of similar length, longest first."""

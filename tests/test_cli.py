@@ -599,3 +599,35 @@ def test_classify_draws_one_bar_over_its_input_by_the_librarys_rule(model_dir, c
     assert code == 0 and len(out.splitlines()) == 3
     assert ("classifying" in terminal.getvalue() and "/3" in terminal.getvalue()) == drawn, terminal.getvalue()
 
+
+
+# ---- first-hour messages (issue 29, item 17) ---------------------------------------------------------
+def test_version_is_printed_without_loading_torch():
+    import subprocess
+    import sys
+
+    from importlib.metadata import version
+
+    code = ("import atexit, sys; atexit.register(lambda: print('torch' in sys.modules, file=sys.stderr)); "
+            "from nspzero.cli import main; main(['--version'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == f"nspzero {version('nspzero')}\n", proc.stderr
+    assert proc.stderr.strip() == "False"
+
+
+@pytest.mark.parametrize("args, hint", [
+    (["eval"], "(see nspzero eval --help)"),
+    (["classify", "--bogus"], "(see nspzero classify --help)"),
+    (["evl"], "(see nspzero --help)"),
+])
+def test_a_parser_error_points_to_the_help_of_its_own_command(capsys, args, hint):
+    code, _, err = run(args, capsys)
+    assert code == 2 and err.strip().endswith(hint), err
+
+
+def test_output_file_gets_one_line_saying_what_was_written(model_dir, tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    code, stdout, err = run(["classify", "-m", model_dir, "--max-length", "32", "-l", "体育,财经", "-o", str(out),
+                             "今天比赛", "市场上涨"], capsys)
+    assert code == 0 and stdout == "", err
+    assert f"2 rows classified → {out} (csv)" in err.splitlines()

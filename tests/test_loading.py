@@ -51,6 +51,18 @@ def test_local_path_readings(monkeypatch, tmp_path):
     one_line(info, "models/mybert", "does not exist")
 
 
+@pytest.mark.parametrize("name", ["nope/", "my model", "org/name/", "models\\mybert"])
+def test_what_cannot_be_a_hub_id_is_a_missing_folder_not_a_download_hint(name, monkeypatch, tmp_path):
+    """A trailing slash or a space cannot be in a hub id: the message says the folder does not exist
+    rather than suggesting `hf download nope/`."""
+    monkeypatch.chdir(tmp_path)
+    assert _is_local_path(name)
+    with pytest.raises(ModelError) as info:
+        load_nsp_model(name)
+    message = one_line(info, "does not exist")
+    assert "hf download" not in message
+
+
 def test_hub_name_offline_fails_fast_with_both_readings(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -114,6 +114,7 @@ def classify(
 
     # one bar over the whole input (texts, with an overall ETA) by the library's rule for bars
     pairs = PROGRESS_MIN_PAIRS if total is None else total * request.pairs_per_text
+    written = 0
     with RowWriter(output, fmt, columns=CLASSIFY_COLUMNS) as writer, \
             progress_bar(None, pairs, total, "classifying", "text") as bar:
         for chunk in chunked(source, lambda _: 1, STREAM_CHUNK):
@@ -128,7 +129,10 @@ def classify(
             else:
                 for row, result in zip(chunk, results):
                     writer.write(result_row(result.to_dict(), row.extra, fmt, flat))
+            written += len(chunk)
             bar.update(len(chunk))
+    if output:  # the file appears only now (written whole), so say what it holds, as the Ray path does
+        typer.echo(f"{written} rows classified → {output} ({fmt})", err=True)
 
 
 def _table(results) -> None:
