@@ -631,3 +631,18 @@ def test_output_file_gets_one_line_saying_what_was_written(model_dir, tmp_path, 
                              "今天比赛", "市场上涨"], capsys)
     assert code == 0 and stdout == "", err
     assert f"2 rows classified → {out} (csv)" in err.splitlines()
+
+
+def test_a_rerun_served_by_the_cache_says_so(model_dir, tmp_path, capsys):
+    """Not "0/N pairs scored": the second run's pairs all come from the folder's cache, and the line says it."""
+    from fewclue_fixture import write_fewclue
+
+    data = write_fewclue(tmp_path / "data", n=4)
+    argv = ["eval", "-m", model_dir, "-d", str(data), "--tasks", "eprstmt", "-o", str(tmp_path / "o"),
+            "--max-length", "32"]
+    code, _, first = run(argv, capsys)
+    assert code == 0 and re.search(r"eprstmt .*\(4 examples, \d+ pairs scored,", first), first
+    pairs = int(re.search(r"(\d+) pairs scored", first).group(1))
+    code, _, again = run(argv, capsys)
+    assert code == 0 and f", {pairs} pairs, all from the cache," in again, again
+    assert f"0/{pairs}" not in again, again
