@@ -45,6 +45,7 @@ BACKEND_MARGIN = 0.03
 # a label prompt must leave room for at least this many text tokens, or the pair is a usage error
 MIN_TEXT_TOKENS = 8
 DEVICE_TYPES = ("cpu", "cuda")
+BENCH_ADVICE = " (check with `nspzero bench`)"  # left out of warnings shown while the bench runs
 
 log = logging.getLogger("nspzero")
 
@@ -435,8 +436,8 @@ class NSPScorer:
                         "dtype bfloat16 will be much slower than float32 here; use float32 or int8", capability)
         else:
             log.warning("this CPU multiplies bfloat16 with AVX-512 BF16 but has no AMX (torch reports %s): "
-                        "bfloat16 is usually slower than float32 here; int8 is the faster reduced precision "
-                        "(check with `nspzero bench`)", capability)
+                        "bfloat16 is usually slower than float32 here; int8 is the faster reduced precision%s",
+                        capability, BENCH_ADVICE)
 
     def _autocast(self):
         if self.dtype == "bfloat16":
