@@ -13,12 +13,14 @@ import os
 import re
 import socket
 import threading
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
-
-import torch
 
 from .errors import ModelError, UsageError, first_line
 from .quiet import quiet_transformers
+
+if TYPE_CHECKING:  # torch loads with the model, not with the CLI: a usage error is answered at once
+    import torch
 
 log = logging.getLogger("nspzero")
 

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSche
 
 from .candidates import Candidates
 from .errors import DataError, UsageError, shown
-from .mapping import COMBINE_RULES
-from .scorer import Pair
+from .contrast import COMBINE_RULES
+from .pair import Pair
 from .templates import (PLACEMENTS, LabelSpec, LabelsArg, Template, check_placement, check_unicode, has_content,
                         label_specs)
 

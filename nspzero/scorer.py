@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Literal, Optional, Sequence, Union
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from .backends import BACKENDS, onednn_available, set_active, use_onednn
 from .errors import ModelError, UsageError, first_line
 from .formats.heads import IN_ORDER_INDEX  # "B follows A" / "in order": the same logit for every head
 from .loading import load_nsp_model
+from .pair import Pair  # re-exported: `from nspzero.scorer import Pair` keeps working
 from .tiny_model import has_random_weights, random_weights_note
 from .tokens import token_ids
 
@@ -48,28 +49,6 @@ DEVICE_TYPES = ("cpu", "cuda")
 BENCH_ADVICE = " (check with `nspzero bench`)"  # left out of warnings shown while the bench runs
 
 log = logging.getLogger("nspzero")
-
-
-@dataclass(frozen=True)
-class Pair:
-    """One NSP input: `[CLS] first [SEP] second [SEP]`.
-
-    `prompt` says which side is a label prompt (C-C classification: template + label word):
-    "first" or "second". That side is never truncated; only the other (the text) is, and a
-    prompt that leaves fewer than MIN_TEXT_TOKENS text tokens is a UsageError. `None` (the
-    default) means both sides are data (S-C pairs such as OCNLI/BUSTM/CSL/CLUEWSC, ChID's idiom
-    and passage, entity linking, `score_pairs`): the paper's rule applies, the longer side is
-    cut from its end, and on a tie the second side gives the token (transformers 5's `longest_first`
-    cuts the first side on a tie, so the two can differ by one token there).
-    `anchor` (soft positions, method.md §4): a character offset into `second`; the tokens of
-    `first` then get the position ids of a hole of their size at that offset, as if `second`
-    read ``second[:anchor] + first + second[anchor:]``.
-    """
-
-    first: str
-    second: str
-    prompt: Optional[Literal["first", "second"]] = None
-    anchor: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -646,3 +646,20 @@ def test_a_rerun_served_by_the_cache_says_so(model_dir, tmp_path, capsys):
     code, _, again = run(argv, capsys)
     assert code == 0 and f", {pairs} pairs, all from the cache," in again, again
     assert f"0/{pairs}" not in again, again
+
+
+@pytest.mark.parametrize("args, message", [
+    (["classify", "-l", "体育,财经"], "no texts"),
+    (["classify", "-l", "体育,体育", "今天比赛"], "given twice"),
+    (["classify", "-l", "体育,财经", "-t", "{0}", "今天比赛"], "not allowed"),
+    (["classify", "--prompt", "tnewz", "今天比赛"], "unknown prompt set"),
+])
+def test_a_request_usage_error_comes_before_torch_loads(args, message):
+    """The request is built and checked (pydantic, numpy) before the model: torch, transformers and
+    scikit-learn are not imported for a usage error, so it is answered at once, not after seconds."""
+    code = ("import atexit, sys; atexit.register(lambda: print(sorted(m for m in ('torch', 'transformers', 'sklearn') "
+            f"if m in sys.modules), file=sys.stderr)); from nspzero.cli import main; main({args!r})")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and message in lines[-2], proc.stderr
+    assert lines[-1] == "[]", proc.stderr
