@@ -471,7 +471,8 @@ def test_the_hugging_face_zero_shot_payload_is_answered_like_the_inference_api(l
     with TestClient(create_app(local)) as client:
         one = client.post("/", json={"inputs": TEXTS[0], "parameters": params, "options": {"wait_for_model": True}})
         many = client.post("/", json={"inputs": TEXTS[:2], "parameters": {**params, "normalize": True}})
-        bad = client.post("/", json={"inputs": TEXTS[0], "parameters": {"candidate_labels": ["体育"]}})
+        bad = client.post("/", json={"inputs": TEXTS[0], "parameters": {"candidate_labels": ["体育", "体育"]}})
+        single = client.post("/", json={"inputs": TEXTS[0], "parameters": {"candidate_labels": ["体育"]}})
         typo = client.post("/", json={"inputs": TEXTS[0], "parameters": {**params, "multi_labels": True}})
     want = local(TEXTS[0], ["体育", "财经", "科技"], hypothesis_template="这是一则{}新闻")
     assert one.status_code == 200 and one.json()["sequence"] == TEXTS[0] and one.json()["labels"] == want["labels"]
@@ -479,6 +480,10 @@ def test_the_hugging_face_zero_shot_payload_is_answered_like_the_inference_api(l
     answers = many.json()
     assert [a["sequence"] for a in answers] == TEXTS[:2] and abs(sum(answers[0]["scores"]) - 1) < 1e-6
     assert bad.status_code == 422 and bad.json()["field"] == "parameters.candidate_labels"
+    # one candidate is answered, as the Inference API answers it: that label, its own P(IsNext)
+    own = local.classify(TEXTS[0], ["体育"]).scores["体育"]
+    assert single.status_code == 200 and single.json()["labels"] == ["体育"]
+    assert abs(single.json()["scores"][0] - own) <= 1e-6
     assert typo.status_code == 422 and typo.json()["field"] == "parameters" and "multi_labels" in typo.json()["detail"]
 
 
