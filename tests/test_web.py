@@ -444,3 +444,15 @@ def test_a_random_weights_model_is_named_on_the_page_and_in_health(page, browser
             assert "random weights, meaningless" in p.get_by_test_id("result").first.inner_text()
         finally:
             context.close()
+
+
+def test_one_label_is_answered_on_the_page_as_by_the_api(page, server):
+    """One candidate label (no multi-label): the page shows the API's answer, that label with its own P(IsNext)."""
+    page.get_by_test_id("text").fill(TEXTS[0])
+    page.get_by_test_id("labels").fill("体育")
+    page.get_by_test_id("template").fill(TEMPLATE)
+    classify(page)
+    assert page.get_by_test_id("error").is_hidden(), page.get_by_test_id("error").inner_text()
+    results = api(server, {"texts": [TEXTS[0]], "labels": ["体育"], "template": TEMPLATE})
+    assert results[0]["label"] == "体育" and list(results[0]["scores"]) == ["体育"]
+    assert_page_equals_api(shown(page), results)
