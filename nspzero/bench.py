@@ -11,13 +11,15 @@ the user's own checkpoint, because random weights give nearly equal label scores
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -25,7 +27,7 @@ import torch
 from . import cpu
 from .errors import UsageError
 from .tiny_model import SPECIALS
-from .scorer import NSPScorer, Pair
+from .scorer import BENCH_ADVICE, NSPScorer, Pair
 
 BERT_BASE_CHINESE = dict(vocab_size=21128, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                          intermediate_size=3072, max_position_embeddings=512)
@@ -247,14 +249,56 @@ def run_benchmark(model: Optional[str] = None, config_path: Optional[str] = None
         tmp = tempfile.mkdtemp(prefix="nspzero-bench-")
         model = build_random_model(tmp, config_path, vocab_path, outliers=outliers)
     try:
-        summary = _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size, include_pipeline,
-                       dtypes, log, random_weights=tmp is not None, compile=compile, peers=peers)
+        with each_warning_once(), _cache_in(os.path.join(tmp, "cache") if tmp else None):
+            summary = _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size, include_pipeline,
+                           dtypes, log, random_weights=tmp is not None, compile=compile, peers=peers)
         if tmp and outliers:
             summary["model"] += f", {outliers} outlier features ({OUTLIER_SCALE:.0f}x)"
         return summary
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def each_warning_once() -> Iterator[None]:
+    """The bench loads its model once per dtype and path: each load's warning (random weights, a slow
+    bfloat16) is shown once, and without the advice to run `nspzero bench`, which is running."""
+    seen: set[str] = set()
+
+    def once(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in seen:
+            return False
+        seen.add(message)
+        if BENCH_ADVICE in message:
+            record.msg, record.args = message.replace(BENCH_ADVICE, ""), ()
+        return True
+
+    logger = logging.getLogger("nspzero")
+    logger.addFilter(once)
+    try:
+        yield
+    finally:
+        logger.removeFilter(once)
+
+
+@contextlib.contextmanager
+def _cache_in(folder: Optional[str]) -> Iterator[None]:
+    """The bench's own random model is thrown away after the run: so is its ONNX export (~490 MB for
+    BERT-base), written into the run's temp folder instead of the user cache (NSPZERO_CACHE_DIR)."""
+    if folder is None:
+        yield
+        return
+    saved = os.environ.get("NSPZERO_CACHE_DIR")
+    os.environ["NSPZERO_CACHE_DIR"] = folder
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("NSPZERO_CACHE_DIR", None)
+        else:
+            os.environ["NSPZERO_CACHE_DIR"] = saved
 
 
 def _run(model, data_dir, tasks, pairs_per_task, rounds, max_length, batch_size, include_pipeline, dtypes, log,

@@ -14,8 +14,8 @@ from typing import Iterable, Sequence, TypeVar
 
 import numpy as np
 
-from .mapping import candidates_contrast, combine
-from .scorer import Pair
+from .contrast import candidates_contrast, combine
+from .pair import Pair
 
 T = TypeVar("T")
 

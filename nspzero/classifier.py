@@ -149,7 +149,8 @@ class NSPClassifier:
         explicitly overrides the set's. `template`: a string with {label}, or a list of them
         (default "{label}"). `placement`: 'prefix' (prompt is sentence A, the paper's default) or
         'suffix'. With `multi_label`, `.label` lists every label whose score ≥ `threshold`, best
-        first (one label is then allowed); otherwise at least two labels. `combine`: how a label's
+        first; otherwise `.label` is the best label (one label alone is that label, its score its own
+        P(IsNext), as transformers' zero-shot pipeline answers one label). `combine`: how a label's
         several pairs make its score — "mean" P(IsNext) (default) or "logmean". `long_text`:
         "truncate" (the paper's: the text is cut to max_length) or "chunk": a long text is read in
         windows on sentence boundaries (`overlap` tokens repeated between neighbours) and a label's

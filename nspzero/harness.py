@@ -179,7 +179,8 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
     cache = ScoreCache(out / "cache" / f"scores-{scorer_fingerprint(scorer)}.jsonl")
     scoring = CachedScoring(engine if engine is not None else scorer, cache)
     results: dict = {
-        "model": scorer.name, "config_hash": config_hash(scorer), "versions": package_versions(),
+        "model": scorer.name, "random_weights": bool(getattr(scorer, "random_weights", False)),
+        "config_hash": config_hash(scorer), "versions": package_versions(),
         "settings": {"data_dir": str(settings.data_dir),
                      "split": settings.split or "each task's test split (FewCLUE: test_public)",
                      "dev_split": settings.dev_split or "each task's dev split (FewCLUE: dev_few_all)",

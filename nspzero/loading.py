@@ -10,14 +10,17 @@ import functools
 import json
 import logging
 import os
+import re
 import socket
 import threading
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
-
-import torch
 
 from .errors import ModelError, UsageError, first_line
 from .quiet import quiet_transformers
+
+if TYPE_CHECKING:  # torch loads with the model, not with the CLI: a usage error is answered at once
+    import torch
 
 log = logging.getLogger("nspzero")
 
@@ -28,10 +31,15 @@ LOCAL_HINT = ("download it on a machine with internet (e.g. `hf download NAME --
               "pass the folder with --model DIR")
 
 
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")  # the hub's 'name' or 'org/name'
+
+
 def _is_local_path(name: str) -> bool:
-    """Hub ids are 'name' or 'org/name'. Anything else is a local path, and so is 'a/b' whose first
-    component exists here (`models/mybert` beside a `models/` folder) or that ends like a file."""
+    """Hub ids are 'name' or 'org/name'. Anything else is a local path (`nope/`, `my model`), and so is
+    'a/b' whose first component exists here (`models/mybert` beside a `models/` folder) or that ends like a file."""
     if os.path.exists(name) or name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name:
+        return True
+    if not HUB_ID.fullmatch(name):
         return True
     first = name.split("/", 1)[0]
     return ("/" in name and os.path.exists(first)) or name.lower().endswith(FILE_SUFFIXES)
@@ -206,6 +214,29 @@ def check_tokenizer(tokenizer, name: str, vocab_size: int) -> None:
                          f"config.json)")
 
 
+WORDPIECE_ONLY = "vocab.txt"
+TOKENIZER_DESCRIPTIONS = ("tokenizer.json", "tokenizer_config.json")
+
+
+def _folder_tokenizer(folder: str, kwargs: dict):
+    """The tokenizer of a local folder. A folder whose only tokenizer file is vocab.txt (how Chinese ALBERT,
+    ERNIE and many BERT checkpoints ship) is a WordPiece vocab read by BertTokenizer: AutoTokenizer would
+    pick the architecture's own class (ALBERT's SentencePiece one) and find nothing to read."""
+    from transformers import AutoTokenizer, BertTokenizer
+
+    described = any(os.path.isfile(os.path.join(folder, f)) for f in TOKENIZER_DESCRIPTIONS)
+    if not described and os.path.isfile(os.path.join(folder, WORDPIECE_ONLY)):
+        return BertTokenizer.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+    files = getattr(tokenizer, "vocab_files_names", {}) or {}
+    if not any(os.path.isfile(os.path.join(folder, f)) for f in files.values()):
+        wanted = " or ".join(sorted(set(files.values()))) or "its vocabulary file"
+        raise ModelError(f"{os.path.join(folder, 'tokenizer_config.json')} names {type(tokenizer).__name__}, which "
+                         f"reads {wanted}, and {folder!r} has none; add that file, or, if vocab.txt is the "
+                         f"checkpoint's WordPiece vocab, delete tokenizer_config.json")
+    return tokenizer
+
+
 def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
     """Load (tokenizer, NSP model) from a hub name or a local directory, or raise ModelError.
 
@@ -298,8 +329,10 @@ def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
         if local:
             _check_folder_vocab(name)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
+            tokenizer = _folder_tokenizer(name, kwargs) if local else AutoTokenizer.from_pretrained(name, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the tokenizers library raises bare Exception on bad JSON
+            if isinstance(exc, ModelError):
+                raise
             files = "/".join(f for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
                              if local and os.path.isfile(os.path.join(name, f))) or "vocab.txt"
             raise ModelError(f"could not load the tokenizer of {name!r} ({files}): {first_line(exc)}; restore the "

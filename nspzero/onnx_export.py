@@ -22,6 +22,7 @@ from . import unpadded
 from .errors import UsageError
 from .extras import install_hint
 from .onnx_model import FP32_FILE, INPUT_NAMES, INT8_FILE, import_onnxruntime
+from .tiny_model import has_random_weights, random_weights_note
 
 log = logging.getLogger("nspzero")
 
@@ -119,6 +120,8 @@ def export_onnx(model: str, out_dir: str | os.PathLike, *, int8: bool = True) ->
     tokenizer, nsp = load_nsp_model(model)
     if getattr(nsp, "is_onnx", False):
         raise UsageError(f"{model} is already an exported ONNX folder; export from the torch checkpoint")
+    if has_random_weights(nsp.config):  # the export keeps the mark, so its loads say it too
+        log.warning("%s", random_weights_note(str(model)))
     with atomic_folder(out, "exporting") as tmp:
         export_fp32(nsp.float().eval(), str(tmp / FP32_FILE))
         if int8:

@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Optional, Union
 
 from .errors import UsageError, shown
-from .mapping import COMBINE_RULES
+from .contrast import COMBINE_RULES
 from .templates import Template, check_placement, label_words
 from .yamlcheck import (at, expect_choice, expect_identifier, expect_label, expect_mapping, expect_str,
                         read_yaml, read_yaml_file, type_name)

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSche
 
 from .candidates import Candidates
 from .errors import DataError, UsageError, shown
-from .mapping import COMBINE_RULES
-from .scorer import Pair
+from .contrast import COMBINE_RULES
+from .pair import Pair
 from .templates import (PLACEMENTS, LabelSpec, LabelsArg, Template, check_placement, check_unicode, has_content,
                         label_specs)
 
@@ -160,7 +160,7 @@ class ClassifyRequest:
                 specs = label_specs(_prompt_labels(self.prompt, dict(self._prompt_words), labels))
             else:
                 specs = label_specs(labels)
-            made = _label_set(specs, [Template.parse(t) for t in self.templates], self.multi_label)
+            made = _label_set(specs, [Template.parse(t) for t in self.templates])
         except UsageError as exc:
             raise UsageError(f"{where}: {exc}") from None
         if key is not None and len(self._row_cache) < ROW_CACHE_SIZE:
@@ -223,11 +223,9 @@ def _cache_key(value: Any) -> Optional[str]:
         return None
 
 
-def _label_set(specs: Mapping[str, LabelSpec], templates: Sequence[Template], multi_label: bool) -> LabelSet:
-    """Labels → their prompt sentences; single-label classification needs two candidates."""
-    if len(specs) < 2 and not multi_label:
-        raise UsageError(f"only one label ({shown(next(iter(specs)))}) given; single-label classification needs at "
-                         "least two candidates (or use multi-label to test one label against a threshold)")
+def _label_set(specs: Mapping[str, LabelSpec], templates: Sequence[Template]) -> LabelSet:
+    """Labels → their prompt sentences. One label is answered, as transformers' zero-shot pipeline answers
+    it: that label, with its own P(IsNext) as its score (to decide yes/no against a threshold, multi_label)."""
     prompts = tuple(tuple(t.render(label=w) for t in templates for w in spec.words) + spec.descriptions
                     for spec in specs.values())
     return LabelSet(tuple(specs), tuple(s.words for s in specs.values()), tuple(s.descriptions for s in specs.values()),
@@ -508,7 +506,7 @@ class ClassifyArgs(BaseModel):
         placement = check_placement(self.placement or (variant.placement if variant else "prefix"))
         how = self.combine or (variant.combine if variant else "mean")
         with about("labels"):
-            label_set = _label_set(specs, templates, self.multi_label) if specs is not None else None
+            label_set = _label_set(specs, templates) if specs is not None else None
         return ClassifyRequest(label_set, tuple(sources), placement, how, self.multi_label, float(self.threshold),
                                variant.key if variant is not None else None, self.long_text, self.aggregate,
                                self.overlap, self.top_k, self.normalize, cut_prompts,

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Literal, Optional, Sequence, Union
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -23,6 +23,8 @@ from .backends import BACKENDS, onednn_available, set_active, use_onednn
 from .errors import ModelError, UsageError, first_line, shown
 from .formats.heads import IN_ORDER_INDEX  # "B follows A" / "in order": the same logit for every head
 from .loading import load_nsp_model
+from .pair import Pair  # re-exported: `from nspzero.scorer import Pair` keeps working
+from .tiny_model import has_random_weights, random_weights_note
 from .tokens import token_ids
 
 DTYPES = ("float32", "bfloat16", "float16", "int8", "int8-dynamic")  # int8-dynamic: the previous int8
@@ -44,6 +46,7 @@ BACKEND_MARGIN = 0.03
 # a label prompt must leave room for at least this many text tokens, or the pair is a usage error
 MIN_TEXT_TOKENS = 8
 DEVICE_TYPES = ("cpu", "cuda")
+BENCH_ADVICE = " (check with `nspzero bench`)"  # left out of warnings shown while the bench runs
 
 log = logging.getLogger("nspzero")
 _WARNED: set[str] = set()
@@ -54,28 +57,6 @@ def _warn_once(message: str) -> None:
     if message not in _WARNED:
         _WARNED.add(message)
         log.warning("%s", message)
-
-
-@dataclass(frozen=True)
-class Pair:
-    """One NSP input: `[CLS] first [SEP] second [SEP]`.
-
-    `prompt` says which side is a label prompt (C-C classification: template + label word):
-    "first" or "second". That side is never truncated; only the other (the text) is, and a
-    prompt that leaves fewer than MIN_TEXT_TOKENS text tokens is a UsageError. `None` (the
-    default) means both sides are data (S-C pairs such as OCNLI/BUSTM/CSL/CLUEWSC, ChID's idiom
-    and passage, entity linking, `score_pairs`): the paper's rule applies, the longer side is
-    cut from its end, and on a tie the second side gives the token (transformers 5's `longest_first`
-    cuts the first side on a tie, so the two can differ by one token there).
-    `anchor` (soft positions, method.md §4): a character offset into `second`; the tokens of
-    `first` then get the position ids of a hole of their size at that offset, as if `second`
-    read ``second[:anchor] + first + second[anchor:]``.
-    """
-
-    first: str
-    second: str
-    prompt: Optional[Literal["first", "second"]] = None
-    anchor: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -302,8 +283,9 @@ class NSPScorer:
                 model, onnx = exported, True
         self.model = self._prepare(model)
         self._warn_slow_precision()
-        if getattr(model.config, "nspzero_tiny_random", False):
-            log.warning("%s is a tiny model with RANDOM weights (nspzero tiny-model): its scores are meaningless", name)
+        self.random_weights = has_random_weights(model.config)
+        if self.random_weights:
+            log.warning("%s", random_weights_note(name))
         # "auto" compiles after AUTO_COMPILE_AFTER_S seconds of forward passes (fp32/bf16 only)
         self.compile: Union[bool, str] = compile if dtype in ("float32", "bfloat16") and not onnx else False
         self._compiled: Optional[Callable[..., object]] = None
@@ -442,8 +424,8 @@ class NSPScorer:
                         "dtype bfloat16 will be much slower than float32 here; use float32 or int8", capability)
         else:
             log.warning("this CPU multiplies bfloat16 with AVX-512 BF16 but has no AMX (torch reports %s): "
-                        "bfloat16 is usually slower than float32 here; int8 is the faster reduced precision "
-                        "(check with `nspzero bench`)", capability)
+                        "bfloat16 is usually slower than float32 here; int8 is the faster reduced precision%s",
+                        capability, BENCH_ADVICE)
 
     def _autocast(self):
         if self.dtype == "bfloat16":
@@ -508,11 +490,17 @@ class NSPScorer:
             prompt, ids = (pair.first, a) if pair.prompt == "first" else (pair.second, b)
             room = self.max_length - 3 - MIN_TEXT_TOKENS
             if len(ids) > room:
-                size = f"more than {len(ids) - 1}" if len(ids) > self.max_length - 3 else str(len(ids))
+                cut = len(ids) > self.max_length - 3  # tokenized no further than max_length: its size is a floor
+                need = f"{'at least ' if cut else ''}{len(ids) + 3 + MIN_TEXT_TOKENS}"
+                size = f"more than {len(ids) - 1}" if cut else str(len(ids))
+                if room < 1:  # no prompt at all fits: the limit is the problem, not this prompt
+                    raise UsageError(f"max_length={self.max_length} is too small for any prompt: a pair keeps 3 "
+                                     f"special tokens and at least {MIN_TEXT_TOKENS} text tokens; prompt "
+                                     f"{_preview(prompt, 40)} needs --max-length {need}")
                 raise UsageError(f"prompt {_preview(prompt, 40)} is {size} tokens long, but max_length="
-                                 f"{self.max_length} leaves room for {max(room, 0)} prompt tokens (at least "
+                                 f"{self.max_length} leaves room for {room} prompt tokens (at least "
                                  f"{MIN_TEXT_TOKENS} are kept for the text); shorten the template or label words, "
-                                 f"or raise --max-length")
+                                 f"or raise --max-length to {need}")
 
     def batches(self, encoded: Sequence[Encoded]) -> list[list[int]]:
         """Indexes of `encoded` grouped into batches of similar length, longest first."""

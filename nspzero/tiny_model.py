@@ -11,6 +11,17 @@ NOTE = ("This folder holds a tiny BERT with RANDOM weights, written by `nspzero 
         "classify anything. For real scores copy a trained checkpoint (config.json, model.safetensors or "
         "pytorch_model.bin, vocab.txt) or convert the paper's files with `nspzero convert`.\n")
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+RANDOM_WEIGHTS_KEY = "nspzero_tiny_random"  # in config.json: every load, export and report says so
+
+
+def has_random_weights(config: object) -> bool:
+    """Was this model written by `nspzero tiny-model` (its config carries the mark, exports keep it)?"""
+    return bool(getattr(config, RANDOM_WEIGHTS_KEY, False))
+
+
+def random_weights_note(name: str) -> str:
+    """The one line every command that loads, exports or reports on such a model shows."""
+    return f"{name} is a tiny model with RANDOM weights (nspzero tiny-model): its scores are meaningless"
 
 
 def tiny_vocab() -> list[str]:
@@ -34,7 +45,7 @@ def write_tiny_model(out_dir: str | os.PathLike, seed: int = 0) -> Path:
         (tmp / "vocab.txt").write_text("\n".join(tiny_vocab()) + "\n", encoding="utf-8")
         config = BertConfig(vocab_size=len(tiny_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                             intermediate_size=64, max_position_embeddings=512,
-                            nspzero_tiny_random=True)  # the scorer warns on every load
+                            **{RANDOM_WEIGHTS_KEY: True})  # the scorer warns on every load
         torch.manual_seed(seed)
         with quiet_transformers():
             BertForPreTraining(config).save_pretrained(str(tmp))

@@ -88,8 +88,10 @@ def supports_prefix(tokenizer) -> bool:
 
 
 def _ids(tokenizer, texts: Sequence[str]) -> list[list[int]]:
-    """Text ids, never special tokens: "[SEP]" in user text is text (its brackets included)."""
-    return tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    """Text ids, never special tokens: "[SEP]" in user text is text (its brackets included). verbose=False:
+    a text longer than the model is cut (or windowed) by nspzero, which says so itself; transformers'
+    "Token indices sequence length is longer … (495 > 128)" would only alarm."""
+    return tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True, verbose=False)["input_ids"]
 
 
 def short_enough(text: str, limit: int, start: int = 0) -> bool:

@@ -1,6 +1,7 @@
 """The benchmark runs at small sizes, and every precision path agrees with fp32 where scores are decisive."""
 import json
 import logging
+import os
 import shutil
 
 import pytest
@@ -33,12 +34,21 @@ def test_benchmark_runs_at_small_size(tmp_path, capsys):
     config.write_text(json.dumps({"vocab_size": 200, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
                                   "intermediate_size": 64, "max_position_embeddings": 512}))
     out = tmp_path / "bench.json"
+    cache = os.environ["NSPZERO_CACHE_DIR"]
+    before = set(os.listdir(os.path.join(cache, "onnx"))) if os.path.isdir(os.path.join(cache, "onnx")) else set()
     try:
         main(["bench", "--config", str(config), "--pairs", "12", "--rounds", "1", "--dtypes", "int8",
               "--json", str(out)])
     except SystemExit as exc:
         assert not exc.code, capsys.readouterr().err
-    table = capsys.readouterr().out
+    captured = capsys.readouterr()
+    table = captured.out
+    # the random model's int8 export went with its temp folder, not into the user cache
+    after = set(os.listdir(os.path.join(cache, "onnx"))) if os.path.isdir(os.path.join(cache, "onnx")) else set()
+    assert after == before
+    warnings = [line for line in captured.err.splitlines() if line.startswith("nspzero: warning:")]
+    assert len(warnings) == len(set(warnings)), captured.err  # each warning once, however many loads
+    assert "Token indices" not in captured.err and "nspzero bench`" not in captured.err
     summary = json.loads(out.read_text())
     paths = [row["path"] for row in summary["paths"]]
     assert paths == ["nspzero fp32", "nspzero fp32 torch kernels", "nspzero fp32 oneDNN", "nspzero fp32 pad tokens kept",
@@ -254,3 +264,26 @@ def test_outlier_features_are_large_in_every_encoder_layer_norm():
     others = [d for d in range(32) if d not in dims]
     assert hidden[:, dims].mean() > OUTLIER_SCALE / 2 * hidden[:, others].mean()
     assert torch.equal(model.bert.embeddings.LayerNorm.weight, torch.ones(32))  # embeddings untouched
+
+
+def test_each_warning_is_shown_once_during_the_bench_without_the_advice_to_run_it():
+    import logging
+
+    from nspzero.bench import each_warning_once
+    from nspzero.scorer import BENCH_ADVICE
+
+    shown: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: shown.append(record.getMessage())
+    logger = logging.getLogger("nspzero")
+    logger.addHandler(handler)
+    try:
+        with each_warning_once():
+            for _ in range(10):
+                logger.warning("%s is a tiny model with RANDOM weights", "m")
+                logger.warning("bfloat16 is slower here%s", BENCH_ADVICE)
+        logger.warning("%s is a tiny model with RANDOM weights", "m")  # after the bench: shown again
+    finally:
+        logger.removeHandler(handler)
+    assert shown == ["m is a tiny model with RANDOM weights", "bfloat16 is slower here",
+                     "m is a tiny model with RANDOM weights"]

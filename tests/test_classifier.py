@@ -60,7 +60,6 @@ def test_results_do_not_depend_on_batch_size_or_text_order(model_dir):
     ([], ["a", "b"], {}, "no texts"),
     (["ok", ""], ["a", "b"], {}, r"texts\[1\] is empty"),
     (["ok", None], ["a", "b"], {}, r"texts\[1\]: Input should be a valid string, got None"),
-    (["ok"], ["a"], {}, "only one label"),
     (["ok"], ["a", "a"], {}, "given twice"),
     (["ok"], ["a", "b"], {"template": "{label.__class__}"}, "not allowed"),
     (["ok"], ["a", "b"], {"template": "no placeholder"}, "no {label}"),

@@ -60,7 +60,7 @@ def test_stdin_end_to_end_subprocess(model_dir):
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["classify", "-m", "{model}", "-l", "体育", "x"], 2, "one label"),
+    (["classify", "-m", "{model}", "-l", "体育,体育", "x"], 2, "given twice"),
     (["classify", "-m", "{model}", "x"], 2, "--labels is required"),
     (["classify", "-m", "{model}", "-l", "a,b"], 2, "no texts"),
     (["classify", "-m", "{model}", "-l", "a,b", "-t", "{0}", "x"], 2, "not allowed"),
@@ -235,7 +235,6 @@ def test_a_row_labels_field_overrides_labels_and_csv_keeps_scores_as_json(model_
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"text": "今天比赛", "labels": ["体育"]}\n', "in.jsonl:1: field 'labels': only one label ('体育') given"),
     ('{"text": "今天比赛", "labels": ["体育", "体育"]}\n', "in.jsonl:1: field 'labels': label '体育' is given twice"),
     ('{"text": "今天比赛", "labels": 3}\n', "in.jsonl:1: field 'labels': labels must be a list or a dict"),
     ('{"text": "今天比赛", "labels": "体育,财经"}\n{"text": "市场上涨"}\n', "in.jsonl:2: no labels for this row"),
@@ -426,7 +425,6 @@ CLI_CASES = [
     cli_case("labels-missing", M + ["今天比赛"], 2, "--labels is required"),
     cli_case("labels-empty", M + ["-l", "", "今天比赛"], 2, "a label is an empty string"),
     cli_case("labels-only-commas", M + ["-l", ",", "今天比赛"], 2, "a label is an empty string"),
-    cli_case("one-label", M + ["-l", "体育", "今天比赛"], 2, "only one label ('体育') given"),
     cli_case("duplicate-labels", M + ["-l", "体育,财经,体育", "今天比赛"], 2, "label '体育' is given twice"),
     cli_case("empty-label-between", M + ["-l", "体育,,财经", "今天比赛"], 2, "a label is an empty string"),
     cli_case("lone-surrogate-label", M + ["-l", "体育\udcff,财经", "今天比赛"], 2, "is not valid Unicode"),
@@ -644,3 +642,67 @@ def test_a_usage_error_never_echoes_an_input_whole(model_dir, capsys, args, monk
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'{"text": "t"}\n')))
     code, out, err = run(["classify", "-m", model_dir, "-l", "体育,财经", *args], capsys)
     assert code in (1, 2) and len(err) < 1200 and err.count("\n") == 1 and "x" * 200 not in err, err[:300]
+
+
+# ---- first-hour messages (issue 29, item 17) ---------------------------------------------------------
+def test_version_is_printed_without_loading_torch():
+    import subprocess
+    import sys
+
+    from importlib.metadata import version
+
+    code = ("import atexit, sys; atexit.register(lambda: print('torch' in sys.modules, file=sys.stderr)); "
+            "from nspzero.cli import main; main(['--version'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == f"nspzero {version('nspzero')}\n", proc.stderr
+    assert proc.stderr.strip() == "False"
+
+
+@pytest.mark.parametrize("args, hint", [
+    (["eval"], "(see nspzero eval --help)"),
+    (["classify", "--bogus"], "(see nspzero classify --help)"),
+    (["evl"], "(see nspzero --help)"),
+])
+def test_a_parser_error_points_to_the_help_of_its_own_command(capsys, args, hint):
+    code, _, err = run(args, capsys)
+    assert code == 2 and err.strip().endswith(hint), err
+
+
+def test_output_file_gets_one_line_saying_what_was_written(model_dir, tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    code, stdout, err = run(["classify", "-m", model_dir, "--max-length", "32", "-l", "体育,财经", "-o", str(out),
+                             "今天比赛", "市场上涨"], capsys)
+    assert code == 0 and stdout == "", err
+    assert f"2 rows classified → {out} (csv)" in err.splitlines()
+
+
+def test_a_rerun_served_by_the_cache_says_so(model_dir, tmp_path, capsys):
+    """Not "0/N pairs scored": the second run's pairs all come from the folder's cache, and the line says it."""
+    from fewclue_fixture import write_fewclue
+
+    data = write_fewclue(tmp_path / "data", n=4)
+    argv = ["eval", "-m", model_dir, "-d", str(data), "--tasks", "eprstmt", "-o", str(tmp_path / "o"),
+            "--max-length", "32"]
+    code, _, first = run(argv, capsys)
+    assert code == 0 and re.search(r"eprstmt .*\(4 examples, \d+ pairs scored,", first), first
+    pairs = int(re.search(r"(\d+) pairs scored", first).group(1))
+    code, _, again = run(argv, capsys)
+    assert code == 0 and f", {pairs} pairs, all from the cache," in again, again
+    assert f"0/{pairs}" not in again, again
+
+
+@pytest.mark.parametrize("args, message", [
+    (["classify", "-l", "体育,财经"], "no texts"),
+    (["classify", "-l", "体育,体育", "今天比赛"], "given twice"),
+    (["classify", "-l", "体育,财经", "-t", "{0}", "今天比赛"], "not allowed"),
+    (["classify", "--prompt", "tnewz", "今天比赛"], "unknown prompt set"),
+])
+def test_a_request_usage_error_comes_before_torch_loads(args, message):
+    """The request is built and checked (pydantic, numpy) before the model: torch, transformers and
+    scikit-learn are not imported for a usage error, so it is answered at once, not after seconds."""
+    code = ("import atexit, sys; atexit.register(lambda: print(sorted(m for m in ('torch', 'transformers', 'sklearn') "
+            f"if m in sys.modules), file=sys.stderr)); from nspzero.cli import main; main({args!r})")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and message in lines[-2], proc.stderr
+    assert lines[-1] == "[]", proc.stderr

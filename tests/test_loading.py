@@ -51,6 +51,18 @@ def test_local_path_readings(monkeypatch, tmp_path):
     one_line(info, "models/mybert", "does not exist")
 
 
+@pytest.mark.parametrize("name", ["nope/", "my model", "org/name/", "models\\mybert"])
+def test_what_cannot_be_a_hub_id_is_a_missing_folder_not_a_download_hint(name, monkeypatch, tmp_path):
+    """A trailing slash or a space cannot be in a hub id: the message says the folder does not exist
+    rather than suggesting `hf download nope/`."""
+    monkeypatch.chdir(tmp_path)
+    assert _is_local_path(name)
+    with pytest.raises(ModelError) as info:
+        load_nsp_model(name)
+    message = one_line(info, "does not exist")
+    assert "hf download" not in message
+
+
 def test_hub_name_offline_fails_fast_with_both_readings(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -174,3 +186,60 @@ LOADING_BAD_INPUT = [case(f"model-{name}", _load(kind), ModelError, message) for
 def test_loading_bad_input_is_a_one_line_error(env, fn, exc, message):
     check_case(fn, env, exc, message)
 # ==== end of the moved bad-input rows ====
+
+
+# ---- a folder whose only tokenizer file is vocab.txt (how Chinese ALBERT checkpoints ship) ---------------
+
+def _vocab_only_folder(arch: str, folder) -> str:
+    """A tiny random `arch` pre-training checkpoint with config.json, weights and vocab.txt, nothing else."""
+    import torch
+    import transformers as T
+
+    from conftest import VOCAB
+
+    os.makedirs(folder, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    common = dict(vocab_size=len(VOCAB), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                  num_attention_heads=2, max_position_embeddings=64, initializer_range=0.2)
+    config, model_class = {"albert": (T.AlbertConfig(embedding_size=16, **common), T.AlbertForPreTraining),
+                           "megatron-bert": (T.MegatronBertConfig(**common), T.MegatronBertForPreTraining),
+                           "bert": (T.BertConfig(**common), T.BertForPreTraining)}[arch]
+    torch.manual_seed(3)
+    model_class(config).save_pretrained(str(folder))
+    return str(folder)
+
+
+@pytest.mark.parametrize("arch", ["albert", "megatron-bert", "bert"])
+def test_vocab_txt_only_folder_loads_as_wordpiece(arch, tmp_path):
+    """No tokenizer_config.json: vocab.txt is read as the WordPiece vocab it is (BertTokenizer), for every
+    architecture, and the scores equal those of the same folder with its tokenizer files saved."""
+    from transformers import BertTokenizer
+
+    from nspzero import NSPScorer
+    from nspzero.scorer import Pair
+
+    bare = _vocab_only_folder(arch, tmp_path / arch)
+    tokenizer, _ = load_nsp_model(bare)
+    reference = BertTokenizer.from_pretrained(bare)
+    text = "今天比赛球队赢了 hello world"
+    assert tokenizer(text, "体育")["input_ids"] == reference(text, "体育")["input_ids"]
+    assert len(tokenizer) == len(reference)
+    full = tmp_path / "full"
+    shutil.copytree(bare, full)
+    reference.save_pretrained(str(full))
+    assert (full / "tokenizer_config.json").is_file()
+    pairs = [Pair("今天比赛球队赢了", "体育新闻"), Pair("市场上涨", "财经新闻")]
+    got = NSPScorer.from_pretrained(bare, max_length=32).score(pairs)
+    want = NSPScorer.from_pretrained(str(full), max_length=32).score(pairs)
+    assert abs(got - want).max() < 1e-6 and abs(got[0] - got[1]) > 1e-4
+
+
+def test_tokenizer_config_naming_a_missing_file_says_which(tmp_path):
+    """A tokenizer_config.json that names a SentencePiece class whose file is absent: the message names the
+    class, the file it reads and both ways out, instead of 'put the vocab.txt beside config.json'."""
+    folder = _vocab_only_folder("albert", tmp_path / "albert")
+    (tmp_path / "albert" / "tokenizer_config.json").write_text('{"tokenizer_class": "AlbertTokenizer"}')
+    with pytest.raises(ModelError) as info:
+        load_nsp_model(folder)
+    one_line(info, "tokenizer_config.json names AlbertTokenizer", "spiece.model", "delete tokenizer_config.json")
+    assert "beside config.json" not in str(info.value)

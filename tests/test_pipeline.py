@@ -130,7 +130,7 @@ def test_normalize_is_applied_by_make_result_so_every_door_gets_it(clf):
     (dict(top_k=0), "top_k: Input should be greater than or equal to 1, got 0"),
     (dict(labels=None, labels_per_text=[["体育", "财经"]]),
      "labels_per_text: one label set per text is needed, got 1 label sets for 2 texts"),
-    (dict(labels=None, labels_per_text=[["体育", "财经"], ["好"]]), "labels_per_text[1]: only one label ('好') given"),
+    (dict(labels=None, labels_per_text=[["体育", "财经"], ["好", "好"]]), "labels_per_text[1]: label '好' is given twice"),
     (dict(labels=None, labels_per_text=[None, ["好", "差"]]), "texts[0] has no labels"),
     (dict(labels=[["体育", "财经"], ["好", "差"]]), "for one label set per text use labels_per_text"),
 ])

@@ -190,3 +190,29 @@ def test_histograms_are_not_drawn_for_more_labels_than_the_bound():
     assert task.histograms is None and any(str(MAX_HISTOGRAM_LABELS) in n for n in task.notes)
     few = task_diagnostics("t", rows, TaskEntry(label_order=order[:11], thresholds=[k / 10 for k in range(10)]))
     assert few.histograms is not None and not few.notes
+
+
+def test_a_data_folder_given_to_report_points_to_an_eval_that_would_run(tmp_path, monkeypatch):
+    """`nspzero report <data folder>`: not "run eval --output-dir <data folder>" (eval refuses to write into its
+    data), but an eval command whose output folder eval accepts; a killed eval's folder (only cache/) is no data."""
+    import re
+
+    from nspzero.errors import DataError
+    from nspzero.folders import check_folder_output
+    from nspzero.reports.diagnostics import read_results
+
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "FewCLUE"
+    (data / "eprstmt").mkdir(parents=True)
+    (data / "eprstmt" / "test_public.json").write_text('{"sentence": "好", "label": "Positive"}\n', encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        read_results(data)
+    message = str(info.value)
+    out = re.search(r"nspzero eval -d \S+ -o (\S+) first", message).group(1)
+    check_folder_output(out, [str(data)])  # the suggested folder is one eval takes
+    assert f"--output-dir {data}" not in message and f"nspzero report {out}" in message
+    killed = tmp_path / "killed"
+    (killed / "cache").mkdir(parents=True)
+    (killed / "cache" / "scores-abc.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(DataError, match=r"results.json: missing; give the --output-dir of an `nspzero eval` run"):
+        read_results(killed)

@@ -48,3 +48,14 @@ def test_a_name_cannot_break_the_table_or_open_html():
     assert row.count(" | ") == 3  # method, model, score, one task: no column added by the name
     assert "| A\\|B &lt;SCRIPT>X&lt;/SCRIPT> |" in md and "<script" not in md.lower()
     assert "| a\\|b &lt;script>x&lt;/script> | `p\\|q` |" in md
+
+
+def test_a_random_weights_model_is_named_before_the_numbers():
+    """results.json's `random_weights` (a `nspzero tiny-model` folder) puts one warning line above the table;
+    a trained model's results.md has none."""
+    plain = results_markdown(results(eprstmt=entry(1.0)))
+    flagged = results_markdown({**results(eprstmt=entry(1.0)), "random_weights": True})
+    assert "RANDOM weights" not in plain
+    lines = flagged.splitlines()
+    warning = next(i for i, line in enumerate(lines) if "RANDOM weights" in line)
+    assert "meaningless" in lines[warning] and warning < next(i for i, l in enumerate(lines) if l.startswith("| method"))

@@ -34,7 +34,6 @@ def test_a_request_renders_every_template_and_word_once_per_label():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(), "no labels given"),
-    (dict(labels=["a"]), "only one label"),
     (dict(labels=["a", "b"], threshold=True), r"^threshold: Input should be a valid number, got True$"),
     (dict(labels=["a", "b"], threshold=float("nan")), r"^threshold must be a probability between 0 and 1, got nan$"),
     (dict(labels=["a", "b"], top_k=True), r"^top_k: Input should be a valid integer, got True$"),
@@ -116,8 +115,8 @@ def test_labels_per_text_takes_lists_dicts_and_comma_strings():
     request = args.to_request()
     own = args.label_sets(request, 3)
     assert own[0].names == ("体育", "财经") and own[1].names == ("好", "差") and own[2] is None
-    with pytest.raises(RequestError, match=r"^labels_per_text\[1\]: only one label") as caught:
-        ClassifyArgs.of(texts=["a", "b"], labels_per_text=[["体育", "财经"], ["好"]]).label_sets(request, 2)
+    with pytest.raises(RequestError, match=r"^labels_per_text\[1\]: label '好' is given twice") as caught:
+        ClassifyArgs.of(texts=["a", "b"], labels_per_text=[["体育", "财经"], ["好", "好"]]).label_sets(request, 2)
     assert caught.value.field == "labels_per_text"
 
 
@@ -127,8 +126,8 @@ def test_a_row_label_set_follows_the_request_rules_and_is_built_once():
     assert own.names == ("好", "差") and own.prompts == (("这是一则好新闻",), ("这是一则差新闻",))
     assert request.labels_for("好,差", "elsewhere") is own
     assert request.row_labels(None, "a.jsonl:4") is None and request.row_labels("", "a.jsonl:5") is None
-    with pytest.raises(UsageError, match=r"^labels\[2\]: only one label \('好'\) given"):
-        request.labels_for(["好"], "labels[2]")
+    with pytest.raises(UsageError, match=r"^labels\[2\]: label '好' is given twice"):
+        request.labels_for(["好", "好"], "labels[2]")
 
 
 def test_row_labels_errors_are_data_errors_naming_the_row():
@@ -176,6 +175,7 @@ REQUESTS = {
     "long-text-chunk": dict(labels=["体育", "财经", "教育"], template="这是一则{label}新闻", long_text="chunk",
                             aggregate="mean", overlap=8),
     "top-k": dict(labels=["体育", "财经", "科技", "教育"], top_k=2),
+    "one-label": dict(labels=["体育"], template="这是一则{label}新闻"),
 }
 
 
@@ -359,8 +359,6 @@ BAD_REQUESTS = [
          "texts[0] is not valid Unicode: lone surrogate '\\udcff' at character 1"),
     case("zero-labels", lambda clf: clf.classify("今天比赛", []), UsageError, "no labels given"),
     case("zero-labels-dict", lambda clf: clf.classify("今天比赛", {}), UsageError, "no labels given"),
-    case("one-label-single", lambda clf: clf.classify("今天比赛", ["体育"]), UsageError,
-         "only one label ('体育') given"),
     case("duplicate-labels", lambda clf: clf.classify("今天比赛", ["体育", "财经", "体育"]), UsageError,
          "label '体育' is given twice"),
     case("empty-label", lambda clf: clf.classify("今天比赛", ["体育", ""]), UsageError, "a label is an empty string"),
@@ -477,3 +475,16 @@ def test_an_error_built_around_a_huge_input_is_one_short_line(make):
     text = str(caught.value)
     assert len(text) < 600 and "\n" not in text and "x" * 200 not in text, text[:300]
     assert getattr(caught.value, "field", None) is None or len(caught.value.field) <= 40
+
+
+# ---- one candidate label without multi_label ----------------------------------------------------------
+def test_one_label_without_multi_label_is_answered_with_its_own_p_isnext(clf, reference):
+    """As transformers' zero-shot pipeline answers one candidate: the label is that label, its score is its
+    P(IsNext) (transformers' BertForNextSentencePrediction, the reference), not a normalised 1.0; the
+    same request through the CLI, the server and Ray is in `test_every_front_door_gives_the_python_answer`."""
+    results = clf.classify(TEXTS, ["体育"], template="这是一则{label}新闻")
+    for text, result in zip(TEXTS, results):
+        assert result.label == "体育" and list(result.scores) == ["体育"]
+        assert abs(result.scores["体育"] - reference("这是一则体育新闻", text, max_length=64)) <= 1e-5
+    multi = clf.classify(TEXTS[0], ["体育"], template="这是一则{label}新闻", multi_label=True, threshold=1.0)
+    assert multi.label == [] and multi.scores == pytest.approx(results[0].scores, abs=1e-6)

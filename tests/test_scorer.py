@@ -187,6 +187,28 @@ def test_prompt_too_long_for_max_length_is_a_usage_error_before_any_scoring(mode
         scorer.score([Pair("体育", "今天", prompt="first"), pair])
 
 
+@pytest.mark.parametrize("max_length, prompt, need", [(8, "这是一则体育新闻", "at least 17"), (11, "体育", "13"),
+                                                      (16, "这是一则体育新闻", "19")])
+def test_prompt_too_long_message_gives_the_max_length_that_fits(model_dir, max_length, prompt, need):
+    """The message names a --max-length that holds the prompt, and, when max_length leaves no room for any
+    prompt, says the limit is the problem (never "more than 5 tokens … room for 0")."""
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=max_length)
+    with pytest.raises(UsageError) as info:
+        scorer.score([Pair(prompt, "今天", prompt="first")])
+    message = str(info.value)
+    assert "room for 0" not in message and "room for -" not in message
+    assert message.endswith(need) and ("too small for any prompt" in message) == (max_length - 3 - 8 < 1)
+    import re
+
+    fits = int(re.search(r"(\d+)$", message).group(1))
+    if not need.startswith("at least"):  # the named length is enough, one less is not
+        assert NSPScorer.from_pretrained(model_dir, device="cpu", max_length=fits).score(
+            [Pair(prompt, "今天", prompt="first")]).shape == (1,)
+        with pytest.raises(UsageError):
+            NSPScorer.from_pretrained(model_dir, device="cpu", max_length=fits - 1).score(
+                [Pair(prompt, "今天", prompt="first")])
+
+
 def test_huge_prompt_is_named_without_tokenizing_it_whole(model_dir):
     scorer = NSPScorer.from_pretrained(model_dir, device="cpu", max_length=16)
     with pytest.raises(UsageError, match=r"prompt '这这这这[^']*'… is more than 13 tokens long, but max_length=16"):

@@ -83,7 +83,7 @@ def assert_same(got: dict, expected) -> None:
 
 def test_health(server, model_dir):
     r = httpx.get(f"{server}/health")
-    assert r.status_code == 200 and r.json() == {"status": "ok", "model": model_dir}
+    assert r.status_code == 200 and r.json() == {"status": "ok", "model": model_dir, "random_weights": False}
     assert httpx.get(f"{server}/docs").status_code == 200
     schema = httpx.get(f"{server}/openapi.json").json()
     assert {"/classify", "/health"} <= set(schema["paths"])
@@ -157,7 +157,6 @@ BAD = {  # body, status, a piece of `detail`, `field`
     "no texts at all": ({"labels": ["体育", "财经"]}, 422, "no texts", "texts"),
     "text and texts": ({"text": "今天", "texts": ["今天"], "labels": ["体育", "财经"]}, 422, "not both", "texts"),
     "non-string text": ({"texts": [1], "labels": ["体育", "财经"]}, 422, "texts[0]", "texts"),
-    "one label": ({"texts": ["今天"], "labels": ["体育"]}, 422, "only one label", "labels"),
     "duplicate labels": ({"texts": ["今天"], "labels": ["体育", "体育"]}, 422, "given twice", "labels"),
     "invisible label": ({"texts": ["今天"], "labels": ["体育", "\u200b\u200e"]}, 422, "once invisible characters are removed",
                         "labels"),
@@ -191,8 +190,8 @@ BAD = {  # body, status, a piece of `detail`, `field`
     "per-row labels, one set short": ({"texts": ["今天", "东西"], "labels_per_text": [["体育", "财经"]]}, 422,
                                       "one label set per text is needed, got 1 label sets for 2 texts",
                                       "labels_per_text"),
-    "per-row labels, a bad set": ({"texts": ["今天", "东西"], "labels_per_text": [["体育", "财经"], ["好"]]}, 422,
-                                  "labels_per_text[1]: only one label ('好') given", "labels_per_text"),
+    "per-row labels, a bad set": ({"texts": ["今天", "东西"], "labels_per_text": [["体育", "财经"], ["好", "好"]]}, 422,
+                                  "labels_per_text[1]: label '好' is given twice", "labels_per_text"),
     "per-row labels, too many": ({"texts": ["今天", "东西"], "labels_per_text": [
         ["体育", "财经"], [f"类{i}" for i in range(MAX_LABELS + 1)]]}, 413, "too many labels in labels_per_text[1]",
         "labels_per_text"),
@@ -472,7 +471,8 @@ def test_the_hugging_face_zero_shot_payload_is_answered_like_the_inference_api(l
     with TestClient(create_app(local)) as client:
         one = client.post("/", json={"inputs": TEXTS[0], "parameters": params, "options": {"wait_for_model": True}})
         many = client.post("/", json={"inputs": TEXTS[:2], "parameters": {**params, "normalize": True}})
-        bad = client.post("/", json={"inputs": TEXTS[0], "parameters": {"candidate_labels": ["体育"]}})
+        bad = client.post("/", json={"inputs": TEXTS[0], "parameters": {"candidate_labels": ["体育", "体育"]}})
+        single = client.post("/", json={"inputs": TEXTS[0], "parameters": {"candidate_labels": ["体育"]}})
         typo = client.post("/", json={"inputs": TEXTS[0], "parameters": {**params, "multi_labels": True}})
     want = local(TEXTS[0], ["体育", "财经", "科技"], hypothesis_template="这是一则{}新闻")
     assert one.status_code == 200 and one.json()["sequence"] == TEXTS[0] and one.json()["labels"] == want["labels"]
@@ -480,6 +480,10 @@ def test_the_hugging_face_zero_shot_payload_is_answered_like_the_inference_api(l
     answers = many.json()
     assert [a["sequence"] for a in answers] == TEXTS[:2] and abs(sum(answers[0]["scores"]) - 1) < 1e-6
     assert bad.status_code == 422 and bad.json()["field"] == "parameters.candidate_labels"
+    # one candidate is answered, as the Inference API answers it: that label, its own P(IsNext)
+    own = local.classify(TEXTS[0], ["体育"]).scores["体育"]
+    assert single.status_code == 200 and single.json()["labels"] == ["体育"]
+    assert abs(single.json()["scores"][0] - own) <= 1e-6
     assert typo.status_code == 422 and typo.json()["field"] == "parameters" and "multi_labels" in typo.json()["detail"]
 
 

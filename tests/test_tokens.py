@@ -116,3 +116,26 @@ def test_a_multi_megabyte_word_costs_no_memory(tokenizer):
     tracemalloc.stop()
     assert ids == _ids(tokenizer, ["今天"])[0] + [tokenizer.unk_token_id] + _ids(tokenizer, ["比赛"])[0]
     assert peak < 20_000_000  # far less than the 80 MB the word takes, let alone tokenizing it
+
+
+def test_a_text_longer_than_the_model_leaks_no_transformers_warning(tokenizer, capfd):
+    """nspzero cuts or windows long texts and says so itself: transformers' "Token indices sequence length
+    is longer than the specified maximum" must not reach the terminal (it did once per tokenizer, e.g. in bench)."""
+    import logging
+
+    from transformers.utils import logging as tlog
+
+    tokenizer.model_max_length = 16
+    tokenizer.deprecation_warnings.pop("sequence-length-is-longer-than-the-specified-maximum", None)
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    tlog.get_logger("transformers").addHandler(handler)
+    try:
+        ids = _ids(tokenizer, ["今天比赛球队赢了" * 10])
+        token_ids(tokenizer, ["今天比赛球队赢了" * 10], 64)
+    finally:
+        tlog.get_logger("transformers").removeHandler(handler)
+    assert len(ids[0]) == 80
+    assert not [m for m in records if "Token indices" in m]
+    assert "Token indices" not in capfd.readouterr().err

@@ -14,6 +14,7 @@ httpx = pytest.importorskip("httpx")
 
 from browser_fixture import RequestLog, chromium, serve_app  # noqa: E402
 from nspzero.web import ASSETS, asset_text, prompt_catalogue  # noqa: E402
+from nspzero.prompt_sets import load_prompt  # noqa: E402
 
 MAX_TEXTS = 3  # small, so a 7-line file goes out in three requests
 TEXTS = ["今天比赛球队赢了", "市场上涨公司发布手机"]
@@ -91,6 +92,15 @@ def test_prompts_lists_label_prompt_sets_with_their_variants(client):
     assert "/prompts" in client.get("/openapi.json").json()["paths"]
 
 
+def test_the_prompt_set_list_opens_on_the_chinese_sets(client):
+    """The default model is Chinese: FewCLUE's sets come before the English ones (agnews, sst2...), each
+    group by name, so the list does not open on sets whose labels are ids like "0"."""
+    names = [s["name"] for s in client.get("/prompts").json()["prompt_sets"]]
+    chinese = [n for n in names if n in ("csldcp", "eprstmt", "iflytek", "tnews")]
+    assert names[:len(chinese)] == sorted(chinese) == ["csldcp", "eprstmt", "iflytek", "tnews"]
+    assert names[len(chinese):] == sorted(names[len(chinese):]) and "agnews" in names
+
+
 def test_limits_are_the_ones_classify_enforces(client):
     assert client.get("/limits").json() == {"max_texts": MAX_TEXTS, "max_labels": 20, "max_text_chars": 200,
                                             "max_pairs": 65536}
@@ -152,7 +162,7 @@ def shown(page):
     for card in page.get_by_test_id("result").all():
         rows = [(r.get_attribute("data-label"), r.get_attribute("data-score"))
                 for r in card.get_by_test_id("result-row").all()]
-        cards.append((rows, card.get_by_test_id("top-label").all_inner_texts()))
+        cards.append((rows, [t.get_attribute("data-label") for t in card.get_by_test_id("top-label").all()]))
     return cards
 
 
@@ -209,6 +219,11 @@ def test_a_prompt_set_and_placement_and_multi_label(page, server, shots):
     results = api(server, {"texts": [TEXTS[0]], "prompt": "tnews:news-2021"})
     assert len(results[0]["scores"]) == 15
     assert_page_equals_api(shown(page), results)
+    shown_names = page.locator(".bar-label").all_inner_texts()  # a label id is shown by its word
+    assert "体育 (news_sports)" in shown_names and "news_sports" not in shown_names
+    top = results[0]["label"]
+    assert page.get_by_test_id("top-label").first.inner_text() == \
+        f"{load_prompt('tnews:news-2021').words[top][0]} ({top})"
     page.screenshot(path=str(shots / "page-prompt-set.png"), full_page=True)
 
     page.get_by_test_id("labels").fill("news_sports, news_finance, news_tech")
@@ -224,7 +239,7 @@ def test_a_prompt_set_and_placement_and_multi_label(page, server, shots):
 
 
 @pytest.mark.parametrize("field, fill, expected", [
-    ("labels", {"labels": "体育"}, "only one label ('体育') given"),
+    ("labels", {"labels": "体育,体育"}, "label '体育' is given twice"),
     ("template", {"template": "没有占位符"}, "has no {label} placeholder"),
     ("threshold", {"multi-label": True, "threshold": "1.5"}, "threshold must be a probability"),
     ("prompt", {"prompt": "tnews", "labels": "体育"}, "not in prompt tnews"),
@@ -307,6 +322,35 @@ def test_a_bad_file_is_reported_at_the_file_field(page, tmp_path):
     assert "at most 200" in error.inner_text()
 
 
+@pytest.mark.parametrize("second, failure", [
+    ('{"text": "今天比赛"}\n{"text": 3}\n', "line 2: field 'text' is not a string"),  # the file is refused
+    ("今天比赛\n", "given twice"),  # the file reads, the request fails
+])
+def test_a_failed_upload_leaves_no_earlier_results_as_if_current(page, tmp_path, second, failure):
+    """File A classified, then file B fails (to parse, or at the server): A's rows, JSON and downloads are gone,
+    and only the error stands."""
+    first = tmp_path / "a.txt"
+    first.write_text("今天比赛球队赢了\n市场上涨\n", encoding="utf-8")
+    page.get_by_test_id("mode-file").click()
+    page.get_by_test_id("labels").fill(", ".join(LABELS))
+    page.get_by_test_id("file").set_input_files(str(first))
+    page.wait_for_function("document.getElementById('file-info').textContent.includes('2 texts')")
+    classify(page)
+    assert page.get_by_test_id("file-row").count() == 2
+    bad = tmp_path / ("b.jsonl" if second.startswith("{") else "b.txt")
+    bad.write_text(second, encoding="utf-8")
+    if failure == "given twice":
+        page.get_by_test_id("labels").fill("体育, 体育")
+    page.get_by_test_id("file").set_input_files(str(bad))
+    if failure == "given twice":
+        page.wait_for_function("document.getElementById('file-info').textContent.includes('1 texts')")
+        classify(page)
+    page.wait_for_function("!document.getElementById('error').hidden")
+    assert failure in page.get_by_test_id("error").inner_text()
+    assert page.get_by_test_id("file-row").count() == 0 and page.get_by_test_id("download-csv").is_hidden()
+    assert page.get_by_test_id("json").text_content() == ""
+
+
 def test_the_page_works_under_its_content_security_policy(browser, server):
     """No inline script on the page: under the served CSP it loads its prompt sets and classifies,
     and the browser reports no violation."""
@@ -375,3 +419,40 @@ def test_a_long_text_shows_folded_in_its_card(page, server):
     summary.click()
     assert folded.get_attribute("open") == "" and long_text in folded.inner_text()
     assert folded.bounding_box()["height"] > closed_height
+
+
+def test_a_random_weights_model_is_named_on_the_page_and_in_health(page, browser, client, tmp_path):
+    """A `nspzero tiny-model` server says so in /health and above every answer on the page (its green
+    "top label" badges mean nothing); the module's server, a model without the mark, shows no banner."""
+    from nspzero import NSPClassifier
+    from nspzero.serve import create_app
+    from nspzero.tiny_model import write_tiny_model
+
+    assert client.get("/health").json()["random_weights"] is False
+    assert page.get_by_test_id("random-weights").is_hidden()
+    tiny = write_tiny_model(tmp_path / "tiny")
+    with serve_app(create_app(NSPClassifier.from_pretrained(str(tiny), device="cpu"))) as url:
+        assert httpx.get(url + "/health", timeout=30).json()["random_weights"] is True
+        context = browser.new_context(bypass_csp=True)
+        try:
+            p = context.new_page()
+            p.goto(url + "/")
+            p.wait_for_function("document.querySelectorAll('#prompt option').length > 1")
+            assert p.get_by_test_id("random-weights").is_visible()
+            assert "RANDOM weights" in p.get_by_test_id("random-weights").inner_text()
+            classify(p)
+            assert "random weights, meaningless" in p.get_by_test_id("result").first.inner_text()
+        finally:
+            context.close()
+
+
+def test_one_label_is_answered_on_the_page_as_by_the_api(page, server):
+    """One candidate label (no multi-label): the page shows the API's answer, that label with its own P(IsNext)."""
+    page.get_by_test_id("text").fill(TEXTS[0])
+    page.get_by_test_id("labels").fill("体育")
+    page.get_by_test_id("template").fill(TEMPLATE)
+    classify(page)
+    assert page.get_by_test_id("error").is_hidden(), page.get_by_test_id("error").inner_text()
+    results = api(server, {"texts": [TEXTS[0]], "labels": ["体育"], "template": TEMPLATE})
+    assert results[0]["label"] == "体育" and list(results[0]["scores"]) == ["体育"]
+    assert_page_equals_api(shown(page), results)

@@ -16,8 +16,22 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Zero-shot text classification with BERT's next-sentence-prediction head (NSP-BERT).")
 
 
+def _print_version(value: bool) -> None:
+    """`nspzero --version`: the package's version, read without importing torch."""
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("nspzero")
+        except PackageNotFoundError:
+            number = "unknown (not installed)"
+        typer.echo(f"nspzero {number}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                            help="Print nspzero's version and exit.")) -> None:
     """Zero-shot text classification with BERT's next-sentence-prediction head (NSP-BERT)."""
 
 
@@ -90,6 +104,14 @@ def _interrupted(message: str = "nspzero: interrupted; no output file was change
     sys.exit(130)
 
 
+def _help_command(exc: Exception) -> str:
+    """`nspzero eval` for an error in eval's options, `nspzero` for one before any command: the help that
+    answers it."""
+    ctx = getattr(exc, "ctx", None)
+    parts = [ctx.info_name] if ctx is not None and ctx.parent is not None and ctx.info_name else []
+    return " ".join(["nspzero", *parts])
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: NSPZeroErrors become one line on stderr and an exit code."""
     restore_logging = _install_log_handler()
@@ -116,7 +138,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     except typer.TyperException as exc:  # usage errors from the parser (typer vendors click)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         if message:  # (empty when the parser has already printed the help)
-            print(f"nspzero: error: {bounded(message)} (see nspzero --help)", file=sys.stderr)
+            print(f"nspzero: error: {bounded(message)} (see {_help_command(exc)} --help)", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
     finally:
         restore_logging()

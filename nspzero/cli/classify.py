@@ -120,6 +120,7 @@ def classify(
     from ..resume import Progress, fingerprint, pinned, stream
 
     progress: Any = contextlib.nullcontext()
+    written = 0  # rows handed to the writer (kept shards included): what the closing line reports
     load_args = pinned(models.load_args) if resume else models.load_args
     if resume:  # locked and checked before the model loads
         parts = fingerprint(input_path=input_path, input_format=resolve_input_format(input_path, input_format),
@@ -142,6 +143,8 @@ def classify(
                                                  label_sets=label_sets)]
 
         def emit(chunk: list[TextRow], results: list[dict]) -> None:
+            nonlocal written
+            written += len(chunk)
             if fmt == "table":
                 _table(results)
             else:
@@ -159,6 +162,8 @@ def classify(
             if progress.resumed:
                 typer.echo(f"{progress.resumed} of the output's shards were kept from the interrupted run "
                            f"→ {output}", err=True)
+    if output:  # the file appears only now (written whole), so say what it holds, as the Ray path does
+        typer.echo(f"{written} rows classified → {output} ({fmt})", err=True)
 
 
 def _table(results) -> None:

@@ -11,6 +11,16 @@ from .app import app
 from .options import NUM_ACTORS_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine, with_model_options
 
 
+def pairs_note(pairs: int, scored: int) -> str:
+    """Where a task's pairs came from: a rerun served by the cache says so, not "0/4760 pairs scored"."""
+    cached = max(pairs - scored, 0)
+    if not cached:
+        return f"{pairs} pairs scored"
+    if not scored:
+        return f"{pairs} pairs, all from the cache"
+    return f"{pairs} pairs: {scored} scored, {cached} from the cache"
+
+
 @app.command("eval")
 @with_model_options(max_length=128)
 def eval_cmd(
@@ -82,7 +92,7 @@ def eval_cmd(
 
     def report(name: str, entry: dict) -> None:
         typer.echo(f"{name:8s} accuracy {100 * entry['accuracy']:5.1f}%  ({entry['examples']} examples, "
-                   f"{entry['pairs_scored']}/{entry['pairs']} pairs scored, {entry['seconds']:.1f}s)", err=True)
+                   f"{pairs_note(entry['pairs'], entry['pairs_scored'])}, {entry['seconds']:.1f}s)", err=True)
 
     if engine == "ray":
         from ..distributed.common import ray_session

@@ -92,6 +92,7 @@ class Settings(_Entry):
 class Results(_Entry):
     """What the reports read from results.json (other keys are kept but not used)."""
     model: StrictStr = "?"
+    random_weights: StrictBool = False  # a `nspzero tiny-model` folder: the report says its scores are meaningless
     config_hash: StrictStr = "?"
     versions: dict[str, Scalar] = {}
     settings: Settings = Settings()
@@ -131,6 +132,14 @@ def shorten(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def _looks_like_data(folder: Path) -> bool:
+    """A FewCLUE-style data folder: sub-folders holding .json/.jsonl files (an eval folder holds results.json)."""
+    try:
+        return any(sub.is_dir() and sub.name != "cache" and any(sub.glob("*.json*")) for sub in folder.iterdir())
+    except OSError:
+        return False
+
+
 def read_results(out_dir: str | os.PathLike[str]) -> Results:
     """results.json of an eval folder, validated; DataError (one line) when missing or malformed."""
     out = Path(out_dir)
@@ -138,6 +147,9 @@ def read_results(out_dir: str | os.PathLike[str]) -> Results:
     if not out.is_dir():
         raise DataError(f"{out}: no such folder; give the --output-dir of an `nspzero eval` run")
     if not path.is_file():
+        if _looks_like_data(out):  # eval refuses to write into its data, so never suggest it
+            raise DataError(f"{out} holds task folders of .json data, not eval results; run `nspzero eval -d {out} "
+                            f"-o nspzero-results` first, then `nspzero report nspzero-results`")
         raise DataError(f"{path}: missing; give the --output-dir of an `nspzero eval` run "
                         f"(or run `nspzero eval ... --output-dir {out}` first)")
     if path.stat().st_size > MAX_RESULTS_BYTES:

@@ -26,6 +26,10 @@ def _sample_note(entry: dict) -> str:
     return shown[0] if len(shown) == 1 else f"test {shown[0]}; dev {shown[1]}"
 
 
+RANDOM_WEIGHTS_LINE = ("**The model has RANDOM weights** (a `nspzero tiny-model` folder): every score and accuracy "
+                       "here is meaningless.")
+
+
 def results_markdown(results: dict) -> str:
     """A Markdown report that explains itself: the FewCLUE tasks in the paper's order (then any
     others), our row(s), the paper's rows, then per task the prompt, sample and time, and what
@@ -46,6 +50,7 @@ def results_markdown(results: dict) -> str:
         + (f"a sample of at most {limited} examples per split ({settings.get('sample') or 'first N'})"
            if limited else "every example of each split") + f"; {total_s:.1f} s in all. Accuracy in %.",
         "",
+        *([RANDOM_WEIGHTS_LINE, ""] if results.get("random_weights") else []),
         "| method | model | score | " + " | ".join(md(c.upper()) for c in columns) + " |",
         "|---|---|---|" + "---|" * len(columns),
         f"| nspzero | `{md(results['model'])}` | {pct(score)} | "

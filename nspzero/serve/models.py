@@ -25,6 +25,8 @@ class ClassifyResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: str
     model: str
+    random_weights: bool = Field(False, description="The model is a `nspzero tiny-model` folder: its scores are "
+                                                    "meaningless (the page says so above every answer).")
 
 
 class ErrorResponse(BaseModel):

@@ -24,7 +24,8 @@ ERRORS = {413: {"model": ErrorResponse, "description": "Too many texts, labels o
 
 @router.get("/health", response_model=HealthResponse)
 async def health(classifier: Annotated[NSPClassifier, Depends(get_classifier)]) -> dict:
-    return {"status": "ok", "model": classifier.scorer.name}
+    return {"status": "ok", "model": classifier.scorer.name,
+            "random_weights": bool(getattr(classifier.scorer, "random_weights", False))}
 
 
 async def _results(args: ClassifyArgs, classifier: NSPClassifier, batcher: MicroBatcher,

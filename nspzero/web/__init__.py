@@ -26,10 +26,15 @@ def asset_text(name: str) -> str:
     return resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
 
 
+def _has_cjk(words: dict[str, list[str]]) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ws in words.values() for w in ws for ch in w)
+
+
 @functools.lru_cache(maxsize=1)
 def prompt_catalogue() -> list[dict[str, Any]]:
     """Every named prompt set that has label variants (the only kind /classify takes), each with
-    its default and its label variants: key, templates, placement, combine, label → words."""
+    its default and its label variants: key, templates, placement, combine, label → words. Chinese
+    sets (FewCLUE's, for the default Chinese model) come first, then the English ones, each by name."""
     from ..prompt_sets import list_prompt_sets, load_prompt_set
 
     out = []
@@ -46,7 +51,7 @@ def prompt_catalogue() -> list[dict[str, Any]]:
                           "combine": v.combine, "labels": {k: list(w) for k, w in (v.words or {}).items()}}
                          for v in labelled],
         })
-    return out
+    return sorted(out, key=lambda s: (not _has_cjk(s["variants"][0]["labels"]), s["name"]))
 
 
 def report_html(results_dir: str | os.PathLike[str]) -> str:

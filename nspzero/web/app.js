@@ -159,7 +159,13 @@
       el("div", { text: text }));
   }
 
-  function renderResults(data, ms) {
+  function labelName(label, variant) {
+    // a prompt set's label ids (news_sports, "1") are shown by their first word: 体育 (news_sports)
+    const words = variant && variant.labels ? variant.labels[label] : null;
+    return words && words.length && words[0] !== label ? words[0] + " (" + label + ")" : label;
+  }
+
+  function renderResults(data, ms, variant) {
     const box = $("results");
     box.textContent = "";
     box.classList.remove("stale");
@@ -172,15 +178,19 @@
       if (tops.length === 0) {
         answer.append("no label reaches the threshold");
       } else {
-        answer.append(tops.length > 1 ? "labels over the threshold: " : "top label: ");
-        for (const t of tops) answer.append(el("span", { class: "top-label", "data-testid": "top-label", text: t }));
+        answer.append((state.randomWeights ? "(random weights, meaningless) " : "") +
+          (tops.length > 1 ? "labels over the threshold: " : "top label: "));
+        for (const t of tops) {
+          answer.append(el("span", { class: "top-label", "data-testid": "top-label", "data-label": t,
+            text: labelName(t, variant) }));
+        }
       }
       const bars = el("div", { class: "bars" });
       for (const [label, score] of sortedScores(result)) {
         const row = el("div", { class: "bar-row" + (tops.includes(label) ? " top" : ""), "data-testid": "result-row",
           "data-label": label, "data-score": String(score) });
         const pct = Math.max(0, Math.min(1, score)) * 100;
-        row.append(el("span", { class: "bar-label", title: label, text: label }),
+        row.append(el("span", { class: "bar-label", title: label, text: labelName(label, variant) }),
           el("span", { class: "bar-track" }, el("span", { class: "bar-fill", style: "width:" + pct.toFixed(2) + "%;display:block" })),
           el("span", { class: "bar-value", text: score.toFixed(4) }));
         bars.append(row);
@@ -198,10 +208,11 @@
       return;
     }
     const t0 = performance.now();
-    const data = await postClassify(requestBody(texts));
+    const body = requestBody(texts);
+    const data = await postClassify(body);
     const ms = performance.now() - t0;
     $("json").textContent = JSON.stringify(data, null, 2);
-    renderResults(data, ms);
+    renderResults(data, ms, body.prompt ? state.variants[body.prompt] : null);
     $("status").textContent = "done in " + ms.toFixed(0) + " ms";
   }
 
@@ -267,9 +278,19 @@
     return out;
   }
 
+  function clearFileResults() {
+    // another file (or a failed read or run) must never leave the previous file's answers as if current
+    state.fileResults = null;
+    $("file-table").textContent = "";
+    $("file-results").hidden = true;
+    $("json").textContent = "";
+    $("status").textContent = "";
+  }
+
   async function onFileChosen() {
     const generation = ++state.fileReads;  // a later read (the text field typed on) supersedes this one
     state.fileTexts = null;
+    clearFileResults();
     const file = $("file").files[0];
     if (!file) { clearError(); $("file-info").textContent = ""; return; }
     let text;
@@ -312,6 +333,7 @@
     const items = state.fileTexts;
     const size = state.limits.max_texts;
     const results = [];
+    clearFileResults();
     const t0 = performance.now();
     for (let start = 0; start < items.length; start += size) {
       const chunk = items.slice(start, start + size);
@@ -401,9 +423,7 @@
     $("results").textContent = "";
     $("json").textContent = "";
     $("status").textContent = "";
-    state.fileResults = null;
-    $("file-table").textContent = "";
-    $("file-results").hidden = true;
+    clearFileResults();
   }
 
   function onPromptChange() {
@@ -442,6 +462,11 @@
   }
 
   async function loadServerInfo() {
+    try {  // a random-weights model (nspzero tiny-model) is said above every answer, not only in the log
+      const health = await (await fetch("health")).json();
+      state.randomWeights = Boolean(health && health.random_weights);
+      $("random-weights").hidden = !state.randomWeights;
+    } catch (_) { /* no banner */ }
     try {
       const limits = await (await fetch("limits")).json();
       if (limits && limits.max_texts) state.limits = limits;
