@@ -52,7 +52,7 @@ def scorer_fingerprint(scorer: NSPScorer) -> str:
     """Identifies everything that decides a score: config, every weight, the tokenizer, dtype,
     max_length, the int8 activation range and the encoding rules (FINGERPRINT_VERSION)."""
     digest = hashlib.sha256(f"v{FINGERPRINT_VERSION}|{config_hash(scorer)}".encode())
-    digest.update(model_digest(scorer.model, files=scorer.owns_model).encode())
+    digest.update(model_digest(scorer.model, files=scorer.owns_model and scorer.weights_from_files).encode())
     digest.update(tokenizer_digest(scorer.tokenizer).encode())
     digest.update(f"{scorer.dtype}|{scorer.max_length}".encode())
     if scorer.dtype == "int8":  # 7- or 8-bit activations follow the CPU (cpu.has_vnni): different scores

@@ -74,7 +74,7 @@ def _folder_beside(out: Path, kind: str) -> Path:
 STAGING = "staging"   # .<name>.staging-<pid>-XXXX: the next folder, being filled
 PREVIOUS = "previous"  # .<name>.previous-<pid>-XXXX: the last one, moved aside (only without renameat2)
 # every kind of temp beside an output: io.atomic_file's files, atomic_folder's tags, replaced_folder's
-KINDS = frozenset({"writing", "converting", "exporting", STAGING, PREVIOUS})
+KINDS = frozenset({"writing", "converting", "exporting", "tuning", STAGING, PREVIOUS})
 _LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>[a-z]+)-(?P<pid>[0-9]{1,9})-[^.]+(?:\.tmp)?", re.DOTALL)
 _swept: set[str] = set()
 _RENAME_EXCHANGE = 2

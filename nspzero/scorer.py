@@ -284,6 +284,7 @@ class NSPScorer:
         self.max_length = max_length
         self.batch_size = batch_size
         self.owns_model = _owns_model
+        self.weights_from_files = True  # False once the weights were changed in memory (`weights_changed`)
         if not onnx and self._onnxruntime_asked(backend, explicit, model):
             if compile is True and explicit:
                 raise UsageError("compile=True compiles the torch model; backend onnxruntime runs an ONNX export: "
@@ -644,6 +645,15 @@ class NSPScorer:
         return None
 
     # ---- public -----------------------------------------------------------------------------
+    def weights_changed(self) -> None:
+        """The model's weights were changed in place (NSP-tuning): drop what was made from the old ones
+        (the compiled graph, whose weights are frozen in; oneDNN's packed copies, repacked) and key the
+        scores cache and the ONNX export cache by the tensors from now on, not by the files loaded."""
+        self._compiled = None
+        if self.backend in ("onednn", "trial"):
+            use_onednn(self.model)
+        self.weights_from_files = False
+
     def settle_backend(self, batches: Sequence[Sequence[Pair]]) -> bool:
         """Run backend "auto"'s torch-vs-oneDNN trial to its end now, on `batches` in turn (it would
         otherwise start after AUTO_BACKEND_AFTER_S of scoring); True if there was a trial to run. For a

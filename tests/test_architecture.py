@@ -93,3 +93,16 @@ def test_checkpoint_formats_live_in_one_package_at_the_edge():
             "nspzero.formats.heads"} <= formats
     outside = {t for m in formats for t in graph[m] if not t.startswith("nspzero.formats")}
     assert outside <= {"nspzero.errors", "nspzero.folders", "nspzero.quiet"}, outside
+
+
+def test_tuning_is_library_code_over_the_method_core():
+    """tuning/ trains through the classification path and the scorer (no loop of its own to drift),
+    imports no front door, and reading a tuned folder's json (saved, settings) loads no torch."""
+    graph = import_graph()
+    tuning = {m for m in graph if m.startswith("nspzero.tuning")}
+    assert {f"nspzero.tuning.{m}" for m in ("pairs", "loss", "trainer", "saved", "settings", "state")} <= tuning
+    assert not {t for m in tuning for t in graph[m] if is_front_door(t)}
+    assert "nspzero.pipeline" in graph["nspzero.tuning.pairs"] and "nspzero.scorer" in graph["nspzero.tuning.trainer"]
+    for light in ("nspzero.tuning.saved", "nspzero.tuning.settings"):
+        source = (PACKAGE / "tuning" / f"{light.rsplit('.', 1)[1]}.py").read_text(encoding="utf-8")
+        assert "\nimport torch" not in source and "\nfrom ..scorer" not in source, light
