@@ -14,20 +14,11 @@ from typing import Iterator, Optional, Sequence
 
 from .cache import FINGERPRINT_VERSION, config_hash
 from .digests import model_digest, tokenizer_digest
-from .errors import UsageError
 from .scorer import NSPScorer
 from .tasks.base import Example, FewShotRecipe, Task
 from .tuning import TuneReport, TuneSettings, tune
 
 NOT_TUNED = "not tuned in the paper"
-
-
-def check_tunable(scorer: NSPScorer) -> None:
-    """Tuning trains fp32 torch weights: an int8, half-precision or ONNX model is refused up front."""
-    if scorer.dtype != "float32" or getattr(scorer.model, "is_onnx", False):
-        kind = "an ONNX model" if getattr(scorer.model, "is_onnx", False) else f"dtype {scorer.dtype}"
-        raise UsageError(f"--few-shot tunes the model's float32 torch weights, not {kind}; "
-                         f"run it with --dtype float32 on the checkpoint folder")
 
 
 def recipe_settings(recipe: FewShotRecipe, seed: int = 0) -> TuneSettings:
@@ -46,16 +37,21 @@ class BaseWeights:
     the caller's scorer is given back unchanged (one copy of the weights in memory, not a reload)."""
 
     def __init__(self, scorer: NSPScorer) -> None:
-        self.model = scorer.model
-        self.saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.scorer = scorer
+        self.saved = {k: v.detach().clone() for k, v in scorer.model.state_dict().items()}
+        self.from_files = scorer.weights_from_files
 
     @contextmanager
     def tuning(self) -> Iterator[None]:
+        """Tune inside the block; after it the base weights are back, with what the scorer made from
+        the tuned ones dropped, and its files describe its weights again as they did before."""
         try:
             yield
         finally:
-            self.model.load_state_dict(self.saved)
-            self.model.eval()
+            self.scorer.model.load_state_dict(self.saved)
+            self.scorer.model.eval()
+            self.scorer.weights_changed()
+            self.scorer.weights_from_files = self.from_files
 
 
 def tune_task(scorer: NSPScorer, task: Task, train: Sequence[Example], dev: Sequence[Example],

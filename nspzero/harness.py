@@ -209,9 +209,10 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
     out = Path(output_dir)
     check_folder_output(out, [settings.data_dir])
     if settings.few_shot:
-        from .fewshot import BaseWeights, check_tunable
+        from .fewshot import BaseWeights
+        from .tuning.trainer import check_trainable
 
-        check_tunable(scorer)
+        check_trainable(scorer)
     if out.parent.is_dir():  # before mkdir: a killed run's moved-aside results go back into place first
         clean_leftovers(Path(os.path.realpath(out)))
     out.mkdir(parents=True, exist_ok=True)

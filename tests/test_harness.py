@@ -385,3 +385,12 @@ def test_few_shot_tunes_scores_through_the_harness_and_keeps_base_and_tuned_scor
     assert few["cache"] == f"cache/{next(c for c in caches if 'tuned' in c.name).name}"
     md = (tmp_path / "few" / "results.md").read_text(encoding="utf-8")
     assert "| nspzero few-shot (NSP-tuning) |" in md and "not tuned" in md and "| PET few-shot (paper) |" in md
+
+
+def test_few_shot_refuses_weights_it_cannot_train_before_writing(model_dir, data_dir, tmp_path):
+    from nspzero.errors import UsageError
+
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", dtype="bfloat16")
+    with pytest.raises(UsageError, match="float32"):
+        evaluate(scorer, EvalSettings(data_dir, ["eprstmt"], few_shot=True), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
