@@ -8,6 +8,7 @@ add up to 1 (`normalize=True` divides them by their sum, for callers that want o
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -24,8 +25,11 @@ from .templates import LabelsArg, check_unicode
 class NSPClassifier:
     """Zero-shot classifier built on an NSPScorer (see `from_pretrained`)."""
 
-    def __init__(self, scorer: NSPScorer) -> None:
+    def __init__(self, scorer: NSPScorer, defaults: Optional[dict] = None) -> None:
         self.scorer = scorer
+        # a tuned model's request fields (labels, template, placement, combine): what a call giving none uses
+        self.defaults = defaults
+        self.tuned: Optional[tuple[ClassifyRequest, Any, Any]] = None  # (request, settings, report) after `fit`
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: Optional[str] = None, max_length: Optional[int] = None,
@@ -35,8 +39,55 @@ class NSPClassifier:
         `compile=True` runs the model through torch.compile (faster for long jobs; see NSPScorer);
         "auto" compiles once scoring has taken AUTO_COMPILE_AFTER_S seconds. `max_length` None: 256
         tokens per pair, or the model's position limit if that is smaller."""
+        from .tuning import tuned_defaults
+
+        defaults = tuned_defaults(name_or_path) if os.path.isdir(os.path.expanduser(str(name_or_path))) else None
         return cls(NSPScorer.from_pretrained(name_or_path, device=device, max_length=max_length,
-                                             batch_size=batch_size, dtype=dtype, compile=compile))
+                                             batch_size=batch_size, dtype=dtype, compile=compile), defaults)
+
+    def _fill(self, labels: Any, template: Any, placement: Optional[str], combine: Optional[str],
+              prompt: Optional[str], labels_per_text: Any = None) -> dict:
+        """The call's request fields, a tuned model's own filling those left out (`tuning.saved.with_defaults`)."""
+        from .tuning.saved import with_defaults
+
+        return with_defaults(self.defaults, labels, template, placement, combine, prompt, labels_per_text is not None)
+
+    def fit(self, texts: Sequence[str], targets: Sequence[str], labels: Any = None,
+            template: Union[str, Sequence[str], None] = None, placement: Optional[str] = None,
+            prompt: Optional[str] = None, combine: Optional[str] = None, epochs: int = 10,
+            learning_rate: float = 1e-5, batch_size: int = 8, seed: int = 0,
+            dev: Optional[tuple[Sequence[str], Sequence[str]]] = None, progress: Optional[bool] = None,
+            max_length: int = 128, loss: str = "bce", chunk_pairs: int = 256, bf16: bool = False,
+            on_epoch_end=None) -> "NSPClassifier":
+        """NSP-tuning (the paper's few-shot learner): tune the loaded model in place on `texts` labelled
+        `targets` (label names), each text paired with every label's prompts (`labels`, `template`,
+        `placement`, `prompt` as `classify` takes them); returns self. `batch_size` texts a step (all
+        their label pairs), Adam at `learning_rate`, `epochs` passes, shuffled by `seed`; with `dev`
+        (texts, targets) the best epoch's weights are kept. Afterwards `classify` with no labels uses
+        these, and `save_pretrained` writes the tuned folder. The record is `self.tuned[2]` (a TuneReport)."""
+        from .tuning import TuneSettings, tune
+
+        fields = self._fill(labels, template, placement, combine, prompt)
+        request = build_request(fields["labels"], prompt=prompt, template=fields["template"],
+                                placement=fields["placement"], combine=fields["combine"])
+        settings = TuneSettings(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, seed=seed,
+                                max_length=max_length, loss=loss, chunk_pairs=chunk_pairs, bf16=bf16)
+        report = tune(self.scorer, request, texts, targets, settings, dev=dev, progress=progress,
+                      on_epoch_end=on_epoch_end)
+        self.tuned = (request, settings, report)
+        self.defaults = {"labels": request.label_set.to_dict(), "template": list(request.templates),
+                         "placement": request.placement, "combine": request.combine}
+        return self
+
+    def save_pretrained(self, folder: str) -> None:
+        """Write the tuned model as a new folder (transformers files + nspzero_tuning.json with its labels,
+        templates and training record), whole or not at all; `from_pretrained(folder)` needs no labels."""
+        from .tuning import save_tuned
+
+        if self.tuned is None:
+            raise UsageError("nothing to save: save_pretrained writes a tuned model; call fit(texts, targets, "
+                             "labels=...) first")
+        save_tuned(self.scorer, *self.tuned, folder)
 
     def score_pairs(self, first: Sequence[str], second: Sequence[str], progress: Optional[bool] = None) -> np.ndarray:
         """P(IsNext) of each (first[i], second[i]) pair, shape (n,)."""
@@ -64,9 +115,10 @@ class NSPClassifier:
                      prompt: Optional[str] = None, long_text: str = "truncate", aggregate: str = "max",
                      overlap: int = DEFAULT_OVERLAP) -> tuple[list[str], np.ndarray]:
         """(label names, texts × labels matrix of combined P(IsNext)) — the scores before mapping."""
-        request = build_request(labels, prompt=prompt, template=template, placement=placement, combine=combine,
-                                multi_label=True, threshold=0.0, long_text=long_text, aggregate=aggregate,
-                                overlap=overlap)
+        fields = self._fill(labels, template, placement, combine, prompt)
+        request = build_request(fields["labels"], prompt=prompt, template=fields["template"],
+                                placement=fields["placement"], combine=fields["combine"], multi_label=True,
+                                threshold=0.0, long_text=long_text, aggregate=aggregate, overlap=overlap)
         items, _ = check_texts(texts)
         return list(request.labels), np.vstack(list(pipeline.label_rows(self.scorer, request, items, None, progress)))
 
@@ -97,11 +149,11 @@ class NSPClassifier:
         by their sum (the ranking is unchanged). `progress`: True draws a progress bar, False none;
         None (default) only for a long call (a few seconds or more) when stderr is a terminal.
         """
+        fields = self._fill(labels, template, placement, combine, prompt, labels_per_text)
         args = ClassifyArgs.of(text=texts if isinstance(texts, str) else None,
-                               texts=None if isinstance(texts, str) else texts, labels=labels,
-                               labels_per_text=labels_per_text, prompt=prompt, template=template, placement=placement,
-                               combine=combine, multi_label=multi_label, threshold=threshold, long_text=long_text,
-                               aggregate=aggregate, overlap=overlap, top_k=top_k, normalize=normalize)
+                               texts=None if isinstance(texts, str) else texts, labels_per_text=labels_per_text,
+                               prompt=prompt, **fields, multi_label=multi_label, threshold=threshold,
+                               long_text=long_text, aggregate=aggregate, overlap=overlap, top_k=top_k, normalize=normalize)
         return self.classify_args(args, progress)
 
     def classify_args(self, args: ClassifyArgs, progress: Optional[bool] = None) -> Union[

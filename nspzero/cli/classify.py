@@ -1,5 +1,6 @@
 """`nspzero classify`: texts (arguments, a file or stdin) × one request → results, through the one
 reader and the one writer (local) or a Ray Data actor pool (--engine ray)."""
+import os
 import sys
 from typing import Iterable, List, Optional
 
@@ -9,7 +10,8 @@ from ..errors import DataError, UsageError
 from ..io import (CLASSIFY_COLUMNS, RowWriter, TextRow, check_output, input_format as resolve_input_format, output_columns,
                   output_format, read_texts, result_row)
 from .app import app
-from .options import NUM_ACTORS_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine, with_model_options
+from .options import (NUM_ACTORS_OPTION, RAY_ADDRESS_OPTION, ModelOptions, check_engine, label_option,
+                      with_model_options)
 
 STREAM_CHUNK = 512  # texts classified per call when streaming a file
 
@@ -59,18 +61,17 @@ def classify(
     models: ModelOptions = None,
 ) -> None:
     """Classify texts among candidate labels, zero-shot."""
-    from ..request import build_request, check_text, split_labels  # here, so --help loads no torch
+    from ..request import build_request, check_text  # here, so --help loads no torch
+    from ..tuning.saved import tuned_defaults, with_defaults
 
-    if labels and labels_file is not None:
-        raise UsageError("give --labels or --labels-file, not both")
-    if not labels and labels_file is None and prompt is None and not input_path:
+    label_arg = label_option(labels, labels_file)
+    # a tuned folder's labels and templates fill what is not given (its json is read before torch loads)
+    tuned = tuned_defaults(models.model) if os.path.isdir(os.path.expanduser(models.model)) else None
+    fields = with_defaults(tuned, label_arg, template or None, placement, combine, prompt)
+    if fields["labels"] is None and prompt is None and not input_path:
         raise UsageError("--labels is required (or --labels-file FILE, or --prompt NAME), e.g. --labels 体育,财经")
-    label_arg = [label for value in labels for label in split_labels(value)] if labels else None
-    if labels_file is not None:
-        from ..label_files import read_labels_file
-
-        label_arg = read_labels_file(labels_file)
-    request = build_request(label_arg, prompt=prompt, template=template, placement=placement, combine=combine,
+    request = build_request(fields["labels"], prompt=prompt, template=fields["template"],
+                            placement=fields["placement"], combine=fields["combine"],
                             multi_label=multi_label, threshold=threshold, long_text=long_text, aggregate=aggregate,
                             top_k=top_k, labels_per_row=bool(input_path),
                             **({} if overlap is None else {"overlap": overlap}))

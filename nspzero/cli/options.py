@@ -81,21 +81,26 @@ def _max_length_help(default: Optional[int], long_text: bool) -> str:
     return f"Max tokens per pair; longer texts are {where} (the prompt is never cut). {given}"
 
 
+OMITTED_DEFAULTS = {"batch_size": 32, "compile_model": "off"}  # what an omitted model option is
+
+
 def with_model_options(max_length: Optional[int] = None, compile_default: str = "auto",
-                       long_text: bool = False) -> Callable[[Callable], Callable]:
+                       long_text: bool = False, omit: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
     """Decorator: the command gets the shared model options and receives them as `models: ModelOptions`.
-    `long_text`: the command has --long-text (its --max-length help then mentions it)."""
+    `long_text`: the command has --long-text (its --max-length help then mentions it). `omit`: options
+    the command does not have (`OMITTED_DEFAULTS` then stand; `nspzero tune`'s --batch-size counts texts)."""
     def decorate(fn: Callable) -> Callable:
         signature = inspect.signature(fn)
         hints = typing.get_type_hints(fn)
         own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
                if p.name != "models"]
-        added = _model_parameters(max_length, compile_default, long_text)
+        added = [p for p in _model_parameters(max_length, compile_default, long_text) if p.name not in omit]
         names = [p.name for p in added]
 
         @functools.wraps(fn)
         def command(**kwargs):
             values = {name: kwargs.pop(name) for name in names}
+            values.update({name: OMITTED_DEFAULTS[name] for name in omit})
             values["compile"] = compile_choice(values.pop("compile_model"))
             if values["model"] is None:
                 values["model"] = _default_model()
@@ -125,3 +130,16 @@ def check_engine(engine: str, ray_address: Optional[str], num_actors: int) -> No
         raise UsageError(f"--num-actors must be a positive number, got {num_actors}")
     if engine == "local" and (ray_address is not None or num_actors != 1):
         raise UsageError("--ray-address and --num-actors apply to --engine ray; add --engine ray")
+
+
+def label_option(labels: Optional[list[str]], labels_file: Optional[str]):
+    """--labels (comma-separated or repeated) or --labels-file, as the `labels` of a request (or None)."""
+    from ..request import split_labels
+
+    if labels and labels_file is not None:
+        raise UsageError("give --labels or --labels-file, not both")
+    if labels_file is not None:
+        from ..label_files import read_labels_file
+
+        return read_labels_file(labels_file)
+    return [label for value in labels for label in split_labels(value)] if labels else None

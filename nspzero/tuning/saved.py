@@ -9,7 +9,8 @@ import os
 from typing import Any, Optional
 
 from ..errors import DataError, UsageError
-from ..folders import atomic_folder, new_folder
+from ..folders import atomic_folder, current_umask, new_folder
+from ..quiet import quiet_transformers
 
 TUNING_FILE = "nspzero_tuning.json"
 FORMAT = 1
@@ -41,11 +42,16 @@ def save_tuned(scorer, request, settings, report, folder: str) -> None:
             "template": list(request.templates), "placement": request.placement, "combine": request.combine,
             "prompt": request.prompt, "settings": settings.to_dict(), "epochs": report.to_dict()["epochs"],
             "best_epoch": report.best_epoch}
-    with atomic_folder(out, "tuning") as tmp:
+    with atomic_folder(out, "tuning") as tmp, quiet_transformers():
         model.save_pretrained(str(tmp), safe_serialization=True)
         scorer.tokenizer.save_pretrained(str(tmp))
+        if not (tmp / "vocab.txt").exists():  # the plain vocab.txt other BERT tools (and digests) read
+            vocab = sorted(scorer.tokenizer.get_vocab().items(), key=lambda item: item[1])
+            (tmp / "vocab.txt").write_text("".join(token + "\n" for token, _ in vocab), encoding="utf-8")
         with open(tmp / TUNING_FILE, "w", encoding="utf-8") as handle:
             json.dump(meta, handle, ensure_ascii=False, indent=2)
+        for entry in tmp.iterdir():  # the usual permissions (some writers make 0600 temp files)
+            os.chmod(entry, 0o666 & ~current_umask())
 
 
 def read_tuning(folder: str) -> Optional[dict[str, Any]]:
@@ -72,3 +78,13 @@ def tuned_defaults(folder: str) -> Optional[dict]:
     if data is None:
         return None
     return {k: data[k] for k in DEFAULT_FIELDS if data.get(k) is not None}
+
+
+def with_defaults(defaults: Optional[dict], labels: Any, template: Any, placement: Optional[str],
+                  combine: Optional[str], prompt: Optional[str] = None, own_labels: bool = False) -> dict:
+    """A call's request fields, a tuned model's `defaults` filling those left out — the one rule of every
+    door: explicit arguments win; a prompt set brings its own, and per-text labels their own labels."""
+    given = {"labels": labels, "template": template, "placement": placement, "combine": combine}
+    if defaults is None or prompt is not None:
+        return given
+    return {k: (None if own_labels and k == "labels" else defaults.get(k)) if v is None else v for k, v in given.items()}

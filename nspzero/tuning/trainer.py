@@ -85,7 +85,7 @@ def step_loss(scorer: NSPScorer, examples: Sequence[TextPairs], encoded: Sequenc
             loss = softmax_sum(logits, [torch.as_tensor(examples[t].label_of, device=logits.device) for t in texts],
                                [examples[t].gold for t in texts]) / total
         if not torch.isfinite(loss):
-            raise ModelError(f"the tuning loss became {float(loss)} (NaN/inf) at learning rate "
+            raise ModelError(f"the tuning loss became {float(loss.detach())} (NaN/inf) at learning rate "
                              f"{settings.learning_rate:g}: the weights diverged; lower the learning rate (--lr), "
                              f"e.g. to {settings.learning_rate / 10:g}; nothing was kept")
         loss.backward()
