@@ -120,6 +120,9 @@ def parse_config(data: object, where: str) -> TaskConfig:
     if "reference" in data:
         values["reference"] = _reference(data["reference"], at(where, data, "reference"))
     if "few_shot" in data:
+        if values["type"] != "classification":  # NSP-tuning trains a label set's pairs (method.md §13)
+            raise UsageError(f"{at(where, data, 'few_shot')}: few_shot (NSP-tuning) applies to classification tasks, "
+                             f"not {values['type']}; remove it")
         values["few_shot"] = _few_shot(data["few_shot"], at(where, data, "few_shot"))
     return TaskConfig(**values)
 
