@@ -138,12 +138,12 @@ def cpu_name() -> str:
 def write_vocab(folder: str, size: int, vocab: str | None) -> str:
     """vocab.txt in `folder`: the given file, or [PAD]/[UNK]/[CLS]/[SEP]/[MASK] + CJK characters up to `size`."""
     os.makedirs(folder, exist_ok=True)
-    if vocab:
-        with open(vocab, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
+    if vocab:  # copied as it is: splitlines() would also split at U+0085/U+2028 inside tokens
+        with open(vocab, encoding="utf-8", newline="") as handle:
+            lines = handle.read().rstrip("\n").split("\n")
     else:
         lines = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(CJK[: size - 5])
-    with open(os.path.join(folder, "vocab.txt"), "w", encoding="utf-8") as handle:
+    with open(os.path.join(folder, "vocab.txt"), "w", encoding="utf-8", newline="") as handle:
         handle.write("\n".join(lines) + "\n")
     return "".join(t for t in lines if len(t) == 1 and "\u4e00" <= t <= "\u9fa5")
 
