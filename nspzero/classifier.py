@@ -52,6 +52,13 @@ class NSPClassifier:
 
         return with_defaults(self.defaults, labels, template, placement, combine, prompt, labels_per_text is not None)
 
+    def fill_args(self, args: ClassifyArgs) -> ClassifyArgs:
+        """A call stated as data (the server's body), a tuned model's labels and templates filling what it leaves out."""
+        fields = self._fill(args.labels, args.template, args.placement, args.combine, args.prompt,
+                            args.labels_per_text)
+        changed = {k: v for k, v in fields.items() if v is not getattr(args, k)}
+        return args.model_copy(update=changed) if changed else args
+
     def fit(self, texts: Sequence[str], targets: Sequence[str], labels: Any = None,
             template: Union[str, Sequence[str], None] = None, placement: Optional[str] = None,
             prompt: Optional[str] = None, combine: Optional[str] = None, epochs: int = 10,
@@ -149,17 +156,17 @@ class NSPClassifier:
         by their sum (the ranking is unchanged). `progress`: True draws a progress bar, False none;
         None (default) only for a long call (a few seconds or more) when stderr is a terminal.
         """
-        fields = self._fill(labels, template, placement, combine, prompt, labels_per_text)
         args = ClassifyArgs.of(text=texts if isinstance(texts, str) else None,
-                               texts=None if isinstance(texts, str) else texts, labels_per_text=labels_per_text,
-                               prompt=prompt, **fields, multi_label=multi_label, threshold=threshold,
-                               long_text=long_text, aggregate=aggregate, overlap=overlap, top_k=top_k, normalize=normalize)
+                               texts=None if isinstance(texts, str) else texts, labels=labels,
+                               labels_per_text=labels_per_text, prompt=prompt, template=template, placement=placement,
+                               combine=combine, multi_label=multi_label, threshold=threshold, long_text=long_text,
+                               aggregate=aggregate, overlap=overlap, top_k=top_k, normalize=normalize)
         return self.classify_args(args, progress)
 
     def classify_args(self, args: ClassifyArgs, progress: Optional[bool] = None) -> Union[
             ClassificationResult, list[ClassificationResult]]:
         """`classify` for a request already stated as data (what the server and Ray payloads are)."""
-        request = args.to_request()
+        request = self.fill_args(args).to_request()
         items, single = args.text_list()
         results = self.run(request, items, progress, args.label_sets(request, len(items)))
         return results[0] if single else results

@@ -126,6 +126,11 @@ def export_onnx(model: str, out_dir: str | os.PathLike, *, int8: bool = True) ->
         with quiet_transformers():
             nsp.config.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
+        from .tuning.saved import TUNING_FILE
+
+        tuning = os.path.join(os.path.expanduser(str(model)), TUNING_FILE)  # a tuned folder's labels go along
+        if os.path.isfile(tuning):
+            shutil.copyfile(tuning, tmp / TUNING_FILE)
         vocab = getattr(tokenizer, "vocab_file", None)
         if vocab and os.path.isfile(vocab) and not (tmp / "vocab.txt").exists():
             shutil.copyfile(vocab, tmp / "vocab.txt")

@@ -64,36 +64,56 @@ def test_cli_tune_equals_fit_and_classify_reads_the_folder_without_labels(decisi
     assert meta["template"] == [TEMPLATE] and meta["settings"]["batch_size"] == 4 and len(meta["epochs"]) == 2
 
 
+# the child runs `nspzero tune` and stops in epoch 2's third step (epoch 1 saved): there it is killed
+PAUSED_CHILD = """
+import sys, time
+import torch
+torch.set_num_threads(1)  # as the test process runs: the same kernels give the same bits
+from nspzero.tuning import trainer
+real, steps = trainer.step_loss, []
+def step_loss(*args):
+    steps.append(1)
+    if len(steps) == {pause_at}:
+        open({marker!r}, "w").close()
+        time.sleep(600)
+    return real(*args)
+trainer.step_loss = step_loss
+from nspzero.cli import main
+main(sys.argv[1:])
+"""
+
+
 def test_a_sigkilled_tune_leaves_no_output_and_resume_equals_an_uninterrupted_run(decisive_model_dir, train,
-                                                                                   tmp_path):
+                                                                                   tmp_path, capsys):
     from safetensors.torch import load_file
 
-    args = ["--epochs", "30", "--lr", "1e-3", "--batch-size", "1"]
-    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    args = ["--epochs", "3", "--lr", "1e-3", "--batch-size", "1"]
+    killed, whole, marker = tmp_path / "killed", tmp_path / "whole", tmp_path / "paused"
     state = tmp_path / ".killed.tune-state" / "state.pt"
-    command = [sys.executable, "-m", "nspzero.cli", *tune_argv(decisive_model_dir, train, killed, *args)]
-    proc = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    code = PAUSED_CHILD.format(pause_at=len(ROWS) + 3, marker=str(marker))
+    proc = subprocess.Popen([sys.executable, "-c", code, *tune_argv(decisive_model_dir, train, killed, *args)],
+                            stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert state.exists() and proc.poll() is None, "the run ended before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)  # mid-epoch (epoch 1 is saved, 29 are left)
+        deadline = time.monotonic() + 240
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists() and state.exists(), "the child never reached epoch 2"
+        os.kill(proc.pid, signal.SIGKILL)  # mid-epoch 2 (epoch 1 is saved)
     finally:
         proc.kill()
         proc.wait(timeout=30)
     assert not killed.exists()
-    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 2 and "--resume" in again.stderr and not killed.exists()
-    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    assert not state.parent.exists()  # the state goes once the folder is written
-    done = subprocess.run([sys.executable, "-m", "nspzero.cli", *tune_argv(decisive_model_dir, train, whole, *args)],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    code, _, err = run_cli(tune_argv(decisive_model_dir, train, killed, *args), capsys)
+    assert code == 2 and "--resume" in err and not killed.exists()
+    code, _, err = run_cli(tune_argv(decisive_model_dir, train, killed, *args, "--resume"), capsys)
+    assert code == 0, err
+    assert not state.parent.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no leftovers
+    assert "epoch 2/3" in err and "epoch 1/3" not in err  # it went on from epoch 2
+    code, _, err = run_cli(tune_argv(decisive_model_dir, train, whole, *args), capsys)
+    assert code == 0, err
     a, b = load_file(str(killed / "model.safetensors")), load_file(str(whole / "model.safetensors"))
     assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
-    assert [e["epoch"] for e in json.loads((killed / "nspzero_tuning.json").read_text())["epochs"]] == list(range(1, 31))
+    assert [e["epoch"] for e in json.loads((killed / "nspzero_tuning.json").read_text())["epochs"]] == [1, 2, 3]
 
 
 @pytest.mark.parametrize("rows, needle", [

@@ -75,7 +75,11 @@ def tune(
                                                         "the same input and settings."),
     models: ModelOptions = None,
 ) -> None:
-    """Tune a model on labelled texts (NSP-tuning, the paper's few-shot learner) and save it as a new folder."""
+    """Tune a model on labelled texts (NSP-tuning, the paper's few-shot learner) and save it as a new folder.
+
+    Each text is paired with every label's prompt (target 1 for its own label, 0 for the others); the
+    whole model is trained with Adam. --max-length is the training length (the paper's 128); --dtype
+    bfloat16 trains under bfloat16 autocast (float32 weights). Then: nspzero classify --model OUT "text"."""
     from ..folders import check_folder_output
     from ..request import build_request
     from ..tuning.saved import check_output

@@ -43,8 +43,9 @@ async def classify(args: Annotated[ClassifyArgs, Depends(classify_args)],
                    batcher: Annotated[MicroBatcher, Depends(get_batcher)],
                    limits: Annotated[Limits, Depends(get_limits)]):
     """Classify `texts` (or one `text`) among `labels` (or `labels_per_text`); the same results as
-    `NSPClassifier.classify` with the same arguments (always a list, also for a single `text`)."""
-    results = await _results(args, classifier, batcher, limits)
+    `NSPClassifier.classify` with the same arguments (always a list, also for a single `text`); a tuned
+    model's own labels and templates fill what the body leaves out."""
+    results = await _results(classifier.fill_args(args), classifier, batcher, limits)
     if isinstance(results, JSONResponse):
         return results
     return JSONResponse({"results": [r.to_dict() for r in results]})
