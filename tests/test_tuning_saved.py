@@ -111,3 +111,14 @@ def test_the_doors_read_a_tuned_folder(fitted, tuned, capsys, tmp_path):
     assert code == 0, err
     got = NSPClassifier.from_pretrained(str(exported)).classify(TEXTS[:2])
     assert max(abs(g.scores[k] - w.scores[k]) for g, w in zip(got, want) for k in w.scores) < 1e-4
+
+
+def test_eval_runs_on_a_tuned_folder(tuned, tmp_path, capsys):
+    from fewclue_fixture import write_fewclue
+
+    data = write_fewclue(tmp_path / "data", n=4)
+    code, _, err = run_cli(["eval", "-m", tuned, "-d", str(data), "-o", str(tmp_path / "runs"), "--tasks", "eprstmt"],
+                           capsys)
+    assert code == 0, err
+    results = json.loads((tmp_path / "runs" / "results.json").read_text(encoding="utf-8"))
+    assert "eprstmt" in results["tasks"]
