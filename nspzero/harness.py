@@ -14,7 +14,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from .scorer import NSPScorer, Pair
 from .tasks.base import Example, Task
 from .sampling import label_counts, stratified_sample
 from .tasks.registry import FEWCLUE, check_distinct_names, load_task
+
+if TYPE_CHECKING:  # the few-shot leg (and torch's optimiser) loads only when asked for
+    from .fewshot import BaseWeights
 
 log = logging.getLogger("nspzero")
 # every file an eval run may write into its folder: the folder holds one run's files, so a rerun that
@@ -54,6 +57,7 @@ class EvalSettings:
     calibration: Sequence[str] = ()    # extra rows: "content-free", "prior"
     plots: bool = False
     report: bool = False               # also OUT/report.html (nspzero report), part of the same unit
+    few_shot: bool = False             # also NSP-tune each task the paper tunes and score it (a second column)
 
 
 class CachedScoring:
@@ -152,6 +156,45 @@ def run_task(task: Task, settings: EvalSettings, scoring: CachedScoring) -> tupl
     return entry, rows
 
 
+def run_few_shot(task: Task, settings: EvalSettings, scorer: NSPScorer, base: BaseWeights,
+                 cache_dir: Path) -> tuple[dict, list[dict]]:
+    """The task's few-shot entry and prediction rows: tune a fresh copy of the base model on the
+    recipe's split (`--limit` samples it as every split), keep the best epoch on the dev split, and
+    score the same test examples through the same path zero-shot uses, under the tuned weights' own
+    cache key. A task the paper does not tune gets a note and no rows."""
+    from .fewshot import NOT_TUNED, recipe_settings, report_entry, tune_task, tuned_fingerprint, tunes
+
+    recipe = tunes(task)
+    if recipe is None:
+        return {"tuned": False, "note": NOT_TUNED}, []
+    config = task.config
+    start = time.perf_counter()
+    split = settings.split or config.test_split
+    dev_split = settings.dev_split or config.dev_split
+    train, train_sample = read_split(task, settings, recipe.train_split)
+    dev, dev_sample = read_split(task, settings, dev_split)
+    test, _ = read_split(task, settings, split)
+    with base.tuning():
+        report = tune_task(scorer, task, train, dev, recipe, seed=settings.seed)
+        cache = ScoreCache(cache_dir / f"scores-tuned-{tuned_fingerprint(scorer)}.jsonl")
+        scoring = CachedScoring(scorer, cache)
+        try:
+            test_scores = score_examples(task, test, scoring, f"{config.name} {split} (tuned)")
+        finally:
+            cache.close()
+    decision = task.decide(test, test_scores)
+    rows = [{"index": e.index, "gold": e.gold, "prediction": p, **ev}
+            for e, p, ev in zip(test, decision.predictions, decision.evidence)]
+    entry = task.measure([r["gold"] for r in rows], [r["prediction"] for r in rows])
+    entry.update(report_entry(recipe, recipe_settings(recipe, settings.seed), report))
+    entry.update({"examples": len(rows), "train_examples": len(train), "dev_examples": len(dev),
+                  "dev_split": dev_split, "pairs_scored": scoring.scored,
+                  "cache": str(Path("cache") / cache.path.name), "seconds": round(time.perf_counter() - start, 3)})
+    if train_sample is not None:
+        entry["sample"] = {"train": train_sample, "dev": dev_sample}
+    return entry, rows
+
+
 def package_versions() -> dict[str, str]:
     import sklearn
     import torch
@@ -170,6 +213,11 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
     cache lacks, e.g. a `RayPairScorer` loading the same model on a Ray actor pool."""
     out = Path(output_dir)
     check_folder_output(out, [settings.data_dir])
+    if settings.few_shot:
+        from .fewshot import BaseWeights
+        from .tuning.trainer import check_trainable
+
+        check_trainable(scorer)
     if out.parent.is_dir():  # before mkdir: a killed run's moved-aside results go back into place first
         clean_leftovers(Path(os.path.realpath(out)))
     out.mkdir(parents=True, exist_ok=True)
@@ -189,14 +237,20 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
                                                                      f"stratified, seed {settings.seed}"),
                      "max_length": scorer.max_length, "dtype": scorer.dtype, "batch_size": scorer.batch_size,
                      "device": str(scorer.device), "engine": engine_name, "soft_positions": settings.soft_positions,
-                     "compare_prompts": settings.compare_prompts, "calibration": list(settings.calibration)},
+                     "compare_prompts": settings.compare_prompts, "calibration": list(settings.calibration),
+                     "few_shot": settings.few_shot},
         "tasks": {}, "cache": {"file": str(cache.path.relative_to(out)), "pairs_before": len(cache)},
     }
     start = time.perf_counter()
     predictions: dict[str, list[dict]] = {}
+    few_shot_rows: dict[str, list[dict]] = {}
+    base = BaseWeights(scorer) if settings.few_shot else None
     try:
         for task in tasks:
             entry, rows = run_task(task, settings, scoring)
+            if base is not None:
+                entry["few_shot"], few_shot_rows[task.config.name] = run_few_shot(task, settings, scorer, base,
+                                                                                  out / "cache")
             results["tasks"][task.config.name] = entry
             predictions[task.config.name] = rows
             if on_task_done is not None:
@@ -213,6 +267,9 @@ def evaluate(scorer: NSPScorer, settings: EvalSettings, output_dir: str | Path,
     with replaced_folder(out, owned=RUN_FILES) as stage:
         for name, rows in predictions.items():
             atomic_write_jsonl(stage / f"{name}.predictions.jsonl", rows)
+        for name, rows in few_shot_rows.items():
+            if rows:
+                atomic_write_jsonl(stage / f"{name}.few-shot.predictions.jsonl", rows)
         atomic_write_json(stage / "results.json", results)
         atomic_write_text(stage / "results.md", results_markdown(results))
         if settings.plots or settings.report:
@@ -264,3 +321,7 @@ def _summarise(results: dict) -> None:
     complete = all(name in accs for name in FEWCLUE)
     results["fewclue_score"] = float(np.mean([accs[n] for n in FEWCLUE])) if complete else None
     results["mean_accuracy"] = float(np.mean(list(accs.values()))) if accs else None
+    tuned = {name: t["few_shot"]["accuracy"] for name, t in results["tasks"].items()
+             if t.get("few_shot", {}).get("tuned")}
+    if any("few_shot" in t for t in results["tasks"].values()):
+        results["few_shot_mean_accuracy"] = float(np.mean(list(tuned.values()))) if tuned else None

@@ -15,11 +15,12 @@ def _write(path: Path, rows: list[dict]) -> None:
 
 def write_fewclue(root: Path, n: int = 8) -> Path:
     """eprstmt (C-C), tnews (C-C, label_desc), ocnli (S-C, 3 labels), csl (list field), chid (cloze),
-    cluewsc (coref, nested fields): test_public and dev_few_all splits of `n` examples each."""
+    cluewsc (coref, nested fields): test_public, dev_few_all and train_few_all (the split `eval --few-shot`
+    tunes on) splits of `n` examples each."""
     idioms = ["严阵以待", "改朝换代", "不共戴天", "天南海北", "物归原主", "波谲云诡", "高视阔步"]
     tnews_labels = ["news_sports", "news_finance", "news_tech", "news_edu"]
     nli = ["contradiction", "neutral", "entailment"]
-    for split in ("test_public", "dev_few_all"):
+    for split in ("test_public", "dev_few_all", "train_few_all"):
         _write(root / "eprstmt" / f"{split}.json", [
             {"id": i, "sentence": TEXTS[i % 10], "label": ["Positive", "Negative"][i % 2]} for i in range(n)])
         _write(root / "tnews" / f"{split}.json", [

@@ -706,3 +706,27 @@ def test_a_request_usage_error_comes_before_torch_loads(args, message):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and message in lines[-2], proc.stderr
     assert lines[-1] == "[]", proc.stderr
+
+
+def test_eval_few_shot_writes_a_few_shot_column(decisive_model_dir, capsys, tmp_path):
+    """The issue's pin: `nspzero eval --few-shot --tasks eprstmt --limit 16` tunes, scores and writes the
+    few-shot column (and the baselines) in results.md; --limit bounds the training split too."""
+    from fewclue_fixture import write_fewclue
+
+    data = write_fewclue(tmp_path / "data", n=20)
+    out = tmp_path / "out"
+    code, _, err = run(["eval", "-m", decisive_model_dir, "--data-dir", str(data), "--tasks", "eprstmt,ocnli",
+                        "--limit", "16", "--few-shot", "--report", "--output-dir", str(out)], capsys)
+    assert code == 0, err
+    md = (out / "results.md").read_text(encoding="utf-8")
+    row = next(line for line in md.splitlines() if line.startswith("| nspzero few-shot (NSP-tuning) |"))
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    few = results["tasks"]["eprstmt"]["few_shot"]
+    assert row.endswith(f"| {100 * few['accuracy']:.1f} | not tuned |")
+    assert few["train_examples"] == few["dev_examples"] == few["examples"] == 16
+    assert "| EFL few-shot (paper) | (paper) | 56.54 | 85.6 | — |" in md
+    assert "eprstmt  few-shot" in err and "ocnli    few-shot: not tuned in the paper" in err
+    assert 'data-testid="few-shot-row"' in (out / "report.html").read_text(encoding="utf-8")
+    code, _, err = run(["eval", "-m", decisive_model_dir, "--data-dir", str(data), "--tasks", "eprstmt",
+                        "--few-shot", "--dtype", "int8", "--output-dir", str(tmp_path / "no")], capsys)
+    assert code == 2 and "--few-shot tunes float32 weights" in err and not (tmp_path / "no").exists()

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from fewclue_fixture import FEWCLUE, write_fewclue
 from nspzero.harness import EvalSettings, evaluate
@@ -355,3 +356,63 @@ def test_a_rerun_into_the_same_folder_leaves_only_its_own_files(scorer, data_dir
     files = {p.name for p in out.iterdir() if p.is_file()}
     assert files == {p.name for p in fresh.iterdir() if p.is_file()} | {"notes.txt"}
     assert (out / "cache").is_dir() and (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+@pytest.fixture(scope="module")
+def decisive_scorer(decisive_model_dir):
+    return NSPScorer.from_pretrained(decisive_model_dir, device="cpu", max_length=128, batch_size=8)
+
+
+def test_few_shot_tunes_scores_through_the_harness_and_keeps_base_and_tuned_scores_apart(decisive_scorer, data_dir,
+                                                                                     tmp_path):
+    """eval --few-shot: the tuned column equals an independent run of the same tuning scored through the
+    public API; the zero-shot column and cache are those of the base model; --limit bounds every split."""
+    import copy
+
+    from nspzero.fewshot import tune_task
+    from nspzero.harness import read_split
+    from nspzero.tasks.registry import load_task
+
+    scorer = decisive_scorer
+    before = {k: v.clone() for k, v in scorer.model.state_dict().items()}
+    zero = evaluate(scorer, EvalSettings(data_dir, ["eprstmt", "ocnli"], limit=6), tmp_path / "zero")
+    results = evaluate(scorer, EvalSettings(data_dir, ["eprstmt", "ocnli"], limit=6, few_shot=True), tmp_path / "few")
+    assert all(torch.equal(before[k], v) for k, v in scorer.model.state_dict().items())  # the caller's model is back
+    for name in ("eprstmt", "ocnli"):  # the zero-shot column is the base model's
+        assert results["tasks"][name]["accuracy"] == zero["tasks"][name]["accuracy"]
+    assert results["tasks"]["ocnli"]["few_shot"] == {"tuned": False, "note": "not tuned in the paper"}
+    few = results["tasks"]["eprstmt"]["few_shot"]
+    assert few["tuned"] and (few["train_examples"], few["dev_examples"], few["examples"]) == (6, 6, 6)
+    assert len(few["epochs"]) == 10 and few["recipe"]["batch_size"] == 8 and few["recipe"]["learning_rate"] == 1e-5
+    assert few["best_dev_accuracy"] == max(e["dev_accuracy"] for e in few["epochs"])
+
+    # the reference: the same tuning on a copy of the model, its pairs scored by NSPScorer.score directly
+    task = load_task("eprstmt")
+    settings = EvalSettings(data_dir, ["eprstmt"], limit=6)
+    train, dev, test = (read_split(task, settings, s)[0] for s in ("train_few_all", "dev_few_all", "test_public"))
+    copy_scorer = NSPScorer(scorer.tokenizer, copy.deepcopy(scorer.model), device="cpu", max_length=128)
+    report = tune_task(copy_scorer, task, train, dev, task.config.few_shot)
+    assert report.best_epoch == few["best_epoch"]
+    rows = read_jsonl(tmp_path / "few" / "eprstmt.few-shot.predictions.jsonl")
+    tuned_scores = copy_scorer.score([p for e in test for p in task.example_pairs(e)], progress=False)
+    assert np.concatenate([[r["scores"][n] for n in task.candidates(e).names] for r, e in zip(rows, test)]) \
+        == pytest.approx(tuned_scores, abs=1e-6)
+    assert few["accuracy"] == pytest.approx(np.mean([r["gold"] == r["prediction"] for r in rows]))
+
+    # base and tuned scores live under different cache keys: the zero-shot file holds the base scores only
+    caches = sorted((tmp_path / "few" / "cache").glob("scores-*.jsonl"))
+    zero_cache = next(c for c in caches if "tuned" not in c.name)
+    assert zero_cache.name == next((tmp_path / "zero" / "cache").glob("scores-*.jsonl")).name
+    assert zero_cache.read_text() == next((tmp_path / "zero" / "cache").glob("scores-*.jsonl")).read_text()
+    assert few["cache"] == f"cache/{next(c for c in caches if 'tuned' in c.name).name}"
+    md = (tmp_path / "few" / "results.md").read_text(encoding="utf-8")
+    assert "| nspzero few-shot (NSP-tuning) |" in md and "not tuned" in md and "| PET few-shot (paper) |" in md
+
+
+def test_few_shot_refuses_weights_it_cannot_train_before_writing(model_dir, data_dir, tmp_path):
+    from nspzero.errors import UsageError
+
+    scorer = NSPScorer.from_pretrained(model_dir, device="cpu", dtype="bfloat16")
+    with pytest.raises(UsageError, match="float32"):
+        evaluate(scorer, EvalSettings(data_dir, ["eprstmt"], few_shot=True), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -166,3 +166,19 @@ BAD_INPUT = [
 def test_bad_input_is_a_one_line_error(tmp_path, monkeypatch, fn, exc, message):
     """Task names and task YAML: file:line and the field in every message."""
     check_case(fn, Files(tmp_path, monkeypatch), exc, message)
+
+
+@pytest.mark.parametrize("few_shot, message", [({"batch_size": 0}, "few_shot.batch_size"),
+                                               ({"lr": 1e-5}, "few_shot.lr: extra inputs"),
+                                               ({"learning_rate": "fast"}, "few_shot.learning_rate"),
+                                               ("8", "few_shot"),
+                                               ({"pair": True}, "applies to classification tasks, not pair")])
+def test_a_bad_few_shot_recipe_is_one_line_naming_the_field(few_shot, message):
+    from nspzero.tasks.registry import parse_config
+
+    kind = "pair" if isinstance(few_shot, dict) and "pair" in few_shot else "classification"
+    data = {"name": "x", "type": kind, "prompt": "eprstmt", "fields": {"text": "a", "label": "b"},
+            "few_shot": few_shot}
+    with pytest.raises(UsageError, match=message) as info:
+        parse_config(data, "x.yaml")
+    assert "\n" not in str(info.value) and str(info.value).startswith("x.yaml")

@@ -44,6 +44,10 @@ def eval_cmd(
                                                        "(comma-separated); off by default."),
     plots: bool = typer.Option(False, "--plots", help="Write <task>.confusion.png (and S-C score histograms)."),
     html_report: bool = typer.Option(False, "--report", help="Also write OUT/report.html (nspzero report)."),
+    few_shot: bool = typer.Option(False, "--few-shot",
+                                  help="Also NSP-tune a fresh model per task the paper tunes (EPRSTMT, TNEWS, "
+                                       "CSLDCP, IFLYTEK) on train_few_all with the task's recipe, keep the best "
+                                       "dev epoch and report a few-shot column. --limit bounds every split."),
     engine: str = typer.Option("local", help="local (this process) | ray (score pairs on a Ray actor pool, "
                                              "extra 'ray')."),
     ray_address: Optional[str] = RAY_ADDRESS_OPTION,
@@ -74,6 +78,8 @@ def eval_cmd(
         if c not in CALIBRATIONS:
             raise UsageError(f"--calibrate {shown(c)}: choose from {', '.join(CALIBRATIONS)}")
     check_engine(engine, ray_address, num_actors)
+    if few_shot and models.dtype != "float32":  # before the model loads: tuning trains float32 weights
+        raise UsageError(f"--few-shot tunes float32 weights, not --dtype {models.dtype}; drop --dtype")
     fields = {role: value for role, value in (("text", text_field), ("label", label_field)) if value}
     if head and limit is None:
         raise UsageError("--head takes the first --limit N examples; add --limit N")
@@ -81,7 +87,7 @@ def eval_cmd(
                             seed=seed, head=head,
                             soft_positions=soft_positions, prompt_overrides=overrides, fields=fields,
                             compare_prompts=compare_prompts, calibration=calibration, plots=plots,
-                            report=html_report)
+                            report=html_report, few_shot=few_shot)
     engine_scorer = contextlib.nullcontext()
     if engine == "ray":  # before the model loads: a missing Ray fails at once
         from ..distributed.pairs import RayPairScorer
@@ -93,6 +99,12 @@ def eval_cmd(
     def report(name: str, entry: dict) -> None:
         typer.echo(f"{name:8s} accuracy {100 * entry['accuracy']:5.1f}%  ({entry['examples']} examples, "
                    f"{pairs_note(entry['pairs'], entry['pairs_scored'])}, {entry['seconds']:.1f}s)", err=True)
+        tuned = entry.get("few_shot")
+        if tuned and tuned.get("tuned"):
+            typer.echo(f"{name:8s} few-shot {100 * tuned['accuracy']:5.1f}%  (tuned on {tuned['train_examples']}, "
+                       f"best epoch {tuned['best_epoch']}, {tuned['seconds']:.1f}s)", err=True)
+        elif tuned:
+            typer.echo(f"{name:8s} few-shot: {tuned['note']}", err=True)
 
     if engine == "ray":
         from ..distributed.common import ray_session

@@ -51,6 +51,16 @@ class Variant(_Entry):
     accuracy: Optional[Fraction] = None
 
 
+class FewShotEntry(_Entry):
+    """A task's few-shot (NSP-tuned) result; `tuned` false with a note where the paper does not tune it."""
+    tuned: StrictBool = False
+    note: Optional[StrictStr] = None
+    accuracy: Optional[Fraction] = None
+    best_epoch: Optional[Count] = None
+    best_dev_accuracy: Optional[Fraction] = None
+    train_examples: Optional[Count] = None
+
+
 class TaskEntry(_Entry):
     accuracy: Optional[Fraction] = None
     macro_f1: Optional[Fraction] = None
@@ -70,6 +80,7 @@ class TaskEntry(_Entry):
     calibrated: dict[str, Optional[Fraction]] = {}
     batched_accuracy: dict[str, Optional[Fraction]] = {}
     sample: Optional[dict[str, Any]] = None
+    few_shot: Optional[FewShotEntry] = None
 
     @field_validator("label_order")
     @classmethod

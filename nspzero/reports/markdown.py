@@ -30,6 +30,14 @@ RANDOM_WEIGHTS_LINE = ("**The model has RANDOM weights** (a `nspzero tiny-model`
                        "here is meaningless.")
 
 
+def _few_shot_cell(entry: dict) -> str:
+    """A task's few-shot accuracy, or why it has none (the paper does not tune it)."""
+    f = entry.get("few_shot")
+    if not f:
+        return "—"
+    return pct(f.get("accuracy")) if f.get("tuned") else "not tuned"
+
+
 def results_markdown(results: dict) -> str:
     """A Markdown report that explains itself: the FewCLUE tasks in the paper's order (then any
     others), our row(s), the paper's rows, then per task the prompt, sample and time, and what
@@ -39,10 +47,11 @@ def results_markdown(results: dict) -> str:
     paper = paper_rows()
     settings = results["settings"]
     score = results.get("fewclue_score")
-    total_s = sum(ours[c].get("seconds", 0.0) for c in columns)
+    total_s = sum(ours[c].get("seconds", 0.0) + (ours[c].get("few_shot") or {}).get("seconds", 0.0) for c in columns)
     limited = settings.get("limit")
+    few_shot = any("few_shot" in ours[c] for c in columns)
     lines = [
-        f"# nspzero zero-shot results — model `{md(results['model'])}`",
+        f"# nspzero {'zero-shot and few-shot' if few_shot else 'zero-shot'} results — model `{md(results['model'])}`",
         "",
         f"Model `{md(results['model'])}` (config hash `{md(results['config_hash'])}`), split {settings['split']}, "
         f"max length {settings['max_length']}, dtype {settings['dtype']}, device {settings.get('device', '?')}, "
@@ -62,10 +71,17 @@ def results_markdown(results: dict) -> str:
     for how in settings.get("calibration") or ():
         cells = [pct(ours[c].get("calibrated", {}).get(how)) for c in columns]
         lines.append(f"| nspzero + {md(how)} calibration | `{md(results['model'])}` | — | " + " | ".join(cells) + " |")
+    if few_shot:
+        lines.append(f"| nspzero few-shot (NSP-tuning) | `{md(results['model'])}` | — | "
+                     + " | ".join(_few_shot_cell(ours[c]) for c in columns) + " |")
     for method, row in paper["rows"].items():
         model = paper["model"] if method == "NSP-BERT" else "(paper)"
         cells = [f"{row[c]:.1f}" if c in row else "—" for c in columns]
         lines.append(f"| {method} (paper) | {model} | {row['score']:.2f} | " + " | ".join(cells) + " |")
+    if few_shot:
+        for method, row in paper.get("few_shot", {}).get("rows", {}).items():
+            cells = [f"{row[c]:.1f}" if c in row else "—" for c in columns]
+            lines.append(f"| {method} few-shot (paper) | (paper) | {row['score']:.2f} | " + " | ".join(cells) + " |")
     lines += ["", "What a \"—\" means:",
               "- score: the FewCLUE score is the mean of the nine task accuracies; it needs all nine tasks"
               + ("" if score is not None else f" (this run has {len(columns)})") + ".",
@@ -73,12 +89,29 @@ def results_markdown(results: dict) -> str:
               "- calibration rows: calibration re-weights the candidates of label tasks (EPRSTMT, CSLDCP, TNEWS, "
               "IFLYTEK); it does not apply to samples-contrast tasks (OCNLI, BUSTM, CSL, CLUEWSC) or ChID.",
               "- paper rows: the paper reports the nine FewCLUE tasks only.", ""]
+    if few_shot:
+        lines[-1:-1] = [
+            "- few-shot row: \"not tuned\" marks tasks the paper does not NSP-tune (the samples-contrast tasks, "
+            "ChID); the paper tunes the single-sentence tasks (EPRSTMT, TNEWS, CSLDCP, IFLYTEK) only.",
+            "- few-shot paper rows: the score is the FewCLUE average over all nine tasks, as published; "
+            "LM-BFF is published as an average only."]
     lines += ["## Per task", "", "| task | prompt | examples | sample | pairs scored | seconds |",
               "|---|---|---|---|---|---|"]
     for c in columns:
         e = ours[c]
         lines.append(f"| {md(c)} | `{md(e.get('prompt', '?'))}` | {e['examples']} | {_sample_note(e)} | "
                      f"{e.get('pairs_scored', 0)}/{e.get('pairs', 0)} | {e.get('seconds', 0):.1f} |")
+    tuned = [c for c in columns if ours[c].get("few_shot", {}).get("tuned")]
+    if tuned:
+        lines += ["", "## Few-shot (NSP-tuning, best dev epoch kept)", "",
+                  "| task | train | dev | lr | batch | epochs | best epoch | dev accuracy | test accuracy | seconds |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for c in tuned:
+            f = ours[c]["few_shot"]
+            r = f["recipe"]
+            lines.append(f"| {md(c)} | {f['train_examples']} ({md(f['train_split'])}) | {f['dev_examples']} | "
+                         f"{r['learning_rate']:g} | {r['batch_size']} | {r['epochs']} | {f['best_epoch']} | "
+                         f"{pct(f.get('best_dev_accuracy'))} | {pct(f['accuracy'])} | {f.get('seconds', 0):.1f} |")
     variant_rows = [(c, name, v) for c in columns for name, v in ours[c].get("variants", {}).items()]
     if variant_rows:
         lines += ["", "## Prompt variants and ensembles (same model, same examples)", "",

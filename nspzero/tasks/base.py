@@ -8,12 +8,26 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from ..errors import DataError, UsageError
 from ..io import read_records
 from ..metrics import compute, metric_names
 from ..scorer import Pair
 
 TASK_TYPES = ("classification", "pair", "cloze", "coref")
+
+
+class FewShotRecipe(BaseModel):
+    """How `eval --few-shot` NSP-tunes a task (YAML `few_shot:`): data, not code, so the paper's
+    per-task recipe (batch 1 for the largest label sets) is read beside the task it belongs to."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    train_split: str = Field("train_few_all", pattern=r"^[A-Za-z0-9_-]+$")
+    learning_rate: float = Field(1e-5, gt=0, lt=1, allow_inf_nan=False)
+    batch_size: int = Field(8, ge=1, le=4096)
+    epochs: int = Field(10, ge=1, le=1000)
+    max_length: int = Field(128, ge=8, le=4096)
 # the harness's scoring of more examples for a task: (task, examples, progress label) → scores per example
 ExampleScoring = Callable[["Task", Sequence["Example"], str], list[np.ndarray]]
 SPLIT_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv")
@@ -37,6 +51,7 @@ class TaskConfig:
     soft_positions: bool = True         # cloze: method.md §4
     metrics: tuple[str, ...] = ("accuracy",)  # YAML `metric:` (one name or a list): what the harness reports
     reference: Optional[float] = None   # the paper's NSP-BERT accuracy (%)
+    few_shot: Optional[FewShotRecipe] = None  # the paper's NSP-tuning recipe; None: the paper does not tune it
     source: str = ""                    # where the config was read from, for error messages
 
     @property

@@ -13,7 +13,9 @@ from typing import Optional, Sequence, Union
 
 from ..errors import UsageError
 from ..prompt_sets import PromptVariant, load_prompt
-from .base import TASK_TYPES, Task, TaskConfig
+from pydantic import ValidationError
+
+from .base import TASK_TYPES, FewShotRecipe, Task, TaskConfig
 from .choice import ClassificationTask, ClozeTask
 from .pair import PairTask
 from ..yamlcheck import (IDENTIFIER, at, expect_bool, expect_choice, expect_identifier, expect_label, expect_list,
@@ -69,13 +71,24 @@ def _reference(value: object, place: str) -> Optional[float]:
     return number
 
 
+def _few_shot(value: object, place: str) -> FewShotRecipe:
+    """The task's NSP-tuning recipe; one line naming the field on a bad value."""
+    try:
+        return FewShotRecipe.model_validate(expect_mapping(value, place))
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise UsageError(f"{place}: few_shot.{where}: {first['msg'].lower()} "
+                         f"(fields: {', '.join(FewShotRecipe.model_fields)})"[:300]) from None
+
+
 def parse_config(data: object, where: str) -> TaskConfig:
     """Validate a task mapping strictly; every error names the file, the line and the field."""
     if not isinstance(data, dict):
         raise UsageError(f"{where}: expected a mapping at the top level (name: ..., type: ..., ...), "
                          f"got {type_name(data)}")
     known = ("name", "type", "prompt", "fields", "data", "description", "test_split", "dev_split", "label_order",
-             "join", "blank", "soft_positions", "metric", "reference")
+             "join", "blank", "soft_positions", "metric", "reference", "few_shot")
     for key in data:
         if key not in known:
             raise UsageError(f"{at(where, data, key)} is not a task field (known: {', '.join(sorted(known))})")
@@ -106,6 +119,11 @@ def parse_config(data: object, where: str) -> TaskConfig:
         values["metrics"] = _metrics(data["metric"], at(where, data, "metric"))
     if "reference" in data:
         values["reference"] = _reference(data["reference"], at(where, data, "reference"))
+    if "few_shot" in data:
+        if values["type"] != "classification":  # NSP-tuning trains a label set's pairs (method.md §13)
+            raise UsageError(f"{at(where, data, 'few_shot')}: few_shot (NSP-tuning) applies to classification tasks, "
+                             f"not {values['type']}; remove it")
+        values["few_shot"] = _few_shot(data["few_shot"], at(where, data, "few_shot"))
     return TaskConfig(**values)
 
 
