@@ -27,7 +27,7 @@ log = logging.getLogger("nspzero")
 
 OPSET = 17
 # bump when what the export writes changes (nodes kept fp32, quantizer settings, inputs): cached exports are redone
-EXPORT_VERSION = "2"  # 2: the last layer on [CLS] only
+EXPORT_VERSION = "3"  # 2: the last layer on [CLS] only; 3: per-token activation scales (batch-invariant)
 # Nodes whose MatMul/Gemm stay fp32 in model.int8.onnx: the pooler and the NSP head run on one token
 # per pair (no measurable time), and their quantisation error lands on the logits undamped.
 ONNX_FP32_NODES = ("/pooler/", "/cls/", "/sop_classifier/")  # of every architecture in heads.HEADS
@@ -79,8 +79,8 @@ def fp32_node_names(graph) -> list[str]:
 
 
 def quantize_int8(fp32_path: str, int8_path: str, reduce_range: Optional[bool] = None) -> None:
-    """ONNX Runtime dynamic int8: per-channel 8-bit weights, activations in 8 bits per tensor at run
-    time; MatMuls of ONNX_FP32_NODES stay fp32. `reduce_range` (7-bit weights, against the u8×s8
+    """ONNX Runtime dynamic int8: per-channel 8-bit weights, activations in 8 bits per token at run
+    time (`per_token_activations`); MatMuls of ONNX_FP32_NODES stay fp32. `reduce_range` (7-bit weights, against the u8×s8
     kernel saturating) None follows the exporting CPU: only without VNNI (see cpu.has_vnni;
     figures in docs/speed.md). A file exported on a VNNI CPU and run on an AVX2 one loses accuracy."""
     import onnx
@@ -98,6 +98,42 @@ def quantize_int8(fp32_path: str, int8_path: str, reduce_range: Optional[bool] =
                          weight_type=QuantType.QInt8, nodes_to_exclude=fp32_node_names(graph))
     finally:
         quiet.setLevel(level)
+    per_token_activations(int8_path)
+
+
+def per_token_activations(path: str) -> None:
+    """Rewrite every DynamicQuantizeLinear of the int8 file `path` in place: each token (row of the last
+    axis) is divided by its own max |x| / 127 and rounded around the fixed zero point 128, instead of the
+    whole batch sharing one range. A pair's int8 codes, and so its score, then never depend on the pairs
+    batched beside it (per-tensor ranges moved P by up to ~4e-3): the server's answers do not depend on
+    other clients' requests and a resumed eval scores as a fresh one. The scale each MatMulInteger's
+    output is multiplied by becomes per token; it broadcasts against the per-channel weight scales."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    proto = onnx.load(path)
+    nodes = []
+    for node in proto.graph.node:
+        if node.op_type != "DynamicQuantizeLinear":
+            nodes.append(node)
+            continue
+        x, (q, scale, zero) = node.input[0], node.output
+        name = node.name or q
+        consts = {f"{name}/eps": np.array(1e-6, np.float32), f"{name}/inv127": np.array(1 / 127, np.float32),
+                  f"{name}/one": np.array(1.0, np.float32), zero: np.array(128, np.uint8)}
+        proto.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items())
+        nodes += [helper.make_node("Abs", [x], [f"{name}/abs"], name=f"{name}/Abs"),
+                  helper.make_node("ReduceMax", [f"{name}/abs"], [f"{name}/max"], name=f"{name}/ReduceMax",
+                                   axes=[-1], keepdims=1),
+                  helper.make_node("Max", [f"{name}/max", f"{name}/eps"], [f"{name}/range"], name=f"{name}/Max"),
+                  helper.make_node("Mul", [f"{name}/range", f"{name}/inv127"], [scale], name=f"{name}/Scale"),
+                  helper.make_node("Div", [x, scale], [f"{name}/scaled"], name=f"{name}/Div"),
+                  helper.make_node("QuantizeLinear", [f"{name}/scaled", f"{name}/one", zero], [q],
+                                   name=f"{name}/Quantize")]
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    onnx.save(proto, path)
 
 
 def export_onnx(model: str, out_dir: str | os.PathLike, *, int8: bool = True) -> Path:
