@@ -175,7 +175,8 @@ def cached_export(model: torch.nn.Module, loaded_by_nspzero: bool) -> Path:
     model itself, `loaded_by_nspzero`, else its tensors), the versions of everything that writes the
     files (EXPORT_VERSION, transformers, torch, onnx, ONNX Runtime) and this CPU's int8 scheme, so
     `dtype="int8"` runs on ONNX Runtime without an export step by the user. One process exports at a
-    time (a lock file beside); the folder appears whole or not at all (`atomic_folder`)."""
+    time (a lock file beside); the folder appears whole or not at all (`atomic_folder`), with the digest of
+    each file (`write_manifest`): a folder altered since is exported again, with one warning (`altered`)."""
     import fcntl
 
     import onnx
@@ -190,7 +191,7 @@ def cached_export(model: torch.nn.Module, loaded_by_nspzero: bool) -> Path:
                     model.config.to_json_string(use_diff=False), str(OPSET), transformers.__version__,
                     torch.__version__, onnx.__version__, onnxruntime.__version__, f"vnni={cpu.has_vnni()}"])
     folder = memo_dir() / "onnx" / hashlib.sha256(key.encode()).hexdigest()[:20]
-    if (folder / INT8_FILE).is_file():
+    if altered(folder) is None:
         return folder
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -200,12 +201,60 @@ def cached_export(model: torch.nn.Module, loaded_by_nspzero: bool) -> Path:
                          f"NSPZERO_CACHE_DIR to a writable folder, or NSPZERO_BACKEND=torch") from None
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds the folder made
-        if (folder / INT8_FILE).is_file():
+        change = altered(folder)
+        if change is None:
             return folder
+        if folder.exists():  # written whole once (atomic_folder), so anything else was changed since
+            log.warning("the cached ONNX export %s was altered since it was written (%s); exporting it again",
+                        folder, change)
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            log.warning("exporting the model to ONNX once, for ONNX Runtime (%s; reused by later runs) …", folder)
         start = time.perf_counter()
-        log.warning("exporting the model to ONNX once, for ONNX Runtime (%s; reused by later runs) …", folder)
         with atomic_folder(folder, "exporting") as tmp:
             export_fp32(model.eval(), str(tmp / FP32_FILE))
             quantize_int8(str(tmp / FP32_FILE), str(tmp / INT8_FILE))
+            write_manifest(tmp)
     log.info("exported in %.0f s", time.perf_counter() - start)
     return folder
+
+
+MANIFEST = "digests.json"  # sha256 of each cached file, written with them
+
+
+def write_manifest(folder: Path) -> None:
+    """Record the sha256 of every file of a cached export as it is written, so `altered` can tell a
+    file changed later (an edit that still loads would otherwise be run as is)."""
+    import json
+
+    from .digests import _hash_file
+
+    sums = {f.name: _hash_file(str(f)) for f in sorted(folder.iterdir()) if f.is_file() and f.name != MANIFEST}
+    (folder / MANIFEST).write_text(json.dumps(sums, indent=1), encoding="utf-8")
+
+
+def altered(folder: Path) -> Optional[str]:
+    """None when the cached export is whole and every file's content is what `write_manifest` recorded,
+    else what differs (one phrase). Digests are memoised by path, size, mtime, ctime and inode
+    (`digests.file_digests`), so an unchanged folder is not read again on every load."""
+    import json
+
+    from .digests import file_digests
+
+    if not (folder / INT8_FILE).is_file():
+        return f"no {INT8_FILE}"
+    try:
+        sums = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        if not isinstance(sums, dict) or not all(isinstance(v, str) for v in sums.values()):
+            raise ValueError("not a mapping of digests")
+    except (OSError, ValueError) as exc:
+        return f"{MANIFEST} unreadable: {type(exc).__name__}"
+    names = sorted(f.name for f in folder.iterdir() if f.name != MANIFEST)
+    if names != sorted(sums):
+        return f"files {names} instead of {sorted(sums)}"
+    try:
+        now = file_digests([str(folder / name) for name in names])
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    changed = [name for name in names if now.get(str(folder / name)) != sums[name]]
+    return f"{', '.join(changed)} changed" if changed else None
