@@ -7,8 +7,10 @@ each weight matrix with one scale and each batch's activations with one range, w
 * per-channel weights: one scale per output row instead of one per matrix;
 * per-token activation ranges: each row (token) is divided by its own max |x| before the kernel
   quantises the batch, and two rows of +1/-1 pin the kernel's one range to [-1, 1], so every token's
-  int8 codes are its own: a pair scores the same alone or in any batch (dynamic per-tensor int8 moved
-  it by up to ~2.5e-3 with its batch-mates); the output row is scaled back;
+  int8 codes are its own and a layer gives a row the same output in any batch (dynamic per-tensor
+  int8 moved a pair by up to ~2.5e-3 with its batch-mates; fp32 attention's reordering across padded
+  lengths can still cross a rounding step: ~3e-3 on BERT-base, see docs/reliability.md); the output
+  row is scaled back;
 * the pooler and the NSP head stay fp32 (`KEEP_FP32`): they run on one token per pair, so they
   cost nothing, and their error lands on the logits undamped;
 * activations in 8 bits where the CPU has VNNI (`cpu.has_vnni`); 7 bits (fbgemm's reduce_range) only on
