@@ -57,6 +57,8 @@ def scorer_fingerprint(scorer: NSPScorer) -> str:
     digest.update(f"{scorer.dtype}|{scorer.max_length}".encode())
     if scorer.dtype == "int8":  # 7- or 8-bit activations follow the CPU (cpu.has_vnni): different scores
         digest.update(f"|reduce_range={int8_reduce_range(scorer.model)}".encode())
+        # batch-invariant activation scales (issue 29): earlier int8 scores depended on the batch, never mix them
+        digest.update(b"|activations=per-token-fixed-range")
     return digest.hexdigest()[:16]
 
 

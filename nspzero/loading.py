@@ -114,8 +114,10 @@ def _hub_online() -> bool:
 
 
 def _check_config_json(folder: str) -> None:
-    """config.json must be a JSON object with a known activation: refused here, in one line, instead of
-    as a traceback from inside transformers."""
+    """config.json must be a JSON object with a known activation, fields of the right types and bounds
+    (`formats.configs.check_config`), sizes that agree with the safetensors weights' shapes (read from
+    their headers) and nothing the installed transformers would drop: refused here, in one line, before
+    anything is allocated, instead of as a traceback (or a silently different model) from transformers."""
     path = os.path.join(folder, "config.json")
     try:
         with open(path, encoding="utf-8") as handle:
@@ -132,6 +134,26 @@ def _check_config_json(folder: str) -> None:
 
         if not isinstance(act, str) or act not in ACT2FN:
             raise ModelError(f"{path}: unknown hidden_act {act!r}; BERT uses \"gelu\" (fix config.json)")
+    from .formats.configs import check_against_tensors, check_config
+
+    model_type = data.get("model_type") if isinstance(data.get("model_type"), str) else None
+    check_config(data, path, model_type)
+    shapes = _safetensors_shapes(folder)
+    if shapes:
+        check_against_tensors(data, shapes, path, model_type or "bert")
+
+
+def _safetensors_shapes(folder: str) -> dict[str, tuple[int, ...]]:
+    """Every tensor's shape in the folder's .safetensors files, from their headers (nothing is read)."""
+    from safetensors import safe_open
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    for file in sorted(os.listdir(folder)):
+        if file.endswith(".safetensors"):
+            _check_safetensors(os.path.join(folder, file))
+            with safe_open(os.path.join(folder, file), framework="pt") as handle:
+                shapes.update((k, tuple(handle.get_slice(k).get_shape())) for k in handle.keys())
+    return shapes
 
 
 def _check_safetensors(path: str) -> None:
@@ -279,10 +301,7 @@ def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
         if not os.path.isfile(os.path.join(name, "config.json")):
             raise ModelError(f"{name!r} has no config.json (nor a Google bert_model.ckpt.index or a UER-py .bin); pass "
                              f"the folder a model was saved to with save_pretrained()")
-        _check_config_json(name)
-        for file in sorted(os.listdir(name)):
-            if file.endswith(".safetensors"):
-                _check_safetensors(os.path.join(name, file))
+        _check_config_json(name)  # checks the .safetensors files too
         where = name
     else:
         online = _hub_online()
@@ -307,6 +326,10 @@ def _load_nsp_model(name_or_path: str) -> tuple["object", torch.nn.Module]:
             raise ModelError(f"could not load model {name!r}: {first_line(exc)} — fix or restore "
                              f"{os.path.join(name, 'config.json')}") from None
         head = sentence_head(config.model_type, name)  # the one rule: no trained sentence-relation head, no load
+        if not local:  # a folder's config.json was checked as written; a hub model's is checked as read
+            from .formats.configs import check_config
+
+            check_config(config.to_dict(), where, config.model_type)
         try:
             model, info = head.model_class().from_pretrained(name, config=config, output_loading_info=True, **kwargs)
         except Exception as exc:  # noqa: BLE001 - unpickling/deserialising errors come in many types

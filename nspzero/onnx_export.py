@@ -28,7 +28,7 @@ log = logging.getLogger("nspzero")
 
 OPSET = 17
 # bump when what the export writes changes (nodes kept fp32, quantizer settings, inputs): cached exports are redone
-EXPORT_VERSION = "2"  # 2: the last layer on [CLS] only
+EXPORT_VERSION = "3"  # 2: the last layer on [CLS] only; 3: per-token activation scales (batch-invariant)
 # Nodes whose MatMul/Gemm stay fp32 in model.int8.onnx: the pooler and the NSP head run on one token
 # per pair (no measurable time), and their quantisation error lands on the logits undamped.
 ONNX_FP32_NODES = ("/pooler/", "/cls/", "/sop_classifier/")  # of every architecture in heads.HEADS
@@ -80,8 +80,8 @@ def fp32_node_names(graph) -> list[str]:
 
 
 def quantize_int8(fp32_path: str, int8_path: str, reduce_range: Optional[bool] = None) -> None:
-    """ONNX Runtime dynamic int8: per-channel 8-bit weights, activations in 8 bits per tensor at run
-    time; MatMuls of ONNX_FP32_NODES stay fp32. `reduce_range` (7-bit weights, against the u8×s8
+    """ONNX Runtime dynamic int8: per-channel 8-bit weights, activations in 8 bits per token at run
+    time (`per_token_activations`); MatMuls of ONNX_FP32_NODES stay fp32. `reduce_range` (7-bit weights, against the u8×s8
     kernel saturating) None follows the exporting CPU: only without VNNI (see cpu.has_vnni;
     figures in docs/speed.md). A file exported on a VNNI CPU and run on an AVX2 one loses accuracy."""
     import onnx
@@ -99,6 +99,42 @@ def quantize_int8(fp32_path: str, int8_path: str, reduce_range: Optional[bool] =
                          weight_type=QuantType.QInt8, nodes_to_exclude=fp32_node_names(graph))
     finally:
         quiet.setLevel(level)
+    per_token_activations(int8_path)
+
+
+def per_token_activations(path: str) -> None:
+    """Rewrite every DynamicQuantizeLinear of the int8 file `path` in place: each token (row of the last
+    axis) is divided by its own max |x| / 127 and rounded around the fixed zero point 128, instead of the
+    whole batch sharing one range. A pair's int8 codes, and so its score, then never depend on the pairs
+    batched beside it (per-tensor ranges moved P by up to ~4e-3): the server's answers do not depend on
+    other clients' requests and a resumed eval scores as a fresh one. The scale each MatMulInteger's
+    output is multiplied by becomes per token; it broadcasts against the per-channel weight scales."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    proto = onnx.load(path)
+    nodes = []
+    for node in proto.graph.node:
+        if node.op_type != "DynamicQuantizeLinear":
+            nodes.append(node)
+            continue
+        x, (q, scale, zero) = node.input[0], node.output
+        name = node.name or q
+        consts = {f"{name}/eps": np.array(1e-6, np.float32), f"{name}/inv127": np.array(1 / 127, np.float32),
+                  f"{name}/one": np.array(1.0, np.float32), zero: np.array(128, np.uint8)}
+        proto.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items())
+        nodes += [helper.make_node("Abs", [x], [f"{name}/abs"], name=f"{name}/Abs"),
+                  helper.make_node("ReduceMax", [f"{name}/abs"], [f"{name}/max"], name=f"{name}/ReduceMax",
+                                   axes=[-1], keepdims=1),
+                  helper.make_node("Max", [f"{name}/max", f"{name}/eps"], [f"{name}/range"], name=f"{name}/Max"),
+                  helper.make_node("Mul", [f"{name}/range", f"{name}/inv127"], [scale], name=f"{name}/Scale"),
+                  helper.make_node("Div", [x, scale], [f"{name}/scaled"], name=f"{name}/Div"),
+                  helper.make_node("QuantizeLinear", [f"{name}/scaled", f"{name}/one", zero], [q],
+                                   name=f"{name}/Quantize")]
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    onnx.save(proto, path)
 
 
 def export_onnx(model: str, out_dir: str | os.PathLike, *, int8: bool = True) -> Path:
@@ -147,7 +183,8 @@ def cached_export(model: torch.nn.Module, loaded_by_nspzero: bool) -> Path:
     model itself, `loaded_by_nspzero`, else its tensors), the versions of everything that writes the
     files (EXPORT_VERSION, transformers, torch, onnx, ONNX Runtime) and this CPU's int8 scheme, so
     `dtype="int8"` runs on ONNX Runtime without an export step by the user. One process exports at a
-    time (a lock file beside); the folder appears whole or not at all (`atomic_folder`)."""
+    time (a lock file beside); the folder appears whole or not at all (`atomic_folder`), with the digest of
+    each file (`write_manifest`): a folder altered since is exported again, with one warning (`altered`)."""
     import fcntl
 
     import onnx
@@ -163,7 +200,7 @@ def cached_export(model: torch.nn.Module, loaded_by_nspzero: bool) -> Path:
                     torch.__version__, onnx.__version__, onnxruntime.__version__, f"vnni={cpu.has_vnni()}"])
     folder = memo_dir() / "onnx" / hashlib.sha256(key.encode()).hexdigest()[:20]
     lock_path = folder.parent / f"{folder.name}.lock"
-    if (folder / INT8_FILE).is_file():
+    if altered(folder) is None:
         lock_path.unlink(missing_ok=True)  # an older version's leftover: nobody waiting on it can need it
         return folder
     while True:
@@ -182,19 +219,67 @@ def cached_export(model: torch.nn.Module, loaded_by_nspzero: bool) -> Path:
         lock.close()
     with lock:
         try:
-            if (folder / INT8_FILE).is_file():
+            change = altered(folder)
+            if change is None:
                 return folder
             # fp32 file + int8 file + the exporter's own copies: about 1.5x the fp32 weights
             full = full_disk(folder.parent, needed=sum(p.numel() for p in model.parameters()) * 6)
             if full is not None:
                 raise UsageError(f"cannot export to the ONNX cache {folder.parent}: {full}, or set NSPZERO_CACHE_DIR "
                                  f"to another disk, or NSPZERO_BACKEND=torch")
+            if folder.exists():  # written whole once (atomic_folder), so anything else was changed since
+                log.warning("the cached ONNX export %s was altered since it was written (%s); exporting it again",
+                            folder, change)
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                log.warning("exporting the model to ONNX once, for ONNX Runtime (%s; reused by later runs) …", folder)
             start = time.perf_counter()
-            log.warning("exporting the model to ONNX once, for ONNX Runtime (%s; reused by later runs) …", folder)
             with atomic_folder(folder, "exporting") as tmp:
                 export_fp32(model.eval(), str(tmp / FP32_FILE))
                 quantize_int8(str(tmp / FP32_FILE), str(tmp / INT8_FILE))
+                write_manifest(tmp)
         finally:  # removed while held: a process waiting on it then finds the folder (or exports alone)
             lock_path.unlink(missing_ok=True)
     log.info("exported in %.0f s", time.perf_counter() - start)
     return folder
+
+
+MANIFEST = "digests.json"  # sha256 of each cached file, written with them
+
+
+def write_manifest(folder: Path) -> None:
+    """Record the sha256 of every file of a cached export as it is written, so `altered` can tell a
+    file changed later (an edit that still loads would otherwise be run as is)."""
+    import json
+
+    from .digests import _hash_file
+
+    sums = {f.name: _hash_file(str(f)) for f in sorted(folder.iterdir()) if f.is_file() and f.name != MANIFEST}
+    (folder / MANIFEST).write_text(json.dumps(sums, indent=1), encoding="utf-8")
+
+
+def altered(folder: Path) -> Optional[str]:
+    """None when the cached export is whole and every file's content is what `write_manifest` recorded,
+    else what differs (one phrase). Digests are memoised by path, size, mtime, ctime and inode
+    (`digests.file_digests`), so an unchanged folder is not read again on every load."""
+    import json
+
+    from .digests import file_digests
+
+    if not (folder / INT8_FILE).is_file():
+        return f"no {INT8_FILE}"
+    try:
+        sums = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        if not isinstance(sums, dict) or not all(isinstance(v, str) for v in sums.values()):
+            raise ValueError("not a mapping of digests")
+    except (OSError, ValueError) as exc:
+        return f"{MANIFEST} unreadable: {type(exc).__name__}"
+    names = sorted(f.name for f in folder.iterdir() if f.name != MANIFEST)
+    if names != sorted(sums):
+        return f"files {names} instead of {sorted(sums)}"
+    try:
+        now = file_digests([str(folder / name) for name in names])
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    changed = [name for name in names if now.get(str(folder / name)) != sums[name]]
+    return f"{', '.join(changed)} changed" if changed else None

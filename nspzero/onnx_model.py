@@ -179,6 +179,7 @@ def load_onnx_folder(folder: str):
         raise ModelError(f"{folder} holds {FP32_FILE} but no config.json; export the model again with "
                          f"`nspzero export-onnx`")
     import_onnxruntime()
+    _check_onnx_config(os.path.join(folder, "config.json"))
     with quiet_transformers():
         try:
             config = BertConfig.from_json_file(os.path.join(folder, "config.json"))
@@ -187,3 +188,19 @@ def load_onnx_folder(folder: str):
             raise ModelError(f"could not read the config or tokenizer in {folder}: {first_line(exc)}; export the model again")\
                 from None
     return tokenizer, OnnxNSPModel(folder, config)
+
+
+def _check_onnx_config(path: str) -> None:
+    """The folder's config.json meets the same field checks as every other format's
+    (`formats.configs.check_config`); one that cannot be read is left to the loader's own message."""
+    import json
+
+    from .formats.configs import check_config
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return
+    if isinstance(data, dict):
+        check_config(data, path, data.get("model_type") if isinstance(data.get("model_type"), str) else None)

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator, Optional, Protocol, Sequence, T
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import UsageError, shown
 from .candidates import Candidates, best, ranked, split_by
 from .mapping import multi_label as labels_over
 from .request import ClassifyRequest, LabelSet
@@ -92,17 +92,40 @@ class Windowing:
         return tuple(split_windows(self.scorer.tokenizer, text, budget, min(self.request.overlap, budget // 2)))
 
 
+def check_distinct_prompts(tokenizer, labels: LabelSet, limit: int) -> None:
+    """Refuse two labels whose prompts this tokenizer turns into the same token ids (`Cafe` and `café`
+    under an uncased, accent-stripping vocab): they would always score the same, a tie nobody is told
+    about. The request is built before the model loads, so the check is here, where the tokenizer first
+    meets the labels in every front door."""
+    ids = token_ids(tokenizer, {p for ps in labels.prompts for p in ps}, limit)
+    if any(len(i) >= limit - 3 for i in ids.values()):
+        return  # cut to the limit, prompts may look alike; the scorer refuses a prompt this long by name
+    seen: dict[tuple, str] = {}
+    for name, prompts in zip(labels.names, labels.prompts):
+        key = tuple(sorted(tuple(ids[p]) for p in prompts))
+        if key in seen:
+            raise UsageError(f"labels {shown(seen[key])} and {shown(name)} give the same tokens to this model's "
+                             f"vocabulary (case, accents or characters it does not know), so they would always "
+                             f"score the same; keep one of them, or reword one")
+        seen[key] = name
+
+
 def iter_candidates(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str],
                     label_sets: Optional[Sequence[Optional[LabelSet]]] = None) -> Iterator[Candidates]:
-    """Each text's candidates, made when needed: its label set (own, or the request's) × its windows."""
+    """Each text's candidates, made when needed: its label set (own, or the request's) × its windows;
+    each distinct label set is checked once for labels the tokenizer cannot tell apart."""
     if label_sets is not None and len(label_sets) != len(texts):
         raise UsageError(f"one label set per text is needed: {len(texts)} texts, {len(label_sets)} label sets")
     windowing = Windowing(scorer, request)
+    checked: set[LabelSet] = set()
     for i, text in enumerate(texts):
         own = label_sets[i] if label_sets is not None else None
         if own is None and request.label_set is None:
             raise UsageError(f"texts[{i}] has no labels: give it its own, or labels for every text")
         labels = own if own is not None else request.label_set
+        if labels not in checked:
+            check_distinct_prompts(scorer.tokenizer, labels, scorer.max_length)
+            checked.add(labels)
         yield request.candidates(text, labels, windowing(text, labels))
 
 

@@ -6,8 +6,11 @@ each weight matrix with one scale and each batch's activations with one range, w
 
 * per-channel weights: one scale per output row instead of one per matrix;
 * per-token activation ranges: each row (token) is divided by its own max |x| before the kernel
-  quantises the batch, so the kernel's one range is every token's own, and the output row is
-  scaled back;
+  quantises the batch, and two rows of +1/-1 pin the kernel's one range to [-1, 1], so every token's
+  int8 codes are its own and a layer gives a row the same output in any batch (dynamic per-tensor
+  int8 moved a pair by up to ~2.5e-3 with its batch-mates; fp32 attention's reordering across padded
+  lengths can still cross a rounding step: ~3e-3 on BERT-base, see docs/reliability.md); the output
+  row is scaled back;
 * the pooler and the NSP head stay fp32 (`KEEP_FP32`): they run on one token per pair, so they
   cost nothing, and their error lands on the logits undamped;
 * activations in 8 bits where the CPU has VNNI (`cpu.has_vnni`); 7 bits (fbgemm's reduce_range) only on
@@ -56,7 +59,14 @@ class Int8Linear(torch.nn.Module):
         if self.per_token:  # row max |x| from amax/amin (no |x| temporary; aminmax(dim) is 6x slower here)
             scale = torch.maximum(rows.amax(dim=1, keepdim=True), rows.amin(dim=1, keepdim=True).neg_())
             scale.clamp_min_(1e-6)
-            out = torch.ops.quantized.linear_dynamic(rows * scale.reciprocal(), self._packed, self.reduce_range)
+            n = rows.shape[0]
+            # Two rows of +1 and -1 below the scaled ones pin the kernel's one range to [-1, 1], whatever
+            # the batch holds: a row's int8 codes, and so its scores, never depend on its batch-mates.
+            scaled = rows.new_empty(n + 2, rows.shape[1])
+            torch.mul(rows, scale.reciprocal(), out=scaled[:n])
+            scaled[n].fill_(1.0)
+            scaled[n + 1].fill_(-1.0)
+            out = torch.ops.quantized.linear_dynamic(scaled, self._packed, self.reduce_range)[:n]
             # one pass, in place: a fresh output would be one more large allocation (page faults) per Linear
             out = out.mul_(scale) if self.bias is None else torch.addcmul(self.bias, out, scale, out=out)
         else:

@@ -16,9 +16,9 @@ needs it. More savings, each measured on BERT-base:
 
 The layer's own modules (its Linear layers, whatever kernel or int8 form they have, its LayerNorms,
 its activation) run otherwise unchanged, so the result is what transformers computes up to rounding
-order: fp32 and bf16 ≤ 1e-6 here. int8 differs more (up to ~3e-3 on BERT-base), as the quantiser's one
-activation range per batch sees no pad rows, and only [CLS] rows in the last layer; its error against
-fp32 stays the same (max and mean |ΔP| on 300 TNEWS pairs: 5.1e-3/1.4e-3 here, 5.4e-3/1.4e-3 padded).
+order: fp32 and bf16 ≤ 1e-6 here. int8's layers quantise each token on its own scale
+(`quantize.Int8Linear`), so pad rows no longer change any token's codes; fp32 rounding differences in
+between can still cross an int8 rounding step (up to ~3e-3 on BERT-base, as between batch sizes).
 
 Only for models whose structure is known to be plain BERT or ERNIE (`supports`); others run transformers' forward.
 For inference: attention-probability dropout is never applied (the scorer runs models in eval mode).

@@ -239,13 +239,17 @@ def test_transformers_state_dict_without_config_is_named(original, tmp_path):
 
 # ---- malformed foreign checkpoints and failing writes: one line, nothing written ----------------------
 @pytest.mark.parametrize("key, value, needle", [
-    ("num_attention_heads", "12", "num_attention_heads must be a positive integer, got str '12'"),
-    ("hidden_size", True, "hidden_size must be a positive integer, got bool True"),
-    ("layer_norm_eps", "tiny", "layer_norm_eps must be a number, got str 'tiny'"),
-    ("hidden_act", ["gelu"], "hidden_act must be a string, got list ['gelu']"),
-    ("vocab_size", 2.5, "vocab_size must be a positive integer"),
+    ("num_attention_heads", "12", "num_attention_heads should be a valid integer, got str '12'"),
+    ("hidden_size", True, "hidden_size should be a valid integer, got bool True"),
+    ("layer_norm_eps", "tiny", "layer_norm_eps should be a valid number, got str 'tiny'"),
+    ("hidden_act", ["gelu"], "hidden_act should be a valid string, got list ['gelu']"),
+    ("vocab_size", 2.5, "vocab_size should be a valid integer, got float 2.5"),
+    ("type_vocab_size", 1, "type_vocab_size should be greater than or equal to 2, got int 1"),
+    ("num_hidden_layers", 10000000, "num_hidden_layers should be less than or equal to 1024, got int 10000000"),
+    ("position_embedding_type", "relative_key", "position_embedding_type 'relative_key' is not computed by "
+                                                "transformers"),
 ])
-def test_config_values_of_the_wrong_type_are_one_line(original, tmp_path, key, value, needle):
+def test_config_field_of_a_wrong_type_or_unbounded_is_one_line(original, tmp_path, key, value, needle):
     folder, model, _ = original
     google = write_google_bert(str(tmp_path / "g"), model, os.path.join(folder, "vocab.txt"))
     config = json.loads(open(os.path.join(google, "bert_config.json")).read())
@@ -254,6 +258,18 @@ def test_config_values_of_the_wrong_type_are_one_line(original, tmp_path, key, v
         convert_checkpoint(google, tmp_path / "out")
     one_line(info, "bert_config.json: " + needle)
     assert_nothing_written(tmp_path / "out")
+
+
+@pytest.mark.parametrize("key", ["initializer_range", "layer_norm_eps", "hidden_act"])
+def test_config_field_left_null_takes_its_default(original, tmp_path, key):
+    """A TF bert_config.json may write `initializer_range: null` (a TypeError in convert before): a null
+    field is an absent one, and the converted folder scores as the checkpoint."""
+    folder, model, expected = original
+    google = write_google_bert(str(tmp_path / "g"), model, os.path.join(folder, "vocab.txt"))
+    config = json.loads(open(os.path.join(google, "bert_config.json")).read())
+    (tmp_path / "g" / "bert_config.json").write_text(json.dumps({**config, key: None}))
+    out = convert_checkpoint(google, tmp_path / "out")
+    np.testing.assert_allclose(scores_of(out), expected, atol=1e-5, rtol=0)
 
 
 def test_uer_state_dict_with_keys_that_are_not_names_is_one_line(original, tmp_path):

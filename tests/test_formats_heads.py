@@ -351,3 +351,76 @@ def test_a_missing_head_is_refused_in_the_same_words_from_every_format(headless_
         NSPScorer.from_pretrained(headless_model_dir)
     names = ["cls.seq_relationship.bias", "cls.seq_relationship.weight"]
     assert str(exc.value) == str(missing_head(HEADS["bert"], f"model {headless_model_dir!r}", names))
+
+
+# ---- configs checked before anything is allocated, for every architecture (issue 29, items 1-2) -------
+def _with_config(arch_dir: str, tmp_path, **changes) -> str:
+    import shutil
+
+    folder = tmp_path / "changed"
+    shutil.copytree(arch_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **changes}))
+    return str(folder)
+
+
+@pytest.mark.parametrize("kind", ["relative_key", "relative_key_query"])
+def test_config_feature_transformers_cannot_run_is_refused(arch, arch_dir, tmp_path, kind):
+    """transformers 5 computes absolute positions only: a relative-position checkpoint would be scored as
+    another model (its distance embeddings dropped without a word)."""
+    with pytest.raises(ModelError) as exc:
+        NSPScorer.from_pretrained(_with_config(arch_dir, tmp_path, position_embedding_type=kind))
+    one_line(exc, "config.json: position_embedding_type", kind, "absolute")
+    NSPScorer.from_pretrained(_with_config(arch_dir, tmp_path / "abs", position_embedding_type="absolute"))
+
+
+def test_config_field_that_sizes_a_tensor_must_match_the_weights(arch, arch_dir, tmp_path):
+    """Every size a tensor fixes (vocab, hidden, embedding, feed-forward, token types, positions, layers or
+    layer groups), one at a time off by one: refused naming the field, from the files' headers."""
+    from nspzero.formats.configs import sizes_from_tensors
+    from nspzero.loading import _safetensors_shapes
+
+    sizes = sizes_from_tensors(_safetensors_shapes(arch_dir), arch)
+    assert {"vocab_size", "type_vocab_size", "max_position_embeddings", "intermediate_size"} <= set(sizes)
+    assert ("num_hidden_groups" if arch == "albert" else "num_hidden_layers") in sizes
+    for i, (field, size) in enumerate(sorted(sizes.items())):
+        with pytest.raises(ModelError) as exc:
+            NSPScorer.from_pretrained(_with_config(arch_dir, tmp_path / str(i), **{field: size + 1}))
+        one_line(exc, f"config.json: {field} is {size + 1} but the weights have {size}")
+
+
+@pytest.mark.parametrize("changes, needle", [
+    ({"type_vocab_size": 1}, "type_vocab_size should be greater than or equal to 2, got int 1"),
+    ({"num_hidden_layers": 10_000_000}, "num_hidden_layers should be less than or equal to 1024"),
+    ({"vocab_size": 3_000_000, "hidden_size": 60000, "intermediate_size": 200000},
+     "would allocate about"),
+    ({"intermediate_size": "64"}, "intermediate_size should be a valid integer, got str '64'"),
+    ({"layer_norm_eps": float("nan")}, "layer_norm_eps should be a finite number"),
+    ({"initializer_range": True}, "initializer_range should be a valid number, got bool True"),
+])
+def test_config_field_of_a_wrong_type_or_unbounded_size_is_refused_before_allocating(arch, arch_dir, tmp_path,
+                                                                                     changes, needle):
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(ModelError) as exc:
+        NSPScorer.from_pretrained(_with_config(arch_dir, tmp_path, **changes))
+    one_line(exc, "config.json: ", needle)
+    assert time.monotonic() - start < 30  # nothing the size asks for was allocated
+
+
+@pytest.mark.parametrize("field", ["vocab_size", "embedding_size", "hidden_size", "intermediate_size",
+                                   "type_vocab_size", "num_hidden_groups", "inner_group_num"])
+def test_config_field_that_sizes_a_tensor_of_an_albert_bundle_must_match_it(tmp_path, field):
+    """A Google ALBERT bundle's sizes come from its tensors; an albert_config.json that says otherwise is
+    not this checkpoint's (as a BERT bundle's is refused)."""
+    import shutil
+
+    folder = tmp_path / "albert"
+    shutil.copytree(TF_ALBERT, folder)
+    config = json.loads((folder / "albert_config.json").read_text())
+    given = config[field] * 2
+    (folder / "albert_config.json").write_text(json.dumps({**config, field: given}))
+    with pytest.raises(ModelError) as exc:
+        NSPScorer.from_pretrained(str(folder))
+    one_line(exc, f"{field} is {given} but the weights have {config[field]}")

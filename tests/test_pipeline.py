@@ -220,3 +220,35 @@ def test_forward_scores_every_set_in_one_call_and_combines_per_candidate():
     np.testing.assert_allclose(rows[0], [0.7, 0.2])                    # mean of 0.9 and 0.5
     np.testing.assert_allclose(rows[1], [math.sqrt(0.4 * 0.1), 0.2])   # geometric mean
     assert best(first.names, rows[0]) == "A" and best(second.names, rows[1]) == "C"
+
+
+# ---- labels the tokenizer cannot tell apart (issue 29, item 5) -----------------------------------------
+@pytest.mark.parametrize("labels, first, second", [
+    (["Hello", "hello"], "Hello", "hello"),                    # case, under an uncased vocab
+    (["movie", "Móvie", "好"], "movie", "Móvie"),               # accents stripped
+    (["体育", "Cafe", "café"], "Cafe", "café"),                  # both read as [UNK]
+    ({"甲": ["hello", "world"], "乙": ["World", "HELLO"]}, "甲", "乙"),  # the same words in another order
+])
+def test_labels_the_tokenizer_cannot_tell_apart_are_refused_naming_both(clf, labels, first, second):
+    """The request passes (it is built before the model loads: `US` and `us` are two labels), but this
+    model's tokenizer gives both the same ids, so they would always score the same: one line naming both,
+    in every door, here the Python call with shared and with per-text labels."""
+    with pytest.raises(UsageError) as exc:
+        clf.classify("今天比赛", labels, template="这是{label}")
+    message = str(exc.value)
+    assert "\n" not in message and f"'{first}' and '{second}'" in message and "always score the same" in message
+    with pytest.raises(UsageError, match="always score the same"):
+        clf.classify(["今天比赛", "很好"], labels_per_text=[["体育", "财经"], labels], template="这是{label}")
+
+
+def test_labels_with_distinct_tokens_still_score(clf):
+    """Labels the vocabulary tells apart are never refused, however alike they look."""
+    result = clf.classify("今天比赛", ["hello", "world", "体育", "体 育 新闻"], template="这是{label}")
+    assert len(result.scores) == 4
+
+
+def test_labels_the_tokenizer_cannot_tell_apart_are_refused_by_the_cli(model_dir, capsys):
+    from conftest import run_cli
+
+    code, _, err = run_cli(["classify", "-m", model_dir, "-l", "Cafe,café", "今天比赛"], capsys)
+    assert code == 2 and "'Cafe' and 'café'" in err and len(err.strip().splitlines()) == 1

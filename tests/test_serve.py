@@ -239,6 +239,7 @@ def test_concurrent_requests_are_scored_in_one_call(local):
 
     class Counting:
         name = local.scorer.name
+        tokenizer, max_length = local.scorer.tokenizer, local.scorer.max_length  # preprocess checks the labels
 
         def score(self, pairs, **kwargs):
             calls.append(len(pairs))
@@ -266,6 +267,7 @@ def test_a_failing_request_fails_alone_even_in_a_shared_batch(local, nspzero_cap
 
     class Flaky:
         name = local.scorer.name
+        tokenizer, max_length = local.scorer.tokenizer, local.scorer.max_length  # preprocess checks the labels
 
         def score(self, pairs, **kwargs):
             if any(p.second == "炸" for p in pairs):
@@ -346,6 +348,7 @@ def test_a_big_request_is_scored_in_pieces_taking_turns_with_small_ones(local):
 
     class Recording:
         name = local.scorer.name
+        tokenizer, max_length = local.scorer.tokenizer, local.scorer.max_length  # preprocess checks the labels
 
         def score(self, pairs, **kwargs):
             order.append(sorted({p.second for p in pairs}))

@@ -22,6 +22,7 @@ from typing import Optional
 import torch
 
 from ..errors import ModelError, UsageError, first_line, shown
+from .configs import check_against_tensors, check_config
 from .tf_bundle import TFBundle, bundle_prefix
 
 log = logging.getLogger("nspzero")
@@ -281,30 +282,17 @@ def read_config_file(path: str) -> dict:
            "max_position_embeddings"}
     for key, value in data.items():
         out.setdefault(uer.get(key, key), value)
-    for key, value in out.items():
-        kind = CONFIG_TYPES.get(key)
-        if kind is not None and value is not None and not _is(value, kind):
-            raise ModelError(f"config {path}: {key} must be {kind}, got {type(value).__name__} {shown(value)}; pass "
-                             f"the checkpoint's own bert_config.json")
     if data.get("layernorm_positioning", "post") != "post":
         raise ModelError(f"config {path}: layernorm_positioning {data['layernorm_positioning']!r} is not BERT's "
                          f"post-LayerNorm; this is not a BERT model")
+    check_config(out, f"config {path}", out.get("model_type"))
     return out
 
 
-_SIZE, _NUMBER, _TEXT = "a positive integer", "a number", "a string"
-CONFIG_TYPES = {**dict.fromkeys(("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                                 "intermediate_size", "max_position_embeddings", "type_vocab_size"), _SIZE),
-                "layer_norm_eps": _NUMBER, "initializer_range": _NUMBER, "hidden_act": _TEXT}
-
-
-def _is(value: object, kind: str) -> bool:
-    """Whether a config value has the type the model needs (JSON's true is no number here)."""
-    if kind == _TEXT:
-        return isinstance(value, str)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return kind == _NUMBER and math.isfinite(value) or kind == _SIZE and isinstance(value, int) and value > 0
+def _given(settings: dict, key: str, default: float) -> float:
+    """A setting the config may leave out or set to null (TF configs write `initializer_range: null`)."""
+    value = settings.get(key)
+    return default if value is None else float(value)
 
 
 def _find_config(src: str, explicit: Optional[str]) -> Optional[str]:
@@ -412,9 +400,11 @@ def build_config(state: dict[str, torch.Tensor], settings: dict, where: str):
         log.warning("no config gives the number of attention heads of %s; assuming hidden_size/64 = %d "
                     "(pass --config with the checkpoint's config if that is wrong)", where, heads)
     act = _heads_and_activation(heads, hidden, settings, where)
-    return BertConfig(**derived, num_attention_heads=heads, hidden_act=ACTIVATIONS[act],
-                      layer_norm_eps=float(settings.get("layer_norm_eps", 1e-12)),
-                      initializer_range=float(settings.get("initializer_range", 0.02)))
+    config = BertConfig(**derived, num_attention_heads=heads, hidden_act=ACTIVATIONS[act],
+                        layer_norm_eps=_given(settings, "layer_norm_eps", 1e-12),
+                        initializer_range=_given(settings, "initializer_range", 0.02))
+    check_config(config.to_dict(), where, "bert")  # sizes read from the tensors meet the same bounds
+    return config
 
 
 def _heads_and_activation(heads, hidden: int, settings: dict, where: str) -> str:
@@ -422,7 +412,7 @@ def _heads_and_activation(heads, hidden: int, settings: dict, where: str) -> str
     if not isinstance(heads, int) or heads < 1 or hidden % heads:
         raise ModelError(f"{where}: {heads} attention heads do not divide hidden size {hidden}; pass the "
                          f"checkpoint's own config")
-    act = settings.get("hidden_act", "gelu")
+    act = settings.get("hidden_act") or "gelu"
     if act not in ACTIVATIONS:
         raise ModelError(f"{where}: unknown hidden_act {act!r} in the config; expected one of "
                          f"{', '.join(sorted(ACTIVATIONS))}")
@@ -455,16 +445,23 @@ def build_albert_config(state: dict[str, torch.Tensor], settings: dict, where: s
         if not isinstance(value, int) or value < 1:
             raise ModelError(f"{where}: ALBERT shares its layer weights, so {key} must come from the checkpoint's "
                              f"albert_config.json (got {value!r}); put it beside the checkpoint or pass --config")
+    # the sizes the tensors fix must be the config's: ALBERT's are otherwise taken from the tensors unread
+    check_against_tensors(settings, {k: tuple(v.shape) for k, v in state.items()}, where, "albert")
+    if settings.get("inner_group_num") not in (None, inner):
+        raise ModelError(f"{where}: inner_group_num is {settings['inner_group_num']} but the weights have {inner}; "
+                         f"pass the config that belongs to these weights")
     act = _heads_and_activation(heads, hidden, settings, where)
     # Google's ALBERT modeling.py calls its tanh approximation "gelu": transformers names that gelu_new
-    return AlbertConfig(vocab_size=vocab_size, embedding_size=embedding, hidden_size=hidden,
-                        num_hidden_layers=layers, num_attention_heads=heads, num_hidden_groups=groups,
-                        inner_group_num=inner, intermediate_size=shape(layer + "ffn.weight")[0],
-                        max_position_embeddings=shape("albert.embeddings.position_embeddings.weight")[0],
-                        type_vocab_size=shape("albert.embeddings.token_type_embeddings.weight")[0],
-                        hidden_act="gelu_new" if act == "gelu" else ACTIVATIONS[act],
-                        layer_norm_eps=float(settings.get("layer_norm_eps", 1e-12)),
-                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout_prob=0.1)
+    config = AlbertConfig(vocab_size=vocab_size, embedding_size=embedding, hidden_size=hidden,
+                          num_hidden_layers=layers, num_attention_heads=heads, num_hidden_groups=groups,
+                          inner_group_num=inner, intermediate_size=shape(layer + "ffn.weight")[0],
+                          max_position_embeddings=shape("albert.embeddings.position_embeddings.weight")[0],
+                          type_vocab_size=shape("albert.embeddings.token_type_embeddings.weight")[0],
+                          hidden_act="gelu_new" if act == "gelu" else ACTIVATIONS[act],
+                          layer_norm_eps=_given(settings, "layer_norm_eps", 1e-12),
+                          hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout_prob=0.1)
+    check_config(config.to_dict(), where, "albert")
+    return config
 
 
 def model_from_state(state: dict[str, torch.Tensor], config, where: str):
