@@ -407,6 +407,14 @@ class NSPScorer:
         return asked
 
     @property
+    def batch_invariant(self) -> bool:
+        """Whether a pair's score is the same whatever other pairs share its batch (to 1e-5): true for
+        every path but torch's int8, whose rounding magnifies fp32 attention's ~1e-7 reordering across
+        padded lengths (up to ~3e-3; docs/reliability.md, "int8: what it promises"). The server keeps
+        such a scorer's requests out of each other's batches."""
+        return self.dtype not in ("int8", "int8-dynamic") or getattr(self.model, "is_onnx", False)
+
+    @property
     def engine(self) -> str:
         """One line saying which path scores: backend, dtype, device (for logs and the bench table)."""
         backend = {"torch": "torch default kernels", "onednn": "oneDNN prepacked Linear",

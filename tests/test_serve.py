@@ -262,6 +262,45 @@ def test_concurrent_requests_are_scored_in_one_call(local):
             assert_same(g, e)
 
 
+def test_a_scorer_that_is_not_batch_invariant_never_mixes_requests(local):
+    """Class: answers that depend on other clients' traffic. torch's int8 moves a pair's score with its
+    batch-mates (docs/reliability.md), so a scorer saying `batch_invariant = False` gets each request's
+    pieces in calls of their own: an answer then depends on its own request only."""
+    from nspzero.serve import create_app
+
+    calls = []
+    real = local.scorer.score
+
+    class Int8Like:
+        name = local.scorer.name
+        tokenizer, max_length = local.scorer.tokenizer, local.scorer.max_length
+        batch_invariant = False
+
+        def score(self, pairs, **kwargs):
+            calls.append(sorted({p.second for p in pairs}))
+            return real(pairs, **kwargs)
+
+    app = create_app(NSPClassifier(Int8Like()), window_ms=200)
+    bodies = [{"texts": [t], "labels": ["体育", "财经"]} for t in TEXTS[:3]]
+
+    async def go():
+        async with _asgi_client(app) as client:
+            responses = await asyncio.gather(*(client.post("/classify", json=b) for b in bodies))
+            await app.state.batcher.stop()
+            return responses
+
+    responses = asyncio.run(go())
+    assert sorted(calls) == sorted([[t] for t in TEXTS[:3]])  # one call per request, never two requests in one
+    assert all(r.status_code == 200 for r in responses)
+
+
+def test_int8_on_torch_is_the_one_path_that_is_not_batch_invariant(model_dir):
+    from nspzero.scorer import NSPScorer
+
+    assert NSPScorer.from_pretrained(model_dir).batch_invariant
+    assert not NSPScorer.from_pretrained(model_dir, dtype="int8", backend="torch").batch_invariant
+
+
 def test_a_failing_request_fails_alone_even_in_a_shared_batch(local, nspzero_caplog):
     from nspzero.serve import create_app
 

@@ -116,6 +116,9 @@ class MicroBatcher:
         self._task: Optional[asyncio.Task] = None
         self._wakeup: Optional[asyncio.Event] = None
         self.batches = 0  # batches scored so far (for tests and logs)
+        # a scorer whose scores move with their batch-mates (torch's int8) scores each request's pieces
+        # alone, so that an answer never depends on what other clients send at the same time
+        self.shared = getattr(classifier.scorer, "batch_invariant", True)
 
     def start(self) -> None:
         """Start the worker on the running loop (again, should it have stopped)."""
@@ -160,7 +163,7 @@ class MicroBatcher:
                 self.pending.popleft()
                 continue
             piece = job.pieces[job.taken]
-            if taken and n + piece.n_pairs > self.max_batch_pairs:
+            if taken and (n + piece.n_pairs > self.max_batch_pairs or not self.shared):
                 break
             self.pending.popleft()
             taken.append((job, piece))
