@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -124,17 +123,6 @@ print(json.dumps(out))
 CJK = "".join(chr(c) for c in range(0x4E00, 0x9FA6))
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def write_vocab(folder: str, size: int, vocab: str | None) -> str:
     """vocab.txt in `folder`: the given file, or [PAD]/[UNK]/[CLS]/[SEP]/[MASK] + CJK characters up to `size`."""
     os.makedirs(folder, exist_ok=True)
@@ -175,9 +163,11 @@ def main() -> None:
 
     import torch
 
+    from nspzero import cpu
+
     with open(args.config, encoding="utf-8") as handle:
         shape = json.load(handle)
-    print(f"CPU: {cpu_name()} ({os.cpu_count()} cores visible, {args.threads} threads), torch {torch.__version__}, "
+    print(f"CPU: {cpu.name()} ({os.cpu_count()} cores visible, {args.threads} threads), torch {torch.__version__}, "
           f"capability {torch.backends.cpu.get_cpu_capability()}")
     print(f"shape: {os.path.basename(args.config)} (layers {shape['num_hidden_layers']}, hidden {shape['hidden_size']}); "
           f"{args.texts} texts x {args.labels} labels = {args.texts * args.labels} pairs a measurement, batch 8 texts")

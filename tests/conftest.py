@@ -167,3 +167,18 @@ def one_line(exc_info, *needles) -> str:
     for needle in needles:
         assert needle in message, message
     return message
+
+
+def bounded_call(fn, *args, timeout: float, **kwargs):
+    """fn(*args, **kwargs) in a thread; the test fails (never hangs) past `timeout` seconds: every Ray
+    run in the tests goes through it."""
+    from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(fn, *args, **kwargs)
+    try:
+        return future.result(timeout=timeout)
+    except FutureTimeout:
+        pytest.fail(f"{getattr(fn, '__name__', fn)} did not finish within {timeout} s (a Ray job stalled?)")
+    finally:
+        pool.shutdown(wait=False)

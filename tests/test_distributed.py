@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 
 import pytest
 
@@ -18,6 +16,7 @@ pytest.importorskip("ray.data")
 from nspzero import NSPClassifier  # noqa: E402
 from nspzero.distributed import classify_with_ray  # noqa: E402
 from nspzero.errors import DataError, ModelError, UsageError  # noqa: E402
+from conftest import bounded_call  # noqa: E402
 
 RUN_TIMEOUT = 120
 BASE = ["今天比赛球队赢了", "市场上涨公司发布手机", "这次买的东西很差", "学校老师学生", "电竞玩家游戏", "汽车房产旅游"]
@@ -36,15 +35,7 @@ def local_ray():
 
 
 def _bounded(fn, *args, **kwargs):
-    """Run fn in a thread; fail (not hang) if it takes longer than RUN_TIMEOUT."""
-    pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(fn, *args, **kwargs)
-    try:
-        return future.result(timeout=RUN_TIMEOUT)
-    except FutureTimeout:
-        pytest.fail(f"classify_with_ray did not finish within {RUN_TIMEOUT} s (Ray job stalled?)")
-    finally:
-        pool.shutdown(wait=False)
+    return bounded_call(fn, *args, timeout=RUN_TIMEOUT, **kwargs)
 
 
 def _expected(model_dir):

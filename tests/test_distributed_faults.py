@@ -15,8 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 
 import pytest
 
@@ -30,6 +28,7 @@ from nspzero.distributed import classify as ray_classify  # noqa: E402
 from nspzero.distributed import common, pairs  # noqa: E402
 from nspzero.errors import ClusterError, NSPZeroError  # noqa: E402
 from nspzero.scorer import NSPScorer, Pair  # noqa: E402
+from conftest import bounded_call  # noqa: E402
 
 RUN_TIMEOUT = 180
 LABELS = ["体育", "财经", "科技"]
@@ -39,15 +38,7 @@ TEMPLATE = "这是一则{label}新闻"
 
 
 def _bounded(fn, *args, timeout: float = RUN_TIMEOUT, **kwargs):
-    """Run fn in a thread; fail (not hang) past `timeout` seconds."""
-    pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(fn, *args, **kwargs)
-    try:
-        return future.result(timeout=timeout)
-    except FutureTimeout:
-        pytest.fail(f"{getattr(fn, '__name__', fn)} did not finish within {timeout} s")
-    finally:
-        pool.shutdown(wait=False)
+    return bounded_call(fn, *args, timeout=timeout, **kwargs)
 
 
 def _descendants(pid: int) -> list:

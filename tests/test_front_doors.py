@@ -104,18 +104,17 @@ def test_web_page(page, want):
 
 
 def test_ray_engine(decisive_model_dir, want, tmp_path, capsys):
-    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray")
     from test_distributed import _bounded  # a stalled Ray job fails the test instead of hanging the suite
 
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in TEXTS), encoding="utf-8")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
+    from nspzero.distributed.common import private_ray  # never plain ray.init(): it joins a stale cluster
+
+    with private_ray(num_cpus=2):
         code, _, err = _bounded(run_cli, ["classify", "--engine", "ray", "--input", str(source), "--output", str(out),
                                           "--model", decisive_model_dir, "--labels", ",".join(LABELS), "--template",
                                           TEMPLATE, "--long-text", "chunk", *MODEL_OPTIONS], capsys)
-    finally:
-        ray.shutdown()
     assert code == 0, err
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["text"] for r in rows] == TEXTS

@@ -252,14 +252,14 @@ def through_every_door(decisive_model_dir, decisive_clf, tmp_path_factory):
         assert code == 0, err
         doors["cli"][name] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     try:
-        import ray
+        import ray  # noqa: F401
     except ImportError:
         doors.pop("ray")
         return doors
     from nspzero.distributed import classify_with_ray
+    from nspzero.distributed.common import private_ray  # never plain ray.init(): it joins a stale cluster
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
+    with private_ray(num_cpus=2):
         for name, kw in REQUESTS.items():
             src, file_kw = _input_file(tmp, name, kw)
             out = tmp / f"ray-{name}.jsonl"
@@ -267,8 +267,6 @@ def through_every_door(decisive_model_dir, decisive_clf, tmp_path_factory):
             classify_with_ray(str(src), str(out), model_dir, request=request, max_length=64, batch_size=4,
                               device="cpu")
             doors["ray"][name] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    finally:
-        ray.shutdown()
     return doors
 
 
