@@ -55,12 +55,16 @@ class BaseWeights:
 
 
 def tune_task(scorer: NSPScorer, task: Task, train: Sequence[Example], dev: Sequence[Example],
-              recipe: FewShotRecipe, seed: int = 0, progress: Optional[bool] = None) -> TuneReport:
+              recipe: FewShotRecipe, seed: int = 0, progress: Optional[bool] = None,
+              state_dir: Optional[str] = None) -> TuneReport:
     """Tune `scorer`'s model in place on `train` with the task's own request (its labels, words,
-    templates), keeping the epoch with the best accuracy on `dev`; the model is left in eval mode."""
+    templates), keeping the epoch with the best accuracy on `dev`; the model is left in eval mode.
+    `state_dir`: each finished epoch is kept there, so a killed eval goes on from it (a state of
+    another run there is dropped, not refused: nobody asked for it by name)."""
     report = tune(scorer, task.request, [str(e.fields["text"]) for e in train], [e.gold for e in train],
                   settings=recipe_settings(recipe, seed),
-                  dev=([str(e.fields["text"]) for e in dev], [e.gold for e in dev]), progress=progress)
+                  dev=([str(e.fields["text"]) for e in dev], [e.gold for e in dev]), progress=progress,
+                  state_dir=state_dir, restart_other_state=True)
     scorer.model.eval()
     return report
 

@@ -175,7 +175,10 @@ def run_few_shot(task: Task, settings: EvalSettings, scorer: NSPScorer, base: Ba
     dev, dev_sample = read_split(task, settings, dev_split)
     test, _ = read_split(task, settings, split)
     with base.tuning():
-        report = tune_task(scorer, task, train, dev, recipe, seed=settings.seed)
+        # the tuning state stays in cache/ (a killed run goes on from its last epoch; a finished one
+        # gets its tuned weights back from it, and so its scores from the cache, without training)
+        report = tune_task(scorer, task, train, dev, recipe, seed=settings.seed,
+                           state_dir=str(cache_dir / f"tune-{config.name}"))
         cache = ScoreCache(cache_dir / f"scores-tuned-{tuned_fingerprint(scorer)}.jsonl")
         scoring = CachedScoring(scorer, cache)
         try:

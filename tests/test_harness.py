@@ -408,6 +408,22 @@ def test_few_shot_tunes_scores_through_the_harness_and_keeps_base_and_tuned_scor
     md = (tmp_path / "few" / "results.md").read_text(encoding="utf-8")
     assert "| nspzero few-shot (NSP-tuning) |" in md and "not tuned" in md and "| PET few-shot (paper) |" in md
 
+    # a rerun (as after a kill) goes on from the kept tuning state: no training step, the same tuned weights,
+    # so the tuned scores come from the cache; another --limit is another run, whose stale state is dropped
+    from nspzero.tuning import trainer
+
+    steps = []
+    real = trainer.step_loss
+    trainer.step_loss = lambda *a, **k: steps.append(1) or real(*a, **k)
+    try:
+        again = evaluate(scorer, EvalSettings(data_dir, ["eprstmt"], limit=6, few_shot=True), tmp_path / "few")
+        assert steps == [] and again["tasks"]["eprstmt"]["few_shot"]["pairs_scored"] == 0
+        assert again["tasks"]["eprstmt"]["few_shot"]["accuracy"] == few["accuracy"]
+        other = evaluate(scorer, EvalSettings(data_dir, ["eprstmt"], limit=4, few_shot=True), tmp_path / "few")
+        assert steps and other["tasks"]["eprstmt"]["few_shot"]["train_examples"] == 4
+    finally:
+        trainer.step_loss = real
+
 
 def test_few_shot_refuses_weights_it_cannot_train_before_writing(model_dir, data_dir, tmp_path):
     from nspzero.errors import UsageError

@@ -145,7 +145,7 @@ def test_a_nan_loss_stops_keeps_nothing_and_says_to_lower_the_rate(decisive_mode
         return real(logits, targets) * (float("nan") if len(calls) > 3 else 1.0)
 
     monkeypatch.setattr(trainer, "bce_sum", diverging)
-    with pytest.raises(ModelError, match="lower the learning rate") as info:
+    with pytest.raises(ModelError, match="lower learning rate") as info:
         tune(scorer, build_request(LABELS, template=TEMPLATE), TEXTS, TARGETS,
              TuneSettings(epochs=3, learning_rate=1e-3, batch_size=2))
     assert "\n" not in str(info.value)
@@ -172,11 +172,43 @@ def test_resume_goes_on_from_the_last_finished_epoch_as_if_never_stopped(decisiv
     with pytest.raises(UsageError, match="another run"):
         tune(NSPScorer.from_pretrained(decisive_model_dir), request, TEXTS, TARGETS,
              TuneSettings(epochs=3, learning_rate=2e-3, batch_size=3), state_dir=state)
+    with pytest.raises(UsageError, match="another run"):  # the state continues another checkpoint
+        tune(NSPScorer.from_pretrained(build_model_dir(tmp_path / "other", seed=5)), request, TEXTS, TARGETS,
+             settings, state_dir=state)
+    # chunk_pairs only bounds memory (a resume after running out of it may lower it): accepted as the
+    # same run (its weights equal up to float noise, which Adam's normalisation turns into tiny steps)
+    import shutil
+
+    shutil.copytree(state, tmp_path / "state-copy")
+    smaller = TuneSettings(epochs=3, learning_rate=1e-3, batch_size=3, chunk_pairs=2)
+    report = tune(NSPScorer.from_pretrained(decisive_model_dir), request, TEXTS, TARGETS, smaller,
+                  state_dir=str(tmp_path / "state-copy"))
+    assert [e.epoch for e in report.epochs] == [1, 2, 3]
     resumed = NSPScorer.from_pretrained(decisive_model_dir)
     report = tune(resumed, request, TEXTS, TARGETS, settings, state_dir=state)
     assert [e.epoch for e in report.epochs] == [1, 2, 3]
     for a, b in zip(whole.model.parameters(), resumed.model.parameters()):
         assert torch.equal(a, b)
+
+
+def test_weights_a_step_made_nan_are_refused_even_when_no_loss_showed_it(decisive_model_dir, monkeypatch):
+    """Class: divergence. The last step of a run can break the weights after its (finite) loss was
+    taken; the epoch's check refuses them and puts the original weights back."""
+    scorer = NSPScorer.from_pretrained(decisive_model_dir)
+    before = {k: v.clone() for k, v in scorer.model.state_dict().items()}
+    real_step = torch.optim.Adam.step
+
+    def breaking_step(self, *args, **kwargs):
+        out = real_step(self, *args, **kwargs)
+        with torch.no_grad():
+            self.param_groups[0]["params"][0].fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(torch.optim.Adam, "step", breaking_step)
+    with pytest.raises(trainer.Diverged, match="NaN/inf .*lower learning rate"):
+        tune(scorer, build_request(LABELS, template=TEMPLATE), TEXTS, TARGETS,
+             TuneSettings(epochs=1, learning_rate=1e-3, batch_size=8))
+    assert all(torch.equal(before[k], v) for k, v in scorer.model.state_dict().items())
 
 
 def test_only_float32_torch_models_are_tuned(decisive_model_dir):

@@ -102,7 +102,7 @@ def classify(
         rows = classify_with_ray(input_path, output, models.model, request=request, text_field=text_field,
                                  input_format=input_format, num_actors=num_actors, ray_address=ray_address,
                                  raw_csv=raw_csv, resume=resume, **models.load_args)
-        typer.echo(f"{rows} rows classified on Ray → {output}", err=True)
+        typer.echo(f"{rows} rows classified on Ray → {output} ({fmt})", err=True)
         return
     own_labels = False
     if texts:
@@ -162,7 +162,7 @@ def classify(
             if progress.resumed:
                 typer.echo(f"{progress.resumed} of the output's shards were kept from the interrupted run "
                            f"→ {output}", err=True)
-    if output:  # the file appears only now (written whole), so say what it holds, as the Ray path does
+    if output and output != "-":  # the file appears only now (written whole), so say what it holds, as the Ray path does
         typer.echo(f"{written} rows classified → {output} ({fmt})", err=True)
 
 

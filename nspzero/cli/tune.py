@@ -108,7 +108,7 @@ def tune(
     dev_data = read_examples(dev, input_format, text_field, label_field) if dev else None
     from ..scorer import NSPScorer
     from ..tuning import save_tuned
-    from ..tuning.trainer import tune as run_tuning
+    from ..tuning.trainer import Diverged, tune as run_tuning
 
     scorer = NSPScorer.from_pretrained(models.model, device=models.device, max_length=models.max_length)
 
@@ -119,9 +119,13 @@ def tune(
         tqdm.write(f"epoch {record.epoch}/{epochs}: loss {record.loss:.4f}{dev_text} ({record.seconds:.1f} s)",
                    file=sys.stderr)
 
-    report = run_tuning(scorer, request, texts, targets, settings,
-                        dev=dev_data[:2] if dev_data else None, on_epoch_end=report_epoch, state_dir=str(state),
-                        where=lambda i: where[i], dev_where=(lambda i: dev_data[2][i]) if dev_data else None)
+    try:
+        report = run_tuning(scorer, request, texts, targets, settings,
+                            dev=dev_data[:2] if dev_data else None, on_epoch_end=report_epoch, state_dir=str(state),
+                            where=lambda i: where[i], dev_where=(lambda i: dev_data[2][i]) if dev_data else None)
+    except Diverged:  # resuming would diverge again: the state goes, so that a run at a lower --lr may start
+        shutil.rmtree(state, ignore_errors=True)
+        raise
     save_tuned(scorer, request, settings, report, output)
     shutil.rmtree(state, ignore_errors=True)
     typer.echo(f"tuned model → {output} (epoch {report.best_epoch} of {epochs} kept)", err=True)

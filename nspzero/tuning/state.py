@@ -17,19 +17,21 @@ STATE_FILE = "state.pt"
 
 
 def fingerprint(texts: Sequence[str], targets: Sequence[str], request_dict: dict, settings: dict,
-                dev: Optional[tuple[Sequence[str], Sequence[str]]]) -> str:
-    """What a resumed run must share with the one it continues: the data, the labels and prompts, the settings."""
+                dev: Optional[tuple[Sequence[str], Sequence[str]]], model: Optional[str] = None) -> str:
+    """What a resumed run must share with the one it continues: the data, the labels and prompts, the
+    settings and the model it started from (its digest)."""
     digest = hashlib.sha256()
     for part in (list(texts), list(targets), request_dict, settings,
-                 None if dev is None else [list(dev[0]), list(dev[1])]):
+                 None if dev is None else [list(dev[0]), list(dev[1])], model):
         digest.update(json.dumps(part, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8"))
         digest.update(b"\x00")
     return digest.hexdigest()
 
 
-def load_state(state_dir: Optional[str], expected: str) -> Optional[dict[str, Any]]:
+def load_state(state_dir: Optional[str], expected: str, restart_other: bool = False) -> Optional[dict[str, Any]]:
     """The last finished epoch's state in `state_dir`, or None when there is none; a state of another
-    run (other data, labels or settings) is refused in one line."""
+    run (other model, data, labels or settings) is refused in one line, or with `restart_other`
+    (eval's own state folder, which no user asked to resume) removed so that the run starts afresh."""
     if state_dir is None:
         return None
     path = os.path.join(state_dir, STATE_FILE)
@@ -41,8 +43,11 @@ def load_state(state_dir: Optional[str], expected: str) -> Optional[dict[str, An
         raise UsageError(f"the saved tuning state {path} cannot be read ({type(exc).__name__}); remove {state_dir} "
                          f"and start again") from None
     if state.get("fingerprint") != expected:
-        raise UsageError(f"the saved tuning state in {state_dir} is of another run (the input, labels, template or "
-                         f"settings changed); run with the same ones, or remove {state_dir} to start again")
+        if restart_other:
+            os.remove(path)
+            return None
+        raise UsageError(f"the saved tuning state in {state_dir} is of another run (the model, input, labels, template "
+                         f"or settings changed); run with the same ones, or remove {state_dir} to start again")
     return state
 
 

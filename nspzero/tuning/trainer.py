@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..candidates import best
+from ..digests import model_digest
 from ..errors import ModelError, UsageError
 from ..pipeline import chunked, label_rows
 from ..request import ClassifyRequest
@@ -85,12 +86,27 @@ def step_loss(scorer: NSPScorer, examples: Sequence[TextPairs], encoded: Sequenc
             loss = softmax_sum(logits, [torch.as_tensor(examples[t].label_of, device=logits.device) for t in texts],
                                [examples[t].gold for t in texts]) / total
         if not torch.isfinite(loss):
-            raise ModelError(f"the tuning loss became {float(loss.detach())} (NaN/inf) at learning rate "
-                             f"{settings.learning_rate:g}: the weights diverged; lower the learning rate (--lr), "
-                             f"e.g. to {settings.learning_rate / 10:g}; nothing was kept")
+            raise Diverged(f"the tuning loss became {float(loss.detach())} (NaN/inf) at learning rate "
+                             f"{settings.learning_rate:g}: {DIVERGED}, e.g. to {settings.learning_rate / 10:g}")
         loss.backward()
         value += float(loss.detach())
     return value
+
+
+class Diverged(ModelError):
+    """The loss or the weights became NaN/inf: a saved state leads to the same end, so it is of no use."""
+
+
+DIVERGED = ("the weights diverged, and the model's weights were put back as they were; start again (without "
+            "resuming) at a lower learning rate")
+
+
+def check_finite(model: torch.nn.Module, settings: TuneSettings) -> None:
+    """Refuse weights a step made NaN/inf even where no loss showed it (the last step of a run)."""
+    for name, param in model.named_parameters():
+        if not torch.isfinite(param.detach()).all():
+            raise Diverged(f"tuning made the weight {name} NaN/inf at learning rate {settings.learning_rate:g}: "
+                             f"{DIVERGED}, e.g. to {settings.learning_rate / 10:g}")
 
 
 def accuracy(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str], targets: Sequence[str]) -> float:
@@ -104,13 +120,14 @@ def tune(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str], targ
          settings: TuneSettings = TuneSettings(), dev: Optional[tuple[Sequence[str], Sequence[str]]] = None,
          progress: Optional[bool] = None, on_epoch_end: Optional[Callable[[EpochRecord], None]] = None,
          state_dir: Optional[str] = None, where: Optional[Where] = None,
-         dev_where: Optional[Where] = None) -> TuneReport:
+         dev_where: Optional[Where] = None, restart_other_state: bool = False) -> TuneReport:
     """Tune `scorer`'s model in place on `texts` labelled `targets` (names of `request`'s labels).
 
     With `dev` (texts, targets) each epoch is scored on it (at `settings.max_length`) and the best
     epoch's weights are kept (ties: the earlier); without, the last epoch's. `on_epoch_end` sees each
     epoch's record. `state_dir`: after each epoch the run's state is saved there, and a run finding a
-    state of the same inputs and settings goes on from it (`state.py`). A NaN/inf loss stops the run
+    state of the same inputs and settings goes on from it (`state.py`; a state of another run is
+    refused, or with `restart_other_state` dropped). A NaN/inf loss stops the run
     with an error and puts the original weights back; so does any other failure. `where(i)` names
     example i in errors (e.g. its file:line)."""
     check_trainable(scorer)
@@ -123,8 +140,12 @@ def tune(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str], targ
     with max_length(scorer, settings.max_length):
         examples = text_pairs(scorer, request, texts, targets)
         encoded = [scorer.encode(e.pairs).items for e in examples]
-    key = fingerprint(texts, targets, request.to_dict(), settings.to_dict(), dev)
-    saved = load_state(state_dir, key)
+    # chunk_pairs only bounds memory (the step is the same), so a resume may change it; the model's
+    # weights as they stand before tuning say which checkpoint a saved state continues
+    resumable = {k: v for k, v in settings.to_dict().items() if k != "chunk_pairs"}
+    key = fingerprint(texts, targets, request.to_dict(), resumable, dev,
+                      model_digest(model, files=scorer.weights_from_files) if state_dir is not None else None)
+    saved = load_state(state_dir, key, restart_other_state)
     initial = snapshot(model)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate)
     order = np.random.default_rng(settings.seed)
@@ -138,6 +159,8 @@ def tune(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str], targ
                 model.load_state_dict(saved["model"])
                 optimizer.load_state_dict(saved["optimizer"])
                 torch.set_rng_state(saved["torch_rng"])
+                if devices and saved.get("cuda_rng") is not None:  # dropout on a GPU draws from its own generator
+                    torch.cuda.set_rng_state(saved["cuda_rng"], devices[0])
                 order.bit_generator.state = saved["order_rng"]
                 report = TuneReport([EpochRecord(**e) for e in saved["report"]["epochs"]], saved["report"]["best_epoch"])
                 best_weights, best_accuracy, first = saved["best"], saved["best_accuracy"], saved["epoch"] + 1
@@ -157,6 +180,7 @@ def tune(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str], targ
                         bar.update(1)
                     model.eval()
                     scorer.weights_changed()
+                    check_finite(model, settings)  # a last step can break the weights with a finite loss
                     score = None
                     if dev is not None:
                         with max_length(scorer, settings.max_length):
@@ -170,6 +194,7 @@ def tune(scorer: NSPScorer, request: ClassifyRequest, texts: Sequence[str], targ
                     if state_dir is not None:
                         save_state(state_dir, {"fingerprint": key, "epoch": epoch, "model": model.state_dict(),
                                                "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                                               "cuda_rng": torch.cuda.get_rng_state(devices[0]) if devices else None,
                                                "order_rng": order.bit_generator.state, "report": report.to_dict(),
                                                "best": best_weights, "best_accuracy": best_accuracy})
                     if on_epoch_end is not None:

@@ -375,12 +375,15 @@
     $("file-results").hidden = false;
   }
 
+  // a plain number such as -5 stays as it is, as in the CLI's CSV (nspzero.io._NUMBER)
+  const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
   /** A text cell a spreadsheet would run as a formula (= + - @, tab, CR first) gets a leading
    * apostrophe: it then shows as the text it is (OWASP's CSV injection advice). Numbers stay numbers.
    * The same rule as nspzero.display.spreadsheet_safe (the CLI's CSV): the page builds its CSV here,
    * from results it already holds, so the server never sees the file. */
   function neutralise(value) {
-    return typeof value === "string" && /^[=+\-@\t\r]/.test(value) ? "'" + value : value;
+    return typeof value === "string" && /^[=+\-@\t\r]/.test(value) && !NUMBER.test(value) ? "'" + value : value;
   }
 
   function csvCell(value) {
