@@ -326,6 +326,7 @@ def test_a_model_that_crashes_its_actor_on_every_batch_fails_fast_with_one_line(
     def _crash(self, batch):  # local, so Ray ships it by value to the actors
         os._exit(3)  # the actor's process dies, as with a segfault or the OOM killer, on every batch
 
+    monkeypatch.setattr(common, "MAX_RESTARTS", 1)  # the same bound, one restart (each costs seconds here)
     crashing = type("_ClassifyBatch", (ray_classify._ClassifyBatch,), {"__call__": _crash})
     monkeypatch.setattr(ray_classify, "_ClassifyBatch", crashing)
     src = _write_input(tmp_path / "in.jsonl", TEXTS[:4])
