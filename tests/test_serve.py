@@ -83,7 +83,8 @@ def assert_same(got: dict, expected) -> None:
 
 def test_health(server, model_dir):
     r = httpx.get(f"{server}/health")
-    assert r.status_code == 200 and r.json() == {"status": "ok", "model": model_dir, "random_weights": False}
+    assert r.status_code == 200 and r.json() == {"status": "ok", "model": model_dir, "random_weights": False,
+                                              "tuned_labels": None}
     assert httpx.get(f"{server}/docs").status_code == 200
     schema = httpx.get(f"{server}/openapi.json").json()
     assert {"/classify", "/health"} <= set(schema["paths"])

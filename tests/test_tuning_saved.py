@@ -102,6 +102,8 @@ def test_the_doors_read_a_tuned_folder(fitted, tuned, capsys, tmp_path):
 
     with TestClient(create_app(NSPClassifier.from_pretrained(tuned))) as client:
         response = client.post("/classify", json={"texts": TEXTS[:2]})
+        health = client.get("/health").json()  # the page leaves labels and templates to the tuned folder
+    assert health["tuned_labels"] == list(want[0].scores)
     assert response.status_code == 200, response.text
     for g, w in zip(response.json()["results"], want):
         assert g["label"] == w.label and max(abs(g["scores"][k] - w.scores[k]) for k in w.scores) < 1e-5

@@ -27,6 +27,8 @@ class HealthResponse(BaseModel):
     model: str
     random_weights: bool = Field(False, description="The model is a `nspzero tiny-model` folder: its scores are "
                                                     "meaningless (the page says so above every answer).")
+    tuned_labels: Optional[list[str]] = Field(None, description="A tuned folder's (`nspzero tune`) label names: a "
+                                              "request without labels and templates uses the tuned ones.")
 
 
 class ErrorResponse(BaseModel):

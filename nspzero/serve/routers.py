@@ -24,8 +24,10 @@ ERRORS = {413: {"model": ErrorResponse, "description": "Too many texts, labels o
 
 @router.get("/health", response_model=HealthResponse)
 async def health(classifier: Annotated[NSPClassifier, Depends(get_classifier)]) -> dict:
+    tuned = getattr(classifier, "defaults", None) or {}
     return {"status": "ok", "model": classifier.scorer.name,
-            "random_weights": bool(getattr(classifier.scorer, "random_weights", False))}
+            "random_weights": bool(getattr(classifier.scorer, "random_weights", False)),
+            "tuned_labels": list(tuned["labels"]) if tuned.get("labels") else None}
 
 
 async def _results(args: ClassifyArgs, classifier: NSPClassifier, batcher: MicroBatcher,

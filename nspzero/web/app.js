@@ -120,7 +120,7 @@
     if (prompt) {
       body.prompt = prompt;
       if (labels) body.labels = splitList(labels);
-    } else {
+    } else if (labels || !state.tunedLabels) {  // a tuned model fills labels and templates left out
       body.labels = parseLabels(labels);
     }
     const template = $("template").value;
@@ -469,6 +469,13 @@
       const health = await (await fetch("health")).json();
       state.randomWeights = Boolean(health && health.random_weights);
       $("random-weights").hidden = !state.randomWeights;
+      if (health && health.tuned_labels) {  // a tuned folder: its own labels and prompts, unless typed
+        state.tunedLabels = health.tuned_labels;
+        $("labels").value = "";
+        $("labels").placeholder = "the tuned model's: " + health.tuned_labels.join(", ");
+        $("template").value = "";
+        $("template").placeholder = "the tuned model's prompt";
+      }
     } catch (_) { /* no banner */ }
     try {
       const limits = await (await fetch("limits")).json();
