@@ -232,6 +232,17 @@ def _asgi_client(app):
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
+def _post_concurrently(app, bodies):
+    """POST every body to /classify at once (so the batcher may join them); the responses in order."""
+    async def go():
+        async with _asgi_client(app) as client:
+            responses = await asyncio.gather(*(client.post("/classify", json=b) for b in bodies))
+            await app.state.batcher.stop()
+            return responses
+
+    return asyncio.run(go())
+
+
 def test_concurrent_requests_are_scored_in_one_call(local):
     from nspzero.serve import create_app
 
@@ -249,13 +260,7 @@ def test_concurrent_requests_are_scored_in_one_call(local):
     app = create_app(NSPClassifier(Counting()), window_ms=200)
     bodies = [{"texts": TEXTS[i:] or TEXTS, "labels": ["体育", "财经"]} for i in range(4)]
 
-    async def go():
-        async with _asgi_client(app) as client:
-            responses = await asyncio.gather(*(client.post("/classify", json=b) for b in bodies))
-            await app.state.batcher.stop()
-            return responses
-
-    responses = asyncio.run(go())
+    responses = _post_concurrently(app, bodies)
     assert calls == [sum(len(b["texts"]) * 2 for b in bodies)]  # ONE score() call for all four requests
     for b, r in zip(bodies, responses):
         assert r.status_code == 200
@@ -284,13 +289,7 @@ def test_a_scorer_that_is_not_batch_invariant_never_mixes_requests(local):
     app = create_app(NSPClassifier(Int8Like()), window_ms=200)
     bodies = [{"texts": [t], "labels": ["体育", "财经"]} for t in TEXTS[:3]]
 
-    async def go():
-        async with _asgi_client(app) as client:
-            responses = await asyncio.gather(*(client.post("/classify", json=b) for b in bodies))
-            await app.state.batcher.stop()
-            return responses
-
-    responses = asyncio.run(go())
+    responses = _post_concurrently(app, bodies)
     assert sorted(calls) == sorted([[t] for t in TEXTS[:3]])  # one call per request, never two requests in one
     assert all(r.status_code == 200 for r in responses)
 
