@@ -306,27 +306,6 @@ def test_a_file_is_classified_in_chunks_and_downloads_as_csv_and_jsonl(page, ser
         assert {label: float(row[label]) for label in LABELS} == result["scores"]
 
 
-def test_the_page_csv_neutralises_formula_cells_but_keeps_numbers(page, server, tmp_path):
-    """Class: CSV formula cells, the page's download by the CLI's rule (nspzero.display.spreadsheet_safe):
-    a text a spreadsheet would run gets a leading apostrophe, a plain number such as -5 stays a number."""
-    texts = ["=1+1公司", "-5", "@今天比赛"]
-    source = tmp_path / "cells.txt"
-    source.write_text("\n".join(texts) + "\n", encoding="utf-8")
-    page.get_by_test_id("mode-file").click()
-    page.get_by_test_id("labels").fill(", ".join(LABELS))
-    page.get_by_test_id("template").fill(TEMPLATE)
-    page.get_by_test_id("file").set_input_files(str(source))
-    page.wait_for_function("document.getElementById('file-info').textContent.includes('3 texts')")
-    classify(page)
-    assert page.get_by_test_id("file-row").count() == len(texts)
-    with page.expect_download() as info:
-        page.get_by_test_id("download-csv").click()
-    path = tmp_path / "out.csv"
-    info.value.save_as(path)
-    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
-    assert [r["text"] for r in rows] == ["'=1+1公司", "-5", "'@今天比赛"]
-
-
 def test_a_bad_file_is_reported_at_the_file_field(page, tmp_path):
     source = tmp_path / "bad.jsonl"
     source.write_text('{"text": "今天比赛"}\n{"text": 3}\n', encoding="utf-8")

@@ -90,13 +90,13 @@ def test_a_new_prompt_set_clears_the_old_answers(page):
 
 
 def test_the_csv_download_neutralises_formulas(page, tmp_path):
-    texts = ["=1+2", "+SUM(A1:A9)", "-2+3", "@cmd|' /C calc'!A0", "\t=tab", "正常的文本 = 1"]
+    texts = ["=1+2", "+SUM(A1:A9)", "-2+3", "@cmd|' /C calc'!A0", "\t=tab", "正常的文本 = 1", "-5"]  # -5: a number
     source = write_csv(tmp_path / "risky.csv", "text", texts)
     page.get_by_test_id("mode-file").click()
     page.get_by_test_id("labels").fill("+体育, -财经, 科技")
     page.get_by_test_id("template").fill(TEMPLATE)
     page.get_by_test_id("file").set_input_files(str(source))
-    page.wait_for_function("document.getElementById('file-info').textContent.includes('6 texts')")
+    page.wait_for_function("document.getElementById('file-info').textContent.includes('7 texts')")
     classify(page)
     assert page.get_by_test_id("error").is_hidden(), page.get_by_test_id("error").inner_text()
     assert page.get_by_test_id("file-row").count() == len(texts)
@@ -106,7 +106,8 @@ def test_the_csv_download_neutralises_formulas(page, tmp_path):
     info.value.save_as(path)
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     assert rows[0] == ["line", "text", "label", "'+体育", "'-财经", "科技"]
-    assert [r[1] for r in rows[1:]] == ["'" + t for t in texts[:5]] + [texts[5]]
+    # a plain number stays as it is, as in the CLI's CSV
+    assert [r[1] for r in rows[1:]] == ["'" + t for t in texts[:5]] + texts[5:]
     for row in rows[1:]:
         assert not row[2].startswith(("=", "+", "-", "@"))
         assert all(0 <= float(v) <= 1 for v in row[3:])  # scores stay numbers
