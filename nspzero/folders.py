@@ -79,6 +79,27 @@ def full_disk(path: str | os.PathLike, needed: int = FULL_DISK_BYTES) -> Optiona
             + (f", about {-(-needed >> 20)} MiB needed" if needed != FULL_DISK_BYTES else "") + "); free some space")
 
 
+def locked_file(path: Path, wait: bool = True) -> int:
+    """An fd holding an exclusive flock on `path` (created if need be). Whoever holds such a lock may
+    remove the file when done, so a lock taken on a file removed meanwhile is taken again on the new
+    one: two holders never coexist. With `wait=False`, BlockingIOError when another process holds it.
+    A missing parent folder raises FileNotFoundError (a caller whose folder may go makes it again)."""
+    import fcntl
+
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:  # removed between our open and our lock: take the new file's
+            pass
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
 def temp_prefix(out: Path, kind: str) -> str:
     """`.<name>.<kind>-<pid>-`: the name of every temp file or folder beside `out`, which
     `clean_leftovers` recognises (a kind of `KINDS`) and removes once its pid no longer runs."""

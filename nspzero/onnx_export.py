@@ -185,15 +185,13 @@ def cached_export(model: torch.nn.Module, loaded_by_nspzero: bool) -> Path:
     `dtype="int8"` runs on ONNX Runtime without an export step by the user. One process exports at a
     time (a lock file beside); the folder appears whole or not at all (`atomic_folder`), with the digest of
     each file (`write_manifest`): a folder altered since is exported again, with one warning (`altered`)."""
-    import fcntl
-
     import onnx
     import onnxruntime
     import transformers
 
     from . import cpu
     from .digests import memo_dir, model_digest
-    from .folders import atomic_folder, full_disk
+    from .folders import atomic_folder, full_disk, locked_file
 
     key = "|".join([EXPORT_VERSION, model_digest(model, files=loaded_by_nspzero),
                     model.config.to_json_string(use_diff=False), str(OPSET), transformers.__version__,
@@ -203,43 +201,35 @@ def cached_export(model: torch.nn.Module, loaded_by_nspzero: bool) -> Path:
     if altered(folder) is None:
         lock_path.unlink(missing_ok=True)  # an older version's leftover: nobody waiting on it can need it
         return folder
-    while True:
-        try:
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            lock = open(lock_path, "a")  # noqa: SIM115 - held until the export is done
-        except OSError as exc:
-            raise UsageError(f"cannot write the ONNX cache {folder.parent}: {exc.strerror or exc}; set "
-                             f"NSPZERO_CACHE_DIR to a writable folder, or NSPZERO_BACKEND=torch") from None
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds the folder made
-        try:  # the holder removes the lock file when done: a lock taken on a removed file is taken again
-            if os.fstat(lock.fileno()).st_ino == os.stat(lock_path).st_ino:
-                break
-        except FileNotFoundError:
-            pass
-        lock.close()
-    with lock:
-        try:
-            change = altered(folder)
-            if change is None:
-                return folder
-            # fp32 file + int8 file + the exporter's own copies: about 1.5x the fp32 weights
-            full = full_disk(folder.parent, needed=sum(p.numel() for p in model.parameters()) * 6)
-            if full is not None:
-                raise UsageError(f"cannot export to the ONNX cache {folder.parent}: {full}, or set NSPZERO_CACHE_DIR "
-                                 f"to another disk, or NSPZERO_BACKEND=torch")
-            if folder.exists():  # written whole once (atomic_folder), so anything else was changed since
-                log.warning("the cached ONNX export %s was altered since it was written (%s); exporting it again",
-                            folder, change)
-                shutil.rmtree(folder, ignore_errors=True)
-            else:
-                log.warning("exporting the model to ONNX once, for ONNX Runtime (%s; reused by later runs) …", folder)
-            start = time.perf_counter()
-            with atomic_folder(folder, "exporting") as tmp:
-                export_fp32(model.eval(), str(tmp / FP32_FILE))
-                quantize_int8(str(tmp / FP32_FILE), str(tmp / INT8_FILE))
-                write_manifest(tmp)
-        finally:  # removed while held: a process waiting on it then finds the folder (or exports alone)
-            lock_path.unlink(missing_ok=True)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        lock = locked_file(lock_path)  # a second process waits here, then finds the folder made
+    except OSError as exc:
+        raise UsageError(f"cannot write the ONNX cache {folder.parent}: {exc.strerror or exc}; set "
+                         f"NSPZERO_CACHE_DIR to a writable folder, or NSPZERO_BACKEND=torch") from None
+    try:
+        change = altered(folder)
+        if change is None:
+            return folder
+        # fp32 file + int8 file + the exporter's own copies: about 1.5x the fp32 weights
+        full = full_disk(folder.parent, needed=sum(p.numel() for p in model.parameters()) * 6)
+        if full is not None:
+            raise UsageError(f"cannot export to the ONNX cache {folder.parent}: {full}, or set NSPZERO_CACHE_DIR "
+                             f"to another disk, or NSPZERO_BACKEND=torch")
+        if folder.exists():  # written whole once (atomic_folder), so anything else was changed since
+            log.warning("the cached ONNX export %s was altered since it was written (%s); exporting it again",
+                        folder, change)
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            log.warning("exporting the model to ONNX once, for ONNX Runtime (%s; reused by later runs) …", folder)
+        start = time.perf_counter()
+        with atomic_folder(folder, "exporting") as tmp:
+            export_fp32(model.eval(), str(tmp / FP32_FILE))
+            quantize_int8(str(tmp / FP32_FILE), str(tmp / INT8_FILE))
+            write_manifest(tmp)
+    finally:  # removed while held: a process waiting on it then finds the folder (or exports alone)
+        lock_path.unlink(missing_ok=True)
+        os.close(lock)
     log.info("exported in %.0f s", time.perf_counter() - start)
     return folder
 

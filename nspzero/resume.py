@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, TypeVar
 
 from .digests import file_digests, path_digest
 from .errors import DataError, UsageError, failure_reason
+from .folders import locked_file
 from .io import atomic_write, atomic_write_json
 
 log = logging.getLogger("nspzero")
@@ -110,39 +111,33 @@ class Progress:
         self._unlock()
 
     def _lock(self) -> None:
-        """flock the folder's lock file; a second run is refused at once. The kernel frees the lock
-        of a run that died (kill -9 too), so a stale lock is simply taken. A folder removed by a run
-        that finished while this one opened it is made again."""
+        """flock the folder's lock file (`folders.locked_file`); a second run is refused at once. The
+        kernel frees the lock of a run that died (kill -9 too), so a stale lock is simply taken. A
+        folder removed by a run that finished while this one opened it is made again."""
         try:
-            import fcntl
+            import fcntl  # noqa: F401 - locked_file's
         except ImportError:  # pragma: no cover - not POSIX
             raise UsageError("--resume needs POSIX file locks (Linux, macOS); run without --resume") from None
         path = self.folder / LOCK
         while True:
             try:
                 self.folder.mkdir(exist_ok=True)
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as exc:
-                raise DataError(f"cannot keep --resume progress in {self.folder}: {failure_reason(exc)}") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-                os.close(fd)
-                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise DataError(f"cannot lock {path}: {failure_reason(exc)}") from None
+                fd = locked_file(path, wait=False)
+                break
+            except FileNotFoundError:  # the folder went (its run finished) after our mkdir: again
+                continue
+            except BlockingIOError:
+                try:
+                    holder = path.read_text(encoding="ascii", errors="replace").strip()
+                except OSError:
+                    holder = ""
                 raise DataError(f"another run{f' (pid {holder})' if holder.isdigit() else ''} is writing "
                                 f"{self.output} with --resume; wait for it to end, or stop it first") from None
-            try:
-                same = os.stat(path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
-                self._fd = fd
-                return
-            os.close(fd)  # the folder was removed (its run finished) after we opened it: again
+            except OSError as exc:
+                raise DataError(f"cannot keep --resume progress in {self.folder}: {failure_reason(exc)}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        self._fd = fd
 
     def _unlock(self) -> None:
         if self._fd is not None:
