@@ -48,11 +48,14 @@ def int8_reduce_range(model) -> bool:
     return ranges.pop() if len(ranges) == 1 else not cpu.has_vnni()
 
 
-def scorer_fingerprint(scorer: NSPScorer) -> str:
+def scorer_fingerprint(scorer: NSPScorer, by_tensors: bool = False) -> str:
     """Identifies everything that decides a score: config, every weight, the tokenizer, dtype,
-    max_length, the int8 activation range and the encoding rules (FINGERPRINT_VERSION)."""
+    max_length, the int8 activation range and the encoding rules (FINGERPRINT_VERSION). The weights
+    are keyed by their files where nspzero loaded them unchanged, else (or with `by_tensors`) by the
+    tensors themselves."""
     digest = hashlib.sha256(f"v{FINGERPRINT_VERSION}|{config_hash(scorer)}".encode())
-    digest.update(model_digest(scorer.model, files=scorer.owns_model and scorer.weights_from_files).encode())
+    files = scorer.owns_model and scorer.weights_from_files and not by_tensors
+    digest.update(model_digest(scorer.model, files=files).encode())
     digest.update(tokenizer_digest(scorer.tokenizer).encode())
     digest.update(f"{scorer.dtype}|{scorer.max_length}".encode())
     if scorer.dtype == "int8":  # 7- or 8-bit activations follow the CPU (cpu.has_vnni): different scores

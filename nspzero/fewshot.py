@@ -8,12 +8,10 @@ nor leave its scores where a zero-shot run would read them.
 """
 from __future__ import annotations
 
-import hashlib
 from contextlib import contextmanager
 from typing import Iterator, Optional, Sequence
 
-from .cache import FINGERPRINT_VERSION, config_hash
-from .digests import model_digest, tokenizer_digest
+from .cache import scorer_fingerprint
 from .scorer import NSPScorer
 from .tasks.base import Example, FewShotRecipe, Task
 from .tuning import TuneReport, TuneSettings, tune
@@ -70,13 +68,9 @@ def tune_task(scorer: NSPScorer, task: Task, train: Sequence[Example], dev: Sequ
 
 
 def tuned_fingerprint(scorer: NSPScorer) -> str:
-    """The score-cache key of a model tuned in memory: every tensor as it is now (never the files
-    it was loaded from, which still hold the base weights), the tokenizer, dtype and max_length."""
-    digest = hashlib.sha256(f"tuned|v{FINGERPRINT_VERSION}|{config_hash(scorer)}".encode())
-    digest.update(model_digest(scorer.model, files=False).encode())
-    digest.update(tokenizer_digest(scorer.tokenizer).encode())
-    digest.update(f"{scorer.dtype}|{scorer.max_length}".encode())
-    return digest.hexdigest()[:16]
+    """The score-cache key of a model tuned in memory: the scores cache's own fingerprint, with every
+    tensor as it is now (never the files it was loaded from, which still hold the base weights)."""
+    return scorer_fingerprint(scorer, by_tensors=True)
 
 
 def report_entry(recipe: FewShotRecipe, settings: TuneSettings, report: TuneReport) -> dict:
